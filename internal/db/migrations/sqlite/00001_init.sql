@@ -55,6 +55,7 @@ CREATE TABLE releases (
     summary                  TEXT    NOT NULL DEFAULT '',
     description              TEXT    NOT NULL DEFAULT '',
     description_content_type TEXT    NOT NULL DEFAULT '',
+    description_html         TEXT    NOT NULL DEFAULT '',
     requires_python          TEXT    NOT NULL DEFAULT '',
     metadata_json            TEXT    NOT NULL DEFAULT '{}',
     yanked                   BOOLEAN NOT NULL DEFAULT FALSE,
@@ -82,6 +83,7 @@ CREATE TABLE files (
     metadata_sha256  TEXT,
     metadata_blake2_256 TEXT,
     metadata_key     TEXT,
+    metadata_size    BIGINT,
     uploaded_at      TIMESTAMP NOT NULL,
     uploader_id      INTEGER REFERENCES users (id) ON DELETE SET NULL
 );

@@ -1,0 +1,235 @@
+// Package config builds Gatehouse's configuration from command-line flags and
+// environment variables, with a default for every setting so that
+// `gatehouse serve` runs with no configuration at all (SQLite and a files
+// folder under ./gatehouse-data, listening on 127.0.0.1:8080).
+//
+// Each setting is declared once, in settings(), with its flag, environment
+// variable, default and help text; the same table produces --help output and
+// is checked against docs/configuration.md by a test.
+package config
+
+import (
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the complete server configuration.
+type Config struct {
+	DataDir        string        // where the SQLite database, files and secret live by default
+	Listen         string        // host:port to listen on
+	BaseURL        string        // public URL; every link and macaroon location is built from it
+	DatabaseURL    string        // sqlite:<path> or postgres://…
+	FilesDir       string        // filesystem blob store root
+	SecretKey      string        // hex server secret (≥ 32 bytes); from SecretKeyFile when empty
+	SecretKeyFile  string        // file holding the hex secret; generated on first start
+	SiteName       string        // shown in page titles
+	MaxFileSize    int64         // per-file upload limit, bytes
+	MaxProjectSize int64         // per-project total size limit, bytes
+	CachePoll      time.Duration // how often to look for changes made by other instances
+	LogFormat      string        // text or json
+	LogLevel       string        // debug, info, warn, error
+	ShutdownGrace  time.Duration // how long in-flight requests get on SIGTERM
+}
+
+// Setting describes one configuration value.
+type Setting struct {
+	Flag    string
+	Env     string
+	Default string // as text; "" means computed (see Help)
+	Help    string
+	set     func(c *Config, v string) error
+}
+
+func settings() []Setting {
+	str := func(f func(c *Config) *string) func(*Config, string) error {
+		return func(c *Config, v string) error { *f(c) = v; return nil }
+	}
+	size := func(f func(c *Config) *int64) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			n, err := ParseSize(v)
+			if err != nil {
+				return err
+			}
+			*f(c) = n
+			return nil
+		}
+	}
+	dur := func(f func(c *Config) *time.Duration) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("not a duration (e.g. 500ms, 2s): %q", v)
+			}
+			*f(c) = d
+			return nil
+		}
+	}
+	return []Setting{
+		{"data-dir", "GATEHOUSE_DATA_DIR", "./gatehouse-data", "directory for the embedded SQLite database, package files and the server secret",
+			str(func(c *Config) *string { return &c.DataDir })},
+		{"listen", "GATEHOUSE_LISTEN", "127.0.0.1:8080", "address to listen on (host:port)",
+			str(func(c *Config) *string { return &c.Listen })},
+		{"base-url", "GATEHOUSE_BASE_URL", "", "public URL of the index, used for every link (default http://<listen>)",
+			str(func(c *Config) *string { return &c.BaseURL })},
+		{"database-url", "GATEHOUSE_DATABASE_URL", "", "database: sqlite:<path> or postgres://user:pass@host/db (default sqlite:<data-dir>/gatehouse.db)",
+			str(func(c *Config) *string { return &c.DatabaseURL })},
+		{"files-dir", "GATEHOUSE_FILES_DIR", "", "directory for package files (default <data-dir>/files)",
+			str(func(c *Config) *string { return &c.FilesDir })},
+		{"secret-key", "GATEHOUSE_SECRET_KEY", "", "server secret as hex (at least 32 bytes); API tokens are derived from it. Every instance must share it",
+			str(func(c *Config) *string { return &c.SecretKey })},
+		{"secret-key-file", "GATEHOUSE_SECRET_KEY_FILE", "", "file holding the hex server secret, created on first start if missing (default <data-dir>/secret.key)",
+			str(func(c *Config) *string { return &c.SecretKeyFile })},
+		{"site-name", "GATEHOUSE_SITE_NAME", "Gatehouse", "name shown in page titles",
+			str(func(c *Config) *string { return &c.SiteName })},
+		{"max-file-size", "GATEHOUSE_MAX_FILE_SIZE", "100MiB", "largest file one upload may carry (e.g. 100MiB, 1GiB)",
+			size(func(c *Config) *int64 { return &c.MaxFileSize })},
+		{"max-project-size", "GATEHOUSE_MAX_PROJECT_SIZE", "10GiB", "total size of all files of one project",
+			size(func(c *Config) *int64 { return &c.MaxProjectSize })},
+		{"cache-poll", "GATEHOUSE_CACHE_POLL", "1s", "how often each instance checks the database for index changes made by other instances",
+			dur(func(c *Config) *time.Duration { return &c.CachePoll })},
+		{"log-format", "GATEHOUSE_LOG_FORMAT", "text", "log format: text or json",
+			str(func(c *Config) *string { return &c.LogFormat })},
+		{"log-level", "GATEHOUSE_LOG_LEVEL", "info", "log level: debug, info, warn or error",
+			str(func(c *Config) *string { return &c.LogLevel })},
+		{"shutdown-grace", "GATEHOUSE_SHUTDOWN_GRACE", "30s", "time in-flight requests get to finish on SIGTERM",
+			dur(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
+	}
+}
+
+// Settings lists every setting, for documentation and its test.
+func Settings() []Setting { return settings() }
+
+// ServeFlags registers the server settings on fs and returns a function that
+// builds the Config once fs has been parsed: flags win over environment
+// variables, which win over defaults.
+func ServeFlags(fs *flag.FlagSet, getenv func(string) string) func() (*Config, error) {
+	all := settings()
+	vals := make([]*string, len(all))
+	for i, s := range all {
+		def := s.Default
+		if v := getenv(s.Env); v != "" {
+			def = v
+		}
+		help := s.Help + " [$" + s.Env + "]"
+		vals[i] = fs.String(s.Flag, def, help)
+	}
+	return func() (*Config, error) {
+		c := &Config{}
+		for i, s := range all {
+			if err := s.set(c, *vals[i]); err != nil {
+				return nil, fmt.Errorf("--%s / %s: %w", s.Flag, s.Env, err)
+			}
+		}
+		if err := c.complete(); err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
+}
+
+// complete fills the computed defaults and validates the result.
+func (c *Config) complete() error {
+	if c.DataDir == "" {
+		return errors.New("--data-dir must not be empty")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("--listen %q: want host:port, e.g. 127.0.0.1:8080", c.Listen)
+	}
+	if c.BaseURL == "" {
+		c.BaseURL = "http://" + c.Listen
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--base-url %q: want an absolute http(s) URL, e.g. https://pypi.example.com", c.BaseURL)
+	}
+	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "gatehouse.db")
+	}
+	if c.FilesDir == "" {
+		c.FilesDir = filepath.Join(c.DataDir, "files")
+	}
+	if c.SecretKeyFile == "" {
+		c.SecretKeyFile = filepath.Join(c.DataDir, "secret.key")
+	}
+	if c.MaxFileSize <= 0 || c.MaxProjectSize <= 0 {
+		return errors.New("size limits must be positive")
+	}
+	if c.CachePoll <= 0 {
+		return errors.New("--cache-poll must be positive")
+	}
+	switch c.LogFormat {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
+	}
+	return nil
+}
+
+// Secret returns the server secret, reading SecretKeyFile (and creating it
+// with 32 random bytes if it does not exist) when SecretKey is not set.
+func (c *Config) Secret(random func([]byte) error) ([]byte, error) {
+	text := c.SecretKey
+	if text == "" {
+		b, err := os.ReadFile(c.SecretKeyFile)
+		switch {
+		case err == nil:
+			text = strings.TrimSpace(string(b))
+		case errors.Is(err, os.ErrNotExist):
+			key := make([]byte, 32)
+			if err := random(key); err != nil {
+				return nil, err
+			}
+			if err := os.MkdirAll(filepath.Dir(c.SecretKeyFile), 0o700); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(c.SecretKeyFile, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+				return nil, fmt.Errorf("write secret key: %w", err)
+			}
+			return key, nil
+		default:
+			return nil, fmt.Errorf("read secret key: %w", err)
+		}
+	}
+	key, err := hex.DecodeString(text)
+	if err != nil || len(key) < 32 {
+		return nil, errors.New("the server secret must be at least 32 bytes written as hex (e.g. from `openssl rand -hex 32`)")
+	}
+	return key, nil
+}
+
+// ParseSize parses sizes such as 100MiB, 1GiB, 500KB or a plain byte count.
+func ParseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+		{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("not a size (e.g. 100MiB): %q", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,118 @@
+package config
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func load(t *testing.T, args []string, env map[string]string) (*Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	build := ServeFlags(fs, func(k string) string { return env[k] })
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	return build()
+}
+
+func TestDefaults(t *testing.T) {
+	c, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks := []struct{ name, got, want string }{
+		{"DataDir", c.DataDir, "./gatehouse-data"},
+		{"Listen", c.Listen, "127.0.0.1:8080"},
+		{"BaseURL", c.BaseURL, "http://127.0.0.1:8080"},
+		{"DatabaseURL", c.DatabaseURL, "sqlite:gatehouse-data/gatehouse.db"},
+		{"FilesDir", c.FilesDir, "gatehouse-data/files"},
+	}
+	for _, ch := range checks {
+		if ch.got != ch.want {
+			t.Errorf("%s: got %q, want %q", ch.name, ch.got, ch.want)
+		}
+	}
+	if c.MaxFileSize != 100<<20 || c.MaxProjectSize != 10<<30 {
+		t.Errorf("limits: got %d/%d, want 100 MiB/10 GiB", c.MaxFileSize, c.MaxProjectSize)
+	}
+}
+
+func TestFlagsBeatEnvBeatDefaults(t *testing.T) {
+	env := map[string]string{"GATEHOUSE_LISTEN": "0.0.0.0:9000", "GATEHOUSE_MAX_FILE_SIZE": "5MiB"}
+	c, err := load(t, []string{"--max-file-size", "7MiB"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "0.0.0.0:9000" {
+		t.Errorf("Listen: got %q, want the env value", c.Listen)
+	}
+	if c.MaxFileSize != 7<<20 {
+		t.Errorf("MaxFileSize: got %d, want the flag value %d", c.MaxFileSize, 7<<20)
+	}
+}
+
+func TestInvalid(t *testing.T) {
+	for _, args := range [][]string{
+		{"--listen", "nonsense"},
+		{"--base-url", "ftp://x"},
+		{"--max-file-size", "lots"},
+		{"--log-format", "xml"},
+		{"--cache-poll", "0s"},
+	} {
+		if _, err := load(t, args, nil); err == nil {
+			t.Errorf("%v: got no error, want one", args)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"100MiB": 100 << 20, "1GiB": 1 << 30, "500KB": 500000, "42": 42, "3 MiB": 3 << 20} {
+		got, err := ParseSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+}
+
+func TestSecretGeneratedOnceAndValidated(t *testing.T) {
+	dir := t.TempDir()
+	c := &Config{SecretKeyFile: filepath.Join(dir, "secret.key")}
+	fill := func(b []byte) error {
+		for i := range b {
+			b[i] = byte(i)
+		}
+		return nil
+	}
+	k1, err := c.Secret(fill)
+	if err != nil || len(k1) != 32 {
+		t.Fatalf("first Secret: %d bytes, %v", len(k1), err)
+	}
+	k2, err := c.Secret(func([]byte) error { t.Fatal("generated twice"); return nil })
+	if err != nil || string(k1) != string(k2) {
+		t.Fatalf("second Secret differs or fails: %v", err)
+	}
+	if fi, _ := os.Stat(c.SecretKeyFile); fi.Mode().Perm() != 0o600 {
+		t.Errorf("secret file mode: got %v, want 0600", fi.Mode().Perm())
+	}
+	short := &Config{SecretKey: "abcd"}
+	if _, err := short.Secret(fill); err == nil {
+		t.Error("a 2-byte secret was accepted")
+	}
+}
+
+// TestDocumented checks that docs/configuration.md names every flag and
+// environment variable, so the documentation cannot fall behind.
+func TestDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Settings() {
+		if !strings.Contains(string(doc), "`"+s.Env+"`") || !strings.Contains(string(doc), "`--"+s.Flag+"`") {
+			t.Errorf("docs/configuration.md does not document --%s / %s", s.Flag, s.Env)
+		}
+	}
+}

@@ -1,0 +1,103 @@
+package web
+
+import (
+	"html/template"
+	"net/http"
+
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/pep"
+	"github.com/gatehouse-index/gatehouse/internal/project"
+)
+
+type homePage struct {
+	basePage
+	BaseURL  string
+	Releases []project.RecentRelease
+}
+
+// homePage lists the newest releases.
+func (s *Server) homePage(w http.ResponseWriter, r *http.Request) error {
+	recent, err := s.projects.RecentReleases(r.Context(), 30)
+	if err != nil {
+		return err
+	}
+	return s.render(w, http.StatusOK, "home.html", homePage{basePage: s.base(s.siteName), BaseURL: s.baseURL, Releases: recent})
+}
+
+type projectPage struct {
+	basePage
+	BaseURL     string
+	Project     project.Project
+	Release     *project.Release
+	IsLatest    bool
+	Description template.HTML // sanitized at upload by project.RenderDescription
+	Files       []fileRow
+	Releases    []project.Release
+	URLs        [][2]string
+}
+
+type fileRow struct {
+	project.File
+	URL string
+}
+
+// projectPage shows a project's latest (or a given) release: description,
+// files with hashes, and the release history with yanked marks.
+func (s *Server) projectPage(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("project")
+	norm := pep.NormalizeName(name)
+	d, err := s.projects.Detail(r.Context(), norm)
+	if err != nil {
+		return err
+	}
+	rel := d.Latest()
+	if v := r.PathValue("version"); v != "" {
+		if rel, err = d.Release(v); err != nil {
+			return err
+		}
+	}
+	if rel == nil {
+		return derrors.New(derrors.NotFound, "This project has no releases yet.")
+	}
+	page := projectPage{
+		basePage: s.base(d.Project.Name + " " + rel.Version),
+		BaseURL:  s.baseURL,
+		Project:  d.Project,
+		Release:  rel,
+		IsLatest: rel == d.Latest(),
+		// The HTML was produced by goldmark and bluemonday's UGC policy (or
+		// is escaped preformatted text) when the release was uploaded.
+		Description: template.HTML(rel.DescriptionHTML),
+		Releases:    d.Releases,
+	}
+	for _, f := range d.FilesOf(rel.ID) {
+		page.Files = append(page.Files, fileRow{File: f, URL: s.fileURL(&f)})
+	}
+	for _, pu := range rel.Fields()["project_urls"] {
+		if label, u, ok := cutComma(pu); ok && safeURL(u) {
+			page.URLs = append(page.URLs, [2]string{label, u})
+		}
+	}
+	if hp := rel.Field("home_page"); hp != "" && safeURL(hp) {
+		page.URLs = append(page.URLs, [2]string{"Homepage", hp})
+	}
+	return s.render(w, http.StatusOK, "project.html", page)
+}
+
+// safeURL allows only http(s) links from metadata on pages.
+func safeURL(u string) bool {
+	return len(u) > 8 && (u[:7] == "http://" || u[:8] == "https://")
+}
+
+type helpPage struct {
+	basePage
+	BaseURL string
+}
+
+func (s *Server) helpPage(w http.ResponseWriter, r *http.Request) error {
+	return s.render(w, http.StatusOK, "help.html", helpPage{basePage: s.base("Help"), BaseURL: s.baseURL})
+}
+
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
+	return derrors.New(derrors.NotFound, "There is no page at this address.")
+}

@@ -1,0 +1,165 @@
+package web
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// basePage is embedded in every page struct.
+type basePage struct {
+	Title    string
+	SiteName string
+	CSS      string // URL of the stylesheet, with its content hash
+}
+
+// parseTemplates parses every page with the shared layout, once at start.
+func parseTemplates() (map[string]*template.Template, error) {
+	funcs := template.FuncMap{
+		"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"datetime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"size":     humanSize,
+	}
+	pages, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*template.Template{}
+	for _, p := range pages {
+		name := path.Base(p)
+		if name == "layout.html" {
+			continue
+		}
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", p)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", p, err)
+		}
+		out[name] = t
+	}
+	return out, nil
+}
+
+// render writes a page. It renders into a buffer first so that a template
+// error becomes a clean 500, not half a page.
+func (s *Server) render(w http.ResponseWriter, status int, name string, page any) error {
+	t, ok := s.templates[name]
+	if !ok {
+		return fmt.Errorf("no template %q", name)
+	}
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", page); err != nil {
+		return fmt.Errorf("render %s: %w", name, err)
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	buf.WriteTo(w)
+	return nil
+}
+
+func (s *Server) base(title string) basePage {
+	return basePage{Title: title, SiteName: s.siteName, CSS: "/static/" + s.static.cssName}
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f kB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+// staticFiles are the embedded assets, served under content-hashed names so
+// they can be cached forever.
+type staticFiles struct {
+	cssName string
+	files   map[string][]byte
+}
+
+func loadStatic() (staticFiles, error) {
+	css, err := staticFS.ReadFile("static/gatehouse.css")
+	if err != nil {
+		return staticFiles{}, err
+	}
+	sum := sha256.Sum256(css)
+	name := "gatehouse." + hex.EncodeToString(sum[:6]) + ".css"
+	return staticFiles{cssName: name, files: map[string][]byte{name: css}}, nil
+}
+
+func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) error {
+	b, ok := s.static.files[r.PathValue("file")]
+	if !ok {
+		http.NotFound(w, r)
+		return nil
+	}
+	ctype := "application/octet-stream"
+	if strings.HasSuffix(r.PathValue("file"), ".css") {
+		ctype = "text/css; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ctype)
+	w.Header().Set("Cache-Control", "max-age=31536000, public, immutable")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Write(b)
+	return nil
+}
+
+// securityHeaders sets the headers every page carries (spec D8): a CSP that
+// allows no script and no inline style from descriptions, no framing, no
+// MIME sniffing, and a strict referrer policy.
+//
+// HSTS is sent when the configured base URL is https: behind a TLS-terminating
+// proxy r.TLS is nil, so the request cannot tell.
+func (s *Server) securityHeaders(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hd := w.Header()
+		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("X-Content-Type-Options", "nosniff")
+		hd.Set("X-Frame-Options", "DENY")
+		hd.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		if r.TLS != nil || strings.HasPrefix(s.baseURL, "https://") {
+			hd.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// errorPage is the friendly page for a browser error.
+type errorPage struct {
+	basePage
+	Status  int
+	Message string
+}
+
+// pageErrors adapts a page handler: errors become a friendly HTML page.
+func (s *Server) pageErrors(h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		status := statusOf(err)
+		msg := s.publicMessage(r, err, status)
+		page := errorPage{basePage: s.base(http.StatusText(status)), Status: status, Message: msg}
+		if rerr := s.render(w, status, "error.html", page); rerr != nil {
+			s.log.Error("render error page", "err", rerr)
+			http.Error(w, msg, status)
+		}
+	})
+}

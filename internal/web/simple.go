@@ -1,0 +1,309 @@
+package web
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/pep"
+	"github.com/gatehouse-index/gatehouse/internal/project"
+)
+
+// Simple Repository API media types (PEP 691).
+const (
+	mediaJSON       = "application/vnd.pypi.simple.v1+json"
+	mediaHTMLv1     = "application/vnd.pypi.simple.v1+html"
+	mediaHTMLLegacy = "text/html"
+	apiVersion      = "1.4"
+)
+
+// negotiate picks the Simple API format from Accept (PEP 691): the
+// acceptable type with the highest quality, ties going to JSON, then v1 HTML,
+// then text/html. If nothing matches, HTML is served rather than a 406, as
+// PyPI does, because old clients send odd Accept headers.
+func negotiate(accept string) string {
+	if accept == "" {
+		return mediaHTMLLegacy
+	}
+	best, bestQ, bestRank := mediaHTMLLegacy, -1.0, 0
+	rank := map[string]int{mediaJSON: 3, mediaHTMLv1: 2, mediaHTMLLegacy: 1}
+	for _, part := range strings.Split(accept, ",") {
+		fields := strings.Split(part, ";")
+		mt := strings.ToLower(strings.TrimSpace(fields[0]))
+		q := 1.0
+		for _, p := range fields[1:] {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.TrimSpace(k) == "q" {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					q = f
+				}
+			}
+		}
+		var candidates []string
+		switch mt {
+		case mediaJSON, mediaHTMLv1, mediaHTMLLegacy:
+			candidates = []string{mt}
+		case "*/*", "application/*":
+			candidates = []string{mediaJSON}
+			if mt == "*/*" {
+				candidates = append(candidates, mediaHTMLLegacy)
+			}
+		case "text/*":
+			candidates = []string{mediaHTMLLegacy}
+		}
+		for _, c := range candidates {
+			if q <= 0 {
+				continue
+			}
+			if q > bestQ || (q == bestQ && rank[c] > bestRank) {
+				best, bestQ, bestRank = c, q, rank[c]
+			}
+		}
+	}
+	// "*/*" alone (curl, browsers) should get HTML, the historical default.
+	if strings.TrimSpace(accept) == "*/*" {
+		return mediaHTMLLegacy
+	}
+	return best
+}
+
+// simpleHeaders sets the headers every Simple API answer carries.
+func simpleHeaders(w http.ResponseWriter, serial int64) {
+	h := w.Header()
+	h.Set("Vary", "Accept")
+	h.Set("X-PyPI-Last-Serial", strconv.FormatInt(serial, 10))
+	h.Set("Cache-Control", "max-age=600, public")
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "GET")
+	h.Set("Access-Control-Allow-Headers", "Content-Type, If-Match, If-Modified-Since, If-None-Match, If-Unmodified-Since")
+	h.Set("Access-Control-Max-Age", "86400")
+	h.Set("Access-Control-Expose-Headers", "X-PyPI-Last-Serial")
+}
+
+// serveRendered writes a cached page in the negotiated format, or 304 when
+// the client's ETag matches.
+func serveRendered(w http.ResponseWriter, r *http.Request, p *rendered) {
+	mt := negotiate(r.Header.Get("Accept"))
+	body, etag := p.html, p.htmlETag
+	if mt == mediaJSON {
+		body, etag = p.json, p.jsonETag
+	}
+	simpleHeaders(w, p.serial)
+	h := w.Header()
+	h.Set("ETag", etag)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", mt)
+	if mt != mediaJSON {
+		h.Set("Content-Type", mt+"; charset=utf-8")
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(body)
+	}
+}
+
+func etagMatches(header, etag string) bool {
+	for _, t := range strings.Split(header, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
+			return true
+		}
+	}
+	return false
+}
+
+// simpleIndex serves /simple/, the list of all projects.
+func (s *Server) simpleIndex(w http.ResponseWriter, r *http.Request) error {
+	page, gen := s.simple.get("")
+	if page == nil {
+		var err error
+		if page, err = s.renderIndex(r.Context()); err != nil {
+			return err
+		}
+		s.simple.put("", gen, page)
+	}
+	serveRendered(w, r, page)
+	return nil
+}
+
+func (s *Server) renderIndex(ctx context.Context) (*rendered, error) {
+	serial, err := s.projects.LastSerial(ctx)
+	if err != nil {
+		return nil, err
+	}
+	projects, err := s.projects.ListProjects(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var hb bytes.Buffer
+	hb.WriteString("<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"" + apiVersion + "\">\n    <title>Simple index</title>\n  </head>\n  <body>\n")
+	type jp struct {
+		Name   string `json:"name"`
+		Serial int64  `json:"_last-serial"`
+	}
+	list := make([]jp, 0, len(projects))
+	for _, p := range projects {
+		fmt.Fprintf(&hb, "    <a href=\"/simple/%s/\">%s</a>\n", p.NormalizedName, html.EscapeString(p.Name))
+		list = append(list, jp{p.Name, p.LastSerial})
+	}
+	fmt.Fprintf(&hb, "  </body>\n</html>\n<!--SERIAL %d-->\n", serial)
+	jb, err := marshalSimple(map[string]any{
+		"meta":     map[string]any{"api-version": apiVersion, "_last-serial": serial},
+		"projects": list,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newRendered(serial, hb.Bytes(), jb), nil
+}
+
+// simpleRedirect sends /simple/<name> (no slash) to the canonical URL.
+func (s *Server) simpleRedirect(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	http.Redirect(w, r, "/simple/"+pep.NormalizeName(r.PathValue("project"))+"/", http.StatusMovedPermanently)
+	return nil
+}
+
+// simpleDetail serves /simple/<project>/ (PEP 503 HTML or PEP 691 JSON).
+func (s *Server) simpleDetail(w http.ResponseWriter, r *http.Request) error {
+	name := r.PathValue("project")
+	norm := pep.NormalizeName(name)
+	if name != norm {
+		return s.simpleRedirect(w, r)
+	}
+	page, gen := s.simple.get(norm)
+	if page == nil {
+		d, err := s.projects.Detail(r.Context(), norm)
+		switch {
+		case errors.Is(err, derrors.NotFound):
+			page = &rendered{}
+		case err != nil:
+			return err
+		default:
+			if page, err = s.renderDetail(d); err != nil {
+				return err
+			}
+		}
+		s.simple.put(norm, gen, page)
+	}
+	if !page.found {
+		return derrors.New(derrors.NotFound, "No project named %q.", norm)
+	}
+	serveRendered(w, r, page)
+	return nil
+}
+
+// fileURL is the absolute download URL of a file. The digest addresses the
+// bytes; the filename is last so installers see the right name.
+func (s *Server) fileURL(f *project.File) string {
+	return fmt.Sprintf("%s/packages/%s/%s/%s/%s", s.baseURL, f.Blake2_256[:2], f.Blake2_256[2:4], f.Blake2_256, f.Filename)
+}
+
+func (s *Server) renderDetail(d *project.Detail) (*rendered, error) {
+	p := d.Project
+	var hb bytes.Buffer
+	fmt.Fprintf(&hb, "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"%s\">\n    <title>Links for %s</title>\n  </head>\n  <body>\n    <h1>Links for %s</h1>\n",
+		apiVersion, html.EscapeString(p.Name), html.EscapeString(p.Name))
+	files := make([]map[string]any, 0, len(d.Files))
+	for i := range d.Files {
+		f := &d.Files[i]
+		url := s.fileURL(f)
+		hb.WriteString(`    <a href="` + html.EscapeString(url) + `#sha256=` + f.SHA256 + `"`)
+		if f.RequiresPython != "" {
+			hb.WriteString(` data-requires-python="` + html.EscapeString(f.RequiresPython) + `"`)
+		}
+		if f.Yanked {
+			hb.WriteString(` data-yanked="` + html.EscapeString(f.YankedReason) + `"`)
+		}
+		if f.MetadataSHA256 != "" {
+			// Both names: pip 23 reads only PEP 658's data-dist-info-metadata,
+			// newer clients PEP 714's data-core-metadata.
+			hb.WriteString(` data-dist-info-metadata="sha256=` + f.MetadataSHA256 + `" data-core-metadata="sha256=` + f.MetadataSHA256 + `"`)
+		}
+		hb.WriteString(">" + html.EscapeString(f.Filename) + "</a><br />\n")
+
+		var yanked any = false
+		if f.Yanked {
+			yanked = true
+			if f.YankedReason != "" {
+				yanked = f.YankedReason
+			}
+		}
+		var meta any = false
+		if f.MetadataSHA256 != "" {
+			meta = map[string]string{"sha256": f.MetadataSHA256}
+		}
+		var rp any
+		if f.RequiresPython != "" {
+			rp = f.RequiresPython
+		}
+		files = append(files, map[string]any{
+			"filename":        f.Filename,
+			"url":             url,
+			"hashes":          map[string]string{"sha256": f.SHA256},
+			"requires-python": rp,
+			"size":            f.Size,
+			"upload-time":     f.UploadedAt.UTC().Format("2006-01-02T15:04:05.000000Z"),
+			"yanked":          yanked,
+			// PEP 714: "core-metadata", plus "data-dist-info-metadata" as PyPI
+			// sends. Not "dist-info-metadata": pip 23.0 reads that key as the
+			// HTML attribute's string and crashes on the PEP 691 dict
+			// ("unhashable type: 'dict'"), which is why PEP 714 renamed it.
+			"data-dist-info-metadata": meta,
+			"core-metadata":           meta,
+			"provenance":              nil,
+		})
+	}
+	fmt.Fprintf(&hb, "  </body>\n</html>\n<!--SERIAL %d-->\n", p.LastSerial)
+	versions := make([]string, 0, len(d.Releases))
+	for i := len(d.Releases) - 1; i >= 0; i-- { // oldest first, like PyPI
+		versions = append(versions, d.Releases[i].Version)
+	}
+	jb, err := marshalSimple(map[string]any{
+		"meta":           map[string]any{"api-version": apiVersion, "_last-serial": p.LastSerial},
+		"name":           p.NormalizedName,
+		"project-status": map[string]string{"status": "active"},
+		"versions":       versions,
+		"files":          files,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return newRendered(p.LastSerial, hb.Bytes(), jb), nil
+}
+
+// marshalSimple renders JSON as PyPI does: sorted keys, compact, newline.
+// encoding/json sorts map keys; HTML escaping is off so URLs stay readable.
+func marshalSimple(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+// healthz answers load balancers: 200 when the database answers.
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.projects.DB().PingContext(ctx); err != nil {
+		return derrors.New(derrors.Unavailable, "database unavailable")
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+	return nil
+}

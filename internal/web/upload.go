@@ -1,0 +1,199 @@
+package web
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/project"
+	"github.com/gatehouse-index/gatehouse/internal/token"
+)
+
+// Limits on the non-file part of an upload: the long description is the only
+// big field, and it is bounded too, so a client cannot make the server hold
+// an unbounded form in memory.
+const (
+	maxFieldSize  = 8 << 20
+	maxFieldsSize = 16 << 20
+	maxFields     = 2000
+)
+
+// upload is POST /legacy/, the upload API of twine, uv, poetry and flit
+// (spec §4). Errors are answered in Warehouse's format by writeUploadError.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	res, err := s.handleUpload(r)
+	if err != nil {
+		s.writeUploadError(w, r, err)
+		return
+	}
+	if res.Duplicate {
+		s.log.Info("upload was a duplicate; nothing changed", "project", res.Project, "file", res.Filename)
+	} else {
+		s.simple.invalidate(res.Project)
+		s.log.Info("uploaded", "project", res.Project, "file", res.Filename, "serial", res.Serial)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+}
+
+func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
+	var none project.UploadResult
+	ctx := r.Context()
+
+	// Steps 3 and 4: who is this? Decided from headers alone, before a byte
+	// of the body is read.
+	raw, ok, err := token.FromRequest(r)
+	if errors.Is(err, token.ErrPasswordAuth) {
+		return none, derrors.New(derrors.Forbidden, "Username/Password authentication is no longer supported. Migrate to API Tokens or Trusted Publishers instead. See %s and %s",
+			s.helpURL("apitoken"), s.helpURL("trusted-publishers"))
+	}
+	if !ok || err != nil {
+		return none, derrors.New(derrors.Unauthenticated, "Invalid or non-existent authentication information. See %s for more information.", s.helpURL("invalid-auth"))
+	}
+	v, err := s.tokens.Authenticate(ctx, raw)
+	if err != nil {
+		return none, err
+	}
+
+	// The body: form fields into memory (bounded), the file to a temp file
+	// while it is hashed, with the size limit enforced as it streams.
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
+		return none, derrors.New(derrors.Invalid, "Invalid request: the upload must be multipart/form-data.")
+	}
+	mr := multipart.NewReader(r.Body, params["boundary"])
+	fields := map[string][]string{}
+	var (
+		content            *project.Spooled
+		filename, partType string
+		fieldBytes, nField int
+	)
+	defer func() {
+		if content != nil {
+			content.Close()
+		}
+	}()
+	for {
+		part, err := mr.NextRawPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return none, derrors.New(derrors.Invalid, "Invalid request: malformed multipart body (%s).", cleanErr(err))
+		}
+		field := part.FormName()
+		rawName := rawFileName(part)
+		isFile := rawName != ""
+		switch {
+		case field == "":
+			part.Close()
+			continue
+		case field == "content":
+			if !isFile {
+				return none, derrors.New(derrors.Invalid, "Upload payload does not have a file.")
+			}
+			if content != nil {
+				return none, derrors.New(derrors.Invalid, "content: Field given more than once; send it once.")
+			}
+			name := ""
+			if n := fields["name"]; len(n) > 0 {
+				name = n[0]
+			}
+			limit := s.projects.FileLimit(ctx, name)
+			filename, partType = rawName, part.Header.Get("Content-Type")
+			content, err = project.Spool(part, s.tempDir, limit)
+			if errors.Is(err, project.ErrSpoolTooLarge) {
+				return none, s.projects.TooLargeError(name, limit)
+			}
+			if err != nil {
+				return none, derrors.New(derrors.Invalid, "Invalid request: the file could not be read (%s).", cleanErr(err))
+			}
+		case isFile && (field == "gpg_signature" || field == "attestations"):
+			// Signatures are no longer accepted by PyPI and attestations
+			// are not verified yet; read past them.
+			io.Copy(io.Discard, io.LimitReader(part, maxFieldSize))
+		case isFile:
+			return none, derrors.New(derrors.Invalid, "%s: Should not be a tuple.", field)
+		default:
+			nField++
+			b, err := io.ReadAll(io.LimitReader(part, maxFieldSize+1))
+			if err != nil {
+				return none, derrors.New(derrors.Invalid, "Invalid request: malformed multipart body (%s).", cleanErr(err))
+			}
+			fieldBytes += len(b)
+			if len(b) > maxFieldSize || fieldBytes > maxFieldsSize || nField > maxFields {
+				return none, derrors.New(derrors.Invalid, "%s: Field too large; the form fields may hold at most %d MiB.", field, maxFieldsSize>>20)
+			}
+			if !utf8.Valid(b) {
+				return none, derrors.New(derrors.Invalid, "%s: Field is not valid UTF-8.", field)
+			}
+			// NUL has no place in metadata and confuses C-string consumers.
+			fields[field] = append(fields[field], strings.ReplaceAll(string(b), "\x00", `\x00`))
+		}
+	}
+
+	if a := fields[":action"]; len(a) != 1 || a[0] != "file_upload" {
+		return none, actionError(fields[":action"])
+	}
+	fields, err = project.Sanitize(fields)
+	if err != nil {
+		return none, err
+	}
+	form, err := project.ParseForm(fields)
+	if err != nil {
+		return none, err
+	}
+	if content == nil {
+		return none, derrors.New(derrors.Invalid, "Upload payload does not have a file.")
+	}
+	who := project.Uploader{
+		UserID:            v.UserID,
+		Username:          v.Username,
+		CanCreateProjects: v.CanCreateProjects(),
+		Permits:           v.PermitsProject,
+	}
+	return s.projects.AcceptUpload(ctx, who, &project.Upload{Form: form, Filename: filename, ContentType: partType, Content: content})
+}
+
+// rawFileName is the part's filename parameter exactly as the client sent
+// it. Part.FileName passes it through filepath.Base, which would silently
+// turn "../x.whl" or "dist/x.whl" into "x.whl": the upload checks must see
+// (and refuse) the name as sent, as Warehouse does.
+func rawFileName(p *multipart.Part) string {
+	_, params, err := mime.ParseMediaType(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return ""
+	}
+	return params["filename"]
+}
+
+func actionError(action []string) error {
+	switch {
+	case len(action) == 0:
+		return derrors.New(derrors.Invalid, "Missing :action field; twine and other clients send ':action=file_upload'.")
+	case len(action) > 1:
+		return derrors.New(derrors.Invalid, ":action: Field given more than once; send it once.")
+	case action[0] == "submit" || action[0] == "submit_pkg_info":
+		return derrors.New(derrors.Gone, "Project pre-registration is no longer required or supported, upload your files instead.")
+	case action[0] == "doc_upload":
+		return derrors.New(derrors.Gone, "Uploading documentation is no longer supported, we recommend using https://readthedocs.org/.")
+	}
+	return derrors.New(derrors.Invalid, "Unknown :action %q; the only action is 'file_upload'.", action[0])
+}
+
+// cleanErr returns an error's text without anything that could carry
+// request bytes into a status line unchecked.
+func cleanErr(err error) string {
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200]
+	}
+	return msg
+}
+
+func (s *Server) helpURL(anchor string) string { return s.baseURL + "/help/#" + anchor }
