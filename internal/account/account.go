@@ -79,19 +79,37 @@ func (s *Service) Create(ctx context.Context, n NewUser) (*User, error) {
 		}
 	}
 	u := &User{Username: n.Username, FullName: n.FullName, Email: n.Email, IsAdmin: n.IsAdmin, CreatedAt: s.now().UTC()}
-	err := s.db.QueryRowContext(ctx, `INSERT INTO users (username, username_key, full_name, email, password_hash, is_admin, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-		u.Username, strings.ToLower(u.Username), u.FullName, u.Email, hash, u.IsAdmin, u.CreatedAt).Scan(&u.ID)
-	if db.IsUniqueViolation(err) {
-		return nil, derrors.New(derrors.Conflict, "The username %q is already taken. Choose another.", n.Username)
-	}
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var pwDate sql.NullTime
+		if hash != "" {
+			pwDate = sql.NullTime{Time: u.CreatedAt, Valid: true}
+		}
+		err := tx.QueryRowContext(ctx, `INSERT INTO users (username, username_key, full_name, password_hash, password_date, is_admin, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+			u.Username, strings.ToLower(u.Username), u.FullName, hash, pwDate, u.IsAdmin, u.CreatedAt).Scan(&u.ID)
+		if db.IsUniqueViolation(err) {
+			return derrors.New(derrors.Conflict, "The username %q is already taken. Choose another.", n.Username)
+		}
+		if err != nil || n.Email == "" {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO user_emails (user_id, email, email_key, is_primary, verified, created_at)
+			VALUES ($1, $2, $3, TRUE, FALSE, $4)`, u.ID, n.Email, strings.ToLower(n.Email), u.CreatedAt)
+		if db.IsUniqueViolation(err) {
+			return derrors.New(derrors.Conflict, "The email address %q is already in use by another account.", n.Email)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("create user: %w", err)
 	}
 	return u, nil
 }
 
-const userColumns = `id, username, full_name, email, is_admin, disabled, created_at`
+// userColumns selects a user with their primary email ('' if none).
+const userColumns = `id, username, full_name,
+	COALESCE((SELECT email FROM user_emails e WHERE e.user_id = users.id AND e.is_primary), ''),
+	is_admin, disabled, created_at`
 
 func scanUser(row interface{ Scan(...any) error }) (*User, error) {
 	var u User

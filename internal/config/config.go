@@ -38,6 +38,15 @@ type Config struct {
 	LogFormat      string        // text or json
 	LogLevel       string        // debug, info, warn, error
 	ShutdownGrace  time.Duration // how long in-flight requests get on SIGTERM
+
+	MailFrom       string        // From: of every email
+	SMTPURL        string        // smtp://, smtps:// or smtp+insecure://; "" writes .eml files to MailDir
+	MailDir        string        // where the embedded mail transport writes messages
+	Registration   string        // "open" or "closed" (initial value; admins can change it)
+	HIBPURL        string        // k-anonymity range API for breached passwords; "" = off
+	SessionIdle    time.Duration // session idle timeout
+	SessionMax     time.Duration // session absolute timeout
+	TrustedProxies string        // comma-separated CIDRs whose X-Forwarded-For is believed
 }
 
 // Setting describes one configuration value.
@@ -102,6 +111,22 @@ func settings() []Setting {
 			str(func(c *Config) *string { return &c.LogLevel })},
 		{"shutdown-grace", "GATEHOUSE_SHUTDOWN_GRACE", "30s", "time in-flight requests get to finish on SIGTERM",
 			dur(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
+		{"mail-from", "GATEHOUSE_MAIL_FROM", "", "From address of every email (default \"<site-name> <noreply@<base-url host>>\")",
+			str(func(c *Config) *string { return &c.MailFrom })},
+		{"smtp-url", "GATEHOUSE_SMTP_URL", "", "SMTP server: smtp://user:pass@host:587 (STARTTLS), smtps://host:465 (TLS), smtp+insecure://host:25; empty writes each email as an .eml file under --mail-dir",
+			str(func(c *Config) *string { return &c.SMTPURL })},
+		{"mail-dir", "GATEHOUSE_MAIL_DIR", "", "where emails are written when no SMTP server is set (default <data-dir>/mail)",
+			str(func(c *Config) *string { return &c.MailDir })},
+		{"registration", "GATEHOUSE_REGISTRATION", "open", "whether anyone may register: open or closed (administrators can change it at run time)",
+			str(func(c *Config) *string { return &c.Registration })},
+		{"hibp-url", "GATEHOUSE_HIBP_URL", "", "breached-password range API (k-anonymity), e.g. https://api.pwnedpasswords.com/range/; empty turns the online check off",
+			str(func(c *Config) *string { return &c.HIBPURL })},
+		{"session-idle", "GATEHOUSE_SESSION_IDLE", "2h", "a browser session ends after this long without a request",
+			dur(func(c *Config) *time.Duration { return &c.SessionIdle })},
+		{"session-max", "GATEHOUSE_SESSION_MAX", "12h", "a browser session ends this long after sign-in, however active",
+			dur(func(c *Config) *time.Duration { return &c.SessionMax })},
+		{"trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client IP (e.g. 127.0.0.1/32)",
+			str(func(c *Config) *string { return &c.TrustedProxies })},
 	}
 }
 
@@ -161,6 +186,29 @@ func (c *Config) complete() error {
 	if c.SecretKeyFile == "" {
 		c.SecretKeyFile = filepath.Join(c.DataDir, "secret.key")
 	}
+	if c.MailDir == "" {
+		c.MailDir = filepath.Join(c.DataDir, "mail")
+	}
+	if c.MailFrom == "" {
+		c.MailFrom = c.SiteName + " <noreply@" + u.Hostname() + ">"
+	}
+	if c.SMTPURL != "" {
+		su, err := url.Parse(c.SMTPURL)
+		if err != nil || (su.Scheme != "smtp" && su.Scheme != "smtps" && su.Scheme != "smtp+insecure") || su.Host == "" {
+			return errors.New("--smtp-url: want smtp://[user:pass@]host:port, smtps://… or smtp+insecure://…")
+		}
+	}
+	if c.Registration != "open" && c.Registration != "closed" {
+		return fmt.Errorf("--registration %q: want open or closed", c.Registration)
+	}
+	if c.SessionIdle <= 0 || c.SessionMax <= 0 {
+		return errors.New("session timeouts must be positive")
+	}
+	for _, cidr := range c.ProxyCIDRs() {
+		if _, _, err := net.ParseCIDR(cidr); err != nil {
+			return fmt.Errorf("--trusted-proxies: %q is not a CIDR such as 10.0.0.0/8", cidr)
+		}
+	}
 	if c.MaxFileSize <= 0 || c.MaxProjectSize <= 0 {
 		return errors.New("size limits must be positive")
 	}
@@ -178,6 +226,17 @@ func (c *Config) complete() error {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// ProxyCIDRs splits TrustedProxies.
+func (c *Config) ProxyCIDRs() []string {
+	var out []string
+	for _, p := range strings.Split(c.TrustedProxies, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Secret returns the server secret, reading SecretKeyFile (and creating it
