@@ -61,6 +61,10 @@ func Message(err error) (msg string, ok bool) {
 	if errors.As(err, &e) {
 		return e.Msg, true
 	}
+	var m interface{ Message() string }
+	if errors.As(err, &m) {
+		return m.Message(), true
+	}
 	return "", false
 }
 

@@ -1,0 +1,164 @@
+// Package audit is Gatehouse's security history: an append-only record of
+// every security-relevant event (logins, password and email changes, tokens,
+// second factors, administrator actions), shown to users on their account
+// page and to administrators.
+//
+// Events are data, not logging. They are written in the same transaction as
+// the change they describe, so an event exists exactly when its change does.
+// No code path updates or deletes an event, and events outlive the account
+// they describe (user_id is not a foreign key).
+//
+// Secrets never belong in an event: Record drops any "additional" key that
+// names one (password, token, code, secret, link, …) as a second line of
+// defence behind the callers, and the tests look for leaks (spec J1).
+package audit
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-index/gatehouse/internal/db"
+)
+
+// Event tags, in Warehouse's source:subject:action form (spec §2.1).
+const (
+	AccountCreate            = "account:create"
+	LoginSuccess             = "account:login:success"
+	LoginFailure             = "account:login:failure"
+	Logout                   = "account:logout"
+	ReauthFailure            = "account:reauthenticate:failure"
+	EmailAdd                 = "account:email:add"
+	EmailRemove              = "account:email:remove"
+	EmailVerified            = "account:email:verified"
+	EmailReverify            = "account:email:reverify"
+	EmailPrimaryChange       = "account:email:primary:change"
+	EmailSent                = "account:email:sent"
+	PasswordChange           = "account:password:change"
+	PasswordReset            = "account:password:reset"
+	PasswordResetRequest     = "account:password:reset:request"
+	PasswordResetAttempt     = "account:password:reset:attempt"
+	SessionRevoked           = "account:session:revoked"
+	AccountDelete            = "account:delete"
+	APITokenAdded            = "account:api_token:added"
+	APITokenRemoved          = "account:api_token:removed"
+	AdminUserDisabled        = "admin:user:disabled"
+	AdminUserEnabled         = "admin:user:enabled"
+	AdminRegistrationChanged = "admin:registration:changed"
+	AdminReadOnlyChanged     = "admin:read_only:changed"
+)
+
+// Event is one thing that happened.
+type Event struct {
+	UserID     int64 // the account it concerns (0: none)
+	ProjectID  int64 // the project it concerns (0: none)
+	Tag        string
+	ActorID    int64  // who did it (0: the system or an anonymous visitor)
+	Actor      string // their username, kept in case the account is deleted
+	IP         string
+	UserAgent  string
+	Additional map[string]any
+}
+
+// Stored is an event as read back.
+type Stored struct {
+	Event
+	ID        int64
+	CreatedAt time.Time
+}
+
+type execer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// secretish are substrings of "additional" keys that are never stored.
+var secretish = []string{"password", "token", "secret", "code", "otp", "link", "url_with", "cookie", "session_id", "key"}
+
+func clean(m map[string]any) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		lk := strings.ToLower(k)
+		drop := false
+		for _, s := range secretish {
+			if strings.Contains(lk, s) && lk != "key_label" && lk != "token_description" && lk != "token_id" {
+				drop = true
+				break
+			}
+		}
+		if !drop {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+func nullID(id int64) sql.NullInt64 { return sql.NullInt64{Int64: id, Valid: id != 0} }
+
+// Record appends an event. Pass the transaction of the change it records.
+func Record(ctx context.Context, q execer, now time.Time, e Event) error {
+	add, err := json.Marshal(clean(e.Additional))
+	if err != nil {
+		return err
+	}
+	if len(e.UserAgent) > 512 {
+		e.UserAgent = e.UserAgent[:512]
+	}
+	_, err = q.ExecContext(ctx, `INSERT INTO events (user_id, project_id, tag, actor_id, actor, ip, user_agent, additional, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+		nullID(e.UserID), nullID(e.ProjectID), e.Tag, nullID(e.ActorID), e.Actor, e.IP, e.UserAgent, string(add), now.UTC())
+	if err != nil {
+		return fmt.Errorf("record event %s: %w", e.Tag, err)
+	}
+	return nil
+}
+
+// Service reads the trail.
+type Service struct {
+	db  *db.DB
+	now func() time.Time
+}
+
+// NewService returns a reader of the audit trail.
+func NewService(d *db.DB, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{db: d, now: now}
+}
+
+// Record appends an event outside any other transaction.
+func (s *Service) Record(ctx context.Context, e Event) error {
+	return Record(ctx, s.db, s.now(), e)
+}
+
+// ForUser returns a user's events since the given time, newest first.
+func (s *Service) ForUser(ctx context.Context, userID int64, since time.Time, limit int) ([]Stored, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, project_id, tag, actor_id, actor, ip, user_agent, additional, created_at
+		FROM events WHERE user_id = $1 ORDER BY id DESC LIMIT $2`, userID, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Stored
+	for rows.Next() {
+		var e Stored
+		var uid, pid, aid sql.NullInt64
+		var add string
+		if err := rows.Scan(&e.ID, &uid, &pid, &e.Tag, &aid, &e.Actor, &e.IP, &e.UserAgent, &add, &e.CreatedAt); err != nil {
+			return nil, err
+		}
+		e.CreatedAt = e.CreatedAt.UTC()
+		// Time filtering is done here rather than in SQL: SQLite stores
+		// timestamps as text, whose order is not reliable across precisions.
+		if e.CreatedAt.Before(since) {
+			break
+		}
+		e.UserID, e.ProjectID, e.ActorID = uid.Int64, pid.Int64, aid.Int64
+		json.Unmarshal([]byte(add), &e.Additional)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
