@@ -1,0 +1,192 @@
+package mail
+
+import (
+	"bytes"
+	"embed"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"io/fs"
+	"net/url"
+	"strings"
+	texttemplate "text/template"
+)
+
+// The templates, named as in Warehouse (warehouse/templates/email/<name>/).
+// Each takes its data as a struct or a map with the fields listed; every
+// field is a string. Links are absolute URLs that the caller builds from the
+// configured base URL (never from a request's Host header); templates only
+// print them.
+const (
+	// Data: Username, Email (the address to verify), Link (the
+	// verification URL), ExpiresIn (e.g. "6 hours").
+	TemplateVerifyEmail = "verify-email"
+	// Data: Username, NewEmail. Sent to every other address of the account.
+	TemplateNewEmailAdded = "new-email-added"
+	// Data: Username, OldEmail, NewEmail. Sent to the old address.
+	TemplatePrimaryEmailChange = "primary-email-change"
+	// Data: Username, Link (the reset URL), ExpiresIn.
+	TemplatePasswordReset = "password-reset"
+	// Data: Email (the unverified address the reset was asked for).
+	TemplatePasswordResetUnverified = "password-reset-unverified"
+	// Data: Username.
+	TemplatePasswordChange = "password-change"
+	// Data: Username.
+	TemplateAccountDeleted = "account-deleted"
+)
+
+// Templates lists every template a Renderer knows.
+var Templates = []string{
+	TemplateVerifyEmail,
+	TemplateNewEmailAdded,
+	TemplatePrimaryEmailChange,
+	TemplatePasswordReset,
+	TemplatePasswordResetUnverified,
+	TemplatePasswordChange,
+	TemplateAccountDeleted,
+}
+
+// AllowsUnverified reports whether template may go to an unverified
+// address. Spec §1.4: an email goes to the user's primary address and is
+// skipped when that address is unverified, except for these templates
+// (verify-email, password-reset-unverified). Callers apply the policy;
+// Enqueue does not know whether an address is verified.
+func AllowsUnverified(template string) bool {
+	return template == TemplateVerifyEmail || template == TemplatePasswordResetUnverified
+}
+
+//go:embed templates
+var templateFS embed.FS
+
+type emailTemplates struct {
+	subject *texttemplate.Template
+	text    *texttemplate.Template
+	html    *htmltemplate.Template
+}
+
+// Renderer renders the named templates: embedded text/template and
+// html/template files under internal/mail/templates/<name>/{subject.txt,
+// body.txt,body.html}, with the shared layout in templates/base. Besides
+// their data, templates can call {{site}} (the site name) and {{baseURL}}.
+// A Renderer is safe for concurrent use.
+type Renderer struct {
+	siteName string
+	baseURL  string
+	tmpl     map[string]emailTemplates
+}
+
+// NewRenderer parses all templates once; it fails if any is missing or
+// broken, so a bad template stops the server at start, not at the first
+// password reset.
+func NewRenderer(siteName, baseURL string) (*Renderer, error) {
+	if strings.TrimSpace(siteName) == "" {
+		return nil, errors.New("mail: empty site name")
+	}
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("mail: base URL %q is not an absolute http(s) URL", baseURL)
+	}
+	r := &Renderer{siteName: siteName, baseURL: strings.TrimSuffix(baseURL, "/"), tmpl: map[string]emailTemplates{}}
+	funcs := map[string]any{
+		"site":    func() string { return r.siteName },
+		"baseURL": func() string { return r.baseURL },
+	}
+
+	baseText, err := parseText(texttemplate.New("_base").Funcs(funcs), "templates/base/footer.txt")
+	if err != nil {
+		return nil, err
+	}
+	baseHTML, err := parseHTML(htmltemplate.New("_base").Funcs(funcs), "templates/base/layout.html")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range Templates {
+		dir := "templates/" + name + "/"
+		var t emailTemplates
+		if t.subject, err = parseText(texttemplate.New("subject").Funcs(funcs), dir+"subject.txt"); err != nil {
+			return nil, err
+		}
+		bt, err := baseText.Clone()
+		if err != nil {
+			return nil, err
+		}
+		if t.text, err = parseText(bt, dir+"body.txt"); err != nil {
+			return nil, err
+		}
+		bh, err := baseHTML.Clone()
+		if err != nil {
+			return nil, err
+		}
+		if t.html, err = parseHTML(bh, dir+"body.html"); err != nil {
+			return nil, err
+		}
+		if t.html.Lookup("content") == nil {
+			return nil, fmt.Errorf("mail: %sbody.html does not define \"content\"", dir)
+		}
+		r.tmpl[name] = t
+	}
+	return r, nil
+}
+
+func readTemplate(path string) (string, error) {
+	b, err := fs.ReadFile(templateFS, path)
+	if err != nil {
+		return "", fmt.Errorf("mail: template %s: %w", path, err)
+	}
+	return string(b), nil
+}
+
+func parseText(t *texttemplate.Template, path string) (*texttemplate.Template, error) {
+	src, err := readTemplate(path)
+	if err != nil {
+		return nil, err
+	}
+	t, err = t.Option("missingkey=error").Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("mail: template %s: %w", path, err)
+	}
+	return t, nil
+}
+
+func parseHTML(t *htmltemplate.Template, path string) (*htmltemplate.Template, error) {
+	src, err := readTemplate(path)
+	if err != nil {
+		return nil, err
+	}
+	t, err = t.Option("missingkey=error").Parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("mail: template %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// Render renders the named template for the address to (the account userID,
+// 0 for none) with data; see the Template constants for each template's
+// fields. The subject gets the "[<site name>] " prefix.
+func (r *Renderer) Render(template string, userID int64, to string, data any) (Message, error) {
+	t, ok := r.tmpl[template]
+	if !ok {
+		return Message{}, fmt.Errorf("mail: unknown template %q", template)
+	}
+	var subj, text, html bytes.Buffer
+	if err := t.subject.Execute(&subj, data); err != nil {
+		return Message{}, fmt.Errorf("mail: render %s subject: %w", template, err)
+	}
+	if err := t.text.Execute(&text, data); err != nil {
+		return Message{}, fmt.Errorf("mail: render %s text: %w", template, err)
+	}
+	if err := t.html.ExecuteTemplate(&html, "layout", data); err != nil {
+		return Message{}, fmt.Errorf("mail: render %s html: %w", template, err)
+	}
+	// A subject is one line whatever the data holds.
+	subject := "[" + r.siteName + "] " + strings.Join(strings.Fields(subj.String()), " ")
+	m := Message{
+		UserID:   userID,
+		Template: template,
+		To:       to,
+		Subject:  subject,
+		Text:     strings.TrimSpace(text.String()) + "\n",
+		HTML:     html.String(),
+	}
+	return m, nil
+}
