@@ -99,7 +99,7 @@ func userList(ctx context.Context, e env, args []string) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tADMIN\tDISABLED\tCREATED")
 	for _, u := range users {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%v\t%s\n", u.ID, u.Username, u.Email, u.IsAdmin, u.Disabled, u.CreatedAt.Format("2006-01-02"))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%v\t%s\n", u.ID, u.Username, u.PrimaryEmail, u.IsAdmin, u.Disabled, u.CreatedAt.Format("2006-01-02"))
 	}
 	return tw.Flush()
 }

@@ -17,6 +17,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
+	"github.com/gatehouse-index/gatehouse/internal/audit"
+	"github.com/gatehouse-index/gatehouse/internal/mail"
+	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/config"
 	"github.com/gatehouse-index/gatehouse/internal/db"
@@ -34,6 +37,8 @@ type app struct {
 	projects *project.Service
 	tokens   *token.Service
 	accounts *account.Service
+	sessions *session.Manager
+	audit    *audit.Service
 }
 
 func (a *app) Close() {
@@ -91,8 +96,27 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, erro
 		HelpURL: cfg.BaseURL + "/help/",
 		Log:     log,
 	})
-	accounts := account.NewService(d, account.NewHasher(runtime.NumCPU()), nil)
-	return &app{cfg: cfg, log: log, db: d, blobs: blobs, projects: projects, tokens: tokens, accounts: accounts}, nil
+	renderer, err := mail.NewRenderer(cfg.SiteName, cfg.BaseURL)
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("email templates: %w", err)
+	}
+	var breach *account.BreachChecker
+	if cfg.HIBPURL != "" {
+		breach = account.NewBreachChecker(cfg.HIBPURL, nil)
+	}
+	accounts := account.NewService(account.Options{
+		DB:                      d,
+		Hasher:                  account.NewHasher(runtime.NumCPU()),
+		Notifier:                mail.NewNotifier(renderer, nil),
+		BaseURL:                 cfg.BaseURL,
+		Breach:                  breach,
+		Log:                     log,
+		DefaultRegistrationOpen: cfg.Registration == "open",
+	})
+	sessions := session.NewManager(d, session.Options{IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionMax})
+	return &app{cfg: cfg, log: log, db: d, blobs: blobs, projects: projects, tokens: tokens, accounts: accounts,
+		sessions: sessions, audit: audit.NewService(d, nil)}, nil
 }
 
 // loadConfig parses the shared server flags plus any extra ones.
@@ -147,10 +171,26 @@ func serve(ctx context.Context, e env, args []string) error {
 		log.Info("removed temp files left by an earlier crash", "count", n)
 	}
 
+	var sender mail.Sender
+	if cfg.SMTPURL != "" {
+		sender, err = mail.NewSMTPSender(cfg.SMTPURL)
+	} else {
+		sender, err = mail.NewFileSender(cfg.MailDir, log)
+	}
+	if err != nil {
+		return fmt.Errorf("mail transport: %w", err)
+	}
+	worker := mail.NewWorker(a.db, sender, mail.WorkerOptions{From: cfg.MailFrom, Log: log})
+
 	srv, err := web.NewServer(web.Deps{
-		Projects: a.projects,
-		Tokens:   a.tokens,
-		Log:      log,
+		Projects:       a.projects,
+		Tokens:         a.tokens,
+		Accounts:       a.accounts,
+		Sessions:       a.sessions,
+		Audit:          a.audit,
+		MailKick:       worker.Kick,
+		TrustedProxies: cfg.ProxyCIDRs(),
+		Log:            log,
 		BaseURL:  cfg.BaseURL,
 		SiteName: cfg.SiteName,
 		TempDir:  filepath.Join(cfg.DataDir, "tmp"),
@@ -161,6 +201,8 @@ func serve(ctx context.Context, e env, args []string) error {
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go srv.WatchChanges(watchCtx, cfg.CachePoll)
+	go worker.Run(watchCtx)
+	go sweepSessions(watchCtx, a.sessions, log)
 
 	// No ReadTimeout or WriteTimeout: a 100 MiB upload or download on a slow
 	// link legitimately takes minutes. Slowloris is bounded by the header
@@ -188,6 +230,23 @@ func serve(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	return nil
+}
+
+// sweepSessions deletes expired sessions every few minutes; expired ones are
+// refused on load anyway, this only keeps the table small.
+func sweepSessions(ctx context.Context, m *session.Manager, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := m.Sweep(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("sweeping expired sessions failed", "err", err)
+			}
+		}
+	}
 }
 
 func hasFlag(args []string, name string) bool {

@@ -5,33 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
-
-	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/text/unicode/norm"
 )
-
-// Password length rules (NIST SP 800-63B): at least 8 characters, at most
-// 4096, no composition rules and no truncation.
-const (
-	MinPasswordLen = 8
-	MaxPasswordLen = 4096
-)
-
-// CheckPasswordLength applies the length rules.
-func CheckPasswordLength(pw string) error {
-	n := utf8.RuneCountInString(pw)
-	if n < MinPasswordLen {
-		return derrors.New(derrors.Invalid, "Password too short: use at least %d characters.", MinPasswordLen)
-	}
-	if n > MaxPasswordLen {
-		return derrors.New(derrors.Invalid, "Password too long: use at most %d characters.", MaxPasswordLen)
-	}
-	return nil
-}
 
 // argon2id parameters: OWASP's recommendation (m=19 MiB, t=2, p=1).
 const (
@@ -39,7 +20,14 @@ const (
 	argonTime    = 2
 	argonThreads = 1
 	argonKeyLen  = 32
+	argonSaltLen = 16
 )
+
+// bcryptMaxBytes is all bcrypt reads of a password; it ignores the rest.
+const bcryptMaxBytes = 72
+
+// errUnsupportedHash marks a stored hash this package cannot verify.
+var errUnsupportedHash = errors.New("unsupported password hash format")
 
 // Hasher hashes passwords with argon2id, at most `limit` at a time: each hash
 // takes 19 MiB, so unbounded concurrency (200 simultaneous logins) would
@@ -65,52 +53,140 @@ func (h *Hasher) acquire(ctx context.Context) error {
 	}
 }
 
-// Hash returns the PHC string $argon2id$v=19$m=…,t=…,p=…$salt$hash, the same
-// format argon2-cffi and passlib write, so hashes move between systems.
+func (h *Hasher) release() { <-h.sem }
+
+// normalize applies NFKC, as NIST SP 800-63B §5.1.1.2 asks, so the same
+// password typed on systems that compose accents differently (NFC on most,
+// NFD on macOS) is the same password.
+func normalize(pw string) string { return norm.NFKC.String(pw) }
+
+// Hash returns the PHC string $argon2id$v=19$m=…,t=…,p=…$salt$hash of the
+// normalized password, the format argon2-cffi and passlib write, so hashes
+// move between systems.
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
 	if err := h.acquire(ctx); err != nil {
 		return "", err
 	}
-	defer func() { <-h.sem }()
-	salt := make([]byte, 16)
+	defer h.release()
+	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	key := argon2.IDKey([]byte(normalize(pw)), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
 		enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
 
-// Verify reports whether pw matches a PHC argon2id hash.
-func (h *Hasher) Verify(ctx context.Context, pw, phc string) (bool, error) {
+// Verify reports whether pw matches a stored hash: argon2id or argon2i (PHC
+// strings) or bcrypt ($2a$, $2b$, $2y$), the formats Warehouse and most
+// Python tools write.
+func (h *Hasher) Verify(ctx context.Context, pw, stored string) (bool, error) {
+	ok, _, err := h.verify(ctx, pw, stored)
+	return ok, err
+}
+
+// verify also reports whether a matching hash should be replaced by a fresh
+// one: any other algorithm or parameters, or a hash of the un-normalized
+// password (imported from a system that did not normalize).
+func (h *Hasher) verify(ctx context.Context, pw, stored string) (ok, rehash bool, err error) {
+	n := normalize(pw)
+	if ok, err = h.verifyExact(ctx, n, stored); err != nil || ok {
+		return ok, ok && needsRehash(stored), err
+	}
+	if n == pw {
+		return false, false, nil
+	}
+	ok, err = h.verifyExact(ctx, pw, stored)
+	return ok, ok, err
+}
+
+func (h *Hasher) verifyExact(ctx context.Context, pw, stored string) (bool, error) {
+	switch {
+	case strings.HasPrefix(stored, "$argon2id$"), strings.HasPrefix(stored, "$argon2i$"):
+		return h.verifyArgon2(ctx, pw, stored)
+	case strings.HasPrefix(stored, "$2a$"), strings.HasPrefix(stored, "$2b$"), strings.HasPrefix(stored, "$2y$"):
+		// bcrypt silently ignores bytes past 72, so a longer password would
+		// "match" on its prefix alone: refuse it instead of truncating.
+		if len(pw) > bcryptMaxBytes {
+			return false, nil
+		}
+		if err := h.acquire(ctx); err != nil {
+			return false, err
+		}
+		defer h.release()
+		err := bcrypt.CompareHashAndPassword([]byte(stored), []byte(pw))
+		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+			return false, nil
+		}
+		return err == nil, err
+	default:
+		return false, errUnsupportedHash
+	}
+}
+
+// argonParams is a parsed PHC argon2 string.
+type argonParams struct {
+	variant    string
+	version    int
+	m, t       uint32
+	p          uint8
+	salt, hash []byte
+}
+
+func parseArgon2(phc string) (*argonParams, error) {
 	parts := strings.Split(phc, "$")
-	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false, fmt.Errorf("unsupported password hash format")
+	if len(parts) != 6 {
+		return nil, errUnsupportedHash
 	}
-	var version int
-	var m uint32
-	var t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil {
-		return false, err
+	a := &argonParams{variant: parts[1]}
+	if _, err := fmt.Sscanf(parts[2], "v=%d", &a.version); err != nil {
+		return nil, errUnsupportedHash
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
-		return false, err
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &a.m, &a.t, &a.p); err != nil {
+		return nil, errUnsupportedHash
 	}
 	enc := base64.RawStdEncoding
-	salt, err := enc.DecodeString(parts[4])
-	if err != nil {
-		return false, err
+	var err error
+	if a.salt, err = enc.DecodeString(parts[4]); err != nil {
+		return nil, errUnsupportedHash
 	}
-	want, err := enc.DecodeString(parts[5])
+	if a.hash, err = enc.DecodeString(parts[5]); err != nil {
+		return nil, errUnsupportedHash
+	}
+	// argon2 panics on zero time or parallelism; a huge m would exhaust
+	// memory. Such a row is corrupt, not a password to try.
+	if a.version != argon2.Version || a.t < 1 || a.p < 1 || a.m < 8*uint32(a.p) || a.m > 1<<20 || len(a.hash) < 16 {
+		return nil, errUnsupportedHash
+	}
+	return a, nil
+}
+
+func (h *Hasher) verifyArgon2(ctx context.Context, pw, phc string) (bool, error) {
+	a, err := parseArgon2(phc)
 	if err != nil {
 		return false, err
 	}
 	if err := h.acquire(ctx); err != nil {
 		return false, err
 	}
-	defer func() { <-h.sem }()
-	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1, nil
+	defer h.release()
+	var got []byte
+	if a.variant == "argon2id" {
+		got = argon2.IDKey([]byte(pw), a.salt, a.t, a.m, a.p, uint32(len(a.hash)))
+	} else {
+		got = argon2.Key([]byte(pw), a.salt, a.t, a.m, a.p, uint32(len(a.hash)))
+	}
+	return subtle.ConstantTimeCompare(got, a.hash) == 1, nil
+}
+
+// needsRehash reports whether a hash is anything but argon2id with the
+// current parameters, so a successful login upgrades it.
+func needsRehash(stored string) bool {
+	a, err := parseArgon2(stored)
+	if err != nil {
+		return true
+	}
+	return a.variant != "argon2id" || a.m != argonMemory || a.t != argonTime || a.p != argonThreads ||
+		len(a.salt) != argonSaltLen || len(a.hash) != argonKeyLen
 }

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/throttle"
 )
 
 // handlerFunc is the shape of every handler: it writes a response, or
@@ -242,4 +244,22 @@ func (s *Server) logRequests(h http.Handler) http.Handler {
 		s.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"bytes", rec.bytes, "took", time.Since(start).Round(time.Microsecond))
 	})
+}
+
+// userMessage returns the message of an error a person caused and can fix
+// (any kind below 500), for showing inside a form. ok=false means the error
+// is internal and must go to the error adapter instead.
+func userMessage(err error) (string, bool) {
+	if statusOf(err) >= 500 {
+		return "", false
+	}
+	return derrors.Message(err)
+}
+
+// setRetryAfter adds Retry-After when err is a tripped rate limit.
+func (s *Server) setRetryAfter(w http.ResponseWriter, err error) {
+	var le *throttle.LimitedError
+	if errors.As(err, &le) {
+		w.Header().Set("Retry-After", strconv.Itoa(int(le.RetryAfter.Seconds())))
+	}
 }

@@ -21,7 +21,7 @@ func (s *Server) homePage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.render(w, http.StatusOK, "home.html", homePage{basePage: s.base(s.siteName), BaseURL: s.baseURL, Releases: recent})
+	return s.render(w, http.StatusOK, "home.html", homePage{basePage: s.base(r, s.siteName), BaseURL: s.baseURL, Releases: recent})
 }
 
 type projectPage struct {
@@ -60,7 +60,7 @@ func (s *Server) projectPage(w http.ResponseWriter, r *http.Request) error {
 		return derrors.New(derrors.NotFound, "This project has no releases yet.")
 	}
 	page := projectPage{
-		basePage: s.base(d.Project.Name + " " + rel.Version),
+		basePage: s.base(r, d.Project.Name+" "+rel.Version),
 		BaseURL:  s.baseURL,
 		Project:  d.Project,
 		Release:  rel,
@@ -95,7 +95,7 @@ type helpPage struct {
 }
 
 func (s *Server) helpPage(w http.ResponseWriter, r *http.Request) error {
-	return s.render(w, http.StatusOK, "help.html", helpPage{basePage: s.base("Help"), BaseURL: s.baseURL})
+	return s.render(w, http.StatusOK, "help.html", helpPage{basePage: s.base(r, "Help"), BaseURL: s.baseURL})
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {

@@ -23,7 +23,7 @@ func checkPageHeaders(t *testing.T, r response) {
 		"Content-Security-Policy": wantCSP,
 		"X-Content-Type-Options":  "nosniff",
 		"X-Frame-Options":         "DENY",
-		"Referrer-Policy":         "strict-origin-when-cross-origin",
+		"Referrer-Policy":         "no-referrer",
 	} {
 		if got := r.header.Get(k); got != want {
 			t.Errorf("%s: got %q, want %q", k, got, want)

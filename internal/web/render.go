@@ -2,10 +2,12 @@ package web
 
 import (
 	"bytes"
+
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"github.com/gatehouse-index/gatehouse/internal/account"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -24,15 +26,28 @@ var staticFS embed.FS
 type basePage struct {
 	Title    string
 	SiteName string
-	CSS      string // URL of the stylesheet, with its content hash
+	CSS      string        // URL of the stylesheet, with its content hash
+	User     *account.User // nil when nobody is signed in
+	Flashes  []flashMsg
+	Banners  []banner
+	Path     string // the current path, for "log in and come back" links
+}
+
+// banner is a standing notice about the account, shown on every page until
+// its cause is fixed.
+type banner struct {
+	Text     string
+	LinkText string
+	Link     string
 }
 
 // parseTemplates parses every page with the shared layout, once at start.
 func parseTemplates() (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
-		"date":     func(t time.Time) string { return t.UTC().Format("2006-01-02") },
-		"datetime": func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"size":     humanSize,
+		"date":          func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"datetime":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"size":          humanSize,
+		"datetimeShort": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	}
 	pages, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -70,8 +85,21 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, page any
 	return nil
 }
 
-func (s *Server) base(title string) basePage {
-	return basePage{Title: title, SiteName: s.siteName, CSS: "/static/" + s.static.cssName}
+// base fills the parts of a page every template uses. It pops the flash
+// messages, so call it once per rendered page.
+func (s *Server) base(r *http.Request, title string) basePage {
+	st := stateOf(r)
+	b := basePage{Title: title, SiteName: s.siteName, CSS: "/static/" + s.static.cssName, User: st.user, Path: r.URL.RequestURI()}
+	b.Flashes = s.popFlashes(r)
+	if u := st.user; u != nil {
+		switch {
+		case u.PrimaryEmail == "":
+			b.Banners = append(b.Banners, banner{"You do not have a primary email address.", "Add one", "/manage/unverified-account/"})
+		case !u.PrimaryVerified:
+			b.Banners = append(b.Banners, banner{"Your primary email address (" + u.PrimaryEmail + ") is unverified.", "Verify or change it", "/manage/unverified-account/"})
+		}
+	}
+	return b
 }
 
 func humanSize(n int64) string {
@@ -132,7 +160,11 @@ func (s *Server) securityHeaders(h http.Handler) http.Handler {
 		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("X-Frame-Options", "DENY")
-		hd.Set("Referrer-Policy", "strict-origin-when-cross-origin")
+		// no-referrer: reset and verification pages carry one-time tokens
+		// in their URL, which must not leak to any link target.
+		hd.Set("Referrer-Policy", "no-referrer")
+		hd.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
+		hd.Set("Cross-Origin-Opener-Policy", "same-origin")
 		if r.TLS != nil || strings.HasPrefix(s.baseURL, "https://") {
 			hd.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
 		}
@@ -156,7 +188,8 @@ func (s *Server) pageErrors(h handlerFunc) http.Handler {
 		}
 		status := statusOf(err)
 		msg := s.publicMessage(r, err, status)
-		page := errorPage{basePage: s.base(http.StatusText(status)), Status: status, Message: msg}
+		s.setRetryAfter(w, err)
+		page := errorPage{basePage: s.base(r, http.StatusText(status)), Status: status, Message: msg}
 		if rerr := s.render(w, status, "error.html", page); rerr != nil {
 			s.log.Error("render error page", "err", rerr)
 			http.Error(w, msg, status)

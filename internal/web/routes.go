@@ -5,12 +5,14 @@ import "net/http"
 // routes registers Gatehouse's entire HTTP surface.
 //
 // Tool routes (Simple API, JSON API, files, upload) carry no cookies and need
-// no CSRF defence; browser pages get the page middleware (security headers).
-// Every handler returns an error, which errors.go turns into a response.
+// no CSRF defence. Browser pages get the page chain: security headers, the
+// session, and cross-origin (CSRF) protection on every state-changing
+// method. Every handler returns an error, which errors.go turns into a
+// response.
 func (s *Server) routes(mux *http.ServeMux) {
 	tool := func(h handlerFunc) http.Handler { return s.recoverer(s.logRequests(s.toolErrors(h))) }
 	page := func(h handlerFunc) http.Handler {
-		return s.recoverer(s.logRequests(s.securityHeaders(s.pageErrors(h))))
+		return s.recoverer(s.logRequests(s.securityHeaders(s.csrf.Handler(s.withSession(s.readOnlyGuard(s.pageErrors(h)))))))
 	}
 
 	// Simple Repository API (PEP 503, 691, 658, 700, 714).
@@ -29,13 +31,48 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /legacy/{$}", s.recoverer(s.logRequests(http.HandlerFunc(s.upload))))
 	mux.Handle("POST /legacy", http.RedirectHandler("/legacy/", http.StatusPermanentRedirect))
 
-	// Browser pages.
+	// Browse pages.
 	mux.Handle("GET /{$}", page(s.homePage))
 	mux.Handle("GET /project/{project}/{$}", page(s.projectPage))
 	mux.Handle("GET /project/{project}/{version}/{$}", page(s.projectPage))
 	mux.Handle("GET /help/{$}", page(s.helpPage))
-	mux.Handle("GET /static/{file}", tool(s.serveStatic))
 
+	// Signing up, in and out.
+	mux.Handle("GET /account/register/{$}", page(s.registerPage))
+	mux.Handle("POST /account/register/{$}", page(s.register))
+	mux.Handle("GET /account/login/{$}", page(s.loginPage))
+	mux.Handle("POST /account/login/{$}", page(s.login))
+	mux.Handle("POST /account/logout/{$}", page(s.logout))
+	mux.Handle("GET /account/reauthenticate/{$}", page(s.reauthPage))
+	mux.Handle("POST /account/reauthenticate/{$}", page(s.reauth))
+	mux.Handle("GET /account/verify-email/{$}", page(s.verifyEmail))
+	mux.Handle("GET /account/request-password-reset/{$}", page(s.requestResetPage))
+	mux.Handle("POST /account/request-password-reset/{$}", page(s.requestReset))
+	mux.Handle("GET /account/reset-password/{$}", page(s.resetPasswordPage))
+	mux.Handle("POST /account/reset-password/{$}", page(s.resetPassword))
+
+	// The account page and what it manages.
+	mux.Handle("GET /manage/account/{$}", page(s.accountPage))
+	mux.Handle("POST /manage/account/emails/add/{$}", page(s.addEmail))
+	mux.Handle("POST /manage/account/emails/remove/{$}", page(s.removeEmail))
+	mux.Handle("POST /manage/account/emails/primary/{$}", page(s.setPrimaryEmail))
+	mux.Handle("POST /manage/account/emails/resend/{$}", page(s.resendVerification))
+	mux.Handle("POST /manage/account/password/{$}", page(s.changePassword))
+	mux.Handle("POST /manage/account/sessions/end/{$}", page(s.endSession))
+	mux.Handle("POST /manage/account/sessions/end-others/{$}", page(s.endOtherSessions))
+	mux.Handle("GET /manage/account/delete/{$}", page(s.deleteAccountPage))
+	mux.Handle("POST /manage/account/delete/{$}", page(s.deleteAccount))
+	mux.Handle("GET /manage/unverified-account/{$}", page(s.unverifiedAccountPage))
+	mux.Handle("POST /manage/unverified-account/{$}", page(s.replaceUnverifiedEmail))
+
+	// Administration.
+	mux.Handle("GET /admin/{$}", page(s.adminHome))
+	mux.Handle("GET /admin/users/{id}/{$}", page(s.adminUser))
+	mux.Handle("POST /admin/users/{id}/disable/{$}", page(s.adminDisableUser))
+	mux.Handle("POST /admin/users/{id}/enable/{$}", page(s.adminEnableUser))
+	mux.Handle("POST /admin/settings/{$}", page(s.adminSettings))
+
+	mux.Handle("GET /static/{file}", tool(s.serveStatic))
 	mux.Handle("GET /healthz", tool(s.healthz))
 	mux.Handle("/", page(s.notFound))
 }

@@ -5,12 +5,18 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"html/template"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/url"
 	"time"
 
+	"github.com/gatehouse-index/gatehouse/internal/account"
+	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/project"
+	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/token"
 )
 
@@ -18,17 +24,30 @@ import (
 type Deps struct {
 	Projects *project.Service
 	Tokens   *token.Service
+	Accounts *account.Service
+	Sessions *session.Manager
+	Audit    *audit.Service
 	Log      *slog.Logger
-	BaseURL  string // public URL without trailing slash; links are built only from it
-	SiteName string
-	TempDir  string           // where uploads are spooled
-	Now      func() time.Time // default time.Now
+	// MailKick wakes the mail worker after a change queued email (may be nil).
+	MailKick func()
+	// TrustedProxies are CIDRs whose X-Forwarded-For is believed.
+	TrustedProxies []string
+	BaseURL        string // public URL without trailing slash; links are built only from it
+	SiteName       string
+	TempDir        string           // where uploads are spooled
+	Now            func() time.Time // default time.Now
 }
 
 // Server serves Gatehouse over HTTP. Create it with NewServer.
 type Server struct {
 	projects  *project.Service
 	tokens    *token.Service
+	accounts  *account.Service
+	sessions  *session.Manager
+	audit     *audit.Service
+	mailKick  func()
+	proxies   []*net.IPNet
+	csrf      *http.CrossOriginProtection
 	log       *slog.Logger
 	baseURL   string
 	siteName  string
@@ -48,6 +67,10 @@ func NewServer(d Deps) (*Server, error) {
 	s := &Server{
 		projects: d.Projects,
 		tokens:   d.Tokens,
+		accounts: d.Accounts,
+		sessions: d.Sessions,
+		audit:    d.Audit,
+		mailKick: d.MailKick,
 		log:      d.Log,
 		baseURL:  d.BaseURL,
 		siteName: d.SiteName,
@@ -55,6 +78,31 @@ func NewServer(d Deps) (*Server, error) {
 		now:      d.Now,
 		simple:   newSimpleCache(),
 	}
+	if s.mailKick == nil {
+		s.mailKick = func() {}
+	}
+	for _, cidr := range d.TrustedProxies {
+		_, n, err := net.ParseCIDR(cidr)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxy %q: %w", cidr, err)
+		}
+		s.proxies = append(s.proxies, n)
+	}
+	// CSRF defence for every browser route: the standard library's
+	// cross-origin protection refuses state-changing requests that
+	// Sec-Fetch-Site or Origin mark as coming from another site. The public
+	// base URL is trusted explicitly for deployments behind a proxy that
+	// rewrites Host.
+	s.csrf = http.NewCrossOriginProtection()
+	if u, err := url.Parse(d.BaseURL); err == nil && u.Host != "" {
+		if err := s.csrf.AddTrustedOrigin(u.Scheme + "://" + u.Host); err != nil {
+			return nil, err
+		}
+	}
+	s.csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path)
+		http.Error(w, "Cross-origin request refused. Reload the page and submit the form again.", http.StatusForbidden)
+	}))
 	var err error
 	if s.templates, err = parseTemplates(); err != nil {
 		return nil, err

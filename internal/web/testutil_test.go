@@ -18,6 +18,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/gatehouse-index/gatehouse/internal/account"
+	"github.com/gatehouse-index/gatehouse/internal/audit"
+	"github.com/gatehouse-index/gatehouse/internal/session"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -65,6 +68,8 @@ type instance struct {
 	blobs    *blob.FS
 	projects *project.Service
 	tokens   *token.Service
+	accounts *account.Service
+	sessions *session.Manager
 	srv      *Server
 	ts       *httptest.Server
 	url      string // the server's base URL, also Deps.BaseURL
@@ -111,7 +116,10 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	}
 	tmp := t.TempDir()
 	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, TempDir: tmp, HelpURL: help, Now: cfg.clock.Now, Log: log})
-	in.srv, err = NewServer(Deps{Projects: in.projects, Tokens: in.tokens, Log: log, BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now})
+	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(2), BaseURL: in.url, Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})
+	in.sessions = session.NewManager(d, session.Options{Now: cfg.clock.Now})
+	in.srv, err = NewServer(Deps{Projects: in.projects, Tokens: in.tokens, Accounts: in.accounts, Sessions: in.sessions,
+		Audit: audit.NewService(d, cfg.clock.Now), Log: log, BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,11 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 	var none project.UploadResult
 	ctx := r.Context()
 
+	// Step 2: administrator switches.
+	if s.accounts.ReadOnly(ctx) {
+		return none, derrors.New(derrors.Forbidden, "Read-only mode: Uploads are temporarily disabled.")
+	}
+
 	// Steps 3 and 4: who is this? Decided from headers alone, before a byte
 	// of the body is read.
 	raw, ok, err := token.FromRequest(r)

@@ -1,0 +1,204 @@
+package account
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"errors"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gatehouse-index/gatehouse/internal/audit"
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
+)
+
+const (
+	msgTooManyLogins   = "There have been too many unsuccessful login attempts. Try again later."
+	msgInvalidPassword = "The password is invalid. Try again."
+	// msgInvalidLogin is the one answer to a wrong username or a wrong
+	// password at login, so the form cannot tell which accounts exist
+	// (spec A6). Warehouse says "No user found with that username"; we
+	// deliberately do not.
+	msgInvalidLogin = "The username or password is invalid. Try again."
+	msgDisabled        = "Your account has been disabled. Contact an administrator."
+)
+
+// CheckLogin checks a username and password (spec §1.1 Login form, §1.10
+// step 1). It does not record a login: the web layer calls CompleteLogin
+// once any second factor is done too.
+//
+// Unknown usernames get the same answer as wrong passwords, after a dummy
+// argon2id verification so that the time taken does not tell them apart
+// either.
+func (s *Service) CheckLogin(ctx context.Context, username, password string, c Client) (*User, error) {
+	if strings.Contains(username, "@") {
+		return nil, derrors.New(derrors.Invalid, "Usernames are not the same as email addresses. Enter your username instead of your email address.")
+	}
+	if username == "" {
+		return nil, derrors.New(derrors.Invalid, "Enter your username.")
+	}
+	if err := s.enforceLoginLimits(ctx, c); err != nil {
+		return nil, err
+	}
+	u, hash, err := scanUser(s.db.QueryRowContext(ctx, userSelect+` WHERE u.username_key = $1`, strings.ToLower(username)))
+	if errors.Is(err, sql.ErrNoRows) {
+		// Counted per IP and site-wide, so probing for usernames is as
+		// limited as guessing passwords.
+		s.hasher.verify(ctx, password, s.dummyHash())
+		if err := s.hitLoginLimits(ctx, nil, c, 0); err != nil {
+			return nil, err
+		}
+		return nil, derrors.New(derrors.Invalid, msgInvalidLogin)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkPassword(ctx, u, hash, password, c, audit.LoginFailure); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// CheckPassword verifies a signed-in user's password for re-authentication
+// ("sudo mode") and before destructive actions. Failures are limited like
+// logins and recorded as account:reauthenticate:failure.
+func (s *Service) CheckPassword(ctx context.Context, userID int64, password string, c Client) error {
+	if err := s.enforceLoginLimits(ctx, c); err != nil {
+		return err
+	}
+	u, hash, err := userByID(ctx, s.db, userID)
+	if err != nil {
+		return err
+	}
+	return s.checkPassword(ctx, u, hash, password, c, audit.ReauthFailure)
+}
+
+// enforceLoginLimits checks the per-IP and site-wide limits; the per-user
+// one is checked once the user is known.
+func (s *Service) enforceLoginLimits(ctx context.Context, c Client) error {
+	if err := s.lim.ipLogin.Enforce(ctx, c.IP, msgTooManyLogins, s.onLimitErr); err != nil {
+		return err
+	}
+	return s.lim.globalLogin.Enforce(ctx, globalKey, msgTooManyLogins, s.onLimitErr)
+}
+
+// hitLoginLimits counts one failed attempt; userID 0 skips the per-user one.
+func (s *Service) hitLoginLimits(ctx context.Context, tx *sql.Tx, c Client, userID int64) error {
+	if err := s.lim.ipLogin.Hit(ctx, tx, c.IP); err != nil {
+		return err
+	}
+	if err := s.lim.globalLogin.Hit(ctx, tx, globalKey); err != nil {
+		return err
+	}
+	if userID == 0 {
+		return nil
+	}
+	return s.lim.userLogin.Hit(ctx, tx, idKey(userID))
+}
+
+// checkPassword is the shared password check: per-user limit, verification
+// (a failure is recorded under failTag and counted by every login limiter
+// in one transaction), disabled accounts, and the upgrade of an old hash.
+func (s *Service) checkPassword(ctx context.Context, u *User, hash, password string, c Client, failTag string) error {
+	if err := s.lim.userLogin.Enforce(ctx, idKey(u.ID), msgTooManyLogins, s.onLimitErr); err != nil {
+		return err
+	}
+	ok, rehash := false, false
+	if hash != "" && password != "" && !tooLongToTry(password) {
+		var err error
+		ok, rehash, err = s.hasher.verify(ctx, password, hash)
+		if errors.Is(err, errUnsupportedHash) {
+			// An imported hash we cannot read: the user must reset.
+			s.log.Error("stored password hash has an unsupported format", "user_id", u.ID)
+		} else if err != nil {
+			return err
+		}
+	}
+	if !ok {
+		now := s.clock()
+		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+			e := audit.Event{UserID: u.ID, Tag: failTag, Additional: map[string]any{"reason": "invalid_password"}}
+			if err := record(ctx, tx, now, c, e); err != nil {
+				return err
+			}
+			return s.hitLoginLimits(ctx, tx, c, u.ID)
+		})
+		if err != nil {
+			return err
+		}
+		if failTag == audit.LoginFailure {
+			return derrors.New(derrors.Invalid, msgInvalidLogin)
+		}
+		return derrors.New(derrors.Invalid, msgInvalidPassword)
+	}
+	// Checked after the password so a guesser learns nothing about the
+	// account's state (Warehouse's order).
+	if u.Disabled {
+		return derrors.New(derrors.Forbidden, msgDisabled)
+	}
+	if rehash {
+		s.upgradeHash(ctx, u.ID, hash, password)
+	}
+	return nil
+}
+
+// tooLongToTry reports whether a submitted password is longer than any
+// password can be, so it is refused without normalizing or hashing it. The
+// byte bound comes first: normalization is linear, but not free.
+func tooLongToTry(pw string) bool {
+	return len(pw) > 4*utf8.UTFMax*MaxPasswordLen || utf8.RuneCountInString(normalize(pw)) > MaxPasswordLen
+}
+
+// upgradeHash replaces an old-format hash after a successful check. The
+// password date stays: the password itself did not change, so sessions
+// must not die. Only the hash that was checked is replaced, so a password
+// changed meanwhile is never overwritten. Failures are logged: the login
+// itself succeeded.
+func (s *Service) upgradeHash(ctx context.Context, userID int64, old, password string) {
+	fresh, err := s.hasher.Hash(ctx, password)
+	if err == nil {
+		_, err = s.db.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3`, fresh, userID, old)
+	}
+	if err != nil {
+		s.log.Warn("could not upgrade password hash", "user_id", userID, "err", err)
+	}
+}
+
+// CompleteLogin records a successful login: last_login, the event
+// account:login:success with the second-factor method ("" is "none"), and
+// the user's failed-login count is cleared. Pass the transaction that
+// creates the session, or nil.
+func (s *Service) CompleteLogin(ctx context.Context, tx *sql.Tx, userID int64, method string, c Client) error {
+	if tx == nil {
+		return s.db.InTx(ctx, func(tx *sql.Tx) error { return s.CompleteLogin(ctx, tx, userID, method, c) })
+	}
+	if method == "" {
+		method = "none"
+	}
+	now := s.clock()
+	var username string
+	if err := tx.QueryRowContext(ctx, `UPDATE users SET last_login = $1 WHERE id = $2 RETURNING username`, now, userID).Scan(&username); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNoUser
+		}
+		return err
+	}
+	e := audit.Event{UserID: userID, Tag: audit.LoginSuccess, ActorID: userID, Actor: username,
+		Additional: map[string]any{"two_factor_method": method}}
+	if err := record(ctx, tx, now, c, e); err != nil {
+		return err
+	}
+	return s.lim.userLogin.Clear(ctx, tx, idKey(userID))
+}
+
+// dummyHash is an argon2id hash of a random password with the current
+// parameters, computed once, for timing-equal failures on unknown users.
+func (s *Service) dummyHash() string {
+	s.dummyOnce.Do(func() {
+		h, err := s.hasher.Hash(context.Background(), rand.Text())
+		if err == nil {
+			s.dummy = h
+		}
+	})
+	return s.dummy
+}

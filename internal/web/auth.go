@@ -1,0 +1,197 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gatehouse-index/gatehouse/internal/account"
+	"github.com/gatehouse-index/gatehouse/internal/session"
+)
+
+// reqState is what the session middleware learned about a browser request.
+type reqState struct {
+	sess  *session.Session // nil: no session yet
+	user  *account.User    // nil: not signed in
+	ip    string
+	agent string
+}
+
+type stateKey struct{}
+
+// stateOf returns the request's state (never nil on page routes).
+func stateOf(r *http.Request) *reqState {
+	if st, ok := r.Context().Value(stateKey{}).(*reqState); ok {
+		return st
+	}
+	return &reqState{ip: remoteIP(r.RemoteAddr), agent: r.UserAgent()}
+}
+
+func (st *reqState) client() account.Client {
+	return account.Client{IP: st.ip, UserAgent: st.agent}
+}
+
+// cookieName is the session cookie. With https it carries the __Host-
+// prefix, which browsers accept only with Secure, Path=/ and no Domain, so no
+// subdomain can plant or overwrite it.
+func (s *Server) cookieName() string {
+	if s.https() {
+		return "__Host-gatehouse_session"
+	}
+	return "gatehouse_session"
+}
+
+func (s *Server) https() bool { return strings.HasPrefix(s.baseURL, "https://") }
+
+func (s *Server) setSessionCookie(w http.ResponseWriter, raw string) {
+	http.SetCookie(w, &http.Cookie{
+		Name:     s.cookieName(),
+		Value:    raw,
+		Path:     "/",
+		HttpOnly: true,
+		Secure:   s.https(),
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func (s *Server) clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.https(), SameSite: http.SameSiteLaxMode})
+}
+
+// withSession loads the browser session, if any, and checks that it is
+// still good: its user exists, is not disabled, and has not changed password
+// since the session began (a password change ends every other session).
+// Authenticated pages are never cached.
+func (s *Server) withSession(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		st := &reqState{ip: s.clientIP(r), agent: r.UserAgent()}
+		if c, err := r.Cookie(s.cookieName()); err == nil {
+			sess, err := s.sessions.Load(r.Context(), c.Value)
+			switch {
+			case errors.Is(err, session.ErrNoSession):
+				s.clearSessionCookie(w)
+			case err != nil:
+				s.log.Error("load session", "err", err)
+			default:
+				st.sess = sess
+				if sess.UserID != 0 {
+					u, err := s.accounts.ByID(r.Context(), sess.UserID)
+					if err != nil || u.Disabled || !u.PasswordDate.Equal(sess.PasswordDate) {
+						// The session outlived its reason to exist: end it.
+						s.sessions.End(r.Context(), sess.IDHash)
+						s.clearSessionCookie(w)
+						st.sess = nil
+					} else {
+						st.user = u
+					}
+				}
+			}
+		}
+		if st.user != nil {
+			w.Header().Set("Cache-Control", "no-store")
+		}
+		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	})
+}
+
+// clientIP is the address rate limits, sessions and events use. The
+// X-Forwarded-For header is believed only from configured proxies: from
+// anyone else it is attacker-controlled and would let them pick their IP.
+func (s *Server) clientIP(r *http.Request) string {
+	ip := remoteIP(r.RemoteAddr)
+	if len(s.proxies) == 0 {
+		return ip
+	}
+	trusted := func(addr string) bool {
+		p := net.ParseIP(addr)
+		for _, n := range s.proxies {
+			if p != nil && n.Contains(p) {
+				return true
+			}
+		}
+		return false
+	}
+	if !trusted(ip) {
+		return ip
+	}
+	// Walk X-Forwarded-For from the right: the first address not of a
+	// trusted proxy is the client.
+	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
+	for i := len(hops) - 1; i >= 0; i-- {
+		h := strings.TrimSpace(hops[i])
+		if h == "" {
+			continue
+		}
+		if !trusted(h) {
+			if net.ParseIP(h) != nil {
+				return h
+			}
+			return ip
+		}
+	}
+	return ip
+}
+
+func remoteIP(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}
+
+// safeNext returns next if it is a same-origin path, else fallback. Only
+// "/x…" is allowed: "//evil.example", "/\evil", schemes and hosts are
+// refused, so a crafted login link cannot send people elsewhere (spec D7).
+func safeNext(next, fallback string) string {
+	if next == "" || len(next) > 2000 || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") ||
+		strings.ContainsAny(next, "\\\r\n\t") {
+		return fallback
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil {
+		return fallback
+	}
+	return next
+}
+
+// loginURL sends a visitor to log in and come back to r's page.
+func loginURL(r *http.Request) string {
+	return "/account/login/?next=" + url.QueryEscape(r.URL.RequestURI())
+}
+
+// requireUser returns the signed-in user, or redirects to the login page.
+func (s *Server) requireUser(w http.ResponseWriter, r *http.Request) (*account.User, bool) {
+	st := stateOf(r)
+	if st.user == nil {
+		http.Redirect(w, r, loginURL(r), http.StatusSeeOther)
+		return nil, false
+	}
+	return st.user, true
+}
+
+// requireRecentAuth is "sudo mode": sensitive pages ask for the password
+// again when it was last entered more than 30 minutes ago.
+func (s *Server) requireRecentAuth(w http.ResponseWriter, r *http.Request) (*account.User, bool) {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return nil, false
+	}
+	if !s.sessions.RecentlyAuthenticated(stateOf(r).sess) {
+		next := r.URL.RequestURI()
+		if r.Method != http.MethodGet {
+			// After re-authenticating, come back to the page, not the POST.
+			next = safeNext(r.Referer(), "/manage/account/")
+			if ref, err := url.Parse(r.Referer()); err == nil {
+				next = safeNext(ref.RequestURI(), "/manage/account/")
+			}
+		}
+		s.flash(w, r, flashInfo, "Confirm your password to continue.")
+		http.Redirect(w, r, "/account/reauthenticate/?next="+url.QueryEscape(next), http.StatusSeeOther)
+		return nil, false
+	}
+	return u, true
+}

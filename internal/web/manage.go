@@ -1,0 +1,238 @@
+package web
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehouse-index/gatehouse/internal/account"
+	"github.com/gatehouse-index/gatehouse/internal/audit"
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
+)
+
+// historyWindow is how far back the security history goes (as on PyPI).
+const historyWindow = 90 * 24 * time.Hour
+
+type accountPage struct {
+	basePage
+	Emails   []account.Email
+	Sessions []sessionRow
+	History  []historyRow
+	Error    string
+	MinChars int
+}
+
+type sessionRow struct {
+	IDHash    string
+	Current   bool
+	Browser   string
+	IP        string
+	CreatedAt time.Time
+	LastSeen  time.Time
+}
+
+type historyRow struct {
+	When    time.Time
+	What    string
+	IP      string
+	Browser string
+}
+
+// accountPage is the user's own page: emails, password, sessions and the
+// security history of the last 90 days.
+func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return nil
+	}
+	return s.renderAccount(w, r, u, http.StatusOK, "")
+}
+
+func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, u *account.User, status int, formErr string) error {
+	ctx := r.Context()
+	st := stateOf(r)
+	emails, err := s.accounts.Emails(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	sessions, err := s.sessions.ListForUser(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	events, err := s.audit.ForUser(ctx, u.ID, s.now().Add(-historyWindow), 200)
+	if err != nil {
+		return err
+	}
+	page := accountPage{basePage: s.base(r, "Your account"), Emails: emails, Error: formErr, MinChars: account.MinPasswordLen}
+	for _, se := range sessions {
+		page.Sessions = append(page.Sessions, sessionRow{
+			IDHash: se.IDHash, Current: st.sess != nil && se.IDHash == st.sess.IDHash,
+			Browser: describeAgent(se.UserAgent), IP: se.IP, CreatedAt: se.CreatedAt, LastSeen: se.LastSeenAt,
+		})
+	}
+	for _, e := range events {
+		page.History = append(page.History, historyRow{When: e.CreatedAt, What: audit.Describe(e), IP: e.IP, Browser: describeAgent(e.UserAgent)})
+	}
+	return s.render(w, status, "account.html", page)
+}
+
+// formResult finishes a POST from the account page: a person-fixable error
+// is shown on the page, anything else goes to the error adapter.
+func (s *Server) formResult(w http.ResponseWriter, r *http.Request, u *account.User, err error, success string) error {
+	if err != nil {
+		msg, ok := userMessage(err)
+		if !ok {
+			return err
+		}
+		s.setRetryAfter(w, err)
+		return s.renderAccount(w, r, u, statusOf(err), msg)
+	}
+	s.mailKick()
+	s.flash(w, r, flashSuccess, success)
+	http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
+	return nil
+}
+
+func formID(r *http.Request, name string) (int64, error) {
+	id, err := strconv.ParseInt(r.PostFormValue(name), 10, 64)
+	if err != nil || id <= 0 {
+		return 0, derrors.New(derrors.Invalid, "The form is missing which item to act on. Reload the page and try again.")
+	}
+	return id, nil
+}
+
+func (s *Server) addEmail(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireRecentAuth(w, r)
+	if !ok {
+		return nil
+	}
+	addr := r.PostFormValue("email")
+	_, err := s.accounts.AddEmail(r.Context(), u.ID, addr, stateOf(r).client())
+	return s.formResult(w, r, u, err, "Email "+addr+" added. We sent it a verification link.")
+}
+
+func (s *Server) removeEmail(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireRecentAuth(w, r)
+	if !ok {
+		return nil
+	}
+	id, err := formID(r, "email_id")
+	if err == nil {
+		err = s.accounts.RemoveEmail(r.Context(), u.ID, id, stateOf(r).client())
+	}
+	return s.formResult(w, r, u, err, "Email address removed.")
+}
+
+func (s *Server) setPrimaryEmail(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireRecentAuth(w, r)
+	if !ok {
+		return nil
+	}
+	id, err := formID(r, "email_id")
+	if err == nil {
+		err = s.accounts.SetPrimary(r.Context(), u.ID, id, stateOf(r).client())
+	}
+	return s.formResult(w, r, u, err, "Primary email address changed.")
+}
+
+func (s *Server) resendVerification(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return nil
+	}
+	id, err := formID(r, "email_id")
+	if err == nil {
+		err = s.accounts.ResendVerification(r.Context(), u.ID, id, stateOf(r).client())
+	}
+	return s.formResult(w, r, u, err, "Verification email sent.")
+}
+
+// changePassword sets a new password. Every other session ends (they carry
+// the old password date); this one is replaced by a fresh session.
+func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireRecentAuth(w, r)
+	if !ok {
+		return nil
+	}
+	st := stateOf(r)
+	err := s.accounts.ChangePassword(r.Context(), u.ID, r.PostFormValue("current_password"),
+		r.PostFormValue("password"), r.PostFormValue("password_confirm"), st.client())
+	if err != nil {
+		return s.formResult(w, r, u, err, "")
+	}
+	fresh, err := s.accounts.ByID(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	if err := s.replaceSession(w, r, fresh, st.sess.Level, nil); err != nil {
+		return err
+	}
+	if _, err := s.sessions.EndAllForUser(r.Context(), nil, u.ID, st.sess.IDHash); err != nil {
+		return err
+	}
+	return s.formResult(w, r, fresh, nil, "Password changed. Every other session has been logged out.")
+}
+
+func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return nil
+	}
+	err := s.sessions.EndUserSession(r.Context(), u.ID, r.PostFormValue("session"))
+	if err == nil {
+		err = s.audit.Record(r.Context(), audit.Event{UserID: u.ID, ActorID: u.ID, Actor: u.Username, Tag: audit.SessionRevoked,
+			IP: stateOf(r).ip, UserAgent: stateOf(r).agent})
+	}
+	return s.formResult(w, r, u, err, "Session ended.")
+}
+
+func (s *Server) endOtherSessions(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return nil
+	}
+	st := stateOf(r)
+	n, err := s.sessions.EndAllForUser(r.Context(), nil, u.ID, st.sess.IDHash)
+	if err == nil {
+		err = s.audit.Record(r.Context(), audit.Event{UserID: u.ID, ActorID: u.ID, Actor: u.Username, Tag: audit.SessionRevoked,
+			IP: st.ip, UserAgent: st.agent, Additional: map[string]any{"count": n, "scope": "others"}})
+	}
+	return s.formResult(w, r, u, err, strconv.FormatInt(n, 10)+" other session(s) ended.")
+}
+
+type deletePage struct {
+	basePage
+	Error string
+}
+
+func (s *Server) deleteAccountPage(w http.ResponseWriter, r *http.Request) error {
+	if _, ok := s.requireRecentAuth(w, r); !ok {
+		return nil
+	}
+	return s.render(w, http.StatusOK, "delete_account.html", deletePage{basePage: s.base(r, "Delete your account")})
+}
+
+func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireRecentAuth(w, r)
+	if !ok {
+		return nil
+	}
+	st := stateOf(r)
+	if r.PostFormValue("confirm_username") != u.Username {
+		return s.render(w, http.StatusBadRequest, "delete_account.html", deletePage{basePage: s.base(r, "Delete your account"),
+			Error: "Type your username exactly to confirm."})
+	}
+	if err := s.accounts.DeleteAccount(r.Context(), u.ID, r.PostFormValue("password"), st.client()); err != nil {
+		msg, ok := userMessage(err)
+		if !ok {
+			return err
+		}
+		return s.render(w, statusOf(err), "delete_account.html", deletePage{basePage: s.base(r, "Delete your account"), Error: msg})
+	}
+	s.mailKick()
+	s.clearSessionCookie(w)
+	st.sess, st.user = nil, nil
+	s.flash(w, r, flashSuccess, "Your account has been deleted.")
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	return nil
+}

@@ -1,0 +1,28 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
+)
+
+// readOnlyGuard refuses changes while an administrator has put the site in
+// read-only mode (for maintenance or during an incident). Signing in and out
+// and the admin switch itself keep working, so the mode can be turned off.
+func (s *Server) readOnlyGuard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead && !readOnlyExempt(r.URL.Path) && s.accounts.ReadOnly(r.Context()) {
+			s.pageErrors(func(w http.ResponseWriter, r *http.Request) error {
+				return derrors.New(derrors.Unavailable, "Read-only mode: changes are temporarily disabled. Try again later.")
+			}).ServeHTTP(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func readOnlyExempt(path string) bool {
+	return path == "/account/login/" || path == "/account/logout/" || path == "/account/reauthenticate/" ||
+		strings.HasPrefix(path, "/admin/settings/")
+}

@@ -1,0 +1,129 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/gatehouse-index/gatehouse/internal/account"
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/session"
+)
+
+type registerPage struct {
+	basePage
+	Closed   bool
+	Form     account.Registration
+	Error    string
+	MinChars int
+}
+
+func (s *Server) registerPage(w http.ResponseWriter, r *http.Request) error {
+	if stateOf(r).user != nil {
+		http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
+		return nil
+	}
+	return s.render(w, http.StatusOK, "register.html", registerPage{
+		basePage: s.base(r, "Create an account"), Closed: !s.accounts.RegistrationOpen(r.Context()), MinChars: account.MinPasswordLen})
+}
+
+// register creates the account, sends the verification email and signs the
+// new user in, as Warehouse does.
+func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	// A honeypot field people never see or fill in; form-filling bots do.
+	if r.PostFormValue("confirm_form") != "" {
+		http.Redirect(w, r, "/", http.StatusSeeOther)
+		return nil
+	}
+	form := account.Registration{
+		Username: r.PostFormValue("username"),
+		FullName: r.PostFormValue("full_name"),
+		Email:    r.PostFormValue("email"),
+		Password: r.PostFormValue("password"),
+		Confirm:  r.PostFormValue("password_confirm"),
+	}
+	u, err := s.accounts.Register(r.Context(), form, st.client())
+	if err != nil {
+		msg, ok := userMessage(err)
+		if !ok {
+			return err
+		}
+		s.setRetryAfter(w, err)
+		form.Password, form.Confirm = "", ""
+		return s.render(w, statusOf(err), "register.html", registerPage{
+			basePage: s.base(r, "Create an account"), Closed: !s.accounts.RegistrationOpen(r.Context()), Form: form, Error: msg, MinChars: account.MinPasswordLen})
+	}
+	s.mailKick()
+	if err := s.startSession(w, r, u, session.Password, "registration"); err != nil {
+		return err
+	}
+	s.flash(w, r, flashSuccess, "Welcome, "+u.Username+". We sent a link to "+u.PrimaryEmail+": follow it to verify your email address.")
+	http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
+	return nil
+}
+
+// verifyEmail follows the emailed link. The visitor must be signed in as the
+// address's owner, so a link forwarded to someone else verifies nothing.
+func (s *Server) verifyEmail(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return nil
+	}
+	e, err := s.accounts.VerifyEmail(r.Context(), u.ID, r.URL.Query().Get("token"), stateOf(r).client())
+	if err != nil {
+		msg, ok := userMessage(err)
+		if !ok {
+			return err
+		}
+		s.flash(w, r, flashError, msg)
+		http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
+		return nil
+	}
+	s.flash(w, r, flashSuccess, "Email address "+e.Email+" verified.")
+	http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
+	return nil
+}
+
+type unverifiedPage struct {
+	basePage
+	Email string
+	Error string
+}
+
+// unverifiedAccountPage lets a user whose primary address is unverified
+// resend the link or replace the address.
+func (s *Server) unverifiedAccountPage(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return nil
+	}
+	if u.PrimaryVerified {
+		http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
+		return nil
+	}
+	return s.render(w, http.StatusOK, "unverified.html", unverifiedPage{basePage: s.base(r, "Verify your email address"), Email: u.PrimaryEmail})
+}
+
+func (s *Server) replaceUnverifiedEmail(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return nil
+	}
+	addr := r.PostFormValue("email")
+	if err := s.accounts.ReplaceUnverifiedPrimary(r.Context(), u.ID, addr, stateOf(r).client()); err != nil {
+		msg, ok := userMessage(err)
+		if !ok {
+			return err
+		}
+		s.setRetryAfter(w, err)
+		return s.render(w, statusOf(err), "unverified.html", unverifiedPage{basePage: s.base(r, "Verify your email address"), Email: u.PrimaryEmail, Error: msg})
+	}
+	s.mailKick()
+	s.flash(w, r, flashSuccess, "We sent a verification link to "+addr+".")
+	http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
+	return nil
+}
+
+// badForm is the error for a form that could not be read at all.
+func badForm() error {
+	return derrors.New(derrors.Invalid, "The form could not be read. Reload the page and try again.")
+}
