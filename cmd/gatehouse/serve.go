@@ -18,12 +18,12 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/audit"
-	"github.com/gatehouse-index/gatehouse/internal/mail"
-	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/config"
 	"github.com/gatehouse-index/gatehouse/internal/db"
+	"github.com/gatehouse-index/gatehouse/internal/mail"
 	"github.com/gatehouse-index/gatehouse/internal/project"
+	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/token"
 	"github.com/gatehouse-index/gatehouse/internal/web"
 )
@@ -191,9 +191,9 @@ func serve(ctx context.Context, e env, args []string) error {
 		MailKick:       worker.Kick,
 		TrustedProxies: cfg.ProxyCIDRs(),
 		Log:            log,
-		BaseURL:  cfg.BaseURL,
-		SiteName: cfg.SiteName,
-		TempDir:  filepath.Join(cfg.DataDir, "tmp"),
+		BaseURL:        cfg.BaseURL,
+		SiteName:       cfg.SiteName,
+		TempDir:        filepath.Join(cfg.DataDir, "tmp"),
 	})
 	if err != nil {
 		return err

@@ -20,7 +20,7 @@ const (
 	// (spec A6). Warehouse says "No user found with that username"; we
 	// deliberately do not.
 	msgInvalidLogin = "The username or password is invalid. Try again."
-	msgDisabled        = "Your account has been disabled. Contact an administrator."
+	msgDisabled     = "Your account has been disabled. Contact an administrator."
 )
 
 // CheckLogin checks a username and password (spec §1.1 Login form, §1.10
