@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"slices"
 	"strings"
 )
@@ -91,11 +92,14 @@ func (h *harness) targets(ctx context.Context) ([]*target, error) {
 	if err := json.Unmarshal(body, &page); err != nil || len(page.Files) != 1 {
 		return nil, fmt.Errorf("/simple/%s/: want one file (%v)", dlProject, err)
 	}
-	url := page.Files[0].URL
-	path, ok := strings.CutPrefix(url, h.ours.base)
-	if !ok {
-		return nil, fmt.Errorf("file URL %q is not on %s", url, h.ours.base)
+	// Links use the base URL (http://localhost:<port>); wrk is pointed at
+	// 127.0.0.1, where the server listens, so only the path is kept.
+	u, err := neturl.Parse(page.Files[0].URL)
+	if err != nil {
+		return nil, err
 	}
+	path := u.Path
+	url := h.ours.base + path
 	status, body, _, err = h.fetch(ctx, http.MethodGet, url)
 	if err != nil || status != http.StatusOK {
 		return nil, fmt.Errorf("GET %s: status %d, %v", url, status, err)

@@ -51,6 +51,7 @@ type config struct {
 	pin        bool          // pin servers to CPU0 and load to CPU1 (needs taskset)
 	outDir     string        // where the JSON lines and the markdown go
 	keep       bool          // keep the temp dir (data dir, nginx docroot, logs)
+	bin        string        // prebuilt gatehouse binary; "" builds ./cmd/gatehouse
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -70,6 +71,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.pin, "pin", true, "pin servers to CPU0 and wrk to CPU1 with taskset (when taskset exists)")
 	fs.StringVar(&c.outDir, "out", "bench-out", "directory for the results (JSON lines and markdown)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the temp dir with data, docroot and logs")
+	fs.StringVar(&c.bin, "bin", "", "benchmark this gatehouse binary instead of building ./cmd/gatehouse (e.g. to compare two builds)")
 	fs.BoolVar(&quick, "quick", false, "smoke run: 2s runs, 1 round, 1s warm-up, 2 uploads")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -164,7 +166,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		}
 	}()
 
-	h.logf("building gatehouse")
+	h.logf("building gatehouse (or using -bin)")
 	if err := h.build(ctx); err != nil {
 		return err
 	}
@@ -219,6 +221,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 
 // build compiles the server under test from this module.
 func (h *harness) build(ctx context.Context) error {
+	if h.cfg.bin != "" {
+		abs, err := filepath.Abs(h.cfg.bin)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(abs); err != nil {
+			return fmt.Errorf("-bin: %w", err)
+		}
+		h.bin = abs
+		return nil
+	}
 	root, err := moduleRoot(ctx)
 	if err != nil {
 		return err

@@ -249,6 +249,11 @@ func (h *harness) markdown() string {
 	var b strings.Builder
 	m, c := h.machine, h.cfg
 	fmt.Fprintf(&b, "## Gatehouse benchmark, %s\n\n", m.date)
+	if c.bin != "" {
+		fmt.Fprintf(&b, "- Server under test: prebuilt binary `%s` (-bin)\n", c.bin)
+	} else {
+		b.WriteString("- Server under test: `go build ./cmd/gatehouse` of the working tree when the run began\n")
+	}
 	fmt.Fprintf(&b, "- Machine: %d CPUs (%s), Linux %s, temp dir on %s\n", m.cpus, m.cpuModel, m.kernel, m.fsType)
 	fmt.Fprintf(&b, "- Tools: nginx %s, %s, %s, Go %s\n", m.nginx, m.wrk, m.dd, m.goVersion)
 	if h.pin {

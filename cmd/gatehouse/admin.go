@@ -35,21 +35,27 @@ func userCmd(ctx context.Context, e env, args []string) error {
 	return fmt.Errorf("%w: unknown user subcommand %q (want create or list)", errUsage, args[0])
 }
 
-const userCreateUsage = `Usage: gatehouse user create --username NAME --email ADDRESS [--password-stdin] [--admin] [flags]
+const userCreateUsage = `Usage: gatehouse user create --username NAME --email ADDRESS [--password-stdin] [--email-verified] [--admin] [flags]
 
 Creates a user. Give the password on standard input with --password-stdin
-(it is never taken as a flag, so it stays out of shell history and ps). A user
-without a password can still upload with API tokens made by 'token create'.`
+(it is never taken as a flag, so it stays out of shell history and ps).
+
+Uploading needs what PyPI needs: a verified primary email address and
+two-factor authentication. --email-verified records the address as verified
+(you vouch for it); otherwise the user follows the link sent when they ask
+for one on their account page. Two-factor authentication is set up by the
+user in the browser (Account → Two-factor authentication).`
 
 func userCreate(ctx context.Context, e env, args []string) error {
 	var username, email, fullName string
-	var pwStdin, admin bool
+	var pwStdin, admin, verified bool
 	cfg, err := loadConfig(e, "user create", userCreateUsage, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&username, "username", "", "username (letters, digits, '.', '_', '-')")
 		fs.StringVar(&email, "email", "", "email address")
 		fs.StringVar(&fullName, "name", "", "full name")
 		fs.BoolVar(&pwStdin, "password-stdin", false, "read the password from the first line of standard input")
 		fs.BoolVar(&admin, "admin", false, "make the user an administrator")
+		fs.BoolVar(&verified, "email-verified", false, "record the email address as verified (you vouch for it; no verification link is sent)")
 	})
 	if err != nil {
 		return helpOK(err)
@@ -70,7 +76,7 @@ func userCreate(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
-	u, err := a.accounts.Create(ctx, account.NewUser{Username: username, Email: email, FullName: fullName, Password: password, IsAdmin: admin})
+	u, err := a.accounts.Create(ctx, account.NewUser{Username: username, Email: email, FullName: fullName, Password: password, IsAdmin: admin, EmailVerified: verified})
 	if err != nil {
 		return err
 	}
@@ -78,7 +84,8 @@ func userCreate(ctx context.Context, e env, args []string) error {
 	if u.IsAdmin {
 		kind = "administrator"
 	}
-	fmt.Fprintf(e.stdout, "Created %s %q (id %d).\nNext: gatehouse token create --user %s --description \"my laptop\"\n", kind, u.Username, u.ID, u.Username)
+	fmt.Fprintf(e.stdout, "Created %s %q (id %d).\nNext: log in at %s/account/login/ and set up two-factor authentication, then: gatehouse token create --user %s --description \"my laptop\"\n",
+		kind, u.Username, u.ID, cfg.BaseURL, u.Username)
 	return nil
 }
 

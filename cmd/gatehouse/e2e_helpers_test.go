@@ -575,9 +575,26 @@ func (s *e2eServer) admin(t *testing.T, args ...string) string {
 
 func (s *e2eServer) createUser(t *testing.T, name string) {
 	t.Helper()
-	out := s.admin(t, "user", "create", "--username", name, "--email", name+"@example.com")
+	out := s.admin(t, "user", "create", "--username", name, "--email", name+"@example.com", "--email-verified")
 	if !strings.Contains(out, "Created user") {
 		t.Fatalf("user create %s: got %q, want \"Created user …\"", name, out)
+	}
+	s.giveSecondFactor(t, name)
+}
+
+// giveSecondFactor gives a user a second factor directly in the database.
+// Uploads need one (as on PyPI); these tests are about uploads and
+// installs, and the browser flows that enrol factors are tested elsewhere.
+func (s *e2eServer) giveSecondFactor(t *testing.T, name string) {
+	t.Helper()
+	d, err := db.Open(context.Background(), s.dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.Exec(`INSERT INTO totp_secrets (user_id, secret_enc, created_at) SELECT id, 'unused', $1 FROM users WHERE username_key = $2`,
+		time.Now().UTC(), strings.ToLower(name)); err != nil {
+		t.Fatalf("second factor for %s: %v", name, err)
 	}
 }
 

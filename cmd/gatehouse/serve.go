@@ -22,6 +22,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/config"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/mail"
+	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/token"
@@ -39,6 +40,8 @@ type app struct {
 	accounts *account.Service
 	sessions *session.Manager
 	audit    *audit.Service
+	mfa      *mfa.Service
+	webauthn *mfa.WebAuthn
 }
 
 func (a *app) Close() {
@@ -105,18 +108,35 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, erro
 	if cfg.HIBPURL != "" {
 		breach = account.NewBreachChecker(cfg.HIBPURL, nil)
 	}
+	notifier := mail.NewNotifier(renderer, nil)
 	accounts := account.NewService(account.Options{
 		DB:                      d,
 		Hasher:                  account.NewHasher(runtime.NumCPU()),
-		Notifier:                mail.NewNotifier(renderer, nil),
+		Notifier:                notifier,
 		BaseURL:                 cfg.BaseURL,
 		Breach:                  breach,
 		Log:                     log,
 		DefaultRegistrationOpen: cfg.Registration == "open",
 	})
 	sessions := session.NewManager(d, session.Options{IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionMax})
+	factors, err := mfa.NewService(mfa.Options{DB: d, Secret: secret, SiteName: cfg.SiteName, BaseURL: cfg.BaseURL, Notifier: notifier, Log: log})
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	// WebAuthn binds credentials to the site: the RP ID is the base URL's
+	// host and the only accepted origin is the base URL's origin.
+	webauthn, err := mfa.NewWebAuthn(mfa.WebAuthnOptions{DB: d, RPID: u.Hostname(), RPOrigins: []string{u.Scheme + "://" + u.Host},
+		SiteName: cfg.SiteName, Notifier: notifier, Limiter: factors, Log: log})
+	if err != nil {
+		d.Close()
+		if net.ParseIP(u.Hostname()) != nil {
+			return nil, fmt.Errorf("--base-url %s names an IP address, but security keys and passkeys (WebAuthn) need a host name: use http://localhost:%s for a local server, or a DNS name", cfg.BaseURL, u.Port())
+		}
+		return nil, err
+	}
 	return &app{cfg: cfg, log: log, db: d, blobs: blobs, projects: projects, tokens: tokens, accounts: accounts,
-		sessions: sessions, audit: audit.NewService(d, nil)}, nil
+		sessions: sessions, audit: audit.NewService(d, nil), mfa: factors, webauthn: webauthn}, nil
 }
 
 // loadConfig parses the shared server flags plus any extra ones.
@@ -157,7 +177,7 @@ func serve(ctx context.Context, e env, args []string) error {
 	}
 	defer ln.Close()
 	if _, port, _ := net.SplitHostPort(cfg.Listen); port == "0" && e.getenv("GATEHOUSE_BASE_URL") == "" && !hasFlag(args, "base-url") {
-		cfg.BaseURL = "http://" + ln.Addr().String()
+		cfg.BaseURL = config.DefaultBaseURL(ln.Addr().String())
 	}
 
 	a, err := open(ctx, cfg, log)
@@ -188,6 +208,8 @@ func serve(ctx context.Context, e env, args []string) error {
 		Accounts:       a.accounts,
 		Sessions:       a.sessions,
 		Audit:          a.audit,
+		MFA:            a.mfa,
+		WebAuthn:       a.webauthn,
 		MailKick:       worker.Kick,
 		TrustedProxies: cfg.ProxyCIDRs(),
 		Log:            log,

@@ -87,7 +87,7 @@ func settings() []Setting {
 			str(func(c *Config) *string { return &c.DataDir })},
 		{"listen", "GATEHOUSE_LISTEN", "127.0.0.1:8080", "address to listen on (host:port)",
 			str(func(c *Config) *string { return &c.Listen })},
-		{"base-url", "GATEHOUSE_BASE_URL", "", "public URL of the index, used for every link (default http://<listen>)",
+		{"base-url", "GATEHOUSE_BASE_URL", "", "public URL of the index, used for every link and as the WebAuthn origin; must name a host, not an IP (default http://localhost:<port> for a loopback or wildcard --listen, else http://<listen>)",
 			str(func(c *Config) *string { return &c.BaseURL })},
 		{"database-url", "GATEHOUSE_DATABASE_URL", "", "database: sqlite:<path> or postgres://user:pass@host/db (default sqlite:<data-dir>/gatehouse.db)",
 			str(func(c *Config) *string { return &c.DatabaseURL })},
@@ -170,7 +170,7 @@ func (c *Config) complete() error {
 		return fmt.Errorf("--listen %q: want host:port, e.g. 127.0.0.1:8080", c.Listen)
 	}
 	if c.BaseURL == "" {
-		c.BaseURL = "http://" + c.Listen
+		c.BaseURL = DefaultBaseURL(c.Listen)
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -226,6 +226,22 @@ func (c *Config) complete() error {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", c.LogLevel)
 	}
 	return nil
+}
+
+// DefaultBaseURL is the base URL when none is configured. A loopback or
+// wildcard listen address becomes "localhost": WebAuthn (security keys and
+// passkeys) refuses IP addresses as relying-party IDs, and browsers treat
+// http://localhost as a secure context, so everything works out of the box.
+func DefaultBaseURL(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return "http://" + listen
+	}
+	switch host {
+	case "", "127.0.0.1", "::1", "0.0.0.0", "::", "localhost":
+		return "http://localhost:" + port
+	}
+	return "http://" + listen
 }
 
 // ProxyCIDRs splits TrustedProxies.

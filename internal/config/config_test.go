@@ -26,7 +26,7 @@ func TestDefaults(t *testing.T) {
 	checks := []struct{ name, got, want string }{
 		{"DataDir", c.DataDir, "./gatehouse-data"},
 		{"Listen", c.Listen, "127.0.0.1:8080"},
-		{"BaseURL", c.BaseURL, "http://127.0.0.1:8080"},
+		{"BaseURL", c.BaseURL, "http://localhost:8080"},
 		{"DatabaseURL", c.DatabaseURL, "sqlite:gatehouse-data/gatehouse.db"},
 		{"FilesDir", c.FilesDir, "gatehouse-data/files"},
 	}

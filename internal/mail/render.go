@@ -33,6 +33,24 @@ const (
 	TemplatePasswordChange = "password-change"
 	// Data: Username.
 	TemplateAccountDeleted = "account-deleted"
+	// Data: Username, Method (e.g. "authentication app", "security key 'YubiKey'").
+	TemplateTwoFactorAdded = "two-factor-added"
+	// Data: Username, Method.
+	TemplateTwoFactorRemoved = "two-factor-removed"
+	// Data: Username.
+	TemplateRecoveryCodesGenerated = "recovery-codes-generated"
+	// Data: Username.
+	TemplateRecoveryCodeUsed = "recovery-code-used"
+	// Data: Username. After a 2FA login by a user with no unused codes.
+	TemplateRecoveryCodeReminder = "recovery-code-reminder"
+	// Data: Username, IP, Browser, Time, Link (the confirm-login URL),
+	// ExpiresIn. Sent even to an unverified primary address.
+	TemplateUnrecognizedLogin = "unrecognized-login"
+	// Data: Username, Label (the security key's label).
+	TemplateWebAuthnSignCount = "webauthn-sign-count"
+	// Data: Username, Admin (the administrator's username). Sent even to an
+	// unverified primary address.
+	TemplateAccountRecovery = "account-recovery"
 )
 
 // Templates lists every template a Renderer knows.
@@ -44,15 +62,29 @@ var Templates = []string{
 	TemplatePasswordResetUnverified,
 	TemplatePasswordChange,
 	TemplateAccountDeleted,
+	TemplateTwoFactorAdded,
+	TemplateTwoFactorRemoved,
+	TemplateRecoveryCodesGenerated,
+	TemplateRecoveryCodeUsed,
+	TemplateRecoveryCodeReminder,
+	TemplateUnrecognizedLogin,
+	TemplateWebAuthnSignCount,
+	TemplateAccountRecovery,
 }
 
 // AllowsUnverified reports whether template may go to an unverified
 // address. Spec §1.4: an email goes to the user's primary address and is
 // skipped when that address is unverified, except for these templates
-// (verify-email, password-reset-unverified). Callers apply the policy;
-// Enqueue does not know whether an address is verified.
+// (verify-email, password-reset-unverified; unrecognized-login, without
+// which the owner could not finish a login at all; account-recovery, which
+// the owner must hear of whatever the state of their address). Callers
+// apply the policy; Enqueue does not know whether an address is verified.
 func AllowsUnverified(template string) bool {
-	return template == TemplateVerifyEmail || template == TemplatePasswordResetUnverified
+	switch template {
+	case TemplateVerifyEmail, TemplatePasswordResetUnverified, TemplateUnrecognizedLogin, TemplateAccountRecovery:
+		return true
+	}
+	return false
 }
 
 //go:embed templates

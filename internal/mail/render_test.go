@@ -43,6 +43,39 @@ var samples = map[string]struct {
 		data:    map[string]string{"Username": "alice"},
 		subject: "Account deletion notification",
 	},
+	TemplateTwoFactorAdded: {
+		data:    map[string]string{"Username": "alice", "Method": "authentication app"},
+		subject: "Two-factor method added",
+	},
+	TemplateTwoFactorRemoved: {
+		data:    map[string]string{"Username": "alice", "Method": "security key 'YubiKey'"},
+		subject: "Two-factor method removed",
+	},
+	TemplateRecoveryCodesGenerated: {
+		data:    map[string]string{"Username": "alice"},
+		subject: "Recovery codes generation notification",
+	},
+	TemplateRecoveryCodeUsed: {
+		data:    map[string]string{"Username": "alice"},
+		subject: "Recovery code use notification",
+	},
+	TemplateRecoveryCodeReminder: {
+		data:    map[string]string{"Username": "alice"},
+		subject: "Two-factor recovery codes are available",
+	},
+	TemplateUnrecognizedLogin: {
+		data: map[string]string{"Username": "alice", "IP": "192.0.2.7", "Browser": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+			"Time": "Sun, 01 Mar 2026 12:00:00 UTC", "Link": testLink, "ExpiresIn": "6 hours"},
+		subject: "Unrecognized login to your Gatehouse account", link: true,
+	},
+	TemplateWebAuthnSignCount: {
+		data:    map[string]string{"Username": "alice", "Label": "YubiKey 5"},
+		subject: "Possible cloned security key",
+	},
+	TemplateAccountRecovery: {
+		data:    map[string]string{"Username": "alice", "Admin": "root"},
+		subject: "Your account has been recovered by an administrator",
+	},
 }
 
 func newTestRenderer(t *testing.T) *Renderer {
@@ -185,7 +218,8 @@ func TestTemplateFilesComplete(t *testing.T) {
 
 func TestAllowsUnverified(t *testing.T) {
 	for _, n := range Templates {
-		want := n == "verify-email" || n == "password-reset-unverified" // spec §2.2 "To unverified?"
+		// spec §2.2 "To unverified?"; plus account-recovery, our admin recovery notice.
+		want := n == "verify-email" || n == "password-reset-unverified" || n == "unrecognized-login" || n == "account-recovery"
 		if AllowsUnverified(n) != want {
 			t.Errorf("AllowsUnverified(%s) = %v", n, !want)
 		}

@@ -26,6 +26,10 @@ type Uploader struct {
 	CanCreateProjects bool
 	// Permits checks the token's caveats against a project.
 	Permits func(normalizedName string, projectID int64) error
+	// Prerequisites checks what the account itself must have to upload (a
+	// verified primary email and a second factor); it runs after the
+	// permission check, as on PyPI (pypi/warehouse#18575). May be nil.
+	Prerequisites func() error
 }
 
 // Upload is one file upload: the validated form plus the spooled content.
@@ -114,6 +118,13 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		}
 		if r != RoleOwner && r != RoleMaintainer {
 			return res, derrors.New(derrors.Forbidden, "The user '%s' isn't allowed to upload to project '%s'. See %s for more information.", who.Username, displayName, s.help("project-name"))
+		}
+	}
+
+	// Step 11: the account's own prerequisites.
+	if who.Prerequisites != nil {
+		if err := who.Prerequisites(); err != nil {
+			return res, err
 		}
 	}
 

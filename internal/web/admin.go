@@ -11,8 +11,9 @@ import (
 )
 
 // requireAdmin returns the signed-in administrator. Others get a 404, not a
-// 403: the admin pages do not advertise themselves. Admin actions are
-// sensitive, so they also need a recent password (sudo mode).
+// 403: the admin pages do not advertise themselves. Administration is a
+// management action: it needs a verified email, a second factor and a
+// recent password (sudo mode).
 func (s *Server) requireAdmin(w http.ResponseWriter, r *http.Request) (*account.User, bool, error) {
 	u, ok := s.requireUser(w, r)
 	if !ok {
@@ -21,8 +22,7 @@ func (s *Server) requireAdmin(w http.ResponseWriter, r *http.Request) (*account.
 	if !u.IsAdmin {
 		return nil, false, derrors.New(derrors.NotFound, "There is no page at this address.")
 	}
-	u, ok = s.requireRecentAuth(w, r)
-	return u, ok, nil
+	return s.requireManage(w, r)
 }
 
 type adminHomePage struct {
@@ -155,5 +155,36 @@ func (s *Server) adminSettings(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.flash(w, r, flashSuccess, "Setting saved.")
 	http.Redirect(w, r, "/admin/", http.StatusSeeOther)
+	return nil
+}
+
+// adminRecoverUser is administrator-assisted account recovery for someone
+// who lost every second factor and recovery code. The administrator records
+// how they verified the person's identity; the account's factors and
+// password are wiped and the owner receives a password reset link.
+func (s *Server) adminRecoverUser(w http.ResponseWriter, r *http.Request) error {
+	admin, ok, err := s.requireAdmin(w, r)
+	if !ok {
+		return err
+	}
+	t, err := s.targetUser(r)
+	if err != nil {
+		return err
+	}
+	c := stateOf(r).client()
+	if err := s.mfa.AdminRecover(r.Context(), admin.ID, admin.Username, t.ID, r.PostFormValue("verified_how"), c); err != nil {
+		msg, ok := userMessage(err)
+		if !ok {
+			return err
+		}
+		s.flash(w, r, flashError, msg)
+	} else {
+		if err := s.accounts.RequestPasswordReset(r.Context(), t.Username, c); err != nil {
+			s.log.Warn("password reset after account recovery", "err", err)
+		}
+		s.mailKick()
+		s.flash(w, r, flashSuccess, "Recovered "+t.Username+": second factors removed, password cleared, reset link emailed.")
+	}
+	http.Redirect(w, r, "/admin/users/"+strconv.FormatInt(t.ID, 10)+"/", http.StatusSeeOther)
 	return nil
 }

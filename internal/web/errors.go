@@ -45,9 +45,11 @@ func statusOf(err error) int {
 }
 
 // publicMessage returns the text a client may see for err. Internal errors
-// are logged in full and shown only as a generic sentence.
+// are logged in full and shown only as a generic sentence. A deliberate
+// 503 (read-only mode, a health check) is not internal: its message is
+// meant for the client.
 func (s *Server) publicMessage(r *http.Request, err error, status int) string {
-	if msg, ok := derrors.Message(err); ok && status < 500 {
+	if msg, ok := derrors.Message(err); ok && (status < 500 || status == http.StatusServiceUnavailable) {
 		return msg
 	}
 	s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -40,10 +40,34 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		s.setRetryAfter(w, err)
 		return s.render(w, statusOf(err), "login.html", loginPage{basePage: s.base(r, "Log in"), Next: next, Username: username, Error: msg})
 	}
-	if err := s.startSession(w, r, u, session.Password, "none"); err != nil {
+	has2FA, err := s.mfa.HasTwoFactor(r.Context(), u.ID)
+	if err != nil {
 		return err
 	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	if !has2FA {
+		// Unlike PyPI, a password-only login does not make the browser a
+		// known device: whoever has only the password must not be able to
+		// pre-register their browser against a second factor added later.
+		if err := s.startSession(w, r, u, session.Password, "none"); err != nil {
+			return err
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return nil
+	}
+	// A browser remembered for 30 days skips the second factor.
+	if remembered, err := s.mfa.Remembered(r.Context(), u.ID, s.deviceToken(r)); err != nil {
+		return err
+	} else if remembered {
+		if err := s.startSession(w, r, u, session.TwoFactor, "remembered-device"); err != nil {
+			return err
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+		return nil
+	}
+	if err := s.beginHandoff(w, r, u, next); err != nil {
+		return err
+	}
+	http.Redirect(w, r, "/account/two-factor/", http.StatusSeeOther)
 	return nil
 }
 

@@ -160,6 +160,10 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.formResult(w, r, u, err, "")
 	}
+	// A new password also ends every "remember this browser".
+	if err := s.mfa.ForgetRememberedDevices(r.Context(), nil, u.ID); err != nil {
+		return err
+	}
 	fresh, err := s.accounts.ByID(r.Context(), u.ID)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package web
 import (
 	"html/template"
 	"net/http"
+	"strings"
 
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
@@ -99,5 +100,20 @@ func (s *Server) helpPage(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
+	// A path that a route serves with another method is a 405, as
+	// ServeMux answers when it has no catch-all: GET /account/logout/ is
+	// not a missing page, it is a POST-only one.
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		if m == r.Method || (m == http.MethodGet && r.Method == http.MethodHead) {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := s.mux.Handler(probe); strings.HasPrefix(pattern, m+" ") {
+			w.Header().Set("Allow", m)
+			return s.render(w, http.StatusMethodNotAllowed, "error.html", errorPage{basePage: s.base(r, http.StatusText(http.StatusMethodNotAllowed)),
+				Status: http.StatusMethodNotAllowed, Message: "This address takes only " + m + " requests."})
+		}
+	}
 	return derrors.New(derrors.NotFound, "There is no page at this address.")
 }

@@ -4,6 +4,7 @@ package web
 // cannot put on them.
 
 import (
+	"golang.org/x/net/html"
 	"net/http"
 	"reflect"
 	"strings"
@@ -13,7 +14,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
 )
 
-const wantCSP = "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+const wantCSP = "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 // checkPageHeaders checks the security headers every page carries.
 func checkPageHeaders(t *testing.T, r response) {
@@ -30,8 +31,10 @@ func checkPageHeaders(t *testing.T, r response) {
 		}
 	}
 	csp := r.header.Get("Content-Security-Policy")
-	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") || strings.Contains(csp, "script-src") {
-		t.Errorf("Content-Security-Policy %q allows scripts; want none at all", csp)
+	// Only our own script file (webauthn.js) may run: no inline script, no
+	// eval, nothing from another origin.
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") || !strings.Contains(csp, "script-src 'self';") {
+		t.Errorf("Content-Security-Policy %q allows more script than 'self'", csp)
 	}
 }
 
@@ -208,7 +211,13 @@ func assertInert(t *testing.T, page string, body []byte) {
 			continue
 		}
 		switch n.Data {
-		case "script", "iframe", "object", "embed", "frame", "base", "form":
+		case "script":
+			// The one script allowed is the site's own webauthn.js, by
+			// reference, with no inline content.
+			if !ownScript(n) {
+				t.Errorf("%s: page has a <script> element that is not the site's webauthn.js", page)
+			}
+		case "iframe", "object", "embed", "frame", "base", "form":
 			t.Errorf("%s: page has a <%s> element", page, n.Data)
 		}
 		for _, a := range n.Attr {
@@ -275,4 +284,18 @@ func TestDescriptionXSS(t *testing.T) {
 			t.Errorf("home page does not show the summary as text")
 		}
 	})
+}
+
+// ownScript reports whether a <script> element is exactly the layout's
+// reference to /static/webauthn.<hash>.js.
+func ownScript(n *html.Node) bool {
+	if n.FirstChild != nil {
+		return false
+	}
+	for _, a := range n.Attr {
+		if a.Key == "src" {
+			return strings.HasPrefix(a.Val, "/static/webauthn.") && strings.HasSuffix(a.Val, ".js")
+		}
+	}
+	return false
 }

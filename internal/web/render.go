@@ -27,6 +27,7 @@ type basePage struct {
 	Title    string
 	SiteName string
 	CSS      string        // URL of the stylesheet, with its content hash
+	JS       string        // URL of webauthn.js; pages that need it include it
 	User     *account.User // nil when nobody is signed in
 	Flashes  []flashMsg
 	Banners  []banner
@@ -89,7 +90,7 @@ func (s *Server) render(w http.ResponseWriter, status int, name string, page any
 // messages, so call it once per rendered page.
 func (s *Server) base(r *http.Request, title string) basePage {
 	st := stateOf(r)
-	b := basePage{Title: title, SiteName: s.siteName, CSS: "/static/" + s.static.cssName, User: st.user, Path: r.URL.RequestURI()}
+	b := basePage{Title: title, SiteName: s.siteName, CSS: "/static/" + s.static.cssName, JS: "/static/" + s.static.jsName, User: st.user, Path: r.URL.RequestURI()}
 	b.Flashes = s.popFlashes(r)
 	if u := st.user; u != nil {
 		switch {
@@ -97,6 +98,12 @@ func (s *Server) base(r *http.Request, title string) basePage {
 			b.Banners = append(b.Banners, banner{"You do not have a primary email address.", "Add one", "/manage/unverified-account/"})
 		case !u.PrimaryVerified:
 			b.Banners = append(b.Banners, banner{"Your primary email address (" + u.PrimaryEmail + ") is unverified.", "Verify or change it", "/manage/unverified-account/"})
+		default:
+			if has, err := s.mfa.HasTwoFactor(r.Context(), u.ID); err == nil && !has {
+				b.Banners = append(b.Banners, banner{"Two-factor authentication is required to publish packages and manage your account.", "Enable it now", "/manage/account/two-factor/"})
+			} else if rs, err := s.mfa.RecoveryStatus(r.Context(), u.ID); err == nil && has && rs.Unused == 0 {
+				b.Banners = append(b.Banners, banner{"You have no unused recovery codes.", "Generate new ones", "/manage/account/two-factor/"})
+			}
 		}
 	}
 	return b
@@ -118,17 +125,30 @@ func humanSize(n int64) string {
 // they can be cached forever.
 type staticFiles struct {
 	cssName string
+	jsName  string
 	files   map[string][]byte
 }
 
 func loadStatic() (staticFiles, error) {
-	css, err := staticFS.ReadFile("static/gatehouse.css")
-	if err != nil {
-		return staticFiles{}, err
+	sf := staticFiles{files: map[string][]byte{}}
+	hashed := func(file, stem, ext string) (string, error) {
+		b, err := staticFS.ReadFile("static/" + file)
+		if err != nil {
+			return "", err
+		}
+		sum := sha256.Sum256(b)
+		name := stem + "." + hex.EncodeToString(sum[:6]) + ext
+		sf.files[name] = b
+		return name, nil
 	}
-	sum := sha256.Sum256(css)
-	name := "gatehouse." + hex.EncodeToString(sum[:6]) + ".css"
-	return staticFiles{cssName: name, files: map[string][]byte{name: css}}, nil
+	var err error
+	if sf.cssName, err = hashed("gatehouse.css", "gatehouse", ".css"); err != nil {
+		return sf, err
+	}
+	if sf.jsName, err = hashed("webauthn.js", "webauthn", ".js"); err != nil {
+		return sf, err
+	}
+	return sf, nil
 }
 
 func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) error {
@@ -138,8 +158,11 @@ func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	ctype := "application/octet-stream"
-	if strings.HasSuffix(r.PathValue("file"), ".css") {
+	switch {
+	case strings.HasSuffix(r.PathValue("file"), ".css"):
 		ctype = "text/css; charset=utf-8"
+	case strings.HasSuffix(r.PathValue("file"), ".js"):
+		ctype = "text/javascript; charset=utf-8"
 	}
 	w.Header().Set("Content-Type", ctype)
 	w.Header().Set("Cache-Control", "max-age=31536000, public, immutable")
@@ -157,7 +180,7 @@ func (s *Server) serveStatic(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) securityHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hd := w.Header()
-		hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		hd.Set("Content-Security-Policy", "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self' https: data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 		hd.Set("X-Content-Type-Options", "nosniff")
 		hd.Set("X-Frame-Options", "DENY")
 		// no-referrer: reset and verification pages carry one-time tokens

@@ -1,9 +1,11 @@
 package web
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
 )
 
 type requestResetPage struct {
@@ -19,6 +21,12 @@ func (s *Server) requestResetPage(w http.ResponseWriter, r *http.Request) error 
 // the account exists, so the form cannot be used to find accounts.
 func (s *Server) requestReset(w http.ResponseWriter, r *http.Request) error {
 	err := s.accounts.RequestPasswordReset(r.Context(), r.PostFormValue("username_or_email"), stateOf(r).client())
+	if errors.Is(err, derrors.RateLimited) {
+		// The per-account limit (5 a day) sends nothing more, but the
+		// visitor gets the usual answer: a 429 would tell them the account
+		// exists (spec A6, E3).
+		err = nil
+	}
 	if err != nil {
 		msg, ok := userMessage(err)
 		if !ok {
@@ -71,6 +79,11 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.mailKick()
 	if _, err := s.sessions.EndAllForUser(r.Context(), nil, u.ID, ""); err != nil {
+		return err
+	}
+	// Remembered browsers are forgotten too; second factors stay, so the
+	// next login still asks for one (spec E2).
+	if err := s.mfa.ForgetRememberedDevices(r.Context(), nil, u.ID); err != nil {
 		return err
 	}
 	s.flash(w, r, flashSuccess, "Your password has been reset. Log in with your new password.")

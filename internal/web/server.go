@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/audit"
+	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/token"
@@ -27,6 +28,8 @@ type Deps struct {
 	Accounts *account.Service
 	Sessions *session.Manager
 	Audit    *audit.Service
+	MFA      *mfa.Service
+	WebAuthn *mfa.WebAuthn
 	Log      *slog.Logger
 	// MailKick wakes the mail worker after a change queued email (may be nil).
 	MailKick func()
@@ -45,6 +48,8 @@ type Server struct {
 	accounts  *account.Service
 	sessions  *session.Manager
 	audit     *audit.Service
+	mfa       *mfa.Service
+	webauthn  *mfa.WebAuthn
 	mailKick  func()
 	proxies   []*net.IPNet
 	csrf      *http.CrossOriginProtection
@@ -70,6 +75,8 @@ func NewServer(d Deps) (*Server, error) {
 		accounts: d.Accounts,
 		sessions: d.Sessions,
 		audit:    d.Audit,
+		mfa:      d.MFA,
+		webauthn: d.WebAuthn,
 		mailKick: d.MailKick,
 		log:      d.Log,
 		baseURL:  d.BaseURL,

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/audit"
+	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"io"
 	"log/slog"
@@ -70,6 +71,7 @@ type instance struct {
 	tokens   *token.Service
 	accounts *account.Service
 	sessions *session.Manager
+	mfa      *mfa.Service
 	srv      *Server
 	ts       *httptest.Server
 	url      string // the server's base URL, also Deps.BaseURL
@@ -118,8 +120,17 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, TempDir: tmp, HelpURL: help, Now: cfg.clock.Now, Log: log})
 	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(2), BaseURL: in.url, Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})
 	in.sessions = session.NewManager(d, session.Options{Now: cfg.clock.Now})
+	in.mfa, err = mfa.NewService(mfa.Options{DB: d, Secret: testSecret, SiteName: "Gatehouse Test", BaseURL: in.url, Now: cfg.clock.Now, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wa, err := mfa.NewWebAuthn(mfa.WebAuthnOptions{DB: d, RPID: "localhost", RPOrigins: []string{strings.Replace(in.url, "127.0.0.1", "localhost", 1)}, SiteName: "Gatehouse Test",
+		Limiter: in.mfa, Now: cfg.clock.Now, Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
 	in.srv, err = NewServer(Deps{Projects: in.projects, Tokens: in.tokens, Accounts: in.accounts, Sessions: in.sessions,
-		Audit: audit.NewService(d, cfg.clock.Now), Log: log, BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now})
+		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log, BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,6 +172,16 @@ func addUser(t *testing.T, d *db.DB, name string) int64 {
 		name, strings.ToLower(name), t0).Scan(&id)
 	if err != nil {
 		t.Fatalf("add user %s: %v", name, err)
+	}
+	// Uploading needs a verified primary email and a second factor; a test
+	// fixture gives the user both directly (the second factor's secret is
+	// never used here: uploads authenticate with tokens).
+	if _, err := d.Exec(`INSERT INTO user_emails (user_id, email, email_key, is_primary, verified, created_at) VALUES ($1, $2, $2, TRUE, TRUE, $3)`,
+		id, strings.ToLower(name)+"@example.com", t0); err != nil {
+		t.Fatalf("add email for %s: %v", name, err)
+	}
+	if _, err := d.Exec(`INSERT INTO totp_secrets (user_id, secret_enc, created_at) VALUES ($1, 'unused', $2)`, id, t0); err != nil {
+		t.Fatalf("add second factor for %s: %v", name, err)
 	}
 	return id
 }

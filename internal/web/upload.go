@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -161,6 +162,7 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 		Username:          v.Username,
 		CanCreateProjects: v.CanCreateProjects(),
 		Permits:           v.PermitsProject,
+		Prerequisites:     func() error { return s.uploadPrerequisites(ctx, v.UserID, v.Username) },
 	}
 	return s.projects.AcceptUpload(ctx, who, &project.Upload{Form: form, Filename: filename, ContentType: partType, Content: content})
 }
@@ -202,3 +204,25 @@ func cleanErr(err error) string {
 }
 
 func (s *Server) helpURL(anchor string) string { return s.baseURL + "/help/#" + anchor }
+
+// uploadPrerequisites is Warehouse's step 11: the user behind the token
+// must have a verified primary email and two-factor authentication.
+func (s *Server) uploadPrerequisites(ctx context.Context, userID int64, username string) error {
+	u, err := s.accounts.ByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !u.PrimaryVerified {
+		return derrors.New(derrors.Forbidden, "User '%s', associated with the API token used, does not have a verified primary email address. Please add a verified primary email before attempting to upload to %s. See %s for more information.",
+			username, s.siteName, s.helpURL("verified-email"))
+	}
+	has, err := s.mfa.HasTwoFactor(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if !has {
+		return derrors.New(derrors.Forbidden, "User '%s', associated with the API token used, does not have two-factor authentication enabled. Please enable two-factor authentication before attempting to upload to %s. See %s for more information.",
+			username, s.siteName, s.helpURL("two-factor-authentication"))
+	}
+	return nil
+}

@@ -1,0 +1,44 @@
+package mfa
+
+import (
+	"bytes"
+	"encoding/base64"
+	"fmt"
+	"image/png"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/pquerna/otp"
+)
+
+// SetupFor describes an existing (not yet confirmed) secret again, so the
+// provisioning page can be shown once more after a wrong code without
+// changing the secret the user already scanned.
+func (s *Service) SetupFor(username, secret string) TOTPSetup {
+	q := func(v string) string { return strings.ReplaceAll(url.QueryEscape(v), "+", "%20") }
+	uri := "otpauth://totp/" + url.PathEscape(s.siteName) + ":" + url.PathEscape(username) +
+		"?secret=" + secret + "&issuer=" + q(s.siteName) + "&algorithm=SHA1&digits=" + strconv.Itoa(totpDigits) +
+		"&period=" + strconv.Itoa(totpPeriod)
+	setup := TOTPSetup{Secret: secret, URI: uri}
+	if qr, err := qrDataURI(uri); err == nil {
+		setup.QRDataURI = qr
+	}
+	return setup
+}
+
+func qrDataURI(uri string) (string, error) {
+	key, err := otp.NewKeyFromURL(uri)
+	if err != nil {
+		return "", fmt.Errorf("mfa: TOTP URI: %w", err)
+	}
+	img, err := key.Image(totpQRSize, totpQRSize)
+	if err != nil {
+		return "", fmt.Errorf("mfa: TOTP QR code: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return "", fmt.Errorf("mfa: TOTP QR code: %w", err)
+	}
+	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
+}

@@ -1,0 +1,328 @@
+package web
+
+import (
+	"html/template"
+	"net/http"
+
+	"github.com/gatehouse-index/gatehouse/internal/account"
+	"github.com/gatehouse-index/gatehouse/internal/mfa"
+	"github.com/gatehouse-index/gatehouse/internal/session"
+)
+
+type twoFactorManagePage struct {
+	basePage
+	HasTOTP  bool
+	Keys     []mfa.Credential
+	Recovery mfa.RecoveryStatus
+	Devices  []deviceRow
+	Error    string
+}
+
+type deviceRow struct {
+	mfa.Device
+	Browser    string
+	Remembered bool
+}
+
+// twoFactorManage is the page to set up and remove second factors,
+// recovery codes and known devices.
+func (s *Server) twoFactorManage(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return nil
+	}
+	return s.renderTwoFactorManage(w, r, u, http.StatusOK, "")
+}
+
+func (s *Server) renderTwoFactorManage(w http.ResponseWriter, r *http.Request, u *account.User, status int, msg string) error {
+	ctx := r.Context()
+	page := twoFactorManagePage{basePage: s.base(r, "Two-factor authentication"), Error: msg}
+	var err error
+	if page.HasTOTP, err = s.mfa.HasTOTP(ctx, u.ID); err != nil {
+		return err
+	}
+	if page.Keys, err = s.webauthn.Credentials(ctx, u.ID); err != nil {
+		return err
+	}
+	if page.Recovery, err = s.mfa.RecoveryStatus(ctx, u.ID); err != nil {
+		return err
+	}
+	devices, err := s.mfa.Devices(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, d := range devices {
+		page.Devices = append(page.Devices, deviceRow{Device: d, Browser: describeAgent(d.UserAgent),
+			Remembered: d.RememberUntil.After(s.now())})
+	}
+	return s.render(w, status, "two_factor_manage.html", page)
+}
+
+// upgradeSession gives the browser a fresh session at two-factor level
+// once the user has a second factor (a privilege change, so a new id).
+func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, u *account.User) error {
+	fresh, err := s.accounts.ByID(r.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	// The browser that just proved the new factor becomes a known device.
+	token, err := s.mfa.MarkDeviceKnown(r.Context(), nil, u.ID, s.deviceToken(r), stateOf(r).client())
+	if err != nil {
+		return err
+	}
+	s.setDeviceCookie(w, token)
+	return s.replaceSession(w, r, fresh, session.TwoFactor, nil)
+}
+
+type recoveryCodesPage struct {
+	basePage
+	Codes    []string
+	Filename string
+	Error    string
+}
+
+// generateRecoveryCodes makes 8 new codes, shows them once, and asks for
+// one back to prove they were saved.
+func (s *Server) generateRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireRecentAuth(w, r)
+	if !ok {
+		return nil
+	}
+	codes, err := s.mfa.GenerateRecoveryCodes(r.Context(), u.ID, stateOf(r).client())
+	if err != nil {
+		return s.formResult2FA(w, r, u, err, "")
+	}
+	s.mailKick()
+	return s.render(w, http.StatusOK, "recovery_codes.html", recoveryCodesPage{basePage: s.base(r, "Your recovery codes"), Codes: codes,
+		Filename: s.siteName + "-Recovery-Codes-" + u.Username + "-" + s.now().UTC().Format("2006-01-02T15-04-05Z") + ".txt"})
+}
+
+func (s *Server) confirmRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return nil
+	}
+	err := s.mfa.ConfirmRecoveryCodes(r.Context(), u.ID, r.PostFormValue("recovery_code_value"), stateOf(r).client())
+	if err != nil {
+		msg, ok := userMessage(err)
+		if !ok {
+			return err
+		}
+		return s.render(w, statusOf(err), "recovery_codes.html", recoveryCodesPage{basePage: s.base(r, "Your recovery codes"), Error: msg})
+	}
+	return s.formResult2FA(w, r, u, nil, "Recovery codes confirmed. You can now add a second factor.")
+}
+
+// formResult2FA finishes a POST from the two-factor page.
+func (s *Server) formResult2FA(w http.ResponseWriter, r *http.Request, u *account.User, err error, success string) error {
+	if err != nil {
+		msg, ok := userMessage(err)
+		if !ok {
+			return err
+		}
+		s.setRetryAfter(w, err)
+		return s.renderTwoFactorManage(w, r, u, statusOf(err), msg)
+	}
+	s.mailKick()
+	s.flash(w, r, flashSuccess, success)
+	http.Redirect(w, r, "/manage/account/two-factor/", http.StatusSeeOther)
+	return nil
+}
+
+type totpProvisionPage struct {
+	basePage
+	Secret string
+	URI    string
+	QR     template.URL // a data: URI, allowed by the CSP's img-src data:
+	Error  string
+}
+
+// totpProvisionPage shows a new secret. It lives only in the server-side
+// session until the first code is confirmed.
+func (s *Server) totpProvisionPage(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireRecentAuth(w, r)
+	if !ok {
+		return nil
+	}
+	if !s.recoveryReady(w, r, u) {
+		return nil
+	}
+	setup, err := s.mfa.NewTOTP(u.Username)
+	if err != nil {
+		return err
+	}
+	st := stateOf(r)
+	st.sess.Data[keyTOTPNew] = setup.Secret
+	if err := s.sessions.SaveData(r.Context(), st.sess); err != nil {
+		return err
+	}
+	return s.render(w, http.StatusOK, "totp_provision.html", totpProvisionPage{basePage: s.base(r, "Set up an authentication app"),
+		Secret: setup.Secret, URI: setup.URI, QR: template.URL(setup.QRDataURI)})
+}
+
+// recoveryReady sends users without confirmed recovery codes to make them
+// first (Warehouse's rule: no second factor without a way back).
+func (s *Server) recoveryReady(w http.ResponseWriter, r *http.Request, u *account.User) bool {
+	rs, err := s.mfa.RecoveryStatus(r.Context(), u.ID)
+	if err == nil && rs.Confirmed {
+		return true
+	}
+	s.flash(w, r, flashError, "You must generate and safely store recovery codes before enabling two factor authentication on your account.")
+	http.Redirect(w, r, "/manage/account/two-factor/", http.StatusSeeOther)
+	return false
+}
+
+func (s *Server) totpProvision(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireRecentAuth(w, r)
+	if !ok {
+		return nil
+	}
+	st := stateOf(r)
+	secret := st.sess.Data[keyTOTPNew]
+	if secret == "" {
+		http.Redirect(w, r, "/manage/account/totp-provision/", http.StatusSeeOther)
+		return nil
+	}
+	if err := s.mfa.ConfirmTOTP(r.Context(), u.ID, secret, r.PostFormValue("totp_value"), st.client()); err != nil {
+		msg, ok := userMessage(err)
+		if !ok {
+			return err
+		}
+		setup := s.mfa.SetupFor(u.Username, secret)
+		return s.render(w, statusOf(err), "totp_provision.html", totpProvisionPage{basePage: s.base(r, "Set up an authentication app"),
+			Secret: setup.Secret, URI: setup.URI, QR: template.URL(setup.QRDataURI), Error: msg})
+	}
+	delete(st.sess.Data, keyTOTPNew)
+	if err := s.sessions.SaveData(r.Context(), st.sess); err != nil {
+		return err
+	}
+	if err := s.upgradeSession(w, r, u); err != nil {
+		return err
+	}
+	return s.formResult2FA(w, r, u, nil, "Authentication app added. You will be asked for a code when you log in.")
+}
+
+func (s *Server) totpRemove(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireRecentAuth(w, r)
+	if !ok {
+		return nil
+	}
+	err := s.mfa.RemoveTOTP(r.Context(), u.ID, stateOf(r).client())
+	return s.formResult2FA(w, r, u, err, "Authentication app removed. Remove this site from the app too.")
+}
+
+type webauthnProvisionPage struct {
+	basePage
+	Passkey bool
+}
+
+func (s *Server) webauthnProvisionPage(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireRecentAuth(w, r)
+	if !ok {
+		return nil
+	}
+	if !s.recoveryReady(w, r, u) {
+		return nil
+	}
+	return s.render(w, http.StatusOK, "webauthn_provision.html", webauthnProvisionPage{basePage: s.base(r, "Add a security key or passkey"),
+		Passkey: r.URL.Query().Get("passkey") != ""})
+}
+
+func (s *Server) webauthnProvisionOptions(w http.ResponseWriter, r *http.Request) error {
+	u := stateOf(r).user
+	if u == nil || !s.sessions.RecentlyAuthenticated(stateOf(r).sess) {
+		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Confirm your password again: reload the page."})
+	}
+	opts, state, err := s.webauthn.BeginRegistration(r.Context(), u, r.URL.Query().Get("passkey") != "")
+	if err != nil {
+		return s.jsonError(w, err)
+	}
+	if err := s.saveCeremony(r, state); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(opts)
+	return nil
+}
+
+func (s *Server) webauthnProvisionValidate(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	u := st.user
+	if u == nil || !s.sessions.RecentlyAuthenticated(st.sess) {
+		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Confirm your password again: reload the page."})
+	}
+	if rs, err := s.mfa.RecoveryStatus(r.Context(), u.ID); err != nil || !rs.Confirmed {
+		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Generate and confirm recovery codes first."})
+	}
+	state, err := s.takeCeremony(r)
+	if err != nil {
+		return s.jsonError(w, err)
+	}
+	cred, err := s.webauthn.FinishRegistration(r.Context(), u, r.PostFormValue("label"), state, []byte(r.PostFormValue("credential")), st.client())
+	if err != nil {
+		return s.jsonError(w, err)
+	}
+	rec := &redirectCapture{header: http.Header{}}
+	if err := s.upgradeSession(rec, r, u); err != nil {
+		return err
+	}
+	kind := "Security key"
+	if cred.Passkey {
+		kind = "Passkey"
+	}
+	s.mailKick()
+	s.flash(rec, r, flashSuccess, kind+" “"+cred.Label+"” added.")
+	for _, c := range rec.header.Values("Set-Cookie") {
+		w.Header().Add("Set-Cookie", c)
+	}
+	return writeJSONResponse(w, http.StatusOK, map[string]string{"redirect": "/manage/account/two-factor/"})
+}
+
+func (s *Server) webauthnRemove(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireRecentAuth(w, r)
+	if !ok {
+		return nil
+	}
+	id, err := formID(r, "credential_id")
+	if err == nil {
+		err = s.webauthn.RemoveCredential(r.Context(), u.ID, id, r.PostFormValue("confirm_label"), stateOf(r).client())
+	}
+	return s.formResult2FA(w, r, u, err, "Security key removed.")
+}
+
+func (s *Server) deviceRevoke(w http.ResponseWriter, r *http.Request) error {
+	u, ok := s.requireUser(w, r)
+	if !ok {
+		return nil
+	}
+	id, err := formID(r, "device_id")
+	if err == nil {
+		err = s.mfa.RevokeDevice(r.Context(), u.ID, id, stateOf(r).client())
+	}
+	return s.formResult2FA(w, r, u, err, "Device forgotten. It will need a confirmation email or a security key at its next login.")
+}
+
+// requireManage is the gate for management actions: a verified primary
+// email and a second factor, as PyPI requires.
+func (s *Server) requireManage(w http.ResponseWriter, r *http.Request) (*account.User, bool, error) {
+	u, ok := s.requireRecentAuth(w, r)
+	if !ok {
+		return nil, false, nil
+	}
+	if !u.PrimaryVerified {
+		s.flash(w, r, flashError, "You must verify your primary email address before you can perform this action.")
+		http.Redirect(w, r, "/manage/unverified-account/", http.StatusSeeOther)
+		return nil, false, nil
+	}
+	has, err := s.mfa.HasTwoFactor(r.Context(), u.ID)
+	if err != nil {
+		return nil, false, err
+	}
+	if !has {
+		s.flash(w, r, flashError, "Two-factor authentication must be enabled on your account to perform this action.")
+		http.Redirect(w, r, "/manage/account/two-factor/", http.StatusSeeOther)
+		return nil, false, nil
+	}
+	return u, true, nil
+}
+

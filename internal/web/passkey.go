@@ -1,0 +1,101 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/gatehouse-index/gatehouse/internal/session"
+)
+
+// passkeyOptions starts a passwordless sign-in: a discoverable credential
+// with user verification names the account and proves two factors at once
+// (something you have, unlocked by something you know or are).
+func (s *Server) passkeyOptions(w http.ResponseWriter, r *http.Request) error {
+	opts, state, err := s.webauthn.BeginPasskeyLogin(r.Context())
+	if err != nil {
+		return s.jsonError(w, err)
+	}
+	st := stateOf(r)
+	if st.sess == nil {
+		// A visitor with no session gets an anonymous one to hold the challenge.
+		sess := &session.Session{Level: session.Anonymous, IP: st.ip, UserAgent: st.agent}
+		raw, err := s.sessions.New(r.Context(), nil, sess)
+		if err != nil {
+			return err
+		}
+		s.setSessionCookie(w, raw)
+		st.sess = sess
+	}
+	if err := s.saveCeremony(r, state); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(opts)
+	return nil
+}
+
+func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request) error {
+	state, err := s.takeCeremony(r)
+	if err != nil {
+		return s.jsonError(w, err)
+	}
+	uid, _, err := s.webauthn.FinishPasskeyLogin(r.Context(), state, []byte(r.PostFormValue("credential")), stateOf(r).client())
+	if err != nil {
+		s.mailKick()
+		return s.jsonError(w, err)
+	}
+	u, err := s.accounts.ByID(r.Context(), uid)
+	if err != nil {
+		return err
+	}
+	if u.Disabled {
+		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Your account has been disabled. Contact an administrator."})
+	}
+	st := stateOf(r)
+	st.sess.Data[keyTFNext] = safeNext(r.PostFormValue("next"), "/manage/account/")
+	rec := &redirectCapture{header: http.Header{}}
+	if err := s.finishTwoFactor(rec, r, u, "passkey", false); err != nil {
+		return err
+	}
+	for _, c := range rec.header.Values("Set-Cookie") {
+		w.Header().Add("Set-Cookie", c)
+	}
+	return writeJSONResponse(w, http.StatusOK, map[string]string{"redirect": rec.header.Get("Location")})
+}
+
+// reauthWebAuthnOptions lets sudo mode be satisfied with a security key or
+// passkey instead of the password (pypi/warehouse#8442).
+func (s *Server) reauthWebAuthnOptions(w http.ResponseWriter, r *http.Request) error {
+	u := stateOf(r).user
+	if u == nil {
+		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Log in first."})
+	}
+	opts, state, err := s.webauthn.BeginLogin(r.Context(), u.ID)
+	if err != nil {
+		return s.jsonError(w, err)
+	}
+	if err := s.saveCeremony(r, state); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(opts)
+	return nil
+}
+
+func (s *Server) reauthWebAuthnValidate(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	if st.user == nil {
+		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Log in first."})
+	}
+	state, err := s.takeCeremony(r)
+	if err != nil {
+		return s.jsonError(w, err)
+	}
+	if _, err := s.webauthn.FinishLogin(r.Context(), st.user.ID, state, []byte(r.PostFormValue("credential")), st.client()); err != nil {
+		s.mailKick()
+		return s.jsonError(w, err)
+	}
+	if err := s.sessions.MarkReauth(r.Context(), st.sess); err != nil {
+		return err
+	}
+	return writeJSONResponse(w, http.StatusOK, map[string]string{"redirect": safeNext(r.PostFormValue("next"), "/manage/account/")})
+}

@@ -1,0 +1,97 @@
+// Gatehouse WebAuthn glue: the only script on the site. Pages work without
+// it except for security keys and passkeys, which need the browser's
+// navigator.credentials API. No framework, no inline script (the CSP allows
+// only this file).
+"use strict";
+
+(function () {
+  function b64uToBuf(s) {
+    s = s.replace(/-/g, "+").replace(/_/g, "/");
+    while (s.length % 4) s += "=";
+    var bin = atob(s), buf = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) buf[i] = bin.charCodeAt(i);
+    return buf.buffer;
+  }
+  function bufToB64u(buf) {
+    var bytes = new Uint8Array(buf), bin = "";
+    for (var i = 0; i < bytes.length; i++) bin += String.fromCharCode(bytes[i]);
+    return btoa(bin).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  }
+
+  // Options from the server carry binary fields as base64url strings.
+  function decodeCreate(o) {
+    var p = o.publicKey;
+    p.challenge = b64uToBuf(p.challenge);
+    p.user.id = b64uToBuf(p.user.id);
+    (p.excludeCredentials || []).forEach(function (c) { c.id = b64uToBuf(c.id); });
+    return o;
+  }
+  function decodeGet(o) {
+    var p = o.publicKey;
+    p.challenge = b64uToBuf(p.challenge);
+    (p.allowCredentials || []).forEach(function (c) { c.id = b64uToBuf(c.id); });
+    return o;
+  }
+  function encodeCredential(c) {
+    var r = c.response, out = {
+      id: c.id, rawId: bufToB64u(c.rawId), type: c.type,
+      authenticatorAttachment: c.authenticatorAttachment || undefined,
+      clientExtensionResults: c.getClientExtensionResults ? c.getClientExtensionResults() : {},
+      response: { clientDataJSON: bufToB64u(r.clientDataJSON) }
+    };
+    if (r.attestationObject) {
+      out.response.attestationObject = bufToB64u(r.attestationObject);
+      if (r.getTransports) out.response.transports = r.getTransports();
+    } else {
+      out.response.authenticatorData = bufToB64u(r.authenticatorData);
+      out.response.signature = bufToB64u(r.signature);
+      if (r.userHandle) out.response.userHandle = bufToB64u(r.userHandle);
+    }
+    return out;
+  }
+
+  function say(el, text) {
+    var box = document.getElementById(el.getAttribute("data-status") || "webauthn-status");
+    if (box) { box.textContent = text; box.hidden = false; }
+  }
+
+  async function run(button) {
+    var form = button.closest("form");
+    var kind = button.getAttribute("data-webauthn"); // "register" or "get"
+    var optionsURL = button.getAttribute("data-options");
+    var validateURL = button.getAttribute("data-validate");
+    button.disabled = true;
+    say(button, "Follow your browser's prompt…");
+    try {
+      var resp = await fetch(optionsURL, { method: "POST", credentials: "same-origin", headers: { "Accept": "application/json" } });
+      var opts = await resp.json();
+      if (!resp.ok) throw new Error(opts.error || "The server refused to start.");
+      var cred = kind === "register"
+        ? await navigator.credentials.create(decodeCreate(opts))
+        : await navigator.credentials.get(decodeGet(opts));
+      var body = new URLSearchParams(new FormData(form));
+      body.set("credential", JSON.stringify(encodeCredential(cred)));
+      var res = await fetch(validateURL, { method: "POST", credentials: "same-origin", body: body,
+        headers: { "Accept": "application/json" } });
+      var out = await res.json();
+      if (!res.ok) throw new Error(out.error || "That did not work.");
+      window.location.assign(out.redirect || "/");
+    } catch (e) {
+      say(button, (e && e.name === "NotAllowedError") ? "Cancelled or timed out. Try again." : (e.message || String(e)));
+      button.disabled = false;
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var supported = !!(window.PublicKeyCredential && navigator.credentials);
+    document.querySelectorAll("[data-webauthn]").forEach(function (b) {
+      if (!supported) {
+        b.disabled = true;
+        say(b, "This browser does not support security keys or passkeys.");
+        return;
+      }
+      b.hidden = false;
+      b.addEventListener("click", function (ev) { ev.preventDefault(); run(b); });
+    });
+  });
+})();
