@@ -325,4 +325,3 @@ func (s *Server) requireManage(w http.ResponseWriter, r *http.Request) (*account
 	}
 	return u, true, nil
 }
-
