@@ -20,6 +20,16 @@ func Describe(e Stored) string {
 			return "Logged in with a password"
 		case "registration":
 			return "Logged in after registering"
+		case "totp":
+			return "Logged in with an authentication app"
+		case "webauthn":
+			return "Logged in with a security key"
+		case "passkey":
+			return "Signed in with a passkey"
+		case "remembered-device":
+			return "Logged in from a remembered browser"
+		case "recovery-code":
+			return "Logged in with a recovery code"
 		default:
 			return "Logged in (" + m + ")"
 		}
@@ -27,6 +37,16 @@ func Describe(e Stored) string {
 		switch str("reason") {
 		case "invalid_password":
 			return "Failed login: wrong password"
+		case "invalid_totp":
+			return "Failed login: wrong authentication app code"
+		case "replayed_totp":
+			return "Failed login: an authentication app code was used twice"
+		case "invalid_recovery_code":
+			return "Failed login: wrong recovery code"
+		case "burned_recovery_code":
+			return "Failed login: recovery code already used"
+		case "invalid_webauthn":
+			return "Failed login: security key response refused"
 		default:
 			return "Failed login: " + str("reason")
 		}
@@ -61,6 +81,43 @@ func Describe(e Stored) string {
 		return "API token created: " + str("description")
 	case APITokenRemoved:
 		return "API token deleted: " + str("description")
+	case LoginNewDevice:
+		return "Login from an unrecognized browser held for email confirmation (" + str("two_factor_method") + ")"
+	case LoginConfirmed:
+		return "Login confirmed from the emailed link"
+	case TwoFactorAdded, TwoFactorRemoved:
+		verb := "added"
+		if e.Tag == TwoFactorRemoved {
+			verb = "removed"
+		}
+		switch str("method") {
+		case "totp":
+			return "Authentication app " + verb
+		case "webauthn":
+			kind := "Security key"
+			if str("kind") == "passkey" {
+				kind = "Passkey"
+			}
+			return kind + " “" + str("label") + "” " + verb
+		}
+		return "Second factor " + verb
+	case DeviceRemembered:
+		return "Browser remembered for 30 days"
+	case DeviceRevoked:
+		return "Recognized browser forgotten"
+	case RecoveryCodesGenerated:
+		return "Recovery codes generated"
+	case RecoveryCodesRegenerated:
+		return "Recovery codes regenerated"
+	case RecoveryCodeUsed:
+		if str("purpose") == "confirm_stored" {
+			return "Recovery codes confirmed"
+		}
+		return "Logged in with a recovery code"
+	case WebAuthnSignCountError:
+		return "Security key “" + str("label") + "” refused: its signature counter went backwards (possible clone)"
+	case AdminAccountRecovery:
+		return "Account recovered by administrator " + e.Actor + ": " + str("verified_how")
 	case AdminUserDisabled:
 		return "Account disabled by administrator " + e.Actor
 	case AdminUserEnabled:

@@ -377,6 +377,11 @@ func (s *Service) claimStep(ctx context.Context, userID, step int64) (bool, erro
 func (s *Service) RemoveTOTP(ctx context.Context, userID int64, c account.Client) error {
 	now := s.clock()
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		// Lock the user row, as RemoveCredential does, so a concurrent
+		// removal of the last security key cannot leave zero factors.
+		if _, err := tx.ExecContext(ctx, `UPDATE users SET webauthn_user_handle = webauthn_user_handle WHERE id = $1`, userID); err != nil {
+			return err
+		}
 		u, err := loadSubject(ctx, tx, userID)
 		if err != nil {
 			return err

@@ -177,8 +177,7 @@ func waClient(ip string) account.Client { return account.Client{IP: ip, UserAgen
 // codes were confirmed, so it may add second factors.
 func (f *waFixture) user(name string) *account.User {
 	f.t.Helper()
-	u := f.userWith(name, true, true)
-	return u
+	return f.userWith(name, true, true)
 }
 
 func (f *waFixture) userWith(name string, verified, recovery bool) *account.User {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
@@ -93,12 +94,13 @@ func (w *WebAuthn) BeginRegistration(ctx context.Context, u *account.User, passk
 // options (§7.1) and stores the new credential under label. The caller must
 // have deleted state from the session first, so it serves one attempt.
 //
-// go-webauthn checks the client data (type, challenge, origin), the RP ID
-// hash, the UP flag (and UV for a passkey), the attestation statement and
-// BE/BS consistency (§7.1 "Registering a New Credential"). Added here: the exact origin, the
-// state's age on the injected clock, credential ids of at most 1023 bytes
-// that no account already has (§7.1, "credentialId is not yet registered"), and one use per challenge.
-// The preconditions are Warehouse's: a verified primary address and stored
+// go-webauthn runs §7.1 "Registering a New Credential": the client data's
+// type, challenge and origin, the RP ID hash, the UP flag (and UV for a
+// passkey), the attestation statement and BE/BS consistency. Added here:
+// the exact origin, the state's age on the injected clock, credential ids
+// of at most 1023 bytes that no account already has (§7.1, "credentialId is
+// not yet registered for any user"), and one use per challenge. The
+// preconditions are Warehouse's: a verified primary address and stored
 // recovery codes. Storing, the audit event, forgetting remembered browsers
 // and the email form one transaction.
 func (w *WebAuthn) FinishRegistration(ctx context.Context, u *account.User, label string, state []byte, responseJSON []byte, c account.Client) (cred *Credential, err error) {
@@ -176,7 +178,7 @@ func (w *WebAuthn) FinishRegistration(ctx context.Context, u *account.User, labe
 			return derrors.New(derrors.Conflict, "Credential ID already in use")
 		}
 		if err := w.consumeChallenge(ctx, tx, u.ID, st, now); err != nil {
-			if err == errWebAuthnReplay {
+			if errors.Is(err, errWebAuthnReplay) {
 				return w.webAuthnInvalid(ctx, "challenge reused", err)
 			}
 			return err

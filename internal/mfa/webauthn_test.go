@@ -732,13 +732,13 @@ func TestWebAuthnRegistration(t *testing.T) {
 		cborTrunc := func(resp []byte) []byte {
 			return waEditResponse(t, resp, "attestationObject", func(b []byte) []byte { return b[:len(b)-7] })
 		}
-		authDataFlip := func(resp []byte) []byte {
+		clientDataFlip := func(resp []byte) []byte {
 			return waEditResponse(t, resp, "clientDataJSON", func(b []byte) []byte { b[len(b)/2] ^= 0x40; return b })
 		}
 		for name, edit := range map[string]func([]byte) []byte{
 			"garbage CBOR":          cborJunk,
 			"truncated CBOR":        cborTrunc,
-			"tampered client data":  authDataFlip,
+			"tampered client data":  clientDataFlip,
 			"not JSON":              func([]byte) []byte { return []byte("{") },
 			"JSON null":             func([]byte) []byte { return []byte("null") },
 			"JSON array":            func([]byte) []byte { return []byte("[]") },
