@@ -20,7 +20,8 @@ package main
 //     and API token stop at once), closed registration, read-only mode
 //
 // Link expiry needs a moving clock, which the real server does not have; it
-// is tested in internal/account (TestResetTokenRules, TestVerifyEmail…).
+// is tested in internal/account (TestPasswordResetInvalidation and
+// TestVerifyEmail, with an injected clock).
 // Each server ends with spec J1's search for leaked secrets.
 
 import (

@@ -227,19 +227,6 @@ func (mb *acctMailbox) none(t *testing.T, addr string, d time.Duration) {
 	}
 }
 
-// count is how many messages went to addr (taken or not).
-func (mb *acctMailbox) count(addr string) int {
-	mb.mu.Lock()
-	defer mb.mu.Unlock()
-	n := 0
-	for _, m := range mb.msgs {
-		if m.sentTo(addr) {
-			n++
-		}
-	}
-	return n
-}
-
 // all returns every message received so far.
 func (mb *acctMailbox) all() []*acctMail {
 	mb.mu.Lock()

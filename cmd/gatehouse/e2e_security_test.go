@@ -73,6 +73,7 @@ func TestE2ESecurity(t *testing.T) {
 					{"D5-csrf-route-walk", secCSRFRouteWalk},
 					{"D7-open-redirect", secOpenRedirect},
 					{"D8-headers", func(t *testing.T, env *acctEnv) { secHeaders(t, env, false) }},
+					{"E2-reset-keeps-second-factor", secResetKeepsSecondFactor},
 					{"E3-email-limits", secEmailLimits},
 				} {
 					t.Run(c.name, func(t *testing.T) {
@@ -578,9 +579,9 @@ func secCSRFRouteWalk(t *testing.T, env *acctEnv) {
 }
 
 // secState is what a request could change about the users: every row of
-// every table that belongs to them (by users.id or a user_id column), the
-// site settings and the number of users; sessions without their last-seen
-// time and data (flash messages).
+// every table that belongs to them (by users.id or a user_id column) and
+// the site settings; sessions without their last-seen time and data (flash
+// messages). Other tests share the server, so nothing global is counted.
 func secState(t *testing.T, env *acctEnv, ids ...int64) string {
 	t.Helper()
 	// Emails the users caused are sent (and recorded) in the background:
@@ -640,7 +641,6 @@ func secState(t *testing.T, env *acctEnv, ids ...int64) string {
 		sort.Strings(rs)
 		fmt.Fprintf(&b, "%s:\n  %s\n", table, strings.Join(rs, "\n  "))
 	}
-	fmt.Fprintf(&b, "users: %d\n", env.queryInt(t, `SELECT count(*) FROM users`))
 	return b.String()
 }
 
@@ -729,6 +729,34 @@ func secHeaders(t *testing.T, env *acctEnv, https bool) {
 		if cc := h.Get("Cache-Control"); p.signed && !strings.Contains(cc, "no-store") {
 			t.Errorf("%s (signed in): Cache-Control %q, want no-store", p.path, cc)
 		}
+	}
+}
+
+// E2: a password reset neither signs in nor removes the second factor; the
+// next login still asks for it.
+func secResetKeepsSecondFactor(t *testing.T, env *acctEnv) {
+	b := env.browser(acctFirefox)
+	id := b.mustRegisterVerified(t, "resetmfa", "reset-mfa-old-password")
+	env.giveSecondFactor(t, "resetmfa")
+	v := env.browser(acctChrome)
+	acctWantRedirect(t, v.post(t, "/account/request-password-reset/", url.Values{"username_or_email": {"resetmfa"}}), "/account/login/")
+	link := acctLink(t, env, env.mail.take(t, "resetmfa@example.com", "Password reset request"), "/account/reset-password/")
+	page := v.get(t, link)
+	acctWant(t, page, 200, "Choose a new password")
+	tok := acctFormValue(t, page.Body, `action="/account/reset-password/"`, "token")
+	pw := "reset-mfa-new-password"
+	env.secrets.add("password of resetmfa", pw)
+	acctWantRedirect(t, v.post(t, "/account/reset-password/", url.Values{"token": {tok}, "password": {pw}, "password_confirm": {pw}}), "/account/login/")
+	env.mail.take(t, "resetmfa@example.com", "Password change notification")
+	if v.signedIn(t) || b.signedIn(t) {
+		t.Fatal("signed in after a reset, or a session from before it survived")
+	}
+	if n := env.queryInt(t, `SELECT count(*) FROM totp_secrets WHERE user_id = $1`, id); n != 1 {
+		t.Fatalf("the reset removed the second factor (%d TOTP secrets)", n)
+	}
+	acctWantRedirect(t, v.login(t, "resetmfa", pw), "/account/two-factor/")
+	if v.signedIn(t) {
+		t.Fatal("the password alone signed in a user with a second factor")
 	}
 }
 
@@ -822,12 +850,26 @@ func TestE2EHashDoS(t *testing.T) {
 			}
 			growth := peak - base
 			t.Logf("RSS %d MiB before, peak %d MiB during 50 concurrent 1 KB-password logins", base>>20, peak>>20)
-			if growth > 300<<20 {
+			if acctRaceBuild() {
+				t.Log("built with -race, whose shadow memory inflates the RSS: the memory bound is not checked")
+			} else if growth > 300<<20 {
 				t.Errorf("resident memory grew by %d MiB during 50 concurrent logins, want < 300 MiB (is argon2 concurrency bounded?)", growth>>20)
 			}
 			acctNoSecretsLeaked(t, env)
 		})
 	}
+}
+
+// acctRaceBuild reports whether the test binary was built with -race.
+func acctRaceBuild() bool {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, st := range bi.Settings {
+			if st.Key == "-race" && st.Value == "true" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // acctRSS reads this process's resident set size.

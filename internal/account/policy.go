@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	zxcvbndata "github.com/ccojocar/zxcvbn-go/data"
@@ -127,7 +128,7 @@ func (s *Service) CheckNewPassword(ctx context.Context, pw, confirm string, u *U
 	if err != nil {
 		return err
 	}
-	if _, ok := common[folded]; ok {
+	if isCommon(folded, common) {
 		return derrors.New(derrors.Invalid, msgCommonPassword)
 	}
 	if u != nil && isPersonal(folded, u) {
@@ -183,3 +184,19 @@ var commonPasswords = sync.OnceValues(func() (map[string]struct{}, error) {
 	}
 	return set, nil
 })
+
+// isCommon reports whether a (folded) password is on the list, also after
+// removing what people most often bolt onto a common word to pass a length
+// rule: trailing digits and punctuation ("password1234", "qwerty!!").
+func isCommon(folded string, common map[string]struct{}) bool {
+	if _, ok := common[folded]; ok {
+		return true
+	}
+	base := strings.TrimRightFunc(folded, func(r rune) bool { return unicode.IsDigit(r) || unicode.IsPunct(r) || unicode.IsSymbol(r) })
+	if len(base) >= 4 && base != folded {
+		if _, ok := common[base]; ok {
+			return true
+		}
+	}
+	return false
+}

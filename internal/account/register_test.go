@@ -98,7 +98,7 @@ func TestRegisterRules(t *testing.T) {
 func TestRegisterPasswordLength(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d)
-		for i, pw := range []string{"lantern8", strings.Repeat("lantern ", 512)} { // 8 and 4096 characters
+		for i, pw := range []string{"zq7vlmx2", strings.Repeat("lantern ", 512)} { // 8 and 4096 characters
 			name := []string{"eight", "maxlen"}[i]
 			if _, err := f.s.Register(f.ctx, Registration{Username: name, Email: name + "@example.com", Password: pw, Confirm: pw}, client(name)); err != nil {
 				t.Fatalf("%d-character password: %v", len([]rune(pw)), err)
@@ -243,4 +243,16 @@ func TestSearch(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestCommonPasswordVariants(t *testing.T) {
+	common := map[string]struct{}{"password": {}, "qwerty": {}}
+	for pw, want := range map[string]bool{
+		"password": true, "password1234": true, "qwerty!!": true, "password2024!": true,
+		"passwordx": false, "1234password": false, "zq7vlmx2": false,
+	} {
+		if got := isCommon(pw, common); got != want {
+			t.Errorf("isCommon(%q) = %v, want %v", pw, got, want)
+		}
+	}
 }

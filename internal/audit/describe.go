@@ -123,9 +123,17 @@ func Describe(e Stored) string {
 	case AdminUserEnabled:
 		return "Account enabled by administrator " + e.Actor
 	case AdminRegistrationChanged:
-		return "Registration switched " + str("state")
+		if str("open") == "true" {
+			return "Registration opened by administrator " + e.Actor
+		}
+		return "Registration closed by administrator " + e.Actor
 	case AdminReadOnlyChanged:
-		return "Read-only mode switched " + str("state")
+		if str("read_only") == "true" {
+			return "Read-only mode turned on by administrator " + e.Actor
+		}
+		return "Read-only mode turned off by administrator " + e.Actor
+	case Logout:
+		return "Logged out"
 	}
 	return e.Tag
 }

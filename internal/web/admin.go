@@ -98,7 +98,7 @@ func (s *Server) adminUser(w http.ResponseWriter, r *http.Request) error {
 		page.Sessions = append(page.Sessions, sessionRow{IDHash: se.IDHash, Browser: describeAgent(se.UserAgent), IP: se.IP, CreatedAt: se.CreatedAt, LastSeen: se.LastSeenAt})
 	}
 	for _, e := range events {
-		page.History = append(page.History, historyRow{When: e.CreatedAt, What: audit.Describe(e), IP: e.IP, Browser: describeAgent(e.UserAgent)})
+		page.History = append(page.History, historyRow{When: e.CreatedAt, What: audit.Describe(e), IP: dash(e.IP), Browser: eventAgent(e.UserAgent)})
 	}
 	return s.render(w, http.StatusOK, "admin_user.html", page)
 }

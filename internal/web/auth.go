@@ -184,8 +184,10 @@ func (s *Server) requireRecentAuth(w http.ResponseWriter, r *http.Request) (*acc
 		next := r.URL.RequestURI()
 		if r.Method != http.MethodGet {
 			// After re-authenticating, come back to the page, not the POST.
-			next = safeNext(r.Referer(), "/manage/account/")
-			if ref, err := url.Parse(r.Referer()); err == nil {
+			// No Referer (pages send Referrer-Policy: no-referrer) is the
+			// account page, not "/", which an empty URL's RequestURI is.
+			next = "/manage/account/"
+			if ref, err := url.Parse(r.Referer()); err == nil && r.Referer() != "" {
 				next = safeNext(ref.RequestURI(), "/manage/account/")
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
+	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 )
 
@@ -111,6 +112,11 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	st := stateOf(r)
 	if st.sess != nil {
 		if err := s.sessions.End(r.Context(), st.sess.IDHash); err != nil {
+			return err
+		}
+	}
+	if u := st.user; u != nil {
+		if err := s.audit.Record(r.Context(), audit.Event{UserID: u.ID, ActorID: u.ID, Actor: u.Username, Tag: audit.Logout, IP: st.ip, UserAgent: st.agent}); err != nil {
 			return err
 		}
 	}

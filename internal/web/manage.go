@@ -71,7 +71,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, u *accoun
 		})
 	}
 	for _, e := range events {
-		page.History = append(page.History, historyRow{When: e.CreatedAt, What: audit.Describe(e), IP: e.IP, Browser: describeAgent(e.UserAgent)})
+		page.History = append(page.History, historyRow{When: e.CreatedAt, What: audit.Describe(e), IP: dash(e.IP), Browser: eventAgent(e.UserAgent)})
 	}
 	return s.render(w, status, "account.html", page)
 }
@@ -239,4 +239,20 @@ func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) error {
 	s.flash(w, r, flashSuccess, "Your account has been deleted.")
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	return nil
+}
+
+// dash shows "—" for an empty value (events the system records itself,
+// such as emails sent, have no IP or browser).
+func dash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func eventAgent(ua string) string {
+	if ua == "" {
+		return "—"
+	}
+	return describeAgent(ua)
 }

@@ -24,6 +24,10 @@ const (
 	keyPending  = "pending_login"
 	keyTOTPNew  = "totp_provision"
 	keyCodesNew = "recovery_codes_shown"
+
+	// methodEmailConfirmation is the login method of a held login completed
+	// by the emailed link (Warehouse's two_factor_method value).
+	methodEmailConfirmation = "email-confirmation"
 )
 
 // beginHandoff replaces the browser's session by an anonymous one that
@@ -196,8 +200,11 @@ func (s *Server) finishTwoFactor(w http.ResponseWriter, r *http.Request, u *acco
 		s.log.Warn("recovery code reminder", "err", err)
 	}
 	s.mailKick()
-	if method == "recovery-code" {
+	switch method {
+	case "recovery-code":
 		s.flash(w, r, flashInfo, "Recovery code accepted. The supplied code cannot be used again.")
+	case methodEmailConfirmation:
+		s.flash(w, r, flashSuccess, "Your login has been confirmed and this browser is now recognized.")
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
@@ -246,7 +253,7 @@ func (s *Server) confirmLogin(w http.ResponseWriter, r *http.Request) error {
 	if st.sess != nil {
 		browser = st.sess.IDHash
 	}
-	uid, method, err := s.mfa.ConfirmPendingLogin(r.Context(), tok, browser, st.client())
+	uid, _, err := s.mfa.ConfirmPendingLogin(r.Context(), tok, browser, st.client())
 	if err != nil {
 		msg, ok := userMessage(err)
 		if !ok {
@@ -259,8 +266,11 @@ func (s *Server) confirmLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	delete(st.sess.Data, keyPending)
-	s.flash(w, r, flashSuccess, "Your login has been confirmed and this browser is now recognized.")
-	return s.finishTwoFactor(w, r, u, "email-confirmation/"+method, false)
+	// The held login's method is in the account:login:confirmed event; the
+	// login itself is by email confirmation (spec §2.1). The flash is set by
+	// finishTwoFactor, on the new session: one set here would be lost with
+	// the old session when the id rotates.
+	return s.finishTwoFactor(w, r, u, methodEmailConfirmation, false)
 }
 
 // resendConfirmation sends the confirmation email again (at most one per
