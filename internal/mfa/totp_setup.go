@@ -42,3 +42,23 @@ func qrDataURI(uri string) (string, error) {
 	}
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()), nil
 }
+
+// SealPending encrypts a secret that is being set up (not yet confirmed),
+// so the server-side session that carries it between the two pages never
+// holds it in clear: a database dump mid-setup yields nothing usable.
+func (s *Service) SealPending(userID int64, secret string) (string, error) {
+	raw, err := decodeSecret(secret)
+	if err != nil {
+		return "", err
+	}
+	return s.sealSecret(userID, raw)
+}
+
+// OpenPending reverses SealPending.
+func (s *Service) OpenPending(userID int64, sealed string) (string, error) {
+	raw, err := s.openSecret(userID, sealed)
+	if err != nil {
+		return "", err
+	}
+	return b32.EncodeToString(raw), nil
+}

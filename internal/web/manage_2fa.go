@@ -152,7 +152,11 @@ func (s *Server) totpProvisionPage(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	st := stateOf(r)
-	st.sess.Data[keyTOTPNew] = setup.Secret
+	sealed, err := s.mfa.SealPending(u.ID, setup.Secret)
+	if err != nil {
+		return err
+	}
+	st.sess.Data[keyTOTPNew] = sealed
 	if err := s.sessions.SaveData(r.Context(), st.sess); err != nil {
 		return err
 	}
@@ -178,8 +182,8 @@ func (s *Server) totpProvision(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	st := stateOf(r)
-	secret := st.sess.Data[keyTOTPNew]
-	if secret == "" {
+	secret, err := s.mfa.OpenPending(u.ID, st.sess.Data[keyTOTPNew])
+	if st.sess.Data[keyTOTPNew] == "" || err != nil {
 		http.Redirect(w, r, "/manage/account/totp-provision/", http.StatusSeeOther)
 		return nil
 	}
