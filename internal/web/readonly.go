@@ -23,6 +23,16 @@ func (s *Server) readOnlyGuard(h http.Handler) http.Handler {
 }
 
 func readOnlyExempt(path string) bool {
-	return path == "/account/login/" || path == "/account/logout/" || path == "/account/reauthenticate/" ||
-		strings.HasPrefix(path, "/admin/settings/")
+	switch path {
+	case "/account/login/", "/account/logout/", "/account/reauthenticate/",
+		// The second step of a login, a passkey sign-in and sudo mode with a
+		// key: without them nobody with a second factor (every
+		// administrator) could sign in to turn the mode off.
+		"/account/two-factor/totp/", "/account/recovery-code/",
+		"/account/webauthn-authenticate/options/", "/account/webauthn-authenticate/validate/",
+		"/account/passkey/options/", "/account/passkey/login/",
+		"/account/reauthenticate/webauthn/options/", "/account/reauthenticate/webauthn/validate/":
+		return true
+	}
+	return strings.HasPrefix(path, "/admin/settings/")
 }

@@ -212,10 +212,23 @@ func (s *Server) pageErrors(h handlerFunc) http.Handler {
 		status := statusOf(err)
 		msg := s.publicMessage(r, err, status)
 		s.setRetryAfter(w, err)
+		if r.Header.Get("Accept") == "application/json" {
+			// webauthn.js's fetches: it shows the message under its button.
+			writeJSONResponse(w, status, map[string]string{"error": msg})
+			return
+		}
 		page := errorPage{basePage: s.base(r, http.StatusText(status)), Status: status, Message: msg}
 		if rerr := s.render(w, status, "error.html", page); rerr != nil {
 			s.log.Error("render error page", "err", rerr)
 			http.Error(w, msg, status)
 		}
 	})
+}
+
+// favicon answers browsers' automatic /favicon.ico request with "no
+// content" (cached for a day) instead of a 404 on every page load.
+func (s *Server) favicon(w http.ResponseWriter, r *http.Request) error {
+	w.Header().Set("Cache-Control", "max-age=86400, public")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

@@ -99,6 +99,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /admin/settings/{$}", page(s.adminSettings))
 
 	mux.Handle("GET /static/{file}", tool(s.serveStatic))
+	mux.Handle("GET /favicon.ico", tool(s.favicon))
 	mux.Handle("GET /healthz", tool(s.healthz))
 	mux.Handle("/", page(s.notFound))
 }

@@ -50,9 +50,23 @@
     return out;
   }
 
-  function say(el, text) {
+  function say(el, text, isError) {
     var box = document.getElementById(el.getAttribute("data-status") || "webauthn-status");
-    if (box) { box.textContent = text; box.hidden = false; }
+    if (box) { box.textContent = text; box.hidden = false; box.classList.toggle("webauthn-error", !!isError); }
+  }
+
+  // post sends a POST and returns the server's JSON answer. An answer that
+  // is not JSON (a proxy's error page, a refused cross-origin request)
+  // becomes a plain message rather than a JSON parse error.
+  async function post(url, body) {
+    var res = await fetch(url, { method: "POST", credentials: "same-origin", body: body,
+      headers: { "Accept": "application/json" } });
+    var out = null;
+    try { out = await res.json(); } catch (e) { /* not JSON */ }
+    if (!res.ok || !out) {
+      throw new Error((out && out.error) || "The server answered " + res.status + ". Reload the page and try again.");
+    }
+    return out;
   }
 
   async function run(button) {
@@ -60,24 +74,27 @@
     var kind = button.getAttribute("data-webauthn"); // "register" or "get"
     var optionsURL = button.getAttribute("data-options");
     var validateURL = button.getAttribute("data-validate");
+    // A required field left empty (the key's name) stops here, as a submit
+    // would: a credential made and then refused by the server would stay
+    // on the authenticator.
+    if (form && !form.reportValidity()) return;
     button.disabled = true;
     say(button, "Follow your browser's prompt…");
     try {
-      var resp = await fetch(optionsURL, { method: "POST", credentials: "same-origin", headers: { "Accept": "application/json" } });
-      var opts = await resp.json();
-      if (!resp.ok) throw new Error(opts.error || "The server refused to start.");
+      var opts = await post(optionsURL);
       var cred = kind === "register"
         ? await navigator.credentials.create(decodeCreate(opts))
         : await navigator.credentials.get(decodeGet(opts));
       var body = new URLSearchParams(new FormData(form));
       body.set("credential", JSON.stringify(encodeCredential(cred)));
-      var res = await fetch(validateURL, { method: "POST", credentials: "same-origin", body: body,
-        headers: { "Accept": "application/json" } });
-      var out = await res.json();
-      if (!res.ok) throw new Error(out.error || "That did not work.");
+      var out = await post(validateURL, body);
       window.location.assign(out.redirect || "/");
     } catch (e) {
-      say(button, (e && e.name === "NotAllowedError") ? "Cancelled or timed out. Try again." : (e.message || String(e)));
+      var msg = (e && e.message) || String(e);
+      if (e && e.name === "NotAllowedError") msg = "Cancelled or timed out. Try again.";
+      // create() with an authenticator that holds one of excludeCredentials.
+      if (e && e.name === "InvalidStateError" && kind === "register") msg = "This security key or passkey is already registered to your account.";
+      say(button, msg, true);
       button.disabled = false;
     }
   }
@@ -87,7 +104,7 @@
     document.querySelectorAll("[data-webauthn]").forEach(function (b) {
       if (!supported) {
         b.disabled = true;
-        say(b, "This browser does not support security keys or passkeys.");
+        say(b, "This browser does not support security keys or passkeys.", true);
         return;
       }
       b.hidden = false;
