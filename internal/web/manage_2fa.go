@@ -238,15 +238,7 @@ func (s *Server) webauthnProvisionOptions(w http.ResponseWriter, r *http.Request
 		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Confirm your password again: reload the page."})
 	}
 	opts, state, err := s.webauthn.BeginRegistration(r.Context(), u, r.URL.Query().Get("passkey") != "")
-	if err != nil {
-		return s.jsonError(w, err)
-	}
-	if err := s.saveCeremony(r, state); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(opts)
-	return nil
+	return s.sendCeremony(w, r, opts, state, err)
 }
 
 func (s *Server) webauthnProvisionValidate(w http.ResponseWriter, r *http.Request) error {
@@ -276,10 +268,8 @@ func (s *Server) webauthnProvisionValidate(w http.ResponseWriter, r *http.Reques
 	}
 	s.mailKick()
 	s.flash(rec, r, flashSuccess, kind+" “"+cred.Label+"” added.")
-	for _, c := range rec.header.Values("Set-Cookie") {
-		w.Header().Add("Set-Cookie", c)
-	}
-	return writeJSONResponse(w, http.StatusOK, map[string]string{"redirect": "/manage/account/two-factor/"})
+	rec.header.Set("Location", "/manage/account/two-factor/")
+	return rec.replayAsJSON(w)
 }
 
 func (s *Server) webauthnRemove(w http.ResponseWriter, r *http.Request) error {

@@ -25,12 +25,7 @@ func (s *Server) passkeyOptions(w http.ResponseWriter, r *http.Request) error {
 		s.setSessionCookie(w, raw)
 		st.sess = sess
 	}
-	if err := s.saveCeremony(r, state); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(opts)
-	return nil
+	return s.sendCeremony(w, r, opts, state, nil)
 }
 
 func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request) error {
@@ -56,10 +51,7 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request) error {
 	if err := s.finishTwoFactor(rec, r, u, "passkey", false); err != nil {
 		return err
 	}
-	for _, c := range rec.header.Values("Set-Cookie") {
-		w.Header().Add("Set-Cookie", c)
-	}
-	return writeJSONResponse(w, http.StatusOK, map[string]string{"redirect": rec.header.Get("Location")})
+	return rec.replayAsJSON(w)
 }
 
 // reauthWebAuthnOptions lets sudo mode be satisfied with a security key or
@@ -70,15 +62,7 @@ func (s *Server) reauthWebAuthnOptions(w http.ResponseWriter, r *http.Request) e
 		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Log in first."})
 	}
 	opts, state, err := s.webauthn.BeginLogin(r.Context(), u.ID)
-	if err != nil {
-		return s.jsonError(w, err)
-	}
-	if err := s.saveCeremony(r, state); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(opts)
-	return nil
+	return s.sendCeremony(w, r, opts, state, err)
 }
 
 func (s *Server) reauthWebAuthnValidate(w http.ResponseWriter, r *http.Request) error {

@@ -322,15 +322,7 @@ func (s *Server) webauthnLoginOptions(w http.ResponseWriter, r *http.Request) er
 		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Your login expired. Log in again."})
 	}
 	opts, state, err := s.webauthn.BeginLogin(r.Context(), u.ID)
-	if err != nil {
-		return s.jsonError(w, err)
-	}
-	if err := s.saveCeremony(r, state); err != nil {
-		return err
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Write(opts)
-	return nil
+	return s.sendCeremony(w, r, opts, state, err)
 }
 
 // webauthnLoginValidate finishes it. Security keys are phishing-resistant,
@@ -352,10 +344,7 @@ func (s *Server) webauthnLoginValidate(w http.ResponseWriter, r *http.Request) e
 	if err := s.finishTwoFactor(rec, r, u, "webauthn", r.PostFormValue("remember_device") != ""); err != nil {
 		return err
 	}
-	for _, c := range rec.header.Values("Set-Cookie") {
-		w.Header().Add("Set-Cookie", c)
-	}
-	return writeJSONResponse(w, http.StatusOK, map[string]string{"redirect": rec.header.Get("Location")})
+	return rec.replayAsJSON(w)
 }
 
 // saveCeremony keeps a WebAuthn challenge in the server-side session.
@@ -392,3 +381,26 @@ type redirectCapture struct {
 func (c *redirectCapture) Header() http.Header         { return c.header }
 func (c *redirectCapture) Write(b []byte) (int, error) { return len(b), nil }
 func (c *redirectCapture) WriteHeader(code int)        { c.status = code }
+
+// sendCeremony keeps a WebAuthn ceremony's state in the session and sends
+// its options to webauthn.js (or the error from starting it).
+func (s *Server) sendCeremony(w http.ResponseWriter, r *http.Request, opts, state []byte, err error) error {
+	if err != nil {
+		return s.jsonError(w, err)
+	}
+	if err := s.saveCeremony(r, state); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(opts)
+	return nil
+}
+
+// replayAsJSON sends what a page-style handler wrote into c as the JSON
+// answer webauthn.js expects: the cookies, and {"redirect": Location}.
+func (c *redirectCapture) replayAsJSON(w http.ResponseWriter) error {
+	for _, v := range c.header.Values("Set-Cookie") {
+		w.Header().Add("Set-Cookie", v)
+	}
+	return writeJSONResponse(w, http.StatusOK, map[string]string{"redirect": c.header.Get("Location")})
+}
