@@ -21,6 +21,7 @@ type limiters struct {
 	emailVerify   *throttle.Limiter // verification emails sent, per user id; cleared on verify
 	emailChange   *throttle.Limiter // unverified-primary replacements, per user id
 	passwordReset *throttle.Limiter // reset emails, per user id; cleared on reset
+	resetIP       *throttle.Limiter // reset requests, per IP, whether or not an account matched
 }
 
 // globalKey is the single key of site-wide limits.
@@ -36,5 +37,6 @@ func newLimiters(d *db.DB, now func() time.Time) limiters {
 		emailVerify:   throttle.New(d, "email.verify", now, throttle.Limit{N: 3, Per: 6 * time.Hour}),
 		emailChange:   throttle.New(d, "email.change", now, throttle.Limit{N: 5, Per: 5 * time.Minute}, throttle.Limit{N: 20, Per: time.Hour}),
 		passwordReset: throttle.New(d, "password.reset", now, throttle.Limit{N: 5, Per: 24 * time.Hour}),
+		resetIP:       throttle.New(d, "password.reset.ip", now, throttle.Limit{N: 20, Per: time.Hour}),
 	}
 }

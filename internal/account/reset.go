@@ -67,6 +67,15 @@ func (s *Service) RequestPasswordReset(ctx context.Context, usernameOrEmail stri
 	if in == "" {
 		return derrors.New(derrors.Invalid, "Enter your username or email address.")
 	}
+	// A per-IP cap stops one client from spraying reset emails at many
+	// accounts (spec E3). It counts every request, matched or not, so its
+	// answer says nothing about which accounts exist.
+	if err := s.lim.resetIP.Enforce(ctx, c.IP, "Too many password reset requests from your network. Try again later.", s.onLimitErr); err != nil {
+		return err
+	}
+	if err := s.lim.resetIP.Hit(ctx, nil, c.IP); err != nil {
+		return err
+	}
 	var (
 		u      *User
 		to     string

@@ -1,6 +1,10 @@
 package account
 
 import (
+	"errors"
+	"fmt"
+
+	"github.com/gatehouse-index/gatehouse/internal/throttle"
 	"strings"
 	"testing"
 	"time"
@@ -239,6 +243,26 @@ func TestChangePassword(t *testing.T) {
 		must(t, f.s.ChangePassword(f.ctx, unverified.ID, goodPassword, newPassword, newPassword, c))
 		if len(f.mailsTo("bob@example.com", "password-change")) != 0 {
 			t.Error("notice sent to an unverified address")
+		}
+	})
+}
+
+// TestResetRequestsPerIP: one client cannot spray reset requests, whether
+// or not the accounts exist (spec E3), and another client is unaffected.
+func TestResetRequestsPerIP(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d)
+		for i := 0; i < 20; i++ {
+			if err := f.s.RequestPasswordReset(f.ctx, fmt.Sprintf("nobody%d", i), client("7.7.7.7")); err != nil {
+				t.Fatalf("request %d: %v", i+1, err)
+			}
+		}
+		var le *throttle.LimitedError
+		if err := f.s.RequestPasswordReset(f.ctx, "nobody-else", client("7.7.7.7")); !errors.As(err, &le) {
+			t.Fatalf("21st request from one IP: got %v, want a rate limit", err)
+		}
+		if err := f.s.RequestPasswordReset(f.ctx, "nobody-else", client("8.8.8.8")); err != nil {
+			t.Errorf("another IP: %v", err)
 		}
 	})
 }
