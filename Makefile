@@ -2,7 +2,7 @@
 #
 #   make build   # the gatehouse binary, ./gatehouse
 #   make test    # the whole test suite, as CI runs it (scripts/test)
-#   make bench   # the benchmark suite beside nginx and dd (~9 min on 2 cores;
+#   make bench   # the benchmark suite beside nginx and dd (~8 min on 2 cores;
 #                # results in bench-out/). BENCHFLAGS=-quick for a smoke run.
 
 GO ?= go

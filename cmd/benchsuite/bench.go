@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	neturl "net/url"
+	"os"
 	"slices"
 	"strings"
 )
@@ -135,19 +136,19 @@ func (h *harness) measure(ctx context.Context, t *target) (float64, error) {
 	var peak float64
 	for round := 1; round <= h.cfg.rounds; round++ {
 		poll := pollRSS(h.ours.cmd.Process.Pid)
-		o, oCPU, err := h.runWrkCPU(ctx, h.ours, t.ours)
+		mo, err := h.runWrkCPU(ctx, h.ours, t.ours)
 		rss := poll.Stop()
 		if err != nil {
 			return 0, err
 		}
-		n, nCPU, err := h.runWrkCPU(ctx, h.nginx, t.nginx)
+		mn, err := h.runWrkCPU(ctx, h.nginx, t.nginx)
 		if err != nil {
 			return 0, err
 		}
+		o, n := mo.w, mn.w
 		peak = max(peak, rss)
-		ro, rn := t.result("gatehouse", o, h.cfg.conns), t.result("nginx", n, h.cfg.conns)
+		ro, rn := t.result("gatehouse", mo, h.cfg.conns), t.result("nginx", mn, h.cfg.conns)
 		ro.RSSMiB, ro.Round, rn.Round = rss, round, round
-		ro.CPUms, rn.CPUms = oCPU, nCPU
 		// Same bodies on both sides, so the req/s ratio is also the ratio
 		// of payload throughput (P5); wrk's Transfer/sec also counts
 		// headers, and ours are longer (CORS, cache headers).
@@ -155,29 +156,44 @@ func (h *harness) measure(ctx context.Context, t *target) (float64, error) {
 		ro.Ratio = &r
 		ours, refs, ratios = append(ours, ro), append(refs, rn), append(ratios, r)
 		h.raw = append(h.raw, ro, rn)
-		h.logf("  round %d: gatehouse %.0f req/s, nginx %.0f req/s, ratio %.2f", round, o.RPS, n.RPS, r)
+		h.logf("  round %d: gatehouse %.0f req/s, nginx %.0f req/s, ratio %.2f; other load CPU0 %.0f%%/%.0f%%, CPU1 %.0f%%/%.0f%%",
+			round, o.RPS, n.RPS, r, mo.otherCPU0, mn.otherCPU0, mo.otherCPU1, mn.otherCPU1)
 	}
 	h.add(line{ours: medianResult(ours), ref: medianResult(refs), refName: "nginx", ratio: median(ratios),
 		lo: slices.Min(ratios), hi: slices.Max(ratios), goal: t.goal})
 	return peak, nil
 }
 
-// runWrkCPU is one measured run, with the server's CPU time per 1,000
-// requests (milliseconds).
-func (h *harness) runWrkCPU(ctx context.Context, s *server, e endpoint) (wrkResult, float64, error) {
-	c0 := cpuSeconds(s.cmd.Process.Pid)
-	w, err := h.runWrk(ctx, e.url, e.headers, h.cfg.duration)
-	c1 := cpuSeconds(s.cmd.Process.Pid)
-	var per1k float64
-	if w.Requests > 0 {
-		per1k = (c1 - c0) * 1e6 / float64(w.Requests)
-	}
-	return w, per1k, err
+// measuredRun is one wrk run with what the CPUs did meanwhile.
+type measuredRun struct {
+	w                    wrkResult
+	cpuPer1k             float64 // server CPU ms per 1,000 requests
+	otherCPU0, otherCPU1 float64 // % of each CPU used by other processes
 }
 
-func (t *target) result(srv string, w wrkResult, conns int) result {
+// runWrkCPU is one measured run against s, with the server's CPU time per
+// 1,000 requests and an estimate of how much other processes disturbed it.
+func (h *harness) runWrkCPU(ctx context.Context, s *server, e endpoint) (measuredRun, error) {
+	pid, self := s.cmd.Process.Pid, os.Getpid()
+	t0, c0, me0 := readCPUs(), cpuSeconds(pid), procCPU(self)
+	w, err := h.runWrk(ctx, e.url, e.headers, h.cfg.duration)
+	t1, c1, me1 := readCPUs(), cpuSeconds(pid), procCPU(self)
+	m := measuredRun{w: w}
+	if w.Requests > 0 {
+		m.cpuPer1k = (c1 - c0) * 1e6 / float64(w.Requests)
+	}
+	m.otherCPU0, m.otherCPU1 = -1, -1 // unknown: without pinning nothing is attributable
+	if h.pin {
+		m.otherCPU0, m.otherCPU1 = otherLoad(t0, t1, c1-c0, w.CPUSeconds+me1-me0)
+	}
+	return m, err
+}
+
+func (t *target) result(srv string, m measuredRun, conns int) result {
+	w := m.w
 	return result{Bench: t.bench, Variant: t.variant, Server: srv, N: t.n, Conc: conns,
-		RPS: w.RPS, P50: w.P50, P99: w.P99, BytesPerS: w.BytesPerSec, Errors: w.Non2xx3xx + w.SocketErrors}
+		RPS: w.RPS, P50: w.P50, P99: w.P99, BytesPerS: w.BytesPerSec, Errors: w.Non2xx3xx + w.SocketErrors,
+		CPUms: m.cpuPer1k, OtherCPU0: m.otherCPU0, OtherCPU1: m.otherCPU1}
 }
 
 // memory records our server's current RSS as a memory line.
@@ -200,8 +216,9 @@ func (h *harness) memoryHWM() {
 func (h *harness) memoryValue(variant, note string, mib float64) {
 	limit := 200.0 // spec P10: under load ≤ 200 MiB
 	if strings.HasPrefix(variant, "idle") {
-		limit = 50 // spec P10 and the brief: idle ≤ 50 MiB
+		limit = 50 // spec P10: idle ≤ 50 MiB
 	}
 	h.logf("memory %s: %.1f MiB", variant, mib)
-	h.add(line{ours: result{Bench: "MEM", Variant: variant, Server: "gatehouse", RSSMiB: mib}, goal: maxMiBGoal(limit), note: note})
+	h.add(line{ours: result{Bench: "MEM", Variant: variant, Server: "gatehouse", RSSMiB: mib, OtherCPU0: -1, OtherCPU1: -1},
+		goal: maxMiBGoal(limit), note: note})
 }

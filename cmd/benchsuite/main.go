@@ -1,14 +1,14 @@
 // Command benchsuite measures Gatehouse side by side with nginx serving
 // byte-identical pre-rendered responses, and dd writing the same bytes, and
-// reports ratios (spec: docs security-and-performance.md Part 4, P1, P3, P5,
-// P6 and memory). Absolute numbers on a shared VM are noise; ratios taken in
+// reports ratios (spec security-and-performance.md, Part 4: P1, P3, P5, P6
+// and memory; method and results in docs/benchmarks.md). Absolute numbers on a shared VM are noise; ratios taken in
 // the same run, interleaved A/B/A/B, are what can be compared over time.
 //
 // It is run by `make bench`, never by `go test`: a run takes minutes, needs
 // nginx and wrk, and pins processes to CPUs.
 //
-//	go run ./cmd/benchsuite            # full run, ~9 minutes on 2 cores
-//	go run ./cmd/benchsuite -quick     # smoke run, ~2 minutes
+//	go run ./cmd/benchsuite            # full run, ~8 minutes on 2 cores
+//	go run ./cmd/benchsuite -quick     # smoke run, ~1 minute
 package main
 
 import (
@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -30,6 +31,11 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if err != nil && ctx.Err() != nil {
+		// The step that was running failed because of the signal; its
+		// error ("signal: killed") would only confuse.
+		err = errors.New("interrupted; every process it started has been stopped")
+	}
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "benchsuite:", err)
@@ -59,6 +65,10 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	var quick bool
 	fs := flag.NewFlagSet("benchsuite", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: benchsuite [flags]\n\nMeasures Gatehouse beside nginx (same bytes) and dd (same writes) and\nreports the ratios; see docs/benchmarks.md. Run from the module root.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	fs.DurationVar(&c.duration, "duration", 10*time.Second, "length of each measured wrk run")
 	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "warm-up per server and benchmark before the rounds")
 	fs.IntVar(&c.rounds, "rounds", 3, "A/B rounds per benchmark; the median ratio is reported")
@@ -143,13 +153,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	h := &harness{cfg: cfg, stdout: stdout, stderr: stderr, start: time.Now(),
 		client: &http.Client{Timeout: 5 * time.Minute}}
-	for _, tool := range []string{"nginx", "wrk", "dd", "go"} {
+	tools := []string{"nginx", "wrk", "dd"}
+	if cfg.bin == "" {
+		tools = append(tools, "go")
+	}
+	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
 			return fmt.Errorf("%s not found: install it (Debian: apt-get install -y nginx-light wrk), or run `make bench`, which does", tool)
 		}
 	}
+	// Pinning needs taskset and a second CPU for the load generator.
 	_, tasksetErr := exec.LookPath("taskset")
-	h.pin = cfg.pin && tasksetErr == nil
+	h.pin = cfg.pin && tasksetErr == nil && runtime.NumCPU() >= 2
 	h.machine = probeMachine(ctx, h.pin)
 
 	if h.tmp, err = os.MkdirTemp("", "gatehouse-bench-"); err != nil {

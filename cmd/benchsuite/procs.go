@@ -191,34 +191,75 @@ func childEnv(extra ...string) []string {
 // tells how hard each server worked even when the load generator, not the
 // server, was the bottleneck (large responses on a 2-core box).
 func cpuSeconds(pid int) float64 {
-	pids := []int{pid}
+	total := procCPU(pid)
 	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
 		for _, f := range strings.Fields(string(b)) {
 			if c, err := strconv.Atoi(f); err == nil {
-				pids = append(pids, c)
+				total += procCPU(c)
 			}
 		}
-	}
-	var total float64
-	for _, p := range pids {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/stat")
-		if err != nil {
-			continue
-		}
-		// Fields after the command name, which is in parentheses and may
-		// contain spaces: state is field 3, utime 14 and stime 15.
-		_, rest, ok := strings.Cut(string(b), ") ")
-		f := strings.Fields(rest)
-		if !ok || len(f) < 13 {
-			continue
-		}
-		ut, _ := strconv.ParseFloat(f[11], 64)
-		st, _ := strconv.ParseFloat(f[12], 64)
-		total += (ut + st) / clockTicks
 	}
 	return total
 }
 
-// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times; the kernel
-// fixes it at 100 for user space on every Linux architecture Go supports.
+// procCPU is one process's user+system CPU seconds.
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may
+	// contain spaces: state is field 3, utime 14 and stime 15.
+	_, rest, ok := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if !ok || len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc times; the kernel fixes it at
+// 100 for user space on every Linux architecture Go supports.
 const clockTicks = 100
+
+// cpuTimes is the time CPU0 and CPU1 spent running processes (user, nice,
+// system) and in total, in seconds, from /proc/stat.
+type cpuTimes struct{ busy, total [2]float64 }
+
+func readCPUs() cpuTimes {
+	var t cpuTimes
+	b, _ := os.ReadFile("/proc/stat")
+	for line := range strings.Lines(string(b)) {
+		f := strings.Fields(line)
+		if len(f) < 9 || (f[0] != "cpu0" && f[0] != "cpu1") {
+			continue
+		}
+		i := int(f[0][3] - '0')
+		for j, v := range f[1:9] { // user nice system idle iowait irq softirq steal
+			x, _ := strconv.ParseFloat(v, 64)
+			t.total[i] += x / clockTicks
+			if j < 3 {
+				t.busy[i] += x / clockTicks
+			}
+		}
+	}
+	return t
+}
+
+// otherLoad is the share of each CPU, in percent, that went to processes
+// other than the ones we account for (the server on CPU0; wrk and this
+// harness on CPU1) between two readings: other sessions' builds and tests
+// on a shared machine. Interrupt time is left out on both sides, so this is
+// an estimate, good for telling a disturbed round from a clean one.
+func otherLoad(a, b cpuTimes, ours0, ours1 float64) (cpu0, cpu1 float64) {
+	pct := func(i int, ours float64) float64 {
+		el := b.total[i] - a.total[i]
+		if el <= 0 {
+			return 0
+		}
+		return max(0, 100*((b.busy[i]-a.busy[i])-ours)/el)
+	}
+	return pct(0, ours0), pct(1, ours1)
+}

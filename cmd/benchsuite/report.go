@@ -27,8 +27,10 @@ type result struct {
 	P99       float64  `json:"p99_ms"`
 	BytesPerS float64  `json:"bytes_per_s"`
 	RSSMiB    float64  `json:"rss_mib"`
-	CPUms     float64  `json:"cpu_ms_per_1k"` // server CPU (user+sys) per 1,000 requests
-	Ratio     *float64 `json:"ratio"`         // ours/reference; null on reference lines
+	CPUms     float64  `json:"cpu_ms_per_1k"`  // server CPU (user+sys) per 1,000 requests
+	OtherCPU0 float64  `json:"other_cpu0_pct"` // CPU0 used by unrelated processes (max over rounds; -1 unknown)
+	OtherCPU1 float64  `json:"other_cpu1_pct"` // CPU1 likewise
+	Ratio     *float64 `json:"ratio"`          // ours/reference; null on reference lines
 	Errors    int64    `json:"errors"`
 	Round     int      `json:"round,omitempty"` // only in the per-round file
 	Goal      string   `json:"goal,omitempty"`
@@ -64,6 +66,9 @@ type line struct {
 }
 
 func (l line) met() bool {
+	if l.ours.Errors > 0 { // a fast error is no success
+		return false
+	}
 	if l.goal.minRatio > 0 {
 		return l.ratio >= l.goal.minRatio
 	}
@@ -110,6 +115,10 @@ func medianResult(rs []result) result {
 	out.BytesPerS = pick(func(r result) float64 { return r.BytesPerS })
 	out.RSSMiB = pick(func(r result) float64 { return r.RSSMiB })
 	out.CPUms = pick(func(r result) float64 { return r.CPUms })
+	out.OtherCPU0, out.OtherCPU1 = -1, -1
+	for _, r := range rs { // the worst round tells whether to trust the line
+		out.OtherCPU0, out.OtherCPU1 = max(out.OtherCPU0, r.OtherCPU0), max(out.OtherCPU1, r.OtherCPU1)
+	}
 	out.Errors = 0
 	for _, r := range rs {
 		out.Errors += r.Errors
@@ -269,8 +278,8 @@ func (h *harness) markdown() string {
 		m.busyStart, m.loadStart, loadAvg())
 	fmt.Fprintf(&b, "- Run time: %s\n\n", time.Since(h.start).Round(time.Second))
 
-	b.WriteString("| ID | Variant | Gatehouse | Reference | Ratio (rounds' range) | p50 ms G / R | p99 ms G / R | CPU ms per 1k req G / R | RSS MiB | Goal | Met |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| ID | Variant | Gatehouse | Reference | Ratio (rounds' range) | p50 ms G / R | p99 ms G / R | CPU ms per 1k req G / R | Other load % CPU0 / CPU1 | RSS MiB | Goal | Met |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	var notes []string
 	for _, l := range h.lines {
 		o, r := l.ours, l.ref
@@ -283,18 +292,18 @@ func (h *harness) markdown() string {
 		}
 		switch {
 		case l.refName == "":
-			fmt.Fprintf(&b, "| %s | %s | %.1f MiB | — | — | — | — | — | %.1f | %s | %s |\n", o.Bench, o.Variant, o.RSSMiB, o.RSSMiB, l.goal, met)
+			fmt.Fprintf(&b, "| %s | %s | %.1f MiB | — | — | — | — | — | — | %.1f | %s | %s |\n", o.Bench, o.Variant, o.RSSMiB, o.RSSMiB, l.goal, met)
 			if l.note != "" {
 				notes = append(notes, fmt.Sprintf("MEM %s: %s.", o.Variant, l.note))
 			}
 		case o.Bench == "P5" || o.Bench == "P6":
-			fmt.Fprintf(&b, "| %s | %s | %.0f MB/s | %s %.0f MB/s | %s | %s / %s | %s / %s | %s | %s | %s | %s |\n",
+			fmt.Fprintf(&b, "| %s | %s | %.0f MB/s | %s %.0f MB/s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s |\n",
 				o.Bench, o.Variant, o.BytesPerS/1e6, l.refName, r.BytesPerS/1e6, l.ratioCell(),
-				ms(o.P50), ms(r.P50), ms(o.P99), ms(r.P99), cpu(o.CPUms, r.CPUms), rss(o.RSSMiB), l.goal, met)
+				ms(o.P50), ms(r.P50), ms(o.P99), ms(r.P99), cpu(o.CPUms, r.CPUms), l.otherCell(), rss(o.RSSMiB), l.goal, met)
 		default:
-			fmt.Fprintf(&b, "| %s | %s | %s req/s | %s %s req/s | %s | %s / %s | %s / %s | %s | %s | %s | %s |\n",
+			fmt.Fprintf(&b, "| %s | %s | %s req/s | %s %s req/s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s |\n",
 				o.Bench, o.Variant, thousands(o.RPS), l.refName, thousands(r.RPS), l.ratioCell(),
-				ms(o.P50), ms(r.P50), ms(o.P99), ms(r.P99), cpu(o.CPUms, r.CPUms), rss(o.RSSMiB), l.goal, met)
+				ms(o.P50), ms(r.P50), ms(o.P99), ms(r.P99), cpu(o.CPUms, r.CPUms), l.otherCell(), rss(o.RSSMiB), l.goal, met)
 		}
 	}
 	b.WriteString("\n")
@@ -309,6 +318,16 @@ func (l line) ratioCell() string {
 		return fmt.Sprintf("%.2f", l.ratio)
 	}
 	return fmt.Sprintf("%.2f (%.2f–%.2f)", l.ratio, l.lo, l.hi)
+}
+
+// otherCell is the worst round's load from unrelated processes on each
+// CPU, over both servers' runs: above ~10 % the line is suspect.
+func (l line) otherCell() string {
+	c0, c1 := max(l.ours.OtherCPU0, l.ref.OtherCPU0), max(l.ours.OtherCPU1, l.ref.OtherCPU1)
+	if c0 < 0 || c1 < 0 {
+		return "—" // not measured (no pinning)
+	}
+	return fmt.Sprintf("%.0f / %.0f", c0, c1)
 }
 
 func cpu(g, r float64) string {

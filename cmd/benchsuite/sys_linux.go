@@ -8,7 +8,8 @@ import (
 )
 
 // sysProcAttr starts a server in its own process group and has the kernel
-// kill it if the harness dies without cleaning up (kill -9). Pdeathsig
+// kill it if the harness dies without cleaning up (kill -9); that reaches
+// the direct child only, so an nginx worker can outlive it. Pdeathsig
 // fires when the starting OS thread exits; Go only retires threads that a
 // goroutine locked and left locked, which this program never does.
 func sysProcAttr() *syscall.SysProcAttr {

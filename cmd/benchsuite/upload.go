@@ -90,7 +90,8 @@ func (h *harness) uploadBench(ctx context.Context) error {
 			}
 			return result{Bench: "P6", Variant: fmt.Sprintf("upload %d MiB ×%d", h.cfg.uploadMiB, len(times)), Server: srv,
 				N: len(times), Conc: 1, Round: round, RPS: float64(len(times)) / sum,
-				P50: percentile(times, 50) * 1000, P99: percentile(times, 99) * 1000, BytesPerS: float64(total) / sum}
+				P50: percentile(times, 50) * 1000, P99: percentile(times, 99) * 1000, BytesPerS: float64(total) / sum,
+				OtherCPU0: -1, OtherCPU1: -1}
 		}
 		ro, rd := summarize("gatehouse", upTimes), summarize("dd", ddTimes)
 		r := ro.BytesPerS / rd.BytesPerS

@@ -17,6 +17,7 @@ type wrkResult struct {
 	BytesPerSec  float64 // Transfer/sec: everything read, headers included
 	Non2xx3xx    int64   // responses that were not 2xx or 3xx
 	SocketErrors int64   // connect + read + write + timeout
+	CPUSeconds   float64 // wrk's own user+system time
 }
 
 // runWrk runs wrk against url with keep-alive connections (wrk's only mode)
@@ -37,6 +38,8 @@ func (h *harness) runWrk(ctx context.Context, url string, headers []string, d ti
 	if err != nil {
 		return res, fmt.Errorf("wrk %s: %v\n%s", url, err, out)
 	}
+	// taskset execs wrk, so this is wrk's own usage.
+	res.CPUSeconds = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 	return res, nil
 }
 
