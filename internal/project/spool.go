@@ -1,6 +1,7 @@
 package project
 
 import (
+	"bufio"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
@@ -40,11 +41,17 @@ func Spool(r io.Reader, dir string, limit int64) (*Spooled, error) {
 	os.Remove(f.Name())
 	b2, _ := blake2b.New256(nil)
 	m, s := md5.New(), sha256.New()
-	w := io.MultiWriter(f, m, s, b2)
+	// The multipart reader hands over small pieces; buffering the file side
+	// turns them into few large writes (it showed in upload profiles).
+	buf := bufio.NewWriterSize(f, 256<<10)
+	w := io.MultiWriter(buf, m, s, b2)
 	// Read one byte past the limit to tell "exactly limit" from "more".
 	n, err := io.Copy(w, io.LimitReader(r, limit+1))
 	if err == nil && n > limit {
 		err = ErrSpoolTooLarge
+	}
+	if err == nil {
+		err = buf.Flush()
 	}
 	if err != nil {
 		f.Close()

@@ -236,13 +236,20 @@ func (w *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // never with query strings or credentials.
 func (s *Server) logRequests(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		h.ServeHTTP(rec, r)
 		level := slog.LevelDebug
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			level = slog.LevelInfo
 		}
+		// Most GETs are not logged at the default level: skip the recorder
+		// and the argument boxing entirely then (it shows on the Simple API's
+		// hot path).
+		if !s.log.Enabled(r.Context(), level) {
+			h.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
 		s.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
 			"bytes", rec.bytes, "took", time.Since(start).Round(time.Microsecond))
 	})

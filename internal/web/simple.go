@@ -34,7 +34,15 @@ func negotiate(accept string) string {
 		return mediaHTMLLegacy
 	}
 	best, bestQ, bestRank := mediaHTMLLegacy, -1.0, 0
-	rank := map[string]int{mediaJSON: 3, mediaHTMLv1: 2, mediaHTMLLegacy: 1}
+	rank := func(mt string) int {
+		switch mt {
+		case mediaJSON:
+			return 3
+		case mediaHTMLv1:
+			return 2
+		}
+		return 1
+	}
 	for _, part := range strings.Split(accept, ",") {
 		fields := strings.Split(part, ";")
 		mt := strings.ToLower(strings.TrimSpace(fields[0]))
@@ -63,8 +71,8 @@ func negotiate(accept string) string {
 			if q <= 0 {
 				continue
 			}
-			if q > bestQ || (q == bestQ && rank[c] > bestRank) {
-				best, bestQ, bestRank = c, q, rank[c]
+			if q > bestQ || (q == bestQ && rank(c) > bestRank) {
+				best, bestQ, bestRank = c, q, rank(c)
 			}
 		}
 	}
@@ -75,17 +83,31 @@ func negotiate(accept string) string {
 	return best
 }
 
+// Header values shared by every Simple API answer. They are assigned
+// straight into the header map (keys already canonical), which skips the
+// canonicalisation and allocation of Header.Set on the hottest path;
+// net/http only reads them.
+var (
+	hdrVary        = []string{"Accept"}
+	hdrCache       = []string{"max-age=600, public"}
+	hdrCORSOrigin  = []string{"*"}
+	hdrCORSMethods = []string{"GET"}
+	hdrCORSHeaders = []string{"Content-Type, If-Match, If-Modified-Since, If-None-Match, If-Unmodified-Since"}
+	hdrCORSMaxAge  = []string{"86400"}
+	hdrCORSExpose  = []string{"X-PyPI-Last-Serial"}
+)
+
 // simpleHeaders sets the headers every Simple API answer carries.
 func simpleHeaders(w http.ResponseWriter, serial int64) {
 	h := w.Header()
-	h.Set("Vary", "Accept")
-	h.Set("X-PyPI-Last-Serial", strconv.FormatInt(serial, 10))
-	h.Set("Cache-Control", "max-age=600, public")
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Allow-Methods", "GET")
-	h.Set("Access-Control-Allow-Headers", "Content-Type, If-Match, If-Modified-Since, If-None-Match, If-Unmodified-Since")
-	h.Set("Access-Control-Max-Age", "86400")
-	h.Set("Access-Control-Expose-Headers", "X-PyPI-Last-Serial")
+	h["Vary"] = hdrVary
+	h["X-Pypi-Last-Serial"] = []string{strconv.FormatInt(serial, 10)}
+	h["Cache-Control"] = hdrCache
+	h["Access-Control-Allow-Origin"] = hdrCORSOrigin
+	h["Access-Control-Allow-Methods"] = hdrCORSMethods
+	h["Access-Control-Allow-Headers"] = hdrCORSHeaders
+	h["Access-Control-Max-Age"] = hdrCORSMaxAge
+	h["Access-Control-Expose-Headers"] = hdrCORSExpose
 }
 
 // serveRendered writes a cached page in the negotiated format, or 304 when
