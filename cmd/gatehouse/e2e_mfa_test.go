@@ -701,6 +701,11 @@ func mfaKnownBrowsers(t *testing.T, env *acctEnv) {
 	if len(ids) != 1 {
 		t.Fatalf("known browsers %v, want one", ids)
 	}
+	// The account page lists them too, with the same Forget button.
+	acctDevices := acctSection(t, b.get(t, "/manage/account/").Body, "Recognized browsers")
+	if got := mfaDeviceIDs(acctDevices); len(got) != 1 || got[0] != ids[0] || !strings.Contains(acctDevices, "Firefox on Linux") {
+		t.Fatalf("account page's recognized browsers %v, want %v:\n%s", got, ids, acctDevices)
+	}
 
 	// Another user's device cannot be forgotten from here.
 	v := mfaNewUser(t, env, "vince", true, false)

@@ -16,6 +16,7 @@ const historyWindow = 90 * 24 * time.Hour
 type accountPage struct {
 	basePage
 	Emails   []account.Email
+	Devices  []deviceRow
 	Sessions []sessionRow
 	History  []historyRow
 	Error    string
@@ -63,7 +64,14 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, u *accoun
 	if err != nil {
 		return err
 	}
+	devices, err := s.mfa.Devices(ctx, u.ID)
+	if err != nil {
+		return err
+	}
 	page := accountPage{basePage: s.base(r, "Your account"), Emails: emails, Error: formErr, MinChars: account.MinPasswordLen}
+	for _, d := range devices {
+		page.Devices = append(page.Devices, deviceRow{Device: d, Browser: describeAgent(d.UserAgent), Remembered: d.RememberUntil.After(s.now())})
+	}
 	for _, se := range sessions {
 		page.Sessions = append(page.Sessions, sessionRow{
 			IDHash: se.IDHash, Current: st.sess != nil && se.IDHash == st.sess.IDHash,
