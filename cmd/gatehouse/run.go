@@ -54,8 +54,9 @@ Run 'gatehouse <command> --help' for the flags of a command. Every flag can
 also be set with an environment variable (shown in the flag's help).
 
 Quick start:
-  gatehouse serve                                   # http://127.0.0.1:8080/
-  gatehouse user create --username alice --email alice@example.com
+  gatehouse serve                                   # http://localhost:8080/
+  gatehouse user create --username alice --email alice@example.com --email-verified --password-stdin
+  # alice logs in and sets up two-factor authentication in the browser
   gatehouse token create --user alice --description laptop
 `
 
