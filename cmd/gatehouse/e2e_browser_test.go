@@ -45,24 +45,7 @@ func TestE2EScreenshots(t *testing.T) {
 	root, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	var chromeOut bytes.Buffer
-	actx, cancelAlloc := chromedp.NewExecAllocator(root,
-		chromedp.ExecPath(acctChromium),
-		chromedp.Flag("headless", "new"),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-		chromedp.CombinedOutput(&chromeOut),
-	)
+	actx, cancelAlloc := chromiumAllocator(t, root, &chromeOut)
 	defer cancelAlloc()
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	defer cancelCtx()
@@ -167,4 +150,29 @@ func TestE2EScreenshots(t *testing.T) {
 	shot("login.png", 1280, full)
 	wantText("main", "Log in to")
 	t.Logf("screenshots in %s", dir)
+}
+
+// chromiumAllocator starts headless Debian Chromium with the flags this
+// machine needs: no sandbox (tests run as root), no GPU, and no background
+// networking, QUIC, component updates or sync (the closed network refuses
+// them, many at a time). Its output goes to out, for failure messages.
+func chromiumAllocator(t *testing.T, parent context.Context, out *bytes.Buffer) (context.Context, context.CancelFunc) {
+	return chromedp.NewExecAllocator(parent,
+		chromedp.ExecPath(acctChromium),
+		chromedp.Flag("headless", "new"),
+		chromedp.Flag("hide-scrollbars", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.Flag("mute-audio", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		chromedp.CombinedOutput(out),
+	)
 }

@@ -60,24 +60,7 @@ func wabStartChrome(t *testing.T, env *acctEnv, shotDir string) *wabChrome {
 	b := &wabChrome{t: t, env: env, base: env.base, dir: shotDir}
 	root, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	t.Cleanup(cancel)
-	actx, cancelAlloc := chromedp.NewExecAllocator(root,
-		chromedp.ExecPath(acctChromium),
-		chromedp.Flag("headless", "new"),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("mute-audio", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-		chromedp.CombinedOutput(&b.out),
-	)
+	actx, cancelAlloc := chromiumAllocator(t, root, &b.out)
 	t.Cleanup(cancelAlloc)
 	ctx, cancelCtx := chromedp.NewContext(actx)
 	t.Cleanup(cancelCtx)
