@@ -87,17 +87,26 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, u *accoun
 // formResult finishes a POST from the account page: a person-fixable error
 // is shown on the page, anything else goes to the error adapter.
 func (s *Server) formResult(w http.ResponseWriter, r *http.Request, u *account.User, err error, success string) error {
+	return s.finishForm(w, r, err, success, "/manage/account/", func(status int, msg string) error {
+		return s.renderAccount(w, r, u, status, msg)
+	})
+}
+
+// finishForm ends a management POST: an error a person can fix is shown by
+// rerender on the same page with its status; success queues any mail,
+// flashes the message and redirects (post/redirect/get).
+func (s *Server) finishForm(w http.ResponseWriter, r *http.Request, err error, success, redirect string, rerender func(status int, msg string) error) error {
 	if err != nil {
 		msg, ok := userMessage(err)
 		if !ok {
 			return err
 		}
 		s.setRetryAfter(w, err)
-		return s.renderAccount(w, r, u, statusOf(err), msg)
+		return rerender(statusOf(err), msg)
 	}
 	s.mailKick()
 	s.flash(w, r, flashSuccess, success)
-	http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
+	http.Redirect(w, r, redirect, http.StatusSeeOther)
 	return nil
 }
 

@@ -115,18 +115,9 @@ func (s *Server) confirmRecoveryCodes(w http.ResponseWriter, r *http.Request) er
 
 // formResult2FA finishes a POST from the two-factor page.
 func (s *Server) formResult2FA(w http.ResponseWriter, r *http.Request, u *account.User, err error, success string) error {
-	if err != nil {
-		msg, ok := userMessage(err)
-		if !ok {
-			return err
-		}
-		s.setRetryAfter(w, err)
-		return s.renderTwoFactorManage(w, r, u, statusOf(err), msg)
-	}
-	s.mailKick()
-	s.flash(w, r, flashSuccess, success)
-	http.Redirect(w, r, "/manage/account/two-factor/", http.StatusSeeOther)
-	return nil
+	return s.finishForm(w, r, err, success, "/manage/account/two-factor/", func(status int, msg string) error {
+		return s.renderTwoFactorManage(w, r, u, status, msg)
+	})
 }
 
 type totpProvisionPage struct {
