@@ -53,6 +53,9 @@ func TestMain(m *testing.M) {
 	if e2eFix.dir != "" {
 		os.RemoveAll(e2eFix.dir)
 	}
+	if corpusBuildVal.dir != "" {
+		os.RemoveAll(corpusBuildVal.dir)
+	}
 	os.Exit(code)
 }
 
@@ -365,35 +368,50 @@ build-backend = "poetry.core.masonry.api"
 // e2eMetadataVersion reads Metadata-Version from a wheel's METADATA or an
 // sdist's PKG-INFO.
 func e2eMetadataVersion(path string) (string, error) {
+	meta, err := e2eMetadataFile(path)
+	if err != nil {
+		return "", err
+	}
+	for _, line := range strings.Split(string(meta), "\n") {
+		if v, ok := strings.CutPrefix(line, "Metadata-Version:"); ok {
+			return strings.TrimSpace(v), nil
+		}
+	}
+	return "", errors.New("metadata has no Metadata-Version")
+}
+
+// e2eMetadataFile returns a wheel's top-level .dist-info/METADATA or an
+// sdist's (.tar.gz) top-level PKG-INFO.
+func e2eMetadataFile(path string) ([]byte, error) {
 	var meta []byte
 	if strings.HasSuffix(path, ".whl") {
 		zr, err := zip.OpenReader(path)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		defer zr.Close()
 		for _, f := range zr.File {
 			if strings.HasSuffix(f.Name, ".dist-info/METADATA") && strings.Count(f.Name, "/") == 1 {
 				rc, err := f.Open()
 				if err != nil {
-					return "", err
+					return nil, err
 				}
 				meta, err = io.ReadAll(rc)
 				rc.Close()
 				if err != nil {
-					return "", err
+					return nil, err
 				}
 			}
 		}
 	} else {
 		f, err := os.Open(path)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		defer f.Close()
 		gz, err := gzip.NewReader(f)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		tr := tar.NewReader(gz)
 		for {
@@ -402,25 +420,20 @@ func e2eMetadataVersion(path string) (string, error) {
 				break
 			}
 			if err != nil {
-				return "", err
+				return nil, err
 			}
 			if strings.Count(h.Name, "/") == 1 && strings.HasSuffix(h.Name, "/PKG-INFO") {
 				if meta, err = io.ReadAll(tr); err != nil {
-					return "", err
+					return nil, err
 				}
 				break
 			}
 		}
 	}
 	if meta == nil {
-		return "", errors.New("no metadata file found")
+		return nil, errors.New("no metadata file found")
 	}
-	for _, line := range strings.Split(string(meta), "\n") {
-		if v, ok := strings.CutPrefix(line, "Metadata-Version:"); ok {
-			return strings.TrimSpace(v), nil
-		}
-	}
-	return "", errors.New("metadata has no Metadata-Version")
+	return meta, nil
 }
 
 // e2eSHA256File returns the hex sha256 of a file.
