@@ -314,7 +314,8 @@ func mfaTOTPLogin(t *testing.T, env *acctEnv) {
 	u.passwordStep(t, b)
 	fullwidth := strings.Map(func(r rune) rune { return r - '0' + '０' }, code)
 	for _, c := range []string{code, fullwidth, mfaCodeAt(t, u.secret, time.Now().Add(-30*time.Second))} {
-		acctWant(t, mfaTOTP(t, b, c, false), 400, "Invalid TOTP code.")
+		acctWant(t, mfaTOTP(t, b, c, false), 400,
+			"This TOTP code has already been used. Wait for your authentication app to show the next code, then enter that one.")
 	}
 	if reasons := u.eventAdditional(t, audit.LoginFailure); len(reasons) != 3 || reasons[0]["reason"] != "replayed_totp" || reasons[1]["reason"] != "replayed_totp" {
 		t.Errorf("failure events %v, want three, the first two replayed_totp", reasons)
