@@ -58,6 +58,7 @@ func TestE2EMFA(t *testing.T) {
 					fn   func(t *testing.T, env *acctEnv)
 				}{
 					{"enrolment", mfaEnrolment},
+					{"unverified-email-provisioning", mfaUnverifiedProvisioning},
 					{"totp-login-remembered-browser", mfaTOTPLogin},
 					{"partial-auth-state", mfaPartialAuth},
 					{"recovery-code-login", mfaRecoveryCodeLogin},
@@ -226,6 +227,60 @@ func mfaCSPAllows(csp, directive, source string) bool {
 	return false
 }
 
+// Scenario 1b: a user whose primary address is unverified is sent to
+// verify it before a provisioning page shows anything to scan or register
+// (Warehouse refuses there too), not refused after scanning a secret that
+// could never be enabled.
+func mfaUnverifiedProvisioning(t *testing.T, env *acctEnv) {
+	u := mfaNewUser(t, env, "ulla", false, false)
+	b := env.browser(acctFirefox)
+	b.mustLogin(t, u.name, u.pw)
+	noSecret := func(r *acctResp) {
+		t.Helper()
+		for _, leak := range []string{"otpauth://", "data:image/png", `class="secret"`, "Verify and enable", `data-webauthn="register"`} {
+			if strings.Contains(r.Body, leak) {
+				t.Errorf("%s %s shows %q to a user with an unverified email:\n%s", r.Method, r.Path, leak, r.Body)
+			}
+		}
+	}
+	refused := func(r *acctResp) {
+		t.Helper()
+		acctWantRedirect(t, r, "/manage/unverified-account/")
+		noSecret(r)
+		page := b.follow(t, r)
+		acctWant(t, page, 200, "Verify your primary email address before you set up two-factor authentication",
+			"<h1>Verify your email address</h1>")
+		noSecret(page)
+	}
+	pages := []string{"/manage/account/totp-provision/", "/manage/account/webauthn-provision/", "/manage/account/webauthn-provision/?passkey=1"}
+	// The address comes before recovery codes…
+	for _, p := range pages {
+		refused(b.get(t, p))
+	}
+	// … and still counts once they are stored.
+	r := b.post(t, "/manage/account/recovery-codes/generate/", nil)
+	acctWant(t, r, 200, "Your recovery codes")
+	codes := acctRecoveryCodeRE.FindAllStringSubmatch(r.Body, -1)
+	if len(codes) != 8 {
+		t.Fatalf("got %d recovery codes, want 8:\n%s", len(codes), r.Body)
+	}
+	for _, c := range codes {
+		env.secrets.add("recovery code of "+u.name, c[1])
+	}
+	acctWantRedirect(t, b.post(t, "/manage/account/recovery-codes/confirm/", url.Values{"recovery_code_value": {codes[0][1]}}),
+		"/manage/account/two-factor/")
+	for _, p := range pages {
+		refused(b.get(t, p))
+	}
+	refused(b.post(t, "/manage/account/totp-provision/", url.Values{"totp_value": {"123456"}}))
+	if n := env.queryInt(t, `SELECT count(*) FROM totp_secrets WHERE user_id = $1`, u.id); n != 0 {
+		t.Fatal("an authentication app was enabled for an unverified address")
+	}
+	// Verified, the page shows the secret.
+	env.exec(t, `UPDATE user_emails SET verified = TRUE WHERE user_id = $1`, u.id)
+	u.provisionPage(t, b)
+}
+
 // Scenario 2: logging in with the app from the browser that enrolled it,
 // replay, "remember this browser", and a password change forgetting it.
 func mfaTOTPLogin(t *testing.T, env *acctEnv) {
@@ -259,7 +314,8 @@ func mfaTOTPLogin(t *testing.T, env *acctEnv) {
 	u.passwordStep(t, b)
 	fullwidth := strings.Map(func(r rune) rune { return r - '0' + '０' }, code)
 	for _, c := range []string{code, fullwidth, mfaCodeAt(t, u.secret, time.Now().Add(-30*time.Second))} {
-		acctWant(t, mfaTOTP(t, b, c, false), 400, "Invalid TOTP code.")
+		acctWant(t, mfaTOTP(t, b, c, false), 400,
+			"This TOTP code has already been used. Wait for your authentication app to show the next code, then enter that one.")
 	}
 	if reasons := u.eventAdditional(t, audit.LoginFailure); len(reasons) != 3 || reasons[0]["reason"] != "replayed_totp" || reasons[1]["reason"] != "replayed_totp" {
 		t.Errorf("failure events %v, want three, the first two replayed_totp", reasons)

@@ -18,7 +18,9 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -224,7 +226,9 @@ func secPerAccountLimit(t *testing.T, env *acctEnv) {
 
 	// Five minutes later (the stored attempts moved back) the right
 	// password works, and resets the count.
-	key := "user.login:" + strconv.FormatInt(id, 10)
+	// The per-user key is the SHA-256 of the lower-cased username.
+	sum := sha256.Sum256([]byte("victim"))
+	key := "user.login:" + hex.EncodeToString(sum[:])
 	if n := env.exec(t, `UPDATE throttle_hits SET at = at - 300001 WHERE key = $1`, key); n != 10 {
 		t.Fatalf("moved %d throttle hits of %s, want 10", n, key)
 	}
@@ -251,17 +255,25 @@ func secPerIPLimit(t *testing.T, env *acctEnv) {
 	env.browser(acctFirefox).mustLogin(t, "stuffed", pw)
 }
 
-// A6: a wrong password and an unknown username get the same answer.
+// A6: a wrong password and an unknown username get the same answer, and
+// keep getting the same answer once the per-user limit has tripped for
+// both: unknown names are counted like accounts.
 func secNoEnumeration(t *testing.T, env *acctEnv) {
 	acctWantRedirect(t, env.browser(acctFirefox).register(t, "enumreal", "enum-real-password"), "/manage/account/")
 	a := env.browser(acctChrome).login(t, "enumreal", "wrong-password-1")
 	b := env.browser(acctChrome).login(t, "enumfake", "wrong-password-1")
 	acctWant(t, a, 400, msgInvalidLogin)
 	acctSameAnswer(t, a, b, "enumreal", "enumfake")
+	// Retry-After counts down from each name's own oldest failure, so its
+	// value may differ by a second; its presence and form may not.
 	headerNames := func(r *acctResp) string {
 		var n []string
 		for k := range r.Header {
-			if k != "Date" {
+			switch k {
+			case "Date":
+			case "Retry-After":
+				n = append(n, k)
+			default:
 				n = append(n, k+"="+r.Header.Get(k))
 			}
 		}
@@ -270,6 +282,27 @@ func secNoEnumeration(t *testing.T, env *acctEnv) {
 	}
 	if headerNames(a) != headerNames(b) {
 		t.Errorf("headers differ:\n%s\n---\n%s", headerNames(a), headerNames(b))
+	}
+
+	// Through the limit: nine more failures for each name make ten, from
+	// two addresses (the per-IP limit stops one address at ten attempts).
+	attackers := []*acctBrowser{env.browser(acctChrome), env.browser(acctChrome)}
+	for i := 1; i < 10; i++ {
+		for _, name := range []string{"enumreal", "enumfake"} {
+			acctWant(t, attackers[i%2].login(t, name, fmt.Sprintf("wrong-password-%d", i+1)), 400, msgInvalidLogin)
+		}
+	}
+	// Each name probed from an address of its own, not limited itself, even
+	// with the right password: the same refusal for both.
+	a = env.browser(acctFirefox).login(t, "enumreal", "enum-real-password")
+	b = env.browser(acctFirefox).login(t, "enumfake", "enum-real-password")
+	acctWant(t, a, http.StatusTooManyRequests, msgTooManyLogins)
+	acctWant(t, b, http.StatusTooManyRequests, msgTooManyLogins)
+	acctWantRetryAfter(t, a, 5*time.Minute)
+	acctWantRetryAfter(t, b, 5*time.Minute)
+	acctSameAnswer(t, a, b, "enumreal", "enumfake")
+	if headerNames(a) != headerNames(b) {
+		t.Errorf("headers through the limit differ:\n%s\n---\n%s", headerNames(a), headerNames(b))
 	}
 }
 

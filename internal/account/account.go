@@ -142,6 +142,11 @@ type querier interface {
 
 func idKey(id int64) string { return strconv.FormatInt(id, 10) }
 
+// usernameKey is a username as users.username_key holds it: lower-cased, so
+// "Alice" and "alice" are one account. Every lookup by name and the login
+// limit's key (loginKey) go through it, so they cannot disagree.
+func usernameKey(name string) string { return strings.ToLower(name) }
+
 // NewUser is what Create needs.
 type NewUser struct {
 	Username string
@@ -189,7 +194,7 @@ func (s *Service) Create(ctx context.Context, n NewUser) (*User, error) {
 		}
 		err := tx.QueryRowContext(ctx, `INSERT INTO users (username, username_key, full_name, password_hash, password_date, is_admin, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-			n.Username, strings.ToLower(n.Username), n.FullName, hash, pwDate, n.IsAdmin, now).Scan(&id)
+			n.Username, usernameKey(n.Username), n.FullName, hash, pwDate, n.IsAdmin, now).Scan(&id)
 		if db.IsUniqueViolation(err) {
 			return derrors.New(derrors.Conflict, "The username %q is already taken. Choose another.", n.Username)
 		}
@@ -272,7 +277,7 @@ func (s *Service) ByIDTx(ctx context.Context, tx *sql.Tx, id int64) (*User, erro
 
 // ByUsername finds a user, ignoring case.
 func (s *Service) ByUsername(ctx context.Context, username string) (*User, error) {
-	u, _, err := scanUser(s.db.QueryRowContext(ctx, userSelect+` WHERE u.username_key = $1`, strings.ToLower(username)))
+	u, _, err := scanUser(s.db.QueryRowContext(ctx, userSelect+` WHERE u.username_key = $1`, usernameKey(username)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, derrors.New(derrors.NotFound, "No user named %q.", username)
 	}

@@ -16,7 +16,7 @@ type limiters struct {
 	register      *throttle.Limiter // accounts created, per IP
 	ipLogin       *throttle.Limiter // failed passwords, per IP
 	globalLogin   *throttle.Limiter // failed passwords, site-wide: protects the hasher
-	userLogin     *throttle.Limiter // failed passwords, per user id
+	userLogin     *throttle.Limiter // failed passwords, per username (loginKey), unknown names too
 	emailAdd      *throttle.Limiter // addresses added (registration too), per IP; cleared on verify
 	emailVerify   *throttle.Limiter // verification emails sent, per user id; cleared on verify
 	emailChange   *throttle.Limiter // unverified-primary replacements, per user id

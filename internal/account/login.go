@@ -3,7 +3,9 @@ package account
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"unicode/utf8"
@@ -29,7 +31,8 @@ const (
 //
 // Unknown usernames get the same answer as wrong passwords, after a dummy
 // argon2id verification so that the time taken does not tell them apart
-// either.
+// either. The per-user limit counts them too, under the same key a real
+// account would have, so it trips and answers alike for both (spec A6).
 func (s *Service) CheckLogin(ctx context.Context, username, password string, c Client) (*User, error) {
 	if strings.Contains(username, "@") {
 		return nil, derrors.New(derrors.Invalid, "Usernames are not the same as email addresses. Enter your username instead of your email address.")
@@ -37,15 +40,15 @@ func (s *Service) CheckLogin(ctx context.Context, username, password string, c C
 	if username == "" {
 		return nil, derrors.New(derrors.Invalid, "Enter your username.")
 	}
-	if err := s.enforceLoginLimits(ctx, c); err != nil {
+	key := loginKey(username)
+	if err := s.enforceLoginLimits(ctx, c, key); err != nil {
 		return nil, err
 	}
-	u, hash, err := scanUser(s.db.QueryRowContext(ctx, userSelect+` WHERE u.username_key = $1`, strings.ToLower(username)))
+	u, hash, err := scanUser(s.db.QueryRowContext(ctx, userSelect+` WHERE u.username_key = $1`, usernameKey(username)))
 	if errors.Is(err, sql.ErrNoRows) {
-		// Counted per IP and site-wide, so probing for usernames is as
-		// limited as guessing passwords.
 		s.hasher.verify(ctx, password, s.dummyHash())
-		if err := s.hitLoginLimits(ctx, nil, c, 0); err != nil {
+		err := s.db.InTx(ctx, func(tx *sql.Tx) error { return s.hitLoginLimits(ctx, tx, c, key) })
+		if err != nil {
 			return nil, err
 		}
 		return nil, derrors.New(derrors.Invalid, msgInvalidLogin)
@@ -53,7 +56,7 @@ func (s *Service) CheckLogin(ctx context.Context, username, password string, c C
 	if err != nil {
 		return nil, err
 	}
-	if err := s.checkPassword(ctx, u, hash, password, c, audit.LoginFailure); err != nil {
+	if err := s.checkPassword(ctx, u, hash, password, c, key, audit.LoginFailure); err != nil {
 		return nil, err
 	}
 	return u, nil
@@ -61,48 +64,62 @@ func (s *Service) CheckLogin(ctx context.Context, username, password string, c C
 
 // CheckPassword verifies a signed-in user's password for re-authentication
 // ("sudo mode") and before destructive actions. Failures are limited like
-// logins and recorded as account:reauthenticate:failure.
+// logins, on the same per-user count, and recorded as
+// account:reauthenticate:failure.
 func (s *Service) CheckPassword(ctx context.Context, userID int64, password string, c Client) error {
-	if err := s.enforceLoginLimits(ctx, c); err != nil {
-		return err
-	}
 	u, hash, err := userByID(ctx, s.db, userID)
 	if err != nil {
 		return err
 	}
-	return s.checkPassword(ctx, u, hash, password, c, audit.ReauthFailure)
+	key := loginKey(u.Username)
+	if err := s.enforceLoginLimits(ctx, c, key); err != nil {
+		return err
+	}
+	return s.checkPassword(ctx, u, hash, password, c, key, audit.ReauthFailure)
 }
 
-// enforceLoginLimits checks the per-IP and site-wide limits; the per-user
-// one is checked once the user is known.
-func (s *Service) enforceLoginLimits(ctx context.Context, c Client) error {
+// loginKey is the per-user login limit's key for a username as typed: the
+// SHA-256 of its lookup key (usernameKey). It exists whether or not an
+// account has that name, so unknown names are counted like real ones; it
+// joins exactly the spellings the lookup joins ("Alice" and "alice", not
+// "alice "), so failures against one account never count against another,
+// as with the user-id key it replaces. Hashed so that a row has a fixed
+// size whatever was typed, and what was typed into the username box
+// (sometimes a password) is not stored as typed.
+func loginKey(username string) string {
+	sum := sha256.Sum256([]byte(usernameKey(username)))
+	return hex.EncodeToString(sum[:])
+}
+
+// enforceLoginLimits checks the per-IP, site-wide and per-user limits, in
+// that order, before anything else is looked at.
+func (s *Service) enforceLoginLimits(ctx context.Context, c Client, key string) error {
 	if err := s.lim.ipLogin.Enforce(ctx, c.IP, msgTooManyLogins, s.onLimitErr); err != nil {
 		return err
 	}
-	return s.lim.globalLogin.Enforce(ctx, globalKey, msgTooManyLogins, s.onLimitErr)
+	if err := s.lim.globalLogin.Enforce(ctx, globalKey, msgTooManyLogins, s.onLimitErr); err != nil {
+		return err
+	}
+	return s.lim.userLogin.Enforce(ctx, key, msgTooManyLogins, s.onLimitErr)
 }
 
-// hitLoginLimits counts one failed attempt; userID 0 skips the per-user one.
-func (s *Service) hitLoginLimits(ctx context.Context, tx *sql.Tx, c Client, userID int64) error {
+// hitLoginLimits counts one failed attempt against every login limit; key
+// is the per-user one (loginKey).
+func (s *Service) hitLoginLimits(ctx context.Context, tx *sql.Tx, c Client, key string) error {
 	if err := s.lim.ipLogin.Hit(ctx, tx, c.IP); err != nil {
 		return err
 	}
 	if err := s.lim.globalLogin.Hit(ctx, tx, globalKey); err != nil {
 		return err
 	}
-	if userID == 0 {
-		return nil
-	}
-	return s.lim.userLogin.Hit(ctx, tx, idKey(userID))
+	return s.lim.userLogin.Hit(ctx, tx, key)
 }
 
-// checkPassword is the shared password check: per-user limit, verification
-// (a failure is recorded under failTag and counted by every login limiter
-// in one transaction), disabled accounts, and the upgrade of an old hash.
-func (s *Service) checkPassword(ctx context.Context, u *User, hash, password string, c Client, failTag string) error {
-	if err := s.lim.userLogin.Enforce(ctx, idKey(u.ID), msgTooManyLogins, s.onLimitErr); err != nil {
-		return err
-	}
+// checkPassword is the shared password check, once the limits passed:
+// verification (a failure is recorded under failTag and counted by every
+// login limiter, the per-user one under key, in one transaction), disabled
+// accounts, and the upgrade of an old hash.
+func (s *Service) checkPassword(ctx context.Context, u *User, hash, password string, c Client, key, failTag string) error {
 	ok, rehash := false, false
 	if hash != "" && password != "" && !tooLongToTry(password) {
 		var err error
@@ -121,7 +138,7 @@ func (s *Service) checkPassword(ctx context.Context, u *User, hash, password str
 			if err := record(ctx, tx, now, c, e); err != nil {
 				return err
 			}
-			return s.hitLoginLimits(ctx, tx, c, u.ID)
+			return s.hitLoginLimits(ctx, tx, c, key)
 		})
 		if err != nil {
 			return err
@@ -188,7 +205,7 @@ func (s *Service) CompleteLogin(ctx context.Context, tx *sql.Tx, userID int64, m
 	if err := record(ctx, tx, now, c, e); err != nil {
 		return err
 	}
-	return s.lim.userLogin.Clear(ctx, tx, idKey(userID))
+	return s.lim.userLogin.Clear(ctx, tx, loginKey(username))
 }
 
 // dummyHash is an argon2id hash of a random password with the current

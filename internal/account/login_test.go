@@ -3,6 +3,7 @@ package account
 import (
 	"database/sql"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/throttle"
 )
 
 func TestLoginMessages(t *testing.T) {
@@ -137,6 +139,87 @@ func TestLoginLimits(t *testing.T) {
 			t.Errorf("after a completed login the count restarts: %v", err)
 		}
 	})
+}
+
+// The per-user limit counts unknown names as it counts accounts, by the
+// name the lookup uses, so once it trips a probe from a fresh address
+// cannot tell which names exist (spec A6). Spellings the lookup treats as
+// other names are other keys: nobody locks out an account by failing
+// against a name that is not its own.
+func TestLoginLimitUnknownNames(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d)
+		alice := f.register("alice")
+		f.register("bob")
+		const msg = "There have been too many unsuccessful login attempts. Try again later."
+
+		// Ten failures for each name, in other cases than the probes use,
+		// each from its own address (the per-IP limit stays out of it).
+		for i := range 10 {
+			for _, name := range []string{"ALICE", "Nobody"} {
+				_, err := f.s.CheckLogin(f.ctx, name, "guess", client(fmt.Sprintf("198.51.100.%s-%d", name, i)))
+				wantErr(t, err, derrors.Invalid, "The username or password is invalid. Try again.")
+			}
+		}
+		probe := func(name, password string) error {
+			_, err := f.s.CheckLogin(f.ctx, name, password, client("192.0.2.200"))
+			return err
+		}
+		real, unknown := probe("alice", goodPassword), probe("nobody", goodPassword)
+		wantLimited(t, real, msg)
+		wantLimited(t, unknown, msg)
+		if real.Error() != unknown.Error() || fmt.Sprintf("%T", real) != fmt.Sprintf("%T", unknown) {
+			t.Errorf("a real and an unknown name answer differently through the limit: %v / %v", real, unknown)
+		}
+		if ra, ru := retryAfter(real), retryAfter(unknown); ra != ru || ra != 5*time.Minute {
+			t.Errorf("Retry-After %v for the real name, %v for the unknown one; want 5m for both", ra, ru)
+		}
+		// Re-authentication shares the account's count.
+		wantLimited(t, f.s.CheckPassword(f.ctx, alice.ID, goodPassword, client("192.0.2.201")), msg)
+
+		// Other spellings are other names, and other accounts are free.
+		for _, name := range []string{"alice ", "alice2", "nobody2"} {
+			_, err := f.s.CheckLogin(f.ctx, name, "guess", client("192.0.2.202"))
+			wantErr(t, err, derrors.Invalid, "The username or password is invalid. Try again.")
+		}
+		if _, err := f.s.CheckLogin(f.ctx, "bob", goodPassword, client("192.0.2.203")); err != nil {
+			t.Errorf("another account: %v", err)
+		}
+
+		// The stored keys are fixed-size hashes, never the typed text.
+		rows, err := d.Query(`SELECT key FROM throttle_hits WHERE key LIKE 'user.login:%'`)
+		must(t, err)
+		defer rows.Close()
+		keys := map[string]bool{}
+		for rows.Next() {
+			var k string
+			must(t, rows.Scan(&k))
+			keys[k] = true
+			if lk := strings.ToLower(k); strings.Contains(lk, "alice") || strings.Contains(lk, "nobody") || len(k) != len("user.login:")+64 {
+				t.Errorf("throttle key %q holds the typed name or is not a SHA-256", k)
+			}
+		}
+		must(t, rows.Err())
+		// alice, nobody, "alice ", alice2, nobody2.
+		if len(keys) != 5 {
+			t.Errorf("%d per-user keys, want 5: %v", len(keys), keys)
+		}
+
+		// Both windows pass alike.
+		f.clock.Advance(5 * time.Minute)
+		if err := probe("alice", goodPassword); err != nil {
+			t.Errorf("real name after the window: %v", err)
+		}
+		wantErr(t, probe("nobody", goodPassword), derrors.Invalid, "The username or password is invalid. Try again.")
+	})
+}
+
+func retryAfter(err error) time.Duration {
+	var le *throttle.LimitedError
+	if errors.As(err, &le) {
+		return le.RetryAfter
+	}
+	return 0
 }
 
 func mustUser(t *testing.T, f *fixture, name string) *User {

@@ -47,7 +47,7 @@ func (s *Service) Register(ctx context.Context, r Registration, c Client) (*User
 	}
 	// Checked here for a prompt answer before the slow password checks; the
 	// unique indexes settle races inside the transaction.
-	if taken, err := exists(ctx, s.db, `SELECT 1 FROM users WHERE username_key = $1`, strings.ToLower(r.Username)); err != nil {
+	if taken, err := exists(ctx, s.db, `SELECT 1 FROM users WHERE username_key = $1`, usernameKey(r.Username)); err != nil {
 		return nil, err
 	} else if taken {
 		return nil, derrors.New(derrors.Conflict, msgUsernameTaken)
@@ -69,7 +69,7 @@ func (s *Service) Register(ctx context.Context, r Registration, c Client) (*User
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		err := tx.QueryRowContext(ctx, `INSERT INTO users (username, username_key, full_name, password_hash, password_date, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`,
-			r.Username, strings.ToLower(r.Username), r.FullName, hash, now, now).Scan(&id)
+			r.Username, usernameKey(r.Username), r.FullName, hash, now, now).Scan(&id)
 		if db.IsUniqueViolation(err) {
 			return derrors.New(derrors.Conflict, msgUsernameTaken)
 		}

@@ -21,33 +21,107 @@ const (
 )
 
 // ChangePassword sets a new password for a signed-in user who knows the
-// current one. The new password date ends every other session (they
-// compare it); the web layer rotates the current one.
+// current one, on its own. The sign-in flow (internal/login) uses
+// PreparePasswordChange and ApplyPasswordChange instead, to end sessions and
+// forget remembered browsers in the same transaction.
 func (s *Service) ChangePassword(ctx context.Context, userID int64, current, pw, confirm string, c Client) error {
-	if err := s.CheckPassword(ctx, userID, current, c); err != nil {
+	pc, err := s.PreparePasswordChange(ctx, userID, current, pw, confirm, c)
+	if err != nil {
 		return err
+	}
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		_, err := s.ApplyPasswordChange(ctx, tx, pc, c)
+		return err
+	})
+}
+
+// PasswordChange is a new password that passed every check and is hashed,
+// ready to be written in the caller's transaction. Hashing takes tens of
+// milliseconds, so it is done before the transaction, not inside it.
+type PasswordChange struct {
+	userID    int64
+	hash      string
+	resetLink string // the raw reset token, for a reset; "" for a change
+}
+
+// PreparePasswordChange checks the current password and the new one.
+func (s *Service) PreparePasswordChange(ctx context.Context, userID int64, current, pw, confirm string, c Client) (*PasswordChange, error) {
+	if err := s.CheckPassword(ctx, userID, current, c); err != nil {
+		return nil, err
 	}
 	u, err := s.ByID(ctx, userID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := s.CheckNewPassword(ctx, pw, confirm, u); err != nil {
-		return err
+		return nil, err
 	}
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
-		return err
+		return nil, err
 	}
+	return &PasswordChange{userID: userID, hash: hash}, nil
+}
+
+// PrepareReset checks a reset link and the new password.
+func (s *Service) PrepareReset(ctx context.Context, raw, pw, confirm string) (*PasswordChange, error) {
+	u, err := s.CheckResetToken(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.CheckNewPassword(ctx, pw, confirm, u); err != nil {
+		return nil, err
+	}
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return nil, err
+	}
+	return &PasswordChange{userID: u.ID, hash: hash, resetLink: raw}, nil
+}
+
+// ApplyPasswordChange writes a prepared change in tx: the password and its
+// new date (which ends every session made before it), the audit event and
+// the email; for a reset, the link is used up. It returns the user as
+// changed.
+func (s *Service) ApplyPasswordChange(ctx context.Context, tx *sql.Tx, pc *PasswordChange, c Client) (*User, error) {
 	now := s.clock()
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if err := setPassword(ctx, tx, now, userID, hash); err != nil {
-			return err
+	tag := audit.PasswordChange
+	if pc.resetLink != "" {
+		// Checked again: the link may have been used or outdated while the
+		// password was being hashed.
+		t, _, err := resetTarget(ctx, tx, pc.resetLink, now)
+		if err != nil {
+			return nil, err
 		}
-		if err := record(ctx, tx, now, c, selfEvent(u, audit.PasswordChange, nil)); err != nil {
-			return err
+		if err := t.consume(ctx, tx, now); err != nil {
+			if errors.Is(err, errTokenRace) {
+				return nil, derrors.New(derrors.Invalid, msgResetUsed)
+			}
+			return nil, err
 		}
-		return s.notifyPrimary(ctx, tx, "password-change", u, map[string]any{"Username": u.Username})
-	})
+		if err := s.lim.passwordReset.Clear(ctx, tx, idKey(pc.userID)); err != nil {
+			return nil, err
+		}
+		tag = audit.PasswordReset
+	}
+	if err := setPassword(ctx, tx, now, pc.userID, pc.hash); err != nil {
+		return nil, err
+	}
+	u, err := s.ByIDTx(ctx, tx, pc.userID)
+	if err != nil {
+		return nil, err
+	}
+	e := selfEvent(u, tag, nil)
+	if pc.resetLink != "" {
+		e = audit.Event{UserID: u.ID, Tag: tag}
+	}
+	if err := record(ctx, tx, now, c, e); err != nil {
+		return nil, err
+	}
+	if err := s.notifyPrimary(ctx, tx, "password-change", u, map[string]any{"Username": u.Username}); err != nil {
+		return nil, err
+	}
+	return u, nil
 }
 
 func setPassword(ctx context.Context, tx *sql.Tx, now time.Time, userID int64, hash string) error {
@@ -196,46 +270,20 @@ func (s *Service) CheckResetToken(ctx context.Context, raw string) (*User, error
 }
 
 // ResetPassword sets a new password through a reset link, which it uses
-// up. It does not sign the user in, and second factors stay (spec E2).
+// up, on its own. It does not sign the user in, and second factors stay
+// (spec E2). The sign-in flow uses PrepareReset and ApplyPasswordChange.
 func (s *Service) ResetPassword(ctx context.Context, raw, pw, confirm string, c Client) (*User, error) {
-	u, err := s.CheckResetToken(ctx, raw)
+	pc, err := s.PrepareReset(ctx, raw, pw, confirm)
 	if err != nil {
 		return nil, err
 	}
-	if err := s.CheckNewPassword(ctx, pw, confirm, u); err != nil {
-		return nil, err
-	}
-	hash, err := s.hasher.Hash(ctx, pw)
-	if err != nil {
-		return nil, err
-	}
-	now := s.clock()
+	var u *User
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		// Checked again: the link may have been used or outdated while the
-		// password was being hashed.
-		t, u, err := resetTarget(ctx, tx, raw, now)
-		if err != nil {
-			return err
-		}
-		if err := t.consume(ctx, tx, now); err != nil {
-			if errors.Is(err, errTokenRace) {
-				return derrors.New(derrors.Invalid, msgResetUsed)
-			}
-			return err
-		}
-		if err := setPassword(ctx, tx, now, u.ID, hash); err != nil {
-			return err
-		}
-		if err := record(ctx, tx, now, c, audit.Event{UserID: u.ID, Tag: audit.PasswordReset}); err != nil {
-			return err
-		}
-		if err := s.lim.passwordReset.Clear(ctx, tx, idKey(u.ID)); err != nil {
-			return err
-		}
-		return s.notifyPrimary(ctx, tx, "password-change", u, map[string]any{"Username": u.Username})
+		u, err = s.ApplyPasswordChange(ctx, tx, pc, c)
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("reset password: %w", err)
 	}
-	return s.ByID(ctx, u.ID)
+	return u, nil
 }

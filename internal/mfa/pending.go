@@ -105,6 +105,13 @@ func (s *Service) newPendingToken() (raw, hash string, err error) {
 // retries cannot flood the mailbox. The email goes to the primary address
 // even when it is unverified, or the owner could not log in at all.
 func (s *Service) StartPendingLogin(ctx context.Context, userID int64, method, browserHash string, c account.Client) error {
+	return s.HoldLogin(ctx, nil, userID, method, browserHash, c)
+}
+
+// HoldLogin is StartPendingLogin as part of tx (nil: on its own), so the
+// sign-in flow can hold the login and update the browser's session in one
+// transaction.
+func (s *Service) HoldLogin(ctx context.Context, tx *sql.Tx, userID int64, method, browserHash string, c account.Client) error {
 	if method != MethodTOTP && method != MethodRecoveryCode {
 		return fmt.Errorf("mfa: method %q is not held for confirmation", method)
 	}
@@ -112,7 +119,7 @@ func (s *Service) StartPendingLogin(ctx context.Context, userID int64, method, b
 		return errors.New("mfa: pending login without a browser")
 	}
 	now := s.clock()
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, tx, func(tx *sql.Tx) error {
 		u, err := loadSubject(ctx, tx, userID)
 		if err != nil {
 			return err
@@ -208,47 +215,12 @@ func (s *Service) emailPending(ctx context.Context, tx *sql.Tx, u *subject, raw 
 // is refused without being used up, and the attempt is recorded, since it
 // is what a phished victim clicking the attacker's link looks like.
 func (s *Service) ConfirmPendingLogin(ctx context.Context, rawToken, browserHash string, c account.Client) (userID int64, method string, err error) {
-	if rawToken == "" || len(rawToken) > 100 {
-		return 0, "", derrors.New(derrors.Invalid, msgConfirmInvalid)
-	}
-	now := s.clock()
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var id int64
-		var stored string
-		var expires time.Time
-		var used sql.NullTime
-		err := tx.QueryRowContext(ctx, `SELECT id, user_id, browser_hash, method, expires_at, used_at FROM pending_logins WHERE token_hash = $1`,
-			sha256Hex(rawToken)).Scan(&id, &userID, &stored, &method, &expires, &used)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return derrors.New(derrors.Invalid, msgConfirmInvalid)
-		case err != nil:
-			return err
-		case used.Valid:
-			return derrors.New(derrors.Invalid, msgConfirmUsed)
-		case !now.Before(expires):
-			return derrors.New(derrors.Invalid, msgConfirmExpired)
-		case browserHash == "" || subtle.ConstantTimeCompare([]byte(stored), []byte(browserHash)) != 1:
-			return errWrongBrowser
-		}
-		r, err := tx.ExecContext(ctx, `UPDATE pending_logins SET used_at = $1 WHERE id = $2 AND used_at IS NULL`, now, id)
-		if err != nil {
-			return err
-		}
-		if n, err := r.RowsAffected(); err != nil {
-			return err
-		} else if n != 1 {
-			return derrors.New(derrors.Invalid, msgConfirmUsed) // a concurrent click won
-		}
-		return record(ctx, tx, now, c, audit.Event{UserID: userID, Tag: audit.LoginConfirmed,
-			Additional: map[string]any{"two_factor_method": method}})
+		userID, method, err = s.ConfirmPendingLoginIn(ctx, tx, rawToken, browserHash, c)
+		return err
 	})
-	if errors.Is(err, errWrongBrowser) {
-		// Recorded outside the refused transaction, which changed nothing.
-		if rerr := s.db.InTx(ctx, func(tx *sql.Tx) error {
-			return record(ctx, tx, now, c, audit.Event{UserID: userID, Tag: audit.LoginFailure,
-				Additional: map[string]any{"reason": reasonWrongBrowserConfirm}})
-		}); rerr != nil {
+	if errors.Is(err, ErrWrongBrowser) {
+		if rerr := s.RecordWrongBrowser(ctx, userID, c); rerr != nil {
 			return 0, "", rerr
 		}
 	}
@@ -258,7 +230,64 @@ func (s *Service) ConfirmPendingLogin(ctx context.Context, rawToken, browserHash
 	return userID, method, nil
 }
 
-var errWrongBrowser = derrors.New(derrors.Forbidden, msgConfirmWrongBrowser)
+// ConfirmPendingLoginIn is ConfirmPendingLogin as part of tx, so the sign-in
+// flow can confirm and sign in in one transaction. A link opened in the
+// wrong browser returns ErrWrongBrowser with the user it was for, and
+// writes nothing; the caller records it with RecordWrongBrowser once its
+// transaction is over.
+func (s *Service) ConfirmPendingLoginIn(ctx context.Context, tx *sql.Tx, rawToken, browserHash string, c account.Client) (userID int64, method string, err error) {
+	if rawToken == "" || len(rawToken) > 100 {
+		return 0, "", derrors.New(derrors.Invalid, msgConfirmInvalid)
+	}
+	now := s.clock()
+	var id int64
+	var stored string
+	var expires time.Time
+	var used sql.NullTime
+	err = tx.QueryRowContext(ctx, `SELECT id, user_id, browser_hash, method, expires_at, used_at FROM pending_logins WHERE token_hash = $1`,
+		sha256Hex(rawToken)).Scan(&id, &userID, &stored, &method, &expires, &used)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, "", derrors.New(derrors.Invalid, msgConfirmInvalid)
+	case err != nil:
+		return 0, "", err
+	case used.Valid:
+		return 0, "", derrors.New(derrors.Invalid, msgConfirmUsed)
+	case !now.Before(expires):
+		return 0, "", derrors.New(derrors.Invalid, msgConfirmExpired)
+	case browserHash == "" || subtle.ConstantTimeCompare([]byte(stored), []byte(browserHash)) != 1:
+		return userID, "", ErrWrongBrowser
+	}
+	r, err := tx.ExecContext(ctx, `UPDATE pending_logins SET used_at = $1 WHERE id = $2 AND used_at IS NULL`, now, id)
+	if err != nil {
+		return 0, "", err
+	}
+	if n, err := r.RowsAffected(); err != nil {
+		return 0, "", err
+	} else if n != 1 {
+		return 0, "", derrors.New(derrors.Invalid, msgConfirmUsed) // a concurrent click won
+	}
+	if err := record(ctx, tx, now, c, audit.Event{UserID: userID, Tag: audit.LoginConfirmed,
+		Additional: map[string]any{"two_factor_method": method}}); err != nil {
+		return 0, "", err
+	}
+	return userID, method, nil
+}
+
+// RecordWrongBrowser records a confirmation link opened in a browser other
+// than the one holding the login: it is what a phished victim clicking the
+// attacker's link looks like.
+func (s *Service) RecordWrongBrowser(ctx context.Context, userID int64, c account.Client) error {
+	now := s.clock()
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		return record(ctx, tx, now, c, audit.Event{UserID: userID, Tag: audit.LoginFailure,
+			Additional: map[string]any{"reason": reasonWrongBrowserConfirm}})
+	})
+}
+
+// ErrWrongBrowser: the confirmation link was opened in a browser that does
+// not hold the login.
+var ErrWrongBrowser = derrors.New(derrors.Forbidden, msgConfirmWrongBrowser)
 
 func orUnknown(s string) string {
 	if s == "" {

@@ -48,6 +48,7 @@ const (
 	msgTOTPDigits       = "TOTP code must be 6 digits."
 	msgTOTPInvalid      = "Invalid TOTP code."
 	msgTOTPOutOfSync    = "Invalid TOTP code. Your device time may be out of sync."
+	msgTOTPReplayed     = "This TOTP code has already been used. Wait for your authentication app to show the next code, then enter that one."
 	msgNeedRecovery     = "You must generate and safely store recovery codes before enabling two factor authentication on your account."
 	msgNeedVerified     = "Verify your email to modify two factor authentication"
 	msgLastFactor       = "You cannot remove your last second factor. Add another one first."
@@ -56,6 +57,15 @@ const (
 )
 
 var errInvalidTOTP = derrors.New(derrors.Invalid, msgTOTPInvalid)
+
+// ErrTOTPReplayed is VerifyTOTP's refusal of a code that was right but is
+// used up: the same code again, or one of a step at or before the last
+// accepted one. It is a failure like a wrong code (counted, audited as
+// replayed_totp), but the person typed what the app showed, so it says
+// what to do instead: wait for the next code. Saying so tells a guesser
+// nothing worth having: a used-up code can never be accepted again. Test
+// with errors.Is.
+var ErrTOTPReplayed = derrors.New(derrors.Invalid, msgTOTPReplayed)
 
 // b32 is base32 without padding, the form authenticator apps and oathtool use.
 var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
@@ -309,7 +319,7 @@ func (s *Service) HasTOTP(ctx context.Context, userID int64) (bool, error) {
 // the same code replayed by a phisher, or the previous step's code after a
 // newer one — is refused (spec B3; Warehouse remembers only the last code).
 // Every refusal is counted and audited; at login, out-of-sync and wrong
-// codes get one message (Warehouse's).
+// codes get one message (Warehouse's), and a replay gets ErrTOTPReplayed.
 func (s *Service) VerifyTOTP(ctx context.Context, userID int64, code string, c account.Client) error {
 	if err := s.CheckLimit(ctx, userID, c.IP); err != nil {
 		return err
@@ -353,7 +363,7 @@ func (s *Service) VerifyTOTP(ctx context.Context, userID int64, code string, c a
 		replay = true
 	}
 	if replay {
-		return s.failed(ctx, userID, c, ReasonReplayedTOTP, errInvalidTOTP)
+		return s.failed(ctx, userID, c, ReasonReplayedTOTP, ErrTOTPReplayed)
 	}
 	return s.failed(ctx, userID, c, ReasonInvalidTOTP, errInvalidTOTP)
 }

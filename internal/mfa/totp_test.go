@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"image/png"
 	"os"
 	"os/exec"
@@ -162,6 +163,9 @@ func TestTOTPWindow(t *testing.T) {
 			}
 			if !accept {
 				wantErr(t, err, derrors.Invalid, "Invalid TOTP code.")
+				if errors.Is(err, ErrTOTPReplayed) {
+					t.Errorf("offset %+ds: a wrong code reported as a replay", off)
+				}
 			}
 		}
 		if got := f.failureReasons(uid); len(got) != 4 {
@@ -199,7 +203,7 @@ func TestTOTPProvisioningWindow(t *testing.T) {
 		}
 		mfaMust(t, f.s.ConfirmTOTP(f.ctx, uid, setup.Secret, f.code(raw, -30*time.Second), c))
 		// The code typed at setup cannot be replayed at login.
-		wantErr(t, f.s.VerifyTOTP(f.ctx, uid, f.code(raw, -30*time.Second), c), derrors.Invalid, "Invalid TOTP code.")
+		wantReplayed(t, f.s.VerifyTOTP(f.ctx, uid, f.code(raw, -30*time.Second), c))
 	})
 }
 
@@ -217,30 +221,45 @@ func TestTOTPReplay(t *testing.T) {
 		spaced := code[:3] + " " + code[3:]
 		full := strings.Map(func(r rune) rune { return r - '0' + '０' }, code)
 		for _, v := range []string{code, spaced, " " + code, full} {
-			wantErr(t, f.s.VerifyTOTP(f.ctx, uid, v, c), derrors.Invalid, "Invalid TOTP code.")
+			wantReplayed(t, f.s.VerifyTOTP(f.ctx, uid, v, c))
 		}
 		if got := f.failureReasons(uid); strings.Join(got, ",") != "replayed_totp,replayed_totp,replayed_totp,replayed_totp" {
 			t.Errorf("failure reasons %v, want 4 replayed_totp", got)
 		}
+		// A replay is a failed attempt for the limiter (5 per 5 minutes): a
+		// fifth trips it, and then even the next step's fresh code waits.
+		wantReplayed(t, f.s.VerifyTOTP(f.ctx, uid, code, c))
+		f.clock.Advance(totpPeriod * time.Second)
+		wantLimited(t, f.s.VerifyTOTP(f.ctx, uid, f.code(raw, 0), c), "There have been too many unsuccessful login attempts.")
 
 		// A fullwidth spelling is accepted when the code is fresh. (Past the
 		// 5-minute window of the limiter, which the replays count toward.)
 		f.clock.Advance(5 * time.Minute)
 		next := f.code(raw, 0)
 		mfaMust(t, f.s.VerifyTOTP(f.ctx, uid, strings.Map(func(r rune) rune { return r - '0' + '０' }, next), c))
-		wantErr(t, f.s.VerifyTOTP(f.ctx, uid, next, c), derrors.Invalid, "Invalid TOTP code.")
+		wantReplayed(t, f.s.VerifyTOTP(f.ctx, uid, next, c))
 
 		// The next step's code (a clock running ahead), then the current
 		// step's: the older one is refused although it is in the window.
 		f.clock.Advance(totpPeriod * time.Second)
 		mfaMust(t, f.s.VerifyTOTP(f.ctx, uid, f.code(raw, 30*time.Second), c))
-		wantErr(t, f.s.VerifyTOTP(f.ctx, uid, f.code(raw, 0), c), derrors.Invalid, "Invalid TOTP code.")
+		wantReplayed(t, f.s.VerifyTOTP(f.ctx, uid, f.code(raw, 0), c))
 		var last int64
 		mfaMust(t, d.QueryRow(`SELECT last_step FROM totp_secrets WHERE user_id = $1`, uid).Scan(&last))
 		if want := totpStep(f.clock.Now()) + 1; last != want {
 			t.Errorf("last_step = %d, want %d", last, want)
 		}
 	})
+}
+
+// wantReplayed checks that err is the replay refusal: its own error, with
+// a message that says what to do, not "Invalid TOTP code."
+func wantReplayed(t *testing.T, err error) {
+	t.Helper()
+	if !errors.Is(err, ErrTOTPReplayed) {
+		t.Fatalf("got %v, want ErrTOTPReplayed", err)
+	}
+	wantErr(t, err, derrors.Invalid, "This TOTP code has already been used. Wait for your authentication app to show the next code, then enter that one.")
 }
 
 // TestTOTPConcurrentUse: of simultaneous submissions of one code, exactly

@@ -15,20 +15,6 @@ const coreMetadataHelp = "https://packaging.python.org/specifications/core-metad
 // metadataVersions are the Metadata-Version values an upload may declare.
 var metadataVersions = map[string]bool{"1.0": true, "1.1": true, "1.2": true, "2.0": true, "2.1": true, "2.2": true, "2.3": true, "2.4": true, "2.5": true}
 
-// multiUseFields are form fields that may legitimately appear more than once
-// (twine sends one form field per Classifier, Requires-Dist and so on).
-// Any other field given twice is refused: which value would win is exactly
-// the kind of ambiguity a parser differential exploits.
-var multiUseFields = map[string]bool{
-	"classifiers": true, "requires_dist": true, "provides_dist": true, "obsoletes_dist": true,
-	"requires_external": true, "project_urls": true, "provides_extra": true, "platform": true,
-	"supported_platform": true, "license_file": true, "license_files": true, "dynamic": true,
-	"requires": true, "provides": true, "obsoletes": true, "keywords": true,
-}
-
-// IsMultiUse reports whether a form field may repeat.
-func IsMultiUse(field string) bool { return multiUseFields[field] }
-
 // Form is the validated non-file part of an upload.
 type Form struct {
 	Name                   string
@@ -122,7 +108,10 @@ func ParseForm(fields map[string][]string) (*Form, error) {
 	if f.DescriptionContentType != "" && !knownDescriptionType(f.DescriptionContentType) {
 		return nil, derrors.New(derrors.Invalid, "Invalid description content type: '%s'. Use text/plain, text/x-rst or text/markdown. See %s for more information.", f.DescriptionContentType, coreMetadataHelp)
 	}
-	f.RequiresPython = f.first("requires_python")
+	f.RequiresPython = strings.TrimSpace(f.first("requires_python"))
+	if err := pep.ValidSpecifierSet(f.RequiresPython); err != nil {
+		return nil, invalidRequiresPython(f.RequiresPython)
+	}
 	for _, field := range []string{"requires_dist", "provides_dist", "obsoletes_dist"} {
 		for _, d := range fields[field] {
 			if strings.Contains(d, "@") && strings.Contains(d, "://") {
@@ -131,6 +120,10 @@ func ParseForm(fields map[string][]string) (*Form, error) {
 		}
 	}
 	return f, nil
+}
+
+func invalidRequiresPython(v string) error {
+	return derrors.New(derrors.Invalid, "'%s' is an invalid value for Requires-Python. Error: Use a PEP 440 version specifier, such as '>=3.9' or '>=3.8, <4'. See %s for more information.", v, coreMetadataHelp)
 }
 
 func invalidField(field, msg string) error {
@@ -155,26 +148,4 @@ func knownDescriptionType(ct string) bool {
 		return true
 	}
 	return false
-}
-
-// Sanitize drops fields whose value is "UNKNOWN" (old setuptools sends that
-// for anything unset), as Warehouse does, and reports a single-use field sent
-// twice.
-func Sanitize(fields map[string][]string) (map[string][]string, error) {
-	out := make(map[string][]string, len(fields))
-	for k, vs := range fields {
-		if len(vs) > 1 && !multiUseFields[k] {
-			return nil, derrors.New(derrors.Invalid, "%s: Field given more than once; send it once.", k)
-		}
-		var keep []string
-		for _, v := range vs {
-			if v != "UNKNOWN" {
-				keep = append(keep, v)
-			}
-		}
-		if len(keep) > 0 {
-			out[k] = keep
-		}
-	}
-	return out, nil
 }

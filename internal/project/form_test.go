@@ -152,3 +152,41 @@ func TestSanitize(t *testing.T) {
 		t.Errorf("single-use field twice: got %v, want %q", err, "version: Field given more than once; send it once.")
 	}
 }
+
+// TestSanitizeSpellings checks that each client's spelling of a
+// multiple-use field lands under one name, and that unknown fields are left
+// out rather than refused.
+func TestSanitizeSpellings(t *testing.T) {
+	got, err := Sanitize(map[string][]string{
+		"name":              {"demo"},
+		"provides_extras":   {"a", "b"}, // twine 4
+		"provides_extra":    {"b", "c"}, // uv, twine 6
+		"license_file":      {"LICENSE", "NOTICE"},
+		"platforms":         {"linux"},
+		"some_future_field": {"x", "y"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{
+		"name":           {"demo"},
+		"provides_extra": {"b", "c", "a"},
+		"license_files":  {"LICENSE", "NOTICE"},
+		"platform":       {"linux"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+	for _, f := range []string{"provides_extras", "provides_extra", "license_file", "license_files", "classifiers",
+		"requires_dist", "project_urls", "platform", "supported_platform", "requires_external", "provides_dist",
+		"obsoletes_dist", "dynamic"} {
+		if !IsMultiUse(f) {
+			t.Errorf("IsMultiUse(%q) = false, want true", f)
+		}
+	}
+	for _, f := range []string{"name", "version", "summary", "requires_python", "metadata_version", "sha256_digest"} {
+		if IsMultiUse(f) {
+			t.Errorf("IsMultiUse(%q) = true, want false", f)
+		}
+	}
+}

@@ -371,6 +371,9 @@ func (s *Service) inspect(up *Upload, norm string) ([]byte, error) {
 	if v, err := pep.ParseVersion(md.Version()); err != nil || v.Canonical() != f.Version.Canonical() {
 		return nil, derrors.New(derrors.Invalid, "Invalid distribution file. The version in %s ('%s') does not match the upload ('%s').", res.MetadataPath, md.Version(), f.Version.String())
 	}
+	if err := agreeWithMetadata(f, md, res.MetadataPath); err != nil {
+		return nil, err
+	}
 	return res.Metadata, nil
 }
 

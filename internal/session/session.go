@@ -225,9 +225,12 @@ func (m *Manager) get(ctx context.Context, q execQuerier, idHash string) (*Sessi
 }
 
 // SaveData writes the session's Data map back.
-func (m *Manager) SaveData(ctx context.Context, s *Session) error {
+func (m *Manager) SaveData(ctx context.Context, s *Session) error { return m.SaveDataIn(ctx, nil, s) }
+
+// SaveDataIn is SaveData as part of tx (nil: on its own).
+func (m *Manager) SaveDataIn(ctx context.Context, tx *sql.Tx, s *Session) error {
 	data, _ := json.Marshal(s.Data)
-	_, err := m.db.ExecContext(ctx, `UPDATE sessions SET data_json = $1 WHERE id_hash = $2`, string(data), s.IDHash)
+	_, err := m.q(tx).ExecContext(ctx, `UPDATE sessions SET data_json = $1 WHERE id_hash = $2`, string(data), s.IDHash)
 	return err
 }
 

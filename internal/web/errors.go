@@ -2,6 +2,7 @@ package web
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -73,7 +74,8 @@ func (s *Server) toolErrors(h handlerFunc) http.Handler {
 			if status == http.StatusNotFound {
 				msg = "Not Found"
 			}
-			fmt.Fprintf(w, "{\"message\": %q}\n", msg)
+			b, _ := json.Marshal(map[string]string{"message": msg})
+			w.Write(append(b, '\n'))
 			return
 		}
 		http.Error(w, msg, status)

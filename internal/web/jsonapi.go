@@ -107,7 +107,7 @@ func (s *Server) jsonInfo(d *project.Detail, rel *project.Release) map[string]an
 		"maintainer_email":         first("maintainer_email"),
 		"license":                  first("license"),
 		"license_expression":       first("license_expression"),
-		"keywords":                 first("keywords"),
+		"keywords":                 keywords(f["keywords"]),
 		"classifiers":              classifiers,
 		"platform":                 first("platform"),
 		"home_page":                first("home_page"),
@@ -167,4 +167,13 @@ func cutComma(s string) (string, string, bool) {
 		}
 	}
 	return "", "", false
+}
+
+// keywords is the Keywords field as METADATA writes it, comma-separated,
+// however the client sent it (one field, or one field per keyword).
+func keywords(vs []string) any {
+	if len(vs) == 0 {
+		return nil
+	}
+	return strings.Join(vs, ",")
 }

@@ -135,7 +135,7 @@ func (s *Server) totpProvisionPage(w http.ResponseWriter, r *http.Request) error
 	if !ok {
 		return nil
 	}
-	if !s.recoveryReady(w, r, u) {
+	if !s.mayAddFactor(w, r, u) || !s.recoveryReady(w, r, u) {
 		return nil
 	}
 	setup, err := s.mfa.NewTOTP(u.Username)
@@ -155,6 +155,23 @@ func (s *Server) totpProvisionPage(w http.ResponseWriter, r *http.Request) error
 		Secret: setup.Secret, URI: setup.URI, QR: template.URL(setup.QRDataURI)})
 }
 
+// msgVerifyBeforeFactor is the flash for a user without a verified primary
+// address who opens a page that adds a second factor.
+const msgVerifyBeforeFactor = "Verify your primary email address before you set up two-factor authentication: notices about your second factors go to that address."
+
+// mayAddFactor sends users without a verified primary address to verify it
+// before any second factor is set up: the mfa package would refuse only at
+// the end, after the user had scanned a secret that would never be enabled
+// (Warehouse refuses at the provisioning page too).
+func (s *Server) mayAddFactor(w http.ResponseWriter, r *http.Request, u *account.User) bool {
+	if u.PrimaryVerified {
+		return true
+	}
+	s.flash(w, r, flashError, msgVerifyBeforeFactor)
+	http.Redirect(w, r, "/manage/unverified-account/", http.StatusSeeOther)
+	return false
+}
+
 // recoveryReady sends users without confirmed recovery codes to make them
 // first (Warehouse's rule: no second factor without a way back).
 func (s *Server) recoveryReady(w http.ResponseWriter, r *http.Request, u *account.User) bool {
@@ -170,6 +187,11 @@ func (s *Server) recoveryReady(w http.ResponseWriter, r *http.Request, u *accoun
 func (s *Server) totpProvision(w http.ResponseWriter, r *http.Request) error {
 	u, ok := s.requireRecentAuth(w, r)
 	if !ok {
+		return nil
+	}
+	// The address may have changed since the secret was shown: refuse
+	// before showing it again with the error.
+	if !s.mayAddFactor(w, r, u) {
 		return nil
 	}
 	st := stateOf(r)
@@ -216,7 +238,7 @@ func (s *Server) webauthnProvisionPage(w http.ResponseWriter, r *http.Request) e
 	if !ok {
 		return nil
 	}
-	if !s.recoveryReady(w, r, u) {
+	if !s.mayAddFactor(w, r, u) || !s.recoveryReady(w, r, u) {
 		return nil
 	}
 	return s.render(w, http.StatusOK, "webauthn_provision.html", webauthnProvisionPage{basePage: s.base(r, "Add a security key or passkey"),

@@ -232,3 +232,13 @@ func (s *Server) favicon(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+// noSniff marks a tool response so a browser never second-guesses its type:
+// the JSON APIs carry package metadata, and a summary of "<script>…" must
+// stay text.
+func noSniff(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		h.ServeHTTP(w, r)
+	})
+}

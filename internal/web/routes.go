@@ -5,12 +5,13 @@ import "net/http"
 // routes registers Gatehouse's entire HTTP surface.
 //
 // Tool routes (Simple API, JSON API, files, upload) carry no cookies and need
-// no CSRF defence. Browser pages get the page chain: security headers, the
+// no CSRF defence; every answer is marked nosniff, because JSON and metadata
+// files hold text a package author wrote, "<script>" included. Browser pages get the page chain: security headers, the
 // session, and cross-origin (CSRF) protection on every state-changing
 // method. Every handler returns an error, which errors.go turns into a
 // response.
 func (s *Server) routes(mux *http.ServeMux) {
-	tool := func(h handlerFunc) http.Handler { return s.recoverer(s.logRequests(s.toolErrors(h))) }
+	tool := func(h handlerFunc) http.Handler { return s.recoverer(s.logRequests(noSniff(s.toolErrors(h)))) }
 	page := func(h handlerFunc) http.Handler {
 		return s.recoverer(s.logRequests(s.securityHeaders(s.csrf.Handler(s.withSession(s.readOnlyGuard(s.pageErrors(h)))))))
 	}
@@ -28,7 +29,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /pypi/{project}/{version}/json", tool(s.jsonRelease))
 
 	// Legacy upload API, as twine, uv, poetry and flit speak it.
-	mux.Handle("POST /legacy/{$}", s.recoverer(s.logRequests(http.HandlerFunc(s.upload))))
+	mux.Handle("POST /legacy/{$}", s.recoverer(s.logRequests(noSniff(http.HandlerFunc(s.upload)))))
 	mux.Handle("POST /legacy", http.RedirectHandler("/legacy/", http.StatusPermanentRedirect))
 
 	// Browse pages.

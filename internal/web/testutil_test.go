@@ -235,6 +235,8 @@ type meta struct {
 	DescriptionContentType string
 	Classifiers            []string
 	ProjectURLs            []string // "Label, URL"
+	RequiresDist           []string
+	ProvidesExtra          []string
 	// Payload is the content of the package's __init__.py; vary it to make
 	// different files of one name.
 	Payload string
@@ -255,6 +257,12 @@ func (m meta) metadataFile() []byte {
 	}
 	for _, u := range m.ProjectURLs {
 		fmt.Fprintf(&b, "Project-URL: %s\n", u)
+	}
+	for _, r := range m.RequiresDist {
+		fmt.Fprintf(&b, "Requires-Dist: %s\n", r)
+	}
+	for _, e := range m.ProvidesExtra {
+		fmt.Fprintf(&b, "Provides-Extra: %s\n", e)
 	}
 	if m.DescriptionContentType != "" {
 		fmt.Fprintf(&b, "Description-Content-Type: %s\n", m.DescriptionContentType)
@@ -405,6 +413,12 @@ func (d *dist) form() []field {
 	}
 	for _, u := range m.ProjectURLs {
 		add("project_urls", u)
+	}
+	for _, r := range m.RequiresDist {
+		add("requires_dist", r)
+	}
+	for _, e := range m.ProvidesExtra {
+		add("provides_extras", e) // twine 4's spelling
 	}
 	add("md5_digest", md5Hex(d.Content))
 	add("sha256_digest", sha256Hex(d.Content))
