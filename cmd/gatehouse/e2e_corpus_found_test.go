@@ -130,9 +130,9 @@ func corpusFind() corpusFoundSet {
 }
 
 // corpusExamine returns a found file as a corpus member, or why it is not
-// one: not a distribution, a platform wheel (an index refuses
-// linux_x86_64, as PyPI does), or metadata newer than Debian's twine
-// (4.0.2) can read.
+// one: not a distribution, a platform wheel (the test installs every file
+// back here, and a linux_x86_64 one PyPI refuses anyway), or metadata newer
+// than Debian's twine (4.0.2) can upload.
 func corpusExamine(path string) (corpusFound, string) {
 	f := corpusFound{path: path, filename: filepath.Base(path), sdist: strings.HasSuffix(path, ".tar.gz")}
 	var fnName, fnVersion string
@@ -149,7 +149,7 @@ func corpusExamine(path string) (corpusFound, string) {
 		}
 		for _, p := range wf.PlatformTags {
 			if p != "any" {
-				return f, "a platform wheel (" + p + "), which an index refuses unless it is manylinux or the like"
+				return f, "a platform wheel (" + p + "); the corpus takes pure wheels, which install anywhere"
 			}
 		}
 		fnName, fnVersion = wf.Name, wf.Version
