@@ -370,10 +370,10 @@ func mfaPartialAuth(t *testing.T, env *acctEnv) {
 	if uid != 0 || level != int64(session.Anonymous) {
 		t.Fatalf("after the password the session is user %d at level %d, want an anonymous one", uid, level)
 	}
-	if data["tf_user"] != strconv.FormatInt(u.id, 10) {
-		t.Fatalf("session data %v: want tf_user %d", data, u.id)
+	if data["login.handoff.user"] != strconv.FormatInt(u.id, 10) {
+		t.Fatalf("session data %v: want login.handoff.user %d", data, u.id)
 	}
-	exp, _ := strconv.ParseInt(data["tf_exp"], 10, 64)
+	exp, _ := strconv.ParseInt(data["login.handoff.expires"], 10, 64)
 	if d := time.Unix(exp, 0).Sub(start); d < 290*time.Second || d > 302*time.Second {
 		t.Errorf("the handoff expires %v after the password, want 5 minutes", d)
 	}
@@ -454,7 +454,7 @@ func mfaPartialAuth(t *testing.T, env *acctEnv) {
 
 	// The handoff lasts 5 minutes: moved into the past, it is refused, and
 	// the code is not used up by the attempt.
-	data["tf_exp"] = strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
+	data["login.handoff.expires"] = strconv.FormatInt(time.Now().Add(-time.Second).Unix(), 10)
 	mfaSetSessionData(t, b, data)
 	r = b.get(t, "/account/two-factor/")
 	acctWantRedirect(t, r, "/account/login/")

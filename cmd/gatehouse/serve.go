@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/config"
 	"github.com/gatehouse-index/gatehouse/internal/db"
+	"github.com/gatehouse-index/gatehouse/internal/login"
 	"github.com/gatehouse-index/gatehouse/internal/mail"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/project"
@@ -203,13 +204,15 @@ func serve(ctx context.Context, e env, args []string) error {
 	worker := mail.NewWorker(a.db, sender, mail.WorkerOptions{From: cfg.MailFrom, Log: log})
 
 	srv, err := web.NewServer(web.Deps{
-		Projects:       a.projects,
-		Tokens:         a.tokens,
-		Accounts:       a.accounts,
-		Sessions:       a.sessions,
-		Audit:          a.audit,
-		MFA:            a.mfa,
-		WebAuthn:       a.webauthn,
+		Projects: a.projects,
+		Tokens:   a.tokens,
+		Accounts: a.accounts,
+		Sessions: a.sessions,
+		Audit:    a.audit,
+		MFA:      a.mfa,
+		WebAuthn: a.webauthn,
+		Login: login.NewService(login.Options{DB: a.db, Accounts: a.accounts, MFA: a.mfa, WebAuthn: a.webauthn,
+			Sessions: a.sessions}),
 		MailKick:       worker.Kick,
 		TrustedProxies: cfg.ProxyCIDRs(),
 		Log:            log,

@@ -61,9 +61,8 @@ func (s *Server) clearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.https(), SameSite: http.SameSiteLaxMode})
 }
 
-// withSession loads the browser session, if any, and checks that it is
-// still good: its user exists, is not disabled, and has not changed password
-// since the session began (a password change ends every other session).
+// withSession loads the browser session, if any, and keeps it only if it is
+// still good (login.Service.Current has the rule).
 // Authenticated pages are never cached.
 func (s *Server) withSession(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -76,17 +75,14 @@ func (s *Server) withSession(h http.Handler) http.Handler {
 			case err != nil:
 				s.log.Error("load session", "err", err)
 			default:
-				st.sess = sess
-				if sess.UserID != 0 {
-					u, err := s.accounts.ByID(r.Context(), sess.UserID)
-					if err != nil || u.Disabled || !u.PasswordDate.Equal(sess.PasswordDate) {
-						// The session outlived its reason to exist: end it.
-						s.sessions.End(r.Context(), sess.IDHash)
-						s.clearSessionCookie(w)
-						st.sess = nil
-					} else {
-						st.user = u
-					}
+				u, ok, err := s.signin.Current(r.Context(), sess)
+				switch {
+				case err != nil:
+					s.log.Error("check session", "err", err)
+				case !ok:
+					s.clearSessionCookie(w)
+				default:
+					st.sess, st.user = sess, u
 				}
 			}
 		}

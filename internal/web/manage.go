@@ -171,27 +171,13 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return nil
 	}
-	st := stateOf(r)
-	err := s.accounts.ChangePassword(r.Context(), u.ID, r.PostFormValue("current_password"),
-		r.PostFormValue("password"), r.PostFormValue("password_confirm"), st.client())
+	res, err := s.signin.ChangePassword(r.Context(), s.browser(r), r.PostFormValue("current_password"),
+		r.PostFormValue("password"), r.PostFormValue("password_confirm"))
 	if err != nil {
 		return s.formResult(w, r, u, err, "")
 	}
-	// A new password also ends every "remember this browser".
-	if err := s.mfa.ForgetRememberedDevices(r.Context(), nil, u.ID); err != nil {
-		return err
-	}
-	fresh, err := s.accounts.ByID(r.Context(), u.ID)
-	if err != nil {
-		return err
-	}
-	if err := s.replaceSession(w, r, fresh, st.sess.Level, nil); err != nil {
-		return err
-	}
-	if _, err := s.sessions.EndAllForUser(r.Context(), nil, u.ID, st.sess.IDHash); err != nil {
-		return err
-	}
-	return s.formResult(w, r, fresh, nil, "Password changed. Every other session has been logged out.")
+	s.carryOut(w, r, res)
+	return s.formResult(w, r, res.User, nil, "Password changed. Every other session has been logged out.")
 }
 
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
@@ -199,11 +185,7 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return nil
 	}
-	err := s.sessions.EndUserSession(r.Context(), u.ID, r.PostFormValue("session"))
-	if err == nil {
-		err = s.audit.Record(r.Context(), audit.Event{UserID: u.ID, ActorID: u.ID, Actor: u.Username, Tag: audit.SessionRevoked,
-			IP: stateOf(r).ip, UserAgent: stateOf(r).agent})
-	}
+	err := s.signin.EndSession(r.Context(), s.browser(r), u, r.PostFormValue("session"))
 	return s.formResult(w, r, u, err, "Session ended.")
 }
 
@@ -212,12 +194,7 @@ func (s *Server) endOtherSessions(w http.ResponseWriter, r *http.Request) error 
 	if !ok {
 		return nil
 	}
-	st := stateOf(r)
-	n, err := s.sessions.EndAllForUser(r.Context(), nil, u.ID, st.sess.IDHash)
-	if err == nil {
-		err = s.audit.Record(r.Context(), audit.Event{UserID: u.ID, ActorID: u.ID, Actor: u.Username, Tag: audit.SessionRevoked,
-			IP: st.ip, UserAgent: st.agent, Additional: map[string]any{"count": n, "scope": "others"}})
-	}
+	n, err := s.signin.EndOtherSessions(r.Context(), s.browser(r), u)
 	return s.formResult(w, r, u, err, strconv.FormatInt(n, 10)+" other session(s) ended.")
 }
 

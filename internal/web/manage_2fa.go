@@ -6,7 +6,6 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
-	"github.com/gatehouse-index/gatehouse/internal/session"
 )
 
 type twoFactorManagePage struct {
@@ -59,19 +58,15 @@ func (s *Server) renderTwoFactorManage(w http.ResponseWriter, r *http.Request, u
 }
 
 // upgradeSession gives the browser a fresh session at two-factor level
-// once the user has a second factor (a privilege change, so a new id).
+// once the user has a second factor (a privilege change, so a new id); the
+// browser that just proved the new factor becomes a known device.
 func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, u *account.User) error {
-	fresh, err := s.accounts.ByID(r.Context(), u.ID)
+	res, err := s.signin.FactorAdded(r.Context(), s.browser(r))
 	if err != nil {
 		return err
 	}
-	// The browser that just proved the new factor becomes a known device.
-	token, err := s.mfa.MarkDeviceKnown(r.Context(), nil, u.ID, s.deviceToken(r), stateOf(r).client())
-	if err != nil {
-		return err
-	}
-	s.setDeviceCookie(w, token)
-	return s.replaceSession(w, r, fresh, session.TwoFactor, nil)
+	s.carryOut(w, r, res)
+	return nil
 }
 
 type recoveryCodesPage struct {

@@ -33,25 +33,13 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.jsonError(w, err)
 	}
-	uid, _, err := s.webauthn.FinishPasskeyLogin(r.Context(), state, []byte(r.PostFormValue("credential")), stateOf(r).client())
+	next := safeNext(r.PostFormValue("next"), "/manage/account/")
+	res, err := s.signin.Passkey(r.Context(), s.browser(r), state, []byte(r.PostFormValue("credential")), next)
 	if err != nil {
 		s.mailKick()
 		return s.jsonError(w, err)
 	}
-	u, err := s.accounts.ByID(r.Context(), uid)
-	if err != nil {
-		return err
-	}
-	if u.Disabled {
-		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Your account has been disabled. Contact an administrator."})
-	}
-	st := stateOf(r)
-	st.sess.Data[keyTFNext] = safeNext(r.PostFormValue("next"), "/manage/account/")
-	rec := &redirectCapture{header: http.Header{}}
-	if err := s.finishTwoFactor(rec, r, u, "passkey", false); err != nil {
-		return err
-	}
-	return rec.replayAsJSON(w)
+	return s.stepAsJSON(w, r, res)
 }
 
 // reauthWebAuthnOptions lets sudo mode be satisfied with a security key or

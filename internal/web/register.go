@@ -5,7 +5,6 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
-	"github.com/gatehouse-index/gatehouse/internal/session"
 )
 
 type registerPage struct {
@@ -53,9 +52,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 			basePage: s.base(r, "Create an account"), Closed: !s.accounts.RegistrationOpen(r.Context()), Form: form, Error: msg, MinChars: account.MinPasswordLen})
 	}
 	s.mailKick()
-	if err := s.startSession(w, r, u, session.Password, "registration"); err != nil {
+	res, err := s.signin.Registered(r.Context(), s.browser(r), u)
+	if err != nil {
 		return err
 	}
+	s.carryOut(w, r, res)
 	s.flash(w, r, flashSuccess, "Welcome, "+u.Username+". We sent a link to "+u.PrimaryEmail+": follow it to verify your email address.")
 	http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
 	return nil

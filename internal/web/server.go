@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/audit"
+	"github.com/gatehouse-index/gatehouse/internal/login"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
@@ -30,6 +31,7 @@ type Deps struct {
 	Audit    *audit.Service
 	MFA      *mfa.Service
 	WebAuthn *mfa.WebAuthn
+	Login    *login.Service
 	Log      *slog.Logger
 	// MailKick wakes the mail worker after a change queued email (may be nil).
 	MailKick func()
@@ -50,6 +52,7 @@ type Server struct {
 	audit     *audit.Service
 	mfa       *mfa.Service
 	webauthn  *mfa.WebAuthn
+	signin    *login.Service
 	mailKick  func()
 	proxies   []*net.IPNet
 	csrf      *http.CrossOriginProtection
@@ -77,6 +80,7 @@ func NewServer(d Deps) (*Server, error) {
 		audit:    d.Audit,
 		mfa:      d.MFA,
 		webauthn: d.WebAuthn,
+		signin:   d.Login,
 		mailKick: d.MailKick,
 		log:      d.Log,
 		baseURL:  d.BaseURL,

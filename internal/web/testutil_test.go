@@ -39,6 +39,7 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/db"
+	"github.com/gatehouse-index/gatehouse/internal/login"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/token"
@@ -130,7 +131,8 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		t.Fatal(err)
 	}
 	in.srv, err = NewServer(Deps{Projects: in.projects, Tokens: in.tokens, Accounts: in.accounts, Sessions: in.sessions,
-		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log, BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now})
+		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log,
+		Login: login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now}), BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
