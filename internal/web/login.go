@@ -106,19 +106,13 @@ type reauthPage struct {
 }
 
 func (s *Server) reauthPage(w http.ResponseWriter, r *http.Request) error {
-	if _, ok := s.requireUser(w, r); !ok {
-		return nil
-	}
 	next := safeNext(r.URL.Query().Get("next"), "/manage/account/")
 	return s.render(w, http.StatusOK, "reauth.html", reauthPage{basePage: s.base(r, "Confirm password"), Next: next})
 }
 
 // reauth is sudo mode's password prompt.
 func (s *Server) reauth(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	st := stateOf(r)
 	next := safeNext(r.PostFormValue("next"), "/manage/account/")
 	if err := s.accounts.CheckPassword(r.Context(), u.ID, r.PostFormValue("password"), st.client()); err != nil {

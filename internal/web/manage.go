@@ -42,10 +42,7 @@ type historyRow struct {
 // accountPage is the user's own page: emails, password, sessions and the
 // security history of the last 90 days.
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	return s.renderAccount(w, r, u, http.StatusOK, "")
 }
 
@@ -119,20 +116,14 @@ func formID(r *http.Request, name string) (int64, error) {
 }
 
 func (s *Server) addEmail(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	addr := r.PostFormValue("email")
 	_, err := s.accounts.AddEmail(r.Context(), u.ID, addr, stateOf(r).client())
 	return s.formResult(w, r, u, err, "Email "+addr+" added. We sent it a verification link.")
 }
 
 func (s *Server) removeEmail(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	id, err := formID(r, "email_id")
 	if err == nil {
 		err = s.accounts.RemoveEmail(r.Context(), u.ID, id, stateOf(r).client())
@@ -141,10 +132,7 @@ func (s *Server) removeEmail(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) setPrimaryEmail(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	id, err := formID(r, "email_id")
 	if err == nil {
 		err = s.accounts.SetPrimary(r.Context(), u.ID, id, stateOf(r).client())
@@ -153,10 +141,7 @@ func (s *Server) setPrimaryEmail(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) resendVerification(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	id, err := formID(r, "email_id")
 	if err == nil {
 		err = s.accounts.ResendVerification(r.Context(), u.ID, id, stateOf(r).client())
@@ -167,10 +152,7 @@ func (s *Server) resendVerification(w http.ResponseWriter, r *http.Request) erro
 // changePassword sets a new password. Every other session ends (they carry
 // the old password date); this one is replaced by a fresh session.
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	res, err := s.signin.ChangePassword(r.Context(), s.browser(r), r.PostFormValue("current_password"),
 		r.PostFormValue("password"), r.PostFormValue("password_confirm"))
 	if err != nil {
@@ -181,19 +163,13 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	err := s.signin.EndSession(r.Context(), s.browser(r), u, r.PostFormValue("session"))
 	return s.formResult(w, r, u, err, "Session ended.")
 }
 
 func (s *Server) endOtherSessions(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	n, err := s.signin.EndOtherSessions(r.Context(), s.browser(r), u)
 	return s.formResult(w, r, u, err, strconv.FormatInt(n, 10)+" other session(s) ended.")
 }
@@ -204,17 +180,11 @@ type deletePage struct {
 }
 
 func (s *Server) deleteAccountPage(w http.ResponseWriter, r *http.Request) error {
-	if _, ok := s.requireRecentAuth(w, r); !ok {
-		return nil
-	}
 	return s.render(w, http.StatusOK, "delete_account.html", deletePage{basePage: s.base(r, "Delete your account")})
 }
 
 func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	st := stateOf(r)
 	if r.PostFormValue("confirm_username") != u.Username {
 		return s.render(w, http.StatusBadRequest, "delete_account.html", deletePage{basePage: s.base(r, "Delete your account"),

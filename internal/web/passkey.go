@@ -46,18 +46,12 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request) error {
 // passkey instead of the password (pypi/warehouse#8442).
 func (s *Server) reauthWebAuthnOptions(w http.ResponseWriter, r *http.Request) error {
 	u := stateOf(r).user
-	if u == nil {
-		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Log in first."})
-	}
 	opts, state, err := s.webauthn.BeginLogin(r.Context(), u.ID)
 	return s.sendCeremony(w, r, opts, state, err)
 }
 
 func (s *Server) reauthWebAuthnValidate(w http.ResponseWriter, r *http.Request) error {
 	st := stateOf(r)
-	if st.user == nil {
-		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Log in first."})
-	}
 	state, err := s.takeCeremony(r)
 	if err != nil {
 		return s.jsonError(w, err)

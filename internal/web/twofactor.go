@@ -21,16 +21,6 @@ const (
 	keyCodesNew = "recovery_codes_shown"
 )
 
-// handoffUser returns the user half-way through logging in in this
-// browser, or nil.
-func (s *Server) handoffUser(r *http.Request) *account.User {
-	u, err := s.signin.HandoffUser(r.Context(), stateOf(r).sess)
-	if err != nil {
-		return nil
-	}
-	return u
-}
-
 func (s *Server) handoffExpired(w http.ResponseWriter, r *http.Request) error {
 	msg, _ := userMessage(login.ErrHandoffExpired)
 	s.flash(w, r, flashError, msg)
@@ -48,10 +38,7 @@ type twoFactorPage struct {
 
 // twoFactorPage offers the user's second factors after the password.
 func (s *Server) twoFactorPage(w http.ResponseWriter, r *http.Request) error {
-	u := s.handoffUser(r)
-	if u == nil {
-		return s.handoffExpired(w, r)
-	}
+	u := stateOf(r).handoff
 	return s.renderTwoFactor(w, r, u, http.StatusOK, "")
 }
 
@@ -70,10 +57,7 @@ func (s *Server) renderTwoFactor(w http.ResponseWriter, r *http.Request, u *acco
 
 // twoFactorTOTP checks an authenticator-app code.
 func (s *Server) twoFactorTOTP(w http.ResponseWriter, r *http.Request) error {
-	u := s.handoffUser(r)
-	if u == nil {
-		return s.handoffExpired(w, r)
-	}
+	u := stateOf(r).handoff
 	res, err := s.signin.TOTP(r.Context(), s.browser(r), r.PostFormValue("totp_value"), r.PostFormValue("remember_device") != "")
 	if errors.Is(err, login.ErrHandoffExpired) {
 		return s.handoffExpired(w, r)
@@ -95,9 +79,6 @@ type recoveryCodePage struct {
 }
 
 func (s *Server) recoveryCodePage(w http.ResponseWriter, r *http.Request) error {
-	if s.handoffUser(r) == nil {
-		return s.handoffExpired(w, r)
-	}
 	return s.render(w, http.StatusOK, "recovery_code.html", recoveryCodePage{basePage: s.base(r, "Use a recovery code")})
 }
 
@@ -211,10 +192,7 @@ func (s *Server) jsonError(w http.ResponseWriter, err error) error {
 
 // webauthnLoginOptions starts the security-key step of a login.
 func (s *Server) webauthnLoginOptions(w http.ResponseWriter, r *http.Request) error {
-	u := s.handoffUser(r)
-	if u == nil {
-		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Your login expired. Log in again."})
-	}
+	u := stateOf(r).handoff
 	opts, state, err := s.webauthn.BeginLogin(r.Context(), u.ID)
 	return s.sendCeremony(w, r, opts, state, err)
 }
@@ -222,9 +200,6 @@ func (s *Server) webauthnLoginOptions(w http.ResponseWriter, r *http.Request) er
 // webauthnLoginValidate finishes it. Security keys are phishing-resistant,
 // so the browser becomes a known device without an email.
 func (s *Server) webauthnLoginValidate(w http.ResponseWriter, r *http.Request) error {
-	if s.handoffUser(r) == nil {
-		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Your login expired. Log in again."})
-	}
 	state, err := s.takeCeremony(r)
 	if err != nil {
 		return s.jsonError(w, err)
