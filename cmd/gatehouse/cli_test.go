@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/config"
 	"github.com/gatehouse-index/gatehouse/internal/db"
+	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 )
 
@@ -500,5 +501,65 @@ func TestCLIExplain(t *testing.T) {
 	}
 	if err := usageErr("user create", "--username is required"); exitCode(err) != 2 || !strings.Contains(err.Error(), "gatehouse user create --help") {
 		t.Errorf("usageErr = %q (exit %d)", err, exitCode(err))
+	}
+}
+
+// TestCLIPostgresNeedsNoDataDir: with PostgreSQL and the secret given, the
+// admin commands work with no data directory and create none; migrate
+// fills a new, empty PostgreSQL database without --create.
+func TestCLIPostgresNeedsNoDataDir(t *testing.T) {
+	pg := dbtest.PostgresURL(t)
+	missingDir := filepath.Join(t.TempDir(), "no-such-dir")
+	flags := []string{"--database-url", pg, "--data-dir", missingDir, "--secret-key", strings.Repeat("ab", 32)}
+	if out := mustCLI(t, "", append([]string{"migrate"}, flags...)...); !strings.Contains(out, "PostgreSQL database is up to date") {
+		t.Errorf("migrate: %q", out)
+	}
+	mustCLI(t, "violet-harbour-lantern-42\n", append([]string{"user", "create", "--username", "jo", "--email", "jo@example.com", "--password-stdin"}, flags...)...)
+	if out := mustCLI(t, "", append([]string{"token", "create", "--user", "jo", "--description", "ci"}, flags...)...); !strings.HasPrefix(out, "pypi-") {
+		t.Errorf("token create: %q", out)
+	}
+	if _, err := os.Stat(missingDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the commands created %s (stat: %v)", missingDir, err)
+	}
+	// Without the secret they refuse rather than make one in the data dir.
+	out, _, err := cli(t, "", "token", "create", "--user", "jo", "--description", "ci2", "--database-url", pg, "--data-dir", missingDir)
+	wantAdvice(t, "PostgreSQL without the secret", err, out, filepath.Join(missingDir, "secret.key"), "server secret")
+}
+
+// TestCLIReadmeCommands: every gatehouse command in the README's shell
+// blocks is one the CLI accepts (its flags exist), the quickstart builds
+// offline, and no command uses $TOKEN without stopping when it is empty
+// (issue 12 §5.2, §5.9).
+func TestCLIReadmeCommands(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```sh\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
+	cmdRE := regexp.MustCompile(`(?:^|\$\()\s*(?:\./)?gatehouse ([^)#]*)`)
+	var n int
+	for _, b := range blocks {
+		for _, line := range strings.Split(b[1], "\n") {
+			line = strings.TrimSpace(line)
+			if strings.HasPrefix(line, "#") {
+				continue
+			}
+			if m := cmdRE.FindStringSubmatch(line); m != nil {
+				n++
+				args := append(strings.Fields(m[1]), "--help")
+				if _, _, err := cli(t, "", args...); err != nil {
+					t.Errorf("README: %q is refused: %v", line, err)
+				}
+			}
+			if strings.Contains(line, "-m build") && !strings.Contains(line, "--no-isolation") {
+				t.Errorf("README: %q needs PyPI to build (build isolation); add --no-isolation", line)
+			}
+			if strings.Contains(line, `"$TOKEN"`) {
+				t.Errorf("README: %q goes on with an empty token when token create failed; use ${TOKEN:?...}", line)
+			}
+		}
+	}
+	if n < 2 {
+		t.Fatalf("found only %d gatehouse commands in README.md's shell blocks", n)
 	}
 }
