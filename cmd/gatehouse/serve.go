@@ -314,7 +314,7 @@ func serve(ctx context.Context, e env, args []string) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("Gatehouse is running", "url", cfg.BaseURL+"/", "database", a.db.Dialect, "data_dir", cfg.DataDir)
+	log.Info("Gatehouse is running", "url", cfg.BaseURL+"/", "database", a.db.Dialect, "data_dir", abs(cfg.DataDir))
 
 	select {
 	case err := <-errc:

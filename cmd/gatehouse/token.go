@@ -63,9 +63,9 @@ func tokenCreate(ctx context.Context, e env, args []string) error {
 	var projects multiFlag
 	cfg, err := loadConfig(e, "token create", tokenCreateUsage, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&username, "user", "", "the `NAME` of the user the token acts for")
-		fs.StringVar(&description, "description", "", "what the token is for, e.g. laptop (`TEXT`, unique per user, at most 100 characters)")
+		fs.StringVar(&description, "description", "", "`TEXT` saying what the token is for, e.g. laptop; unique per user, at most 100 characters")
 		fs.Var(&projects, "project", "limit the token to this project `NAME` (repeat for several)")
-		fs.StringVar(&expires, "expires", "", "lifetime (`DURATION`), e.g. 720h or 30d; default: no expiry")
+		fs.StringVar(&expires, "expires", "", "the token's lifetime as a `DURATION`, e.g. 720h or 30d; default: no expiry")
 	})
 	if err != nil {
 		return helpOK(err)
