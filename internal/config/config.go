@@ -161,6 +161,14 @@ func ServeFlags(fs *flag.FlagSet, getenv func(string) string) func() (*Config, e
 	}
 }
 
+// FromEnv builds the Config that the environment variables and defaults
+// give, as if no flag were passed; help text uses it to show the configured
+// base URL.
+func FromEnv(getenv func(string) string) (*Config, error) {
+	fs := flag.NewFlagSet("env", flag.ContinueOnError)
+	return ServeFlags(fs, getenv)()
+}
+
 // complete fills the computed defaults and validates the result.
 func (c *Config) complete() error {
 	if c.DataDir == "" {
