@@ -295,6 +295,9 @@ func serve(ctx context.Context, e env, args []string) error {
 		BaseURL:        cfg.BaseURL,
 		SiteName:       cfg.SiteName,
 		TempDir:        filepath.Join(cfg.DataDir, "tmp"),
+
+		UploadMinRate:    cfg.UploadMinRate,
+		UploadRateWindow: cfg.UploadRateWindow,
 	})
 	if err != nil {
 		return err
@@ -305,13 +308,18 @@ func serve(ctx context.Context, e env, args []string) error {
 	go worker.Run(watchCtx)
 	go sweepSessions(watchCtx, a.sessions, log)
 
-	// No ReadTimeout or WriteTimeout: a 100 MiB upload or download on a slow
-	// link legitimately takes minutes. Slowloris is bounded by the header
-	// timeout and idle connections by the idle timeout.
+	// ReadTimeout bounds reading a request, headers and body: page forms
+	// are small. The web layer lifts it once a body is in, so slow handlers
+	// and long downloads are not cut, and uploads replace it with their
+	// minimum transfer rate (--upload-min-rate), since a large file on a
+	// slow link legitimately takes minutes. No WriteTimeout, for the same
+	// reason on downloads. Idle keep-alive connections close after
+	// IdleTimeout.
 	hs := &http.Server{
 		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

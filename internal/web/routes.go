@@ -6,9 +6,12 @@ import "net/http"
 //
 // Tool routes (Simple API, JSON API, files, upload) carry no cookies and need
 // no CSRF defence; every answer is marked nosniff, because JSON and metadata
-// files hold text a package author wrote, "<script>" included. Browser pages get the page chain: security headers, the
-// session, and cross-origin (CSRF) protection on every state-changing
-// method. Every handler returns an error, which errors.go turns into a
+// files hold text a package author wrote, "<script>" included. Browser pages
+// get the page chain: security headers, cross-origin (CSRF) protection on
+// every state-changing method, the session, and pageBody, which caps the
+// body at maxPageBody, refuses multipart and reads the form before any
+// handler runs. Uploads read their own body, held to a minimum transfer rate
+// (minrate.go). Every handler returns an error, which errors.go turns into a
 // response.
 //
 // Each page route names its guard (auth.go), so this list is the access
@@ -18,9 +21,9 @@ import "net/http"
 // only), handoff (the second-factor pages, for five minutes after the
 // password). The JSON variants answer webauthn.js instead of redirecting.
 func (s *Server) routes(mux *http.ServeMux) {
-	tool := func(h handlerFunc) http.Handler { return s.recoverer(s.logRequests(noSniff(s.toolErrors(h)))) }
+	tool := func(h handlerFunc) http.Handler { return s.recoverer(s.logRequests(noSniff(noBody(s.toolErrors(h))))) }
 	page := func(h handlerFunc) http.Handler {
-		return s.recoverer(s.logRequests(s.securityHeaders(s.csrf.Handler(s.withSession(s.readOnlyGuard(s.pageErrors(h)))))))
+		return s.recoverer(s.logRequests(s.securityHeaders(s.csrf.Handler(s.withSession(s.pageBody(s.readOnlyGuard(s.pageErrors(h))))))))
 	}
 
 	// Simple Repository API (PEP 503, 691, 658, 700, 714).

@@ -41,6 +41,12 @@ type Deps struct {
 	SiteName       string
 	TempDir        string           // where uploads are spooled
 	Now            func() time.Time // default time.Now
+
+	// UploadMinRate (bytes per second) and UploadRateWindow hold upload
+	// bodies to a minimum transfer rate (see minRateReader); zero takes
+	// the defaults of --upload-min-rate and --upload-rate-window.
+	UploadMinRate    int64
+	UploadRateWindow time.Duration
 }
 
 // Server serves Gatehouse over HTTP. Create it with NewServer.
@@ -65,12 +71,21 @@ type Server struct {
 	templates map[string]*template.Template
 	static    staticFiles
 	mux       *http.ServeMux
+
+	uploadMinRate    int64 // bytes per second; see minRateReader
+	uploadRateWindow time.Duration
 }
 
 // NewServer builds the server and its routes.
 func NewServer(d Deps) (*Server, error) {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.UploadMinRate <= 0 {
+		d.UploadMinRate = defaultUploadMinRate
+	}
+	if d.UploadRateWindow <= 0 {
+		d.UploadRateWindow = defaultUploadRateWindow
 	}
 	s := &Server{
 		projects: d.Projects,
@@ -88,6 +103,9 @@ func NewServer(d Deps) (*Server, error) {
 		tempDir:  d.TempDir,
 		now:      d.Now,
 		simple:   newSimpleCache(),
+
+		uploadMinRate:    d.UploadMinRate,
+		uploadRateWindow: d.UploadRateWindow,
 	}
 	if s.mailKick == nil {
 		s.mailKick = func() {}

@@ -84,6 +84,9 @@ type fixtureConfig struct {
 	limits  project.Limits
 	blobDir string // default: a new temp dir
 	clock   *clock // default: a new clock at t0
+
+	uploadMinRate    int64         // default: the server's default
+	uploadRateWindow time.Duration // default: the server's default
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -132,7 +135,9 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	}
 	in.srv, err = NewServer(Deps{Projects: in.projects, Tokens: in.tokens, Accounts: in.accounts, Sessions: in.sessions,
 		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log,
-		Login: login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now}), BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now})
+		Login:   login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now}),
+		BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now,
+		UploadMinRate: cfg.uploadMinRate, UploadRateWindow: cfg.uploadRateWindow})
 	if err != nil {
 		t.Fatal(err)
 	}
