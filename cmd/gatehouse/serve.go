@@ -216,6 +216,7 @@ func serve(ctx context.Context, e env, args []string) error {
 		BaseURL:        cfg.BaseURL,
 		SiteName:       cfg.SiteName,
 		TempDir:        filepath.Join(cfg.DataDir, "tmp"),
+		PageCacheSize:  cfg.PageCacheSize,
 	})
 	if err != nil {
 		return err

@@ -39,6 +39,9 @@ type Deps struct {
 	SiteName       string
 	TempDir        string           // where uploads are spooled
 	Now            func() time.Time // default time.Now
+	// PageCacheSize is the Simple API page cache's byte budget
+	// (default DefaultPageCacheSize).
+	PageCacheSize int64
 }
 
 // Server serves Gatehouse over HTTP. Create it with NewServer.
@@ -83,8 +86,11 @@ func NewServer(d Deps) (*Server, error) {
 		siteName: d.SiteName,
 		tempDir:  d.TempDir,
 		now:      d.Now,
-		simple:   newSimpleCache(),
 	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.simple = newSimpleCache(d.Projects, d.PageCacheSize, s.log)
 	if s.mailKick == nil {
 		s.mailKick = func() {}
 	}
@@ -131,3 +137,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) WatchChanges(ctx context.Context, interval time.Duration) {
 	s.simple.watch(ctx, s.projects, interval, s.log)
 }
+
+// PageCacheStats reports the Simple API cache's counters and usage.
+func (s *Server) PageCacheStats() PageCacheStats { return s.simple.stats() }

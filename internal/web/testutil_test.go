@@ -83,6 +83,8 @@ type fixtureConfig struct {
 	limits  project.Limits
 	blobDir string // default: a new temp dir
 	clock   *clock // default: a new clock at t0
+	// pageCacheSize is the page cache's budget (default the server's).
+	pageCacheSize int64
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -130,7 +132,8 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		t.Fatal(err)
 	}
 	in.srv, err = NewServer(Deps{Projects: in.projects, Tokens: in.tokens, Accounts: in.accounts, Sessions: in.sessions,
-		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log, BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now})
+		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log, BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now,
+		PageCacheSize: cfg.pageCacheSize})
 	if err != nil {
 		t.Fatal(err)
 	}
