@@ -298,6 +298,7 @@ func serve(ctx context.Context, e env, args []string) error {
 
 		UploadMinRate:    cfg.UploadMinRate,
 		UploadRateWindow: cfg.UploadRateWindow,
+		PageCacheSize:    cfg.PageCacheSize,
 	})
 	if err != nil {
 		return err

@@ -35,6 +35,7 @@ type Config struct {
 	MaxFileSize    int64         // per-file upload limit, bytes
 	MaxProjectSize int64         // per-project total size limit, bytes
 	CachePoll      time.Duration // how often to look for changes made by other instances
+	PageCacheSize  int64         // byte budget of the Simple API page cache
 	LogFormat      string        // text or json
 	LogLevel       string        // debug, info, warn, error
 	ShutdownGrace  time.Duration // how long in-flight requests get on SIGTERM
@@ -110,6 +111,8 @@ func settings() []Setting {
 			size(func(c *Config) *int64 { return &c.MaxProjectSize })},
 		{"cache-poll", "GATEHOUSE_CACHE_POLL", "1s", "how often each instance checks the database for index changes made by other instances",
 			dur(func(c *Config) *time.Duration { return &c.CachePoll })},
+		{"page-cache-size", "GATEHOUSE_PAGE_CACHE_SIZE", "64MiB", "memory for rendered Simple API project pages (e.g. 64MiB, 1GiB); the least recently read are dropped past it",
+			size(func(c *Config) *int64 { return &c.PageCacheSize })},
 		{"log-format", "GATEHOUSE_LOG_FORMAT", "text", "log format: text or json",
 			str(func(c *Config) *string { return &c.LogFormat })},
 		{"log-level", "GATEHOUSE_LOG_LEVEL", "info", "log level: debug, info, warn or error",
@@ -241,6 +244,9 @@ func (c *Config) complete() error {
 	}
 	if c.UploadMinRate <= 0 {
 		return errors.New("--upload-min-rate must be positive, e.g. 8KiB (bytes per second)")
+	}
+	if c.PageCacheSize < 1<<20 {
+		return fmt.Errorf("--page-cache-size %d bytes is too small: give at least 1MiB, e.g. 64MiB", c.PageCacheSize)
 	}
 	switch c.LogFormat {
 	case "text", "json":

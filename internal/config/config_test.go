@@ -36,6 +36,9 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", ch.name, ch.got, ch.want)
 		}
 	}
+	if c.PageCacheSize != 64<<20 {
+		t.Errorf("PageCacheSize: got %d, want 64 MiB", c.PageCacheSize)
+	}
 	if c.MaxFileSize != 100<<20 || c.MaxProjectSize != 10<<30 {
 		t.Errorf("limits: got %d/%d, want 100 MiB/10 GiB", c.MaxFileSize, c.MaxProjectSize)
 	}
@@ -71,6 +74,8 @@ func TestInvalid(t *testing.T) {
 		{"--upload-rate-window", "0s"},
 		{"--upload-min-rate", "0"},
 		{"--upload-min-rate", "fast"},
+		{"--page-cache-size", "100KiB"},
+		{"--page-cache-size", "lots"},
 	} {
 		if _, err := load(t, args, nil); err == nil {
 			t.Errorf("%v: got no error, want one", args)

@@ -47,6 +47,9 @@ type Deps struct {
 	// the defaults of --upload-min-rate and --upload-rate-window.
 	UploadMinRate    int64
 	UploadRateWindow time.Duration
+	// PageCacheSize is the Simple API page cache's byte budget
+	// (default DefaultPageCacheSize).
+	PageCacheSize int64
 }
 
 // Server serves Gatehouse over HTTP. Create it with NewServer.
@@ -102,11 +105,14 @@ func NewServer(d Deps) (*Server, error) {
 		siteName: d.SiteName,
 		tempDir:  d.TempDir,
 		now:      d.Now,
-		simple:   newSimpleCache(),
 
 		uploadMinRate:    d.UploadMinRate,
 		uploadRateWindow: d.UploadRateWindow,
 	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.simple = newSimpleCache(d.Projects, d.PageCacheSize, s.log)
 	if s.mailKick == nil {
 		s.mailKick = func() {}
 	}
@@ -153,3 +159,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) WatchChanges(ctx context.Context, interval time.Duration) {
 	s.simple.watch(ctx, s.projects, interval, s.log)
 }
+
+// PageCacheStats reports the Simple API cache's counters and usage.
+func (s *Server) PageCacheStats() PageCacheStats { return s.simple.stats() }

@@ -87,6 +87,8 @@ type fixtureConfig struct {
 
 	uploadMinRate    int64         // default: the server's default
 	uploadRateWindow time.Duration // default: the server's default
+	// pageCacheSize is the page cache's budget (default the server's).
+	pageCacheSize int64
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -137,7 +139,8 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log,
 		Login:   login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now}),
 		BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now,
-		UploadMinRate: cfg.uploadMinRate, UploadRateWindow: cfg.uploadRateWindow})
+		UploadMinRate: cfg.uploadMinRate, UploadRateWindow: cfg.uploadRateWindow,
+		PageCacheSize: cfg.pageCacheSize})
 	if err != nil {
 		t.Fatal(err)
 	}
