@@ -10,8 +10,10 @@ BENCHFLAGS ?=
 
 .PHONY: build test bench bench-tools
 
+# -buildvcs=auto records the git revision (shown by `gatehouse version`)
+# even when GOFLAGS turns it off; the build time is not recorded by Go.
 build:
-	$(GO) build -o gatehouse ./cmd/gatehouse
+	$(GO) build -buildvcs=auto -ldflags "-X main.buildTime=$$(date -u +%Y-%m-%dT%H:%M:%SZ)" -o gatehouse ./cmd/gatehouse
 
 test:
 	scripts/test

@@ -197,7 +197,11 @@ func (h *harness) startGatehouse(ctx context.Context) error {
 	// Uploading needs a verified email address and a second factor, as on
 	// PyPI. The CLI vouches for the address; see addSecondFactor for the
 	// second factor.
-	if _, err := cli("user", "create", "--username", "bench", "--email", "bench@example.com", "--email-verified"); err != nil {
+	// The index is new: migrate --create sets it up, as serve would.
+	if _, err := cli("migrate", "--create"); err != nil {
+		return err
+	}
+	if _, err := cli("user", "create", "--username", "bench", "--email", "bench@example.com", "--email-verified", "--no-password"); err != nil {
 		return err
 	}
 	if err := addSecondFactor(ctx, h.dataDir, "bench"); err != nil {

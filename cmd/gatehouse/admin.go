@@ -1,59 +1,70 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
-	"github.com/gatehouse-index/gatehouse/internal/pep"
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
 )
 
 const userUsage = `Usage: gatehouse user <create|list> [flags]
 
   create   add a user (run 'gatehouse user create --help')
-  list     list users`
+  list     list users, with whether each can upload yet`
 
 func userCmd(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(e.stdout, userUsage)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: user needs a subcommand: create or list", errUsage)
-		}
-		return nil
+	if len(args) == 0 {
+		fmt.Fprintln(e.stderr, userUsage)
+		return usageErr("user", "'gatehouse user' needs a subcommand: create or list")
 	}
 	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprintln(e.stdout, userUsage)
+		return nil
 	case "create":
 		return userCreate(ctx, e, args[1:])
 	case "list":
 		return userList(ctx, e, args[1:])
 	}
-	return fmt.Errorf("%w: unknown user subcommand %q (want create or list)", errUsage, args[0])
+	return usageErr("user", "There is no user subcommand %q (want create or list)", args[0])
 }
 
-const userCreateUsage = `Usage: gatehouse user create --username NAME --email ADDRESS [--password-stdin] [--email-verified] [--admin] [flags]
+const userCreateUsage = `Usage: gatehouse user create --username NAME --email ADDRESS --password-stdin [--email-verified] [--admin] [flags]
+       gatehouse user create --username NAME --email ADDRESS --email-verified --no-password [flags]
 
-Creates a user. Give the password on standard input with --password-stdin
-(it is never taken as a flag, so it stays out of shell history and ps).
+Creates a user in an existing index (see 'gatehouse migrate --help' to start
+a new one).
+
+A password is required, or the user could never log in. Give it on standard
+input with --password-stdin: type it when asked (it is not shown), or pipe
+it, e.g. printf '%s\n' "$PASSWORD" | gatehouse user create ... It is never
+taken as a flag, so it stays out of shell history and ps. The same rules as
+the registration form apply: at least 8 characters, not a common password,
+not the user's own name or address.
+
+To let the user choose their own password instead, use --no-password with a
+verified address: they then ask for a link with "Forgot your password?" on
+the login page (<base-url>/account/request-password-reset/).
 
 Uploading needs what PyPI needs: a verified primary email address and
 two-factor authentication. --email-verified records the address as verified
-(you vouch for it); otherwise the user follows the link sent when they ask
-for one on their account page. Two-factor authentication is set up by the
-user in the browser (Account → Two-factor authentication).`
+(you vouch for it; no email is sent); otherwise the user asks for a
+verification link on their account page after logging in. Two-factor
+authentication is set up by the user in the browser.`
 
 func userCreate(ctx context.Context, e env, args []string) error {
 	var username, email, fullName string
-	var pwStdin, admin, verified bool
+	var pwStdin, noPassword, admin, verified bool
 	cfg, err := loadConfig(e, "user create", userCreateUsage, args, func(fs *flag.FlagSet) {
-		fs.StringVar(&username, "username", "", "username (letters, digits, '.', '_', '-')")
-		fs.StringVar(&email, "email", "", "email address")
-		fs.StringVar(&fullName, "name", "", "full name")
+		fs.StringVar(&username, "username", "", "`NAME` to log in with (letters, digits, '.', '_', '-')")
+		fs.StringVar(&email, "email", "", "the user's email `ADDRESS`")
+		fs.StringVar(&fullName, "name", "", "the user's full `NAME`, shown on their projects")
 		fs.BoolVar(&pwStdin, "password-stdin", false, "read the password from the first line of standard input")
+		fs.BoolVar(&noPassword, "no-password", false, "create the user without a password: they choose one through a password-reset link (needs --email and --email-verified)")
 		fs.BoolVar(&admin, "admin", false, "make the user an administrator")
 		fs.BoolVar(&verified, "email-verified", false, "record the email address as verified (you vouch for it; no verification link is sent)")
 	})
@@ -61,40 +72,115 @@ func userCreate(ctx context.Context, e env, args []string) error {
 		return helpOK(err)
 	}
 	if username == "" {
-		return fmt.Errorf("%w: --username is required", errUsage)
+		return usageErr("user create", "--username is required")
 	}
-	var password string
-	if pwStdin {
-		line, err := bufio.NewReader(e.stdin).ReadString('\n')
-		if err != nil && line == "" {
-			return fmt.Errorf("--password-stdin: could not read a password from standard input")
-		}
-		password = strings.TrimRight(line, "\r\n")
+	switch {
+	case pwStdin && noPassword:
+		return usageErr("user create", "Give either --password-stdin or --no-password, not both")
+	case !pwStdin && !noPassword:
+		return fail(errUsage, fmt.Sprintf("A password is required: without one, %s could never log in", username),
+			fmt.Sprintf("Add --password-stdin and type the password when asked, or pipe it:\n"+
+				"  printf '%%s\\n' \"$PASSWORD\" | gatehouse user create --username %s ... --password-stdin\n"+
+				"Or, to let %s choose one through a password-reset link, add --no-password\n"+
+				"(with --email and --email-verified). See 'gatehouse user create --help'.", username, username))
+	case noPassword && (email == "" || !verified):
+		return usageErr("user create", "--no-password needs --email and --email-verified: password-reset links are only sent to a verified address, and that link is how %s would choose a password", username)
 	}
-	a, err := open(ctx, cfg, newLogger(cfg, e))
+	a, err := open(ctx, cfg, newLogger(cfg, e), false)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	var password string
+	if pwStdin {
+		if password, err = readPassword(ctx, e, username); err != nil {
+			return err
+		}
+	}
 	u, err := a.accounts.Create(ctx, account.NewUser{Username: username, Email: email, FullName: fullName, Password: password, IsAdmin: admin, EmailVerified: verified})
 	if err != nil {
-		return err
+		return explain(err, advice{kind: derrors.Conflict, todo: "'gatehouse user list' lists the existing users. Nothing was created."},
+			advice{kind: derrors.Invalid, todo: "Nothing was created."})
 	}
 	kind := "user"
 	if u.IsAdmin {
 		kind = "administrator"
 	}
-	fmt.Fprintf(e.stdout, "Created %s %q (id %d).\nNext: log in at %s/account/login/ and set up two-factor authentication, then: gatehouse token create --user %s --description \"my laptop\"\n",
-		kind, u.Username, u.ID, cfg.BaseURL, u.Username)
+	fmt.Fprintf(e.stdout, "Created %s %q (id %d).\n", kind, u.Username, u.ID)
+	if !u.HasPassword {
+		fmt.Fprintf(e.stdout, "%s has no password yet: they open %s/account/request-password-reset/, enter %s,\nand follow the link emailed to %s to choose one.\n",
+			u.Username, cfg.BaseURL, u.Username, u.PrimaryEmail)
+		if cfg.SMTPURL == "" {
+			fmt.Fprintf(e.stdout, "(With no --smtp-url, the server writes that email under %s instead of sending it.)\n", abs(cfg.MailDir))
+		}
+	}
+	blockers, err := uploadBlockers(ctx, a, u)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "Before %s can upload:\n", u.Username)
+	for _, b := range blockers {
+		fmt.Fprintf(e.stdout, "  - %s\n", b)
+	}
+	fmt.Fprintf(e.stdout, "Then make an API token: gatehouse token create --user %s --description \"my laptop\"\n", u.Username)
 	return nil
 }
 
+// readPassword reads the first line of standard input. From a terminal it
+// asks for the password on stderr and does not echo it.
+func readPassword(ctx context.Context, e env, username string) (string, error) {
+	line, fromTerminal, err := readSecretLine(e.stdin, func() {
+		fmt.Fprintf(e.stderr, "Password for %s (at least %d characters; not shown as you type), then Enter: ", username, account.MinPasswordLen)
+	})
+	if fromTerminal {
+		fmt.Fprintln(e.stderr)
+	}
+	if ctx.Err() != nil {
+		return "", explain(ctx.Err())
+	}
+	if err != nil && line == "" {
+		return "", fail(errUsage, "--password-stdin: no password on standard input",
+			fmt.Sprintf("Type the password and press Enter, or pipe it: printf '%%s\\n' \"$PASSWORD\" | gatehouse user create --username %s ... --password-stdin", username))
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+// uploadBlockers lists, with what to do about each, what keeps u from
+// uploading: the prerequisites the upload endpoint checks (a verified
+// primary address, then a second factor, as on PyPI), and what stands in
+// the way of meeting them (a disabled account, no password to log in with).
+func uploadBlockers(ctx context.Context, a *app, u *account.User) ([]string, error) {
+	base := a.cfg.BaseURL
+	var out []string
+	if u.Disabled {
+		reason := ""
+		if u.DisabledReason != "" {
+			reason = " (" + u.DisabledReason + ")"
+		}
+		out = append(out, fmt.Sprintf("%s's account is disabled%s: an administrator re-enables it at %s/admin/users/%d/.", u.Username, reason, base, u.ID))
+	}
+	switch {
+	case u.PrimaryEmail == "":
+		out = append(out, fmt.Sprintf("%s has no email address: after logging in they add one at %s/manage/account/ and follow the verification link.", u.Username, base))
+	case !u.PrimaryVerified:
+		out = append(out, fmt.Sprintf("%s's address %s is not verified: after logging in they choose \"Resend verification\" at %s/manage/account/ and follow the emailed link.", u.Username, u.PrimaryEmail, base))
+	}
+	has2FA, err := a.mfa.HasTwoFactor(ctx, u.ID)
+	if err != nil {
+		return nil, err
+	}
+	if !has2FA {
+		out = append(out, fmt.Sprintf("%s has no two-factor authentication: after logging in at %s/account/login/ they set it up at %s/manage/account/two-factor/.", u.Username, base, base))
+	}
+	return out, nil
+}
+
 func userList(ctx context.Context, e env, args []string) error {
-	cfg, err := loadConfig(e, "user list", "Usage: gatehouse user list [flags]\n\nLists every user.", args, nil)
+	cfg, err := loadConfig(e, "user list", "Usage: gatehouse user list [flags]\n\nLists every user, and whether each can upload yet (a verified email address\nand two-factor authentication, as on PyPI).", args, nil)
 	if err != nil {
 		return helpOK(err)
 	}
-	a, err := open(ctx, cfg, newLogger(cfg, e))
+	a, err := open(ctx, cfg, newLogger(cfg, e), false)
 	if err != nil {
 		return err
 	}
@@ -103,103 +189,33 @@ func userList(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if len(users) == 0 {
+		fmt.Fprintln(e.stderr, "No users yet: add one with 'gatehouse user create'.")
+		return nil
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tADMIN\tDISABLED\tCREATED")
+	fmt.Fprintln(tw, "ID\tUSERNAME\tEMAIL\tVERIFIED\t2FA\tADMIN\tDISABLED\tCREATED")
 	for _, u := range users {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%v\t%v\t%s\n", u.ID, u.Username, u.PrimaryEmail, u.IsAdmin, u.Disabled, u.CreatedAt.Format("2006-01-02"))
+		has2FA, err := a.mfa.HasTwoFactor(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, u.Username, orDash(u.PrimaryEmail), yesNo(u.PrimaryVerified), yesNo(has2FA),
+			yesNo(u.IsAdmin), yesNo(u.Disabled), u.CreatedAt.Format("2006-01-02"))
 	}
 	return tw.Flush()
 }
 
-const tokenUsage = `Usage: gatehouse token create --user NAME --description TEXT [--project NAME ...] [--expires DURATION] [flags]
-
-Creates an API token and prints it once. Without --project the token can
-upload to every project the user may upload to, and create new projects; with
-one or more --project it is limited to those projects. Upload with:
-
-  twine upload --repository-url <base-url>/legacy/ -u __token__ -p <token> dist/*`
-
-type multiFlag []string
-
-func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
-func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
-
-func tokenCmd(ctx context.Context, e env, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
-		fmt.Fprintln(e.stdout, tokenUsage)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: token needs a subcommand: create", errUsage)
-		}
-		return nil
+func yesNo(b bool) string {
+	if b {
+		return "yes"
 	}
-	if args[0] != "create" {
-		return fmt.Errorf("%w: unknown token subcommand %q (want create)", errUsage, args[0])
-	}
-	var username, description, expires string
-	var projects multiFlag
-	cfg, err := loadConfig(e, "token create", tokenUsage, args[1:], func(fs *flag.FlagSet) {
-		fs.StringVar(&username, "user", "", "the user the token acts for")
-		fs.StringVar(&description, "description", "", "what the token is for (unique per user, at most 100 characters)")
-		fs.Var(&projects, "project", "limit the token to this project (repeat for several)")
-		fs.StringVar(&expires, "expires", "", "lifetime, e.g. 720h or 30d; default: no expiry")
-	})
-	if err != nil {
-		return helpOK(err)
-	}
-	if username == "" || description == "" {
-		return fmt.Errorf("%w: --user and --description are required", errUsage)
-	}
-	var expiresAt *time.Time
-	if expires != "" {
-		d, err := parseLifetime(expires)
-		if err != nil {
-			return fmt.Errorf("%w: --expires: %v", errUsage, err)
-		}
-		t := time.Now().Add(d).UTC().Truncate(time.Second)
-		expiresAt = &t
-	}
-	a, err := open(ctx, cfg, newLogger(cfg, e))
-	if err != nil {
-		return err
-	}
-	defer a.Close()
-	u, err := a.accounts.ByUsername(ctx, username)
-	if err != nil {
-		return fmt.Errorf("%v Create the user first with 'gatehouse user create'", err)
-	}
-	var norm []string
-	for _, p := range projects {
-		norm = append(norm, pep.NormalizeName(p))
-	}
-	raw, tok, err := a.tokens.Create(ctx, u.ID, description, norm, expiresAt)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.stdout, raw)
-	scope := "all of " + u.Username + "'s projects (and new ones)"
-	if len(norm) > 0 {
-		scope = "projects " + strings.Join(norm, ", ")
-	}
-	exp := "never expires"
-	if tok.ExpiresAt != nil {
-		exp = "expires " + tok.ExpiresAt.Format(time.RFC3339)
-	}
-	fmt.Fprintf(e.stderr, "Token %q for %s: %s; %s. It is shown only this once.\n", description, u.Username, scope, exp)
-	return nil
+	return "no"
 }
 
-// parseLifetime accepts Go durations plus a "d" suffix for days.
-func parseLifetime(s string) (time.Duration, error) {
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		var days int
-		if _, err := fmt.Sscanf(n, "%d", &days); err != nil || days <= 0 {
-			return 0, fmt.Errorf("not a lifetime: %q (e.g. 30d or 12h)", s)
-		}
-		return time.Duration(days) * 24 * time.Hour, nil
+func orDash(s string) string {
+	if s == "" {
+		return "-"
 	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("not a lifetime: %q (e.g. 30d or 12h)", s)
-	}
-	return d, nil
+	return s
 }

@@ -214,17 +214,17 @@ func (mb *acctMailbox) take(t *testing.T, addr, subject string) *acctMail {
 	}
 }
 
-// none checks that no message to addr that was not taken arrives within d.
-func (mb *acctMailbox) none(t *testing.T, addr string, d time.Duration) {
-	t.Helper()
-	time.Sleep(d)
+// untaken returns the messages to addr that no take has claimed.
+func (mb *acctMailbox) untaken(addr string) []*acctMail {
 	mb.mu.Lock()
 	defer mb.mu.Unlock()
+	var out []*acctMail
 	for _, m := range mb.msgs {
 		if !m.taken && m.sentTo(addr) {
-			t.Errorf("unexpected email to %s: %q\n%s", addr, m.Subject, m.Text)
+			out = append(out, m)
 		}
 	}
+	return out
 }
 
 // all returns every message received so far.
@@ -549,6 +549,52 @@ func (e *acctEnv) waitOutboxSent(t *testing.T) {
 			t.Fatalf("%d emails still unsent after 20s: %v", n, e.rows(t, `SELECT id, to_addr, subject, attempts, last_error FROM outbox WHERE sent_at IS NULL`))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitMailDrained waits until the mail worker has dealt with every email
+// queued so far, and returns the id of the newest of them. An email is
+// queued in the transaction of the change that causes it, and that commits
+// before the server answers, so every email the requests made up to now
+// could have caused has an id up to the one returned. Dealt with is sent
+// (sent_at is recorded after the SMTP server accepted the message, and the
+// test's server keeps a message before it accepts it, so a sent email is in
+// e.mail by then) or failed at least once (attempts > 0). Emails queued
+// later, by parallel scenarios sharing the server, are not waited for.
+//
+// This is the signal a "no email arrives" check waits on: with the outbox
+// drained up to now, an email that was wrongly queued has arrived, however
+// slow the mail worker is.
+func (e *acctEnv) waitMailDrained(t *testing.T) int64 {
+	t.Helper()
+	mark := e.queryInt(t, `SELECT coalesce(max(id), 0) FROM outbox`)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		n := e.queryInt(t, `SELECT count(*) FROM outbox WHERE id <= $1 AND sent_at IS NULL AND attempts = 0`, mark)
+		if n == 0 {
+			return mark
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the mail worker has not tried %d queued emails after 20s: %v", n,
+				e.rows(t, `SELECT id, to_addr, subject, claimed_until FROM outbox WHERE id <= $1 AND sent_at IS NULL AND attempts = 0`, mark))
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval; the condition is the outbox, not the time
+	}
+}
+
+// noMail checks that no email to addr other than those already taken was
+// queued by anything done so far: it waits for the outbox to be drained
+// (waitMailDrained), then looks in the mailbox and, for emails whose
+// delivery failed, in the outbox.
+func (e *acctEnv) noMail(t *testing.T, addr string) {
+	t.Helper()
+	mark := e.waitMailDrained(t)
+	for _, m := range e.mail.untaken(addr) {
+		t.Errorf("unexpected email to %s: %q\n%s", addr, m.Subject, m.Text)
+	}
+	for _, r := range e.rows(t, `SELECT id, template, subject, attempts, last_error FROM outbox
+		WHERE id <= $1 AND sent_at IS NULL AND lower(to_addr) = lower($2)`, mark, addr) {
+		t.Errorf("unexpected email to %s queued (its delivery failed): %s", addr, r)
 	}
 }
 

@@ -588,7 +588,7 @@ func (s *e2eServer) admin(t *testing.T, args ...string) string {
 
 func (s *e2eServer) createUser(t *testing.T, name string) {
 	t.Helper()
-	out := s.admin(t, "user", "create", "--username", name, "--email", name+"@example.com", "--email-verified")
+	out := s.admin(t, "user", "create", "--username", name, "--email", name+"@example.com", "--email-verified", "--no-password")
 	if !strings.Contains(out, "Created user") {
 		t.Fatalf("user create %s: got %q, want \"Created user …\"", name, out)
 	}

@@ -14,7 +14,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "gatehouse:", err)
+		// run's errors are already written for the reader (see explain):
+		// what went wrong, then what to do.
+		fmt.Fprintln(os.Stderr, "gatehouse: "+err.Error())
 		os.Exit(exitCode(err))
 	}
 }

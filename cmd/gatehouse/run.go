@@ -2,22 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/gatehouse-index/gatehouse/internal/config"
 )
-
-// errUsage marks a command-line mistake: exit status 2, as flag does.
-var errUsage = errors.New("usage")
-
-func exitCode(err error) int {
-	if errors.Is(err, errUsage) {
-		return 2
-	}
-	return 1
-}
 
 // env is what every subcommand gets instead of reaching for globals.
 type env struct {
@@ -37,9 +27,10 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the package index server", serve},
-		{"migrate", "apply database migrations and exit", migrate},
+		{"migrate", "set up a new index (--create), or apply database migrations, and exit", migrate},
 		{"user", "manage users: user create, user list", userCmd},
-		{"token", "manage API tokens: token create", tokenCmd},
+		{"token", "manage API tokens: token create, token list, token delete", tokenCmd},
+		{"version", "print the version and the source revision it was built from", versionCmd},
 	}
 }
 
@@ -47,70 +38,62 @@ const topUsage = `Gatehouse is a self-hostable Python package index.
 
 Usage:
   gatehouse <command> [flags]
+  gatehouse --version
 
 Commands:
 %s
-Run 'gatehouse <command> --help' for the flags of a command. Every flag can
-also be set with an environment variable (shown in the flag's help).
+Run 'gatehouse <command> --help' for the flags of a command. Every command
+takes the server's settings too (--data-dir, --database-url, ...), so they
+find the same index as 'gatehouse serve'; each setting can also be given as
+an environment variable: see 'gatehouse serve --help'.
 
-Quick start:
-  gatehouse serve                                   # http://localhost:8080/
+Quick start (in one directory; the index lives in ./gatehouse-data):
+  gatehouse serve                # in one terminal; open %s/
   gatehouse user create --username alice --email alice@example.com --email-verified --password-stdin
-  # alice logs in and sets up two-factor authentication in the browser
+  # alice logs in at %s/account/login/ and sets up two-factor authentication
   gatehouse token create --user alice --description laptop
 `
 
-// run is the whole program: main only adds the process environment.
+// run is the whole program: main only adds the process environment. Every
+// error it returns has been explained (see explain) and so reads as advice
+// to the person who typed the command; nothing goes to stdout on failure.
 func run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) error {
 	e := env{getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	var names []string
 	var list strings.Builder
 	for _, c := range commands() {
+		names = append(names, c.name)
 		fmt.Fprintf(&list, "  %-9s %s\n", c.name, c.summary)
 	}
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprintf(stdout, topUsage, list.String())
-		if len(args) == 0 {
-			return fmt.Errorf("%w: no command given", errUsage)
-		}
+	base := baseURLFromEnv(getenv)
+	usage := fmt.Sprintf(topUsage, list.String(), base, base)
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fail(errUsage, "No command given (the commands are listed above)", "")
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, usage)
 		return nil
+	case "-version", "--version":
+		return explain(versionCmd(ctx, e, args[1:]))
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
-			return c.run(ctx, e, args[1:])
+			return explain(c.run(ctx, e, args[1:]))
 		}
 	}
-	fmt.Fprintf(stderr, topUsage, list.String())
-	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+	return fail(errUsage, fmt.Sprintf("There is no command %q", args[0]),
+		fmt.Sprintf("The commands are %s. Run 'gatehouse --help' to see what each does.", strings.Join(names, ", ")))
 }
 
-// parseFlags parses args, printing usage on --help (and returning
-// flag.ErrHelp, which callers turn into success).
-func parseFlags(fs *flag.FlagSet, e env, args []string, usage string) error {
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() {
-		fmt.Fprintln(e.stdout, usage)
-		fmt.Fprintln(e.stdout, "\nFlags:")
-		fs.SetOutput(e.stdout)
-		fs.PrintDefaults()
-		fs.SetOutput(e.stderr)
-	}
-	err := fs.Parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		return err
-	}
+// baseURLFromEnv is the base URL the environment configures, for help text
+// written before any flag is parsed; "<base-url>" when the environment's
+// settings are not valid.
+func baseURLFromEnv(getenv func(string) string) string {
+	cfg, err := config.FromEnv(getenv)
 	if err != nil {
-		return fmt.Errorf("%w: %v", errUsage, err)
+		return "<base-url>"
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
-	}
-	return nil
-}
-
-// helpOK turns --help into success.
-func helpOK(err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		return nil
-	}
-	return err
+	return cfg.BaseURL
 }

@@ -13,7 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
@@ -21,6 +23,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/config"
 	"github.com/gatehouse-index/gatehouse/internal/db"
+	"github.com/gatehouse-index/gatehouse/internal/login"
 	"github.com/gatehouse-index/gatehouse/internal/mail"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/project"
@@ -29,27 +32,35 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/web"
 )
 
-// app is everything a command needs, wired once.
+// app is everything a command needs, wired once. The user and token
+// commands use the database, accounts, tokens and second factors; serve
+// adds the rest with openServer.
 type app struct {
-	cfg      *config.Config
+	cfg      *settings
 	log      *slog.Logger
 	db       *db.DB
-	blobs    *blob.FS
-	projects *project.Service
+	secret   []byte
+	notifier *mail.Notifier
 	tokens   *token.Service
 	accounts *account.Service
-	sessions *session.Manager
 	audit    *audit.Service
 	mfa      *mfa.Service
+
+	// serve only (openServer)
+	blobs    *blob.FS
+	projects *project.Service
+	sessions *session.Manager
 	webauthn *mfa.WebAuthn
 }
 
 func (a *app) Close() {
 	a.db.Close()
-	a.blobs.Close()
+	if a.blobs != nil {
+		a.blobs.Close()
+	}
 }
 
-func newLogger(cfg *config.Config, e env) *slog.Logger {
+func newLogger(cfg *settings, e env) *slog.Logger {
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
 	opts := &slog.HandlerOptions{Level: level}
@@ -59,49 +70,106 @@ func newLogger(cfg *config.Config, e env) *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.stderr, opts))
 }
 
-// open connects to the database (migrating it), the blob store and builds
-// the services.
-func open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+// open connects to the database (migrating it) and builds the account,
+// token and second-factor services. With create (serve, migrate --create)
+// it makes the data directory, database and server secret when they are
+// missing; without it (every other command) it refuses to, see
+// requireIndex.
+func open(ctx context.Context, cfg *settings, log *slog.Logger, create bool) (*app, error) {
+	if create {
+		if err := makeDataDir(cfg, log); err != nil {
+			return nil, err
+		}
+	} else if err := requireIndex(cfg); err != nil {
+		return nil, err
 	}
-	tmp := filepath.Join(cfg.DataDir, "tmp")
-	if err := os.MkdirAll(tmp, 0o700); err != nil {
-		return nil, fmt.Errorf("create temp dir: %w", err)
+	d, _, err := openDB(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a, err := services(cfg, log, d)
+	if err != nil {
+		d.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// makeDataDir creates the data directory and its temp directory, saying so
+// in the log when the data directory is new: a server started in the wrong
+// directory then shows where its new, empty index is.
+func makeDataDir(cfg *settings, log *slog.Logger) error {
+	if missing(cfg.DataDir) {
+		log.Info("creating a new, empty data directory", "path", abs(cfg.DataDir))
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return explain(err)
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "tmp"), 0o700); err != nil {
+		return explain(err)
+	}
+	return nil
+}
+
+// openDB connects to the database and applies pending migrations, returning
+// how many it applied.
+func openDB(ctx context.Context, cfg *settings, log *slog.Logger) (*db.DB, int, error) {
+	where := "--database-url (or GATEHOUSE_DATABASE_URL)"
+	check := "Check " + where + " and that the PostgreSQL server is running and accepts this user and password."
+	if _, ok := sqlitePath(cfg.DatabaseURL); ok {
+		if !cfg.given["database-url"] && cfg.getenv("GATEHOUSE_DATABASE_URL") == "" {
+			where = "--data-dir (or GATEHOUSE_DATA_DIR)"
+		}
+		check = "Check " + where + ": the file's directory must exist and be writable, and the file must be a Gatehouse SQLite database."
 	}
 	d, err := db.Open(ctx, cfg.DatabaseURL)
 	if err != nil {
-		return nil, err
+		if e := explainSystem(err); e != nil {
+			return nil, 0, e
+		}
+		return nil, 0, fail(err, fmt.Sprintf("Gatehouse could not open the database %s: %v", redactURL(cfg.DatabaseURL), err), check)
 	}
-	if _, err := d.Migrate(ctx, log); err != nil {
-		d.Close()
-		return nil, err
-	}
-	blobs, err := blob.NewFS(cfg.FilesDir)
+	applied, err := d.Migrate(ctx, log)
 	if err != nil {
 		d.Close()
-		return nil, fmt.Errorf("open files dir: %w", err)
+		if ctx.Err() != nil {
+			return nil, 0, explain(ctx.Err())
+		}
+		return nil, 0, fail(err, fmt.Sprintf("Gatehouse could not bring the database %s up to date: %v", redactURL(cfg.DatabaseURL), err),
+			"Check that "+where+" names a Gatehouse database. If a newer Gatehouse has already migrated it, run that version.")
 	}
+	return d, len(applied), nil
+}
+
+// redactURL hides the password in a database URL.
+func redactURL(s string) string {
+	if _, ok := sqlitePath(s); ok {
+		return abs(strings.TrimPrefix(s, "sqlite:"))
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(an unreadable URL)"
+	}
+	return u.Redacted()
+}
+
+// services builds what every command shares on an open database.
+func services(cfg *settings, log *slog.Logger, d *db.DB) (*app, error) {
 	secret, err := cfg.Secret(func(b []byte) error { _, err := rand.Read(b); return err })
 	if err != nil {
-		d.Close()
-		return nil, err
+		if e := explainSystem(err); e != nil {
+			return nil, e
+		}
+		return nil, fail(err, "The server secret is not usable: "+err.Error(),
+			"Give the server's own secret with --secret-key / GATEHOUSE_SECRET_KEY or --secret-key-file / GATEHOUSE_SECRET_KEY_FILE.")
 	}
 	u, _ := url.Parse(cfg.BaseURL)
 	tokens, err := token.NewService(d, token.Options{Secret: secret, Location: u.Host, HelpURL: cfg.BaseURL + "/help/"})
 	if err != nil {
-		d.Close()
 		return nil, err
 	}
-	projects := project.NewService(d, blobs, project.Options{
-		Limits:  project.Limits{MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize},
-		TempDir: tmp,
-		HelpURL: cfg.BaseURL + "/help/",
-		Log:     log,
-	})
 	renderer, err := mail.NewRenderer(cfg.SiteName, cfg.BaseURL)
 	if err != nil {
-		d.Close()
 		return nil, fmt.Errorf("email templates: %w", err)
 	}
 	var breach *account.BreachChecker
@@ -118,42 +186,47 @@ func open(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, erro
 		Log:                     log,
 		DefaultRegistrationOpen: cfg.Registration == "open",
 	})
-	sessions := session.NewManager(d, session.Options{IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionMax})
 	factors, err := mfa.NewService(mfa.Options{DB: d, Secret: secret, SiteName: cfg.SiteName, BaseURL: cfg.BaseURL, Notifier: notifier, Log: log})
 	if err != nil {
-		d.Close()
 		return nil, err
 	}
-	// WebAuthn binds credentials to the site: the RP ID is the base URL's
-	// host and the only accepted origin is the base URL's origin.
-	webauthn, err := mfa.NewWebAuthn(mfa.WebAuthnOptions{DB: d, RPID: u.Hostname(), RPOrigins: []string{u.Scheme + "://" + u.Host},
-		SiteName: cfg.SiteName, Notifier: notifier, Limiter: factors, Log: log})
-	if err != nil {
-		d.Close()
-		if net.ParseIP(u.Hostname()) != nil {
-			return nil, fmt.Errorf("--base-url %s names an IP address, but security keys and passkeys (WebAuthn) need a host name: use http://localhost:%s for a local server, or a DNS name", cfg.BaseURL, u.Port())
-		}
-		return nil, err
-	}
-	return &app{cfg: cfg, log: log, db: d, blobs: blobs, projects: projects, tokens: tokens, accounts: accounts,
-		sessions: sessions, audit: audit.NewService(d, nil), mfa: factors, webauthn: webauthn}, nil
+	return &app{cfg: cfg, log: log, db: d, secret: secret, notifier: notifier, tokens: tokens, accounts: accounts,
+		audit: audit.NewService(d, nil), mfa: factors}, nil
 }
 
-// loadConfig parses the shared server flags plus any extra ones.
-func loadConfig(e env, name, usage string, args []string, extra func(fs *flag.FlagSet)) (*config.Config, error) {
-	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
-	build := config.ServeFlags(fs, e.getenv)
-	if extra != nil {
-		extra(fs)
-	}
-	if err := parseFlags(fs, e, args, usage); err != nil {
-		return nil, err
-	}
-	cfg, err := build()
+// openServer adds what only the server needs: the package files, projects,
+// sessions and WebAuthn.
+func (a *app) openServer(log *slog.Logger) error {
+	cfg := a.cfg
+	blobs, err := blob.NewFS(cfg.FilesDir)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errUsage, err)
+		if e := explainSystem(err); e != nil {
+			return e
+		}
+		return fail(err, "Gatehouse could not open the package files directory "+abs(cfg.FilesDir)+": "+err.Error(),
+			"Check --files-dir (or GATEHOUSE_FILES_DIR) and --data-dir.")
 	}
-	return cfg, nil
+	a.blobs = blobs
+	a.projects = project.NewService(a.db, blobs, project.Options{
+		Limits:  project.Limits{MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize},
+		TempDir: filepath.Join(cfg.DataDir, "tmp"),
+		HelpURL: cfg.BaseURL + "/help/",
+		Log:     log,
+	})
+	a.sessions = session.NewManager(a.db, session.Options{IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionMax})
+	// WebAuthn binds credentials to the site: the RP ID is the base URL's
+	// host and the only accepted origin is the base URL's origin.
+	u, _ := url.Parse(cfg.BaseURL)
+	a.webauthn, err = mfa.NewWebAuthn(mfa.WebAuthnOptions{DB: a.db, RPID: u.Hostname(), RPOrigins: []string{u.Scheme + "://" + u.Host},
+		SiteName: cfg.SiteName, Notifier: a.notifier, Limiter: a.mfa, Log: log})
+	if err != nil {
+		if net.ParseIP(u.Hostname()) != nil {
+			return fail(errUsage, fmt.Sprintf("--base-url %s names an IP address, but security keys and passkeys (WebAuthn) need a host name", cfg.BaseURL),
+				fmt.Sprintf("Use http://localhost:%s for a local server, or a DNS name.", u.Port()))
+		}
+		return err
+	}
+	return nil
 }
 
 const serveUsage = `Usage: gatehouse serve [flags]
@@ -173,18 +246,21 @@ func serve(ctx context.Context, e env, args []string) error {
 	// Listen first: with port 0 (tests) the base URL comes from the real port.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w (is another server running? choose another with --listen)", cfg.Listen, err)
+		return explainListen(cfg.Listen, err)
 	}
 	defer ln.Close()
-	if _, port, _ := net.SplitHostPort(cfg.Listen); port == "0" && e.getenv("GATEHOUSE_BASE_URL") == "" && !hasFlag(args, "base-url") {
+	if _, port, _ := net.SplitHostPort(cfg.Listen); port == "0" && cfg.origin("base-url", "GATEHOUSE_BASE_URL") == "the default" {
 		cfg.BaseURL = config.DefaultBaseURL(ln.Addr().String())
 	}
 
-	a, err := open(ctx, cfg, log)
+	a, err := open(ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
+	if err := a.openServer(log); err != nil {
+		return err
+	}
 	if n, err := a.blobs.Sweep(time.Hour); err != nil {
 		log.Warn("sweeping temp files failed", "err", err)
 	} else if n > 0 {
@@ -198,24 +274,31 @@ func serve(ctx context.Context, e env, args []string) error {
 		sender, err = mail.NewFileSender(cfg.MailDir, log)
 	}
 	if err != nil {
-		return fmt.Errorf("mail transport: %w", err)
+		return fail(err, "Gatehouse could not set up sending email: "+err.Error(),
+			"Check --smtp-url (or GATEHOUSE_SMTP_URL), or --mail-dir when no SMTP server is set.")
 	}
 	worker := mail.NewWorker(a.db, sender, mail.WorkerOptions{From: cfg.MailFrom, Log: log})
 
 	srv, err := web.NewServer(web.Deps{
-		Projects:       a.projects,
-		Tokens:         a.tokens,
-		Accounts:       a.accounts,
-		Sessions:       a.sessions,
-		Audit:          a.audit,
-		MFA:            a.mfa,
-		WebAuthn:       a.webauthn,
+		Projects: a.projects,
+		Tokens:   a.tokens,
+		Accounts: a.accounts,
+		Sessions: a.sessions,
+		Audit:    a.audit,
+		MFA:      a.mfa,
+		WebAuthn: a.webauthn,
+		Login: login.NewService(login.Options{DB: a.db, Accounts: a.accounts, MFA: a.mfa, WebAuthn: a.webauthn,
+			Sessions: a.sessions}),
 		MailKick:       worker.Kick,
 		TrustedProxies: cfg.ProxyCIDRs(),
 		Log:            log,
 		BaseURL:        cfg.BaseURL,
 		SiteName:       cfg.SiteName,
 		TempDir:        filepath.Join(cfg.DataDir, "tmp"),
+
+		UploadMinRate:    cfg.UploadMinRate,
+		UploadRateWindow: cfg.UploadRateWindow,
+		PageCacheSize:    cfg.PageCacheSize,
 	})
 	if err != nil {
 		return err
@@ -226,19 +309,24 @@ func serve(ctx context.Context, e env, args []string) error {
 	go worker.Run(watchCtx)
 	go sweepSessions(watchCtx, a.sessions, log)
 
-	// No ReadTimeout or WriteTimeout: a 100 MiB upload or download on a slow
-	// link legitimately takes minutes. Slowloris is bounded by the header
-	// timeout and idle connections by the idle timeout.
+	// ReadTimeout bounds reading a request, headers and body: page forms
+	// are small. The web layer lifts it once a body is in, so slow handlers
+	// and long downloads are not cut, and uploads replace it with their
+	// minimum transfer rate (--upload-min-rate), since a large file on a
+	// slow link legitimately takes minutes. No WriteTimeout, for the same
+	// reason on downloads. Idle keep-alive connections close after
+	// IdleTimeout.
 	hs := &http.Server{
 		Handler:           srv,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		ReadHeaderTimeout: min(10*time.Second, cfg.ReadTimeout),
+		ReadTimeout:       cfg.ReadTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("Gatehouse is running", "url", cfg.BaseURL+"/", "database", a.db.Dialect, "data_dir", cfg.DataDir)
+	log.Info("Gatehouse is running", "url", cfg.BaseURL+"/", "database", a.db.Dialect, "data_dir", abs(cfg.DataDir))
 
 	select {
 	case err := <-errc:
@@ -271,35 +359,82 @@ func sweepSessions(ctx context.Context, m *session.Manager, log *slog.Logger) {
 	}
 }
 
-func hasFlag(args []string, name string) bool {
-	for _, a := range args {
-		if a == "-"+name || a == "--"+name || strings.HasPrefix(a, "-"+name+"=") || strings.HasPrefix(a, "--"+name+"=") {
-			return true
+// explainListen says why the server cannot listen on addr.
+func explainListen(addr string, err error) error {
+	host, port, _ := net.SplitHostPort(addr)
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		next := "8081"
+		if n, convErr := strconv.Atoi(port); convErr == nil && n < 65535 {
+			next = strconv.Itoa(n + 1)
 		}
+		return fail(err, fmt.Sprintf("Another program is already listening on %s (perhaps another 'gatehouse serve')", addr),
+			fmt.Sprintf("Stop it, or choose a free address with --listen (or GATEHOUSE_LISTEN), e.g. --listen %s.", net.JoinHostPort(host, next)))
+	case errors.Is(err, syscall.EACCES):
+		return fail(err, fmt.Sprintf("Gatehouse may not listen on %s: ports below 1024 need extra privileges", addr),
+			"Listen on a port above 1023 (e.g. --listen 127.0.0.1:8080) behind a reverse proxy, or give the binary CAP_NET_BIND_SERVICE.")
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fail(err, fmt.Sprintf("%s is not an address of this machine", host),
+			"Use --listen 127.0.0.1:"+port+" for this machine only, or 0.0.0.0:"+port+" for every network interface.")
 	}
-	return false
+	return fail(err, fmt.Sprintf("Gatehouse cannot listen on %s: %v", addr, err),
+		"Choose another address with --listen (or GATEHOUSE_LISTEN), as host:port.")
 }
 
-const migrateUsage = `Usage: gatehouse migrate [flags]
+const migrateUsage = `Usage: gatehouse migrate [--create] [flags]
 
 Applies any pending database migrations and exits. 'serve' does this at
-start too; run it on its own before rolling out several instances.`
+start too; run it on its own before rolling out several instances.
+
+The other commands ('user', 'token') work only on an index that exists, so
+that one run in the wrong directory does not quietly start a new, empty
+index. To set up a new index before its first 'serve' (to create the first
+administrator, say), run 'gatehouse migrate --create': it creates the data
+directory, the database and the server secret.`
 
 func migrate(ctx context.Context, e env, args []string) error {
-	cfg, err := loadConfig(e, "migrate", migrateUsage, args, nil)
+	var create bool
+	cfg, err := loadConfig(e, "migrate", migrateUsage, args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&create, "create", false, "create a new index (data directory, database and server secret) if there is none")
+	})
 	if err != nil {
 		return helpOK(err)
 	}
 	log := newLogger(cfg, e)
-	d, err := db.Open(ctx, cfg.DatabaseURL)
+	if create {
+		// The same setup serve does, so the server later finds exactly this.
+		existed := !missing(cfg.DataDir)
+		a, err := open(ctx, cfg, log, true)
+		if err != nil {
+			return err
+		}
+		dialect := a.db.Dialect
+		a.Close()
+		if !existed {
+			fmt.Fprintf(e.stdout, "Created a new index in %s.\n", abs(cfg.DataDir))
+		}
+		fmt.Fprintf(e.stdout, "The %s database is up to date.\n", dialectName(dialect))
+		return nil
+	}
+	// Only the database: a PostgreSQL database is made by its administrator
+	// and migrate fills it, but a missing SQLite file means the wrong
+	// directory, not a new index.
+	if path, ok := sqlitePath(cfg.DatabaseURL); ok && missing(path) {
+		return requireIndex(cfg)
+	}
+	d, applied, err := openDB(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
-	applied, err := d.Migrate(ctx, log)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(e.stdout, "%s database is up to date (%d migration(s) applied now).\n", d.Dialect, len(applied))
+	fmt.Fprintf(e.stdout, "The %s database is up to date (%d migration(s) applied now).\n", dialectName(d.Dialect), applied)
 	return nil
+}
+
+// dialectName is a database kind as people write it.
+func dialectName(d db.Dialect) string {
+	if d == db.Postgres {
+		return "PostgreSQL"
+	}
+	return "SQLite"
 }

@@ -160,8 +160,10 @@ type NewUser struct {
 }
 
 // Create adds a user from the command line (gatehouse user create): the
-// address is stored unverified and no email is sent, and only the length
-// rules apply to the password, since an administrator is choosing it.
+// address is stored unverified (unless EmailVerified) and no email is sent.
+// A password, when given, must pass the same rules as one chosen on the
+// registration form (CheckNewPassword): an administrator choosing it for
+// someone is no reason to allow "password" or "12345678".
 func (s *Service) Create(ctx context.Context, n NewUser) (*User, error) {
 	if err := checkUsername(n.Username); err != nil {
 		return nil, err
@@ -177,7 +179,8 @@ func (s *Service) Create(ctx context.Context, n NewUser) (*User, error) {
 	}
 	var hash string
 	if n.Password != "" {
-		if err := CheckPasswordLength(n.Password); err != nil {
+		draft := &User{Username: n.Username, FullName: n.FullName, PrimaryEmail: email}
+		if err := s.CheckNewPassword(ctx, n.Password, n.Password, draft); err != nil {
 			return nil, err
 		}
 		var err error

@@ -2,6 +2,7 @@ package account
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -209,6 +210,37 @@ func TestCreate(t *testing.T) {
 		must(t, err)
 		if len(list) != 1 || list[0].Username != "Frank" {
 			t.Errorf("List = %+v", list)
+		}
+	})
+}
+
+// TestOnePasswordPolicy (issue 12 §5.3): Create (gatehouse user create)
+// and Register (the web form) refuse the same passwords with the same
+// message, so no caller can choose "password" or "12345678".
+func TestOnePasswordPolicy(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d)
+		for i, tc := range []struct{ pw, want string }{
+			{"password", msgCommonPassword},
+			{"12345678", msgCommonPassword},
+			{"qwerty!!", msgCommonPassword},
+			{"short", "Password too short: use at least 8 characters."},
+			{"Gwen-the-Great", msgPersonalPassword},
+			{"gwen@example.com", msgPersonalPassword},
+			{"pass\x00word-long", "Null bytes are not allowed."},
+		} {
+			_, err := f.s.Create(f.ctx, NewUser{Username: "gwen-the-great", Email: "gwen@example.com", Password: tc.pw})
+			wantErr(t, err, derrors.Invalid, tc.want)
+			_, err = f.s.Register(f.ctx, Registration{Username: "gwen-the-great", Email: "gwen@example.com", Password: tc.pw, Confirm: tc.pw}, client(fmt.Sprint("10.1.1.", i)))
+			wantErr(t, err, derrors.Invalid, tc.want)
+		}
+		if n := f.count(`SELECT COUNT(*) FROM users`); n != 0 {
+			t.Errorf("%d users after refused passwords", n)
+		}
+		u, err := f.s.Create(f.ctx, NewUser{Username: "gwen-the-great", Email: "gwen@example.com", Password: goodPassword})
+		must(t, err)
+		if _, err := f.s.CheckLogin(f.ctx, "gwen-the-great", goodPassword, client("10.1.2.1")); err != nil || !u.HasPassword {
+			t.Errorf("login with the password Create accepted: %v", err)
 		}
 	})
 }

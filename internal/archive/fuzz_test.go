@@ -1,8 +1,11 @@
 package archive
 
 import (
-	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"errors"
+	"io"
+	"strings"
 	"testing"
 )
 
@@ -57,19 +60,33 @@ func FuzzInspectZip(f *testing.F) {
 
 // FuzzInspectTarGz feeds gzip data as is; anything else is gzipped first,
 // so that the fuzzer can also mutate the tar stream itself rather than
-// mostly producing gzip checksum failures.
+// mostly producing gzip checksum failures. The seeds (fuzz_seeds_test.go)
+// are checked to still do what they were made for, then fuzzed along with
+// every refusal of TestInspectTarGzRejects.
 func FuzzInspectTarGz(f *testing.F) {
-	f.Add(buildTarGz(f, sdistEntries()))
-	f.Add(buildTar(f, sdistEntries()))
-	f.Add(buildTar(f, append(sdistEntries(), tentry{hdr: tar.Header{
-		Name: "demo_pkg-1.0/x", Typeflag: tar.TypeReg, Size: 3,
-		PAXRecords: map[string]string{"path": "demo_pkg-1.0/long/name.py", "comment": "c"},
-	}, body: []byte("abc")})))
-	f.Add(append(rawTarHeader("demo_pkg-1.0/PKG-INFO", tar.TypeReg, 3, nil), padBlock([]byte("abc"))...))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
-			data = gzipBytes(t, data)
+	for _, s := range tarSeeds(f) {
+		_, err := inspectBytes(fuzzTarGzInput(f, s.data), SdistTarGz, testDistInfo, fuzzLimits())
+		switch {
+		case s.want == "" && err != nil:
+			f.Errorf("seed %q: got %v, want it accepted", s.name, err)
+		case s.want != "" && (err == nil || !strings.Contains(err.Error(), s.want)):
+			f.Errorf("seed %q: got %v, want an error containing %q", s.name, err, s.want)
 		}
-		checkInspect(t, data, SdistTarGz)
+		f.Add(s.data)
+	}
+	for _, r := range tarRejections(f) {
+		if len(r.data) > 64<<10 {
+			continue // the bombs: too slow to mutate
+		}
+		data := r.data
+		if zr, err := gzip.NewReader(bytes.NewReader(data)); err == nil {
+			if tarData, err := io.ReadAll(zr); err == nil {
+				data = tarData // mutate the tar stream, not the gzip
+			}
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		checkInspect(t, fuzzTarGzInput(t, data), SdistTarGz)
 	})
 }

@@ -11,6 +11,12 @@ import (
 )
 
 func TestInspectTarGzRejects(t *testing.T) {
+	runRejections(t, tarRejections(t))
+}
+
+// tarRejections are tar.gz sdists Inspect must refuse, one per check; they
+// also seed FuzzInspectTarGz.
+func tarRejections(t testing.TB) []rejection {
 	good := buildTarGz(t, sdistEntries())
 	with := func(extra ...tentry) []byte { return buildTarGz(t, append(sdistEntries(), extra...)) }
 	special := func(name string, typeflag byte, link string) tentry {
@@ -49,7 +55,7 @@ func TestInspectTarGzRejects(t *testing.T) {
 	badCRC := bytes.Clone(good)
 	badCRC[len(badCRC)-8] ^= 0xff
 
-	tests := []rejection{
+	return []rejection{
 		{name: "missing PKG-INFO", kind: SdistTarGz, data: buildTarGz(t, without2(sdistEntries(), "demo_pkg-1.0/PKG-INFO")), want: "sdist is missing PKG-INFO"},
 		{name: "PKG-INFO is a directory", kind: SdistTarGz, data: buildTarGz(t, append(without2(sdistEntries(), "demo_pkg-1.0/PKG-INFO"), tdir("demo_pkg-1.0/PKG-INFO/"))), want: "sdist is missing PKG-INFO"},
 		{name: "empty archive", kind: SdistTarGz, data: buildTarGz(t, nil), want: "sdist is missing PKG-INFO"},
@@ -91,7 +97,6 @@ func TestInspectTarGzRejects(t *testing.T) {
 		{name: "gzip of garbage", kind: SdistTarGz, data: gzipBytes(t, bytes.Repeat([]byte("garbage!"), 200)), want: "Not a valid tar file"},
 		{name: "zip given as tar.gz", kind: SdistTarGz, data: buildZip(t, sdistZipFiles()), want: "Archive is both a zip and a tar file"},
 	}
-	runRejections(t, tests)
 }
 
 func without2(entries []tentry, name string) []tentry {

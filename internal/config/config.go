@@ -35,9 +35,15 @@ type Config struct {
 	MaxFileSize    int64         // per-file upload limit, bytes
 	MaxProjectSize int64         // per-project total size limit, bytes
 	CachePoll      time.Duration // how often to look for changes made by other instances
+	PageCacheSize  int64         // byte budget of the Simple API page cache
 	LogFormat      string        // text or json
 	LogLevel       string        // debug, info, warn, error
 	ShutdownGrace  time.Duration // how long in-flight requests get on SIGTERM
+
+	ReadTimeout      time.Duration // longest time to read one request's headers and body (uploads excepted)
+	IdleTimeout      time.Duration // how long an idle keep-alive connection stays open
+	UploadMinRate    int64         // bytes per second an upload body must average
+	UploadRateWindow time.Duration // an upload may send nothing for this long; the rate is averaged over it
 
 	MailFrom       string        // From: of every email
 	SMTPURL        string        // smtp://, smtps:// or smtp+insecure://; "" writes .eml files to MailDir
@@ -105,12 +111,22 @@ func settings() []Setting {
 			size(func(c *Config) *int64 { return &c.MaxProjectSize })},
 		{"cache-poll", "GATEHOUSE_CACHE_POLL", "1s", "how often each instance checks the database for index changes made by other instances",
 			dur(func(c *Config) *time.Duration { return &c.CachePoll })},
+		{"page-cache-size", "GATEHOUSE_PAGE_CACHE_SIZE", "64MiB", "memory for rendered Simple API project pages (e.g. 64MiB, 1GiB); the least recently read are dropped past it",
+			size(func(c *Config) *int64 { return &c.PageCacheSize })},
 		{"log-format", "GATEHOUSE_LOG_FORMAT", "text", "log format: text or json",
 			str(func(c *Config) *string { return &c.LogFormat })},
 		{"log-level", "GATEHOUSE_LOG_LEVEL", "info", "log level: debug, info, warn or error",
 			str(func(c *Config) *string { return &c.LogLevel })},
 		{"shutdown-grace", "GATEHOUSE_SHUTDOWN_GRACE", "30s", "time in-flight requests get to finish on SIGTERM",
 			dur(func(c *Config) *time.Duration { return &c.ShutdownGrace })},
+		{"read-timeout", "GATEHOUSE_READ_TIMEOUT", "30s", "longest a client may take to send one request, headers and body; uploads are held to --upload-min-rate instead",
+			dur(func(c *Config) *time.Duration { return &c.ReadTimeout })},
+		{"idle-timeout", "GATEHOUSE_IDLE_TIMEOUT", "2m", "how long an idle keep-alive connection is kept open",
+			dur(func(c *Config) *time.Duration { return &c.IdleTimeout })},
+		{"upload-min-rate", "GATEHOUSE_UPLOAD_MIN_RATE", "8KiB", "least an upload must send per second, on average over --upload-rate-window; a slower one is cut off (e.g. 8KiB)",
+			size(func(c *Config) *int64 { return &c.UploadMinRate })},
+		{"upload-rate-window", "GATEHOUSE_UPLOAD_RATE_WINDOW", "1m", "an upload that sends nothing for this long is cut off; also the span --upload-min-rate is averaged over",
+			dur(func(c *Config) *time.Duration { return &c.UploadRateWindow })},
 		{"mail-from", "GATEHOUSE_MAIL_FROM", "", "From address of every email (default \"<site-name> <noreply@<base-url host>>\")",
 			str(func(c *Config) *string { return &c.MailFrom })},
 		{"smtp-url", "GATEHOUSE_SMTP_URL", "", "SMTP server: smtp://user:pass@host:587 (STARTTLS), smtps://host:465 (TLS), smtp+insecure://host:25; empty writes each email as an .eml file under --mail-dir",
@@ -159,6 +175,14 @@ func ServeFlags(fs *flag.FlagSet, getenv func(string) string) func() (*Config, e
 		}
 		return c, nil
 	}
+}
+
+// FromEnv builds the Config that the environment variables and defaults
+// give, as if no flag were passed; help text uses it to show the configured
+// base URL.
+func FromEnv(getenv func(string) string) (*Config, error) {
+	fs := flag.NewFlagSet("env", flag.ContinueOnError)
+	return ServeFlags(fs, getenv)()
 }
 
 // complete fills the computed defaults and validates the result.
@@ -214,6 +238,15 @@ func (c *Config) complete() error {
 	}
 	if c.CachePoll <= 0 {
 		return errors.New("--cache-poll must be positive")
+	}
+	if c.ReadTimeout <= 0 || c.IdleTimeout <= 0 || c.UploadRateWindow <= 0 {
+		return errors.New("--read-timeout, --idle-timeout and --upload-rate-window must be positive durations, e.g. 30s")
+	}
+	if c.UploadMinRate <= 0 {
+		return errors.New("--upload-min-rate must be positive, e.g. 8KiB (bytes per second)")
+	}
+	if c.PageCacheSize < 1<<20 {
+		return fmt.Errorf("--page-cache-size %d bytes is too small: give at least 1MiB, e.g. 64MiB", c.PageCacheSize)
 	}
 	switch c.LogFormat {
 	case "text", "json":

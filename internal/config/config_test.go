@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func load(t *testing.T, args []string, env map[string]string) (*Config, error) {
@@ -35,8 +36,15 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("%s: got %q, want %q", ch.name, ch.got, ch.want)
 		}
 	}
+	if c.PageCacheSize != 64<<20 {
+		t.Errorf("PageCacheSize: got %d, want 64 MiB", c.PageCacheSize)
+	}
 	if c.MaxFileSize != 100<<20 || c.MaxProjectSize != 10<<30 {
 		t.Errorf("limits: got %d/%d, want 100 MiB/10 GiB", c.MaxFileSize, c.MaxProjectSize)
+	}
+	if c.ReadTimeout != 30*time.Second || c.IdleTimeout != 2*time.Minute || c.UploadMinRate != 8<<10 || c.UploadRateWindow != time.Minute {
+		t.Errorf("timeouts: got read %v, idle %v, upload min rate %d B/s over %v; want 30s, 2m, 8 KiB/s over 1m",
+			c.ReadTimeout, c.IdleTimeout, c.UploadMinRate, c.UploadRateWindow)
 	}
 }
 
@@ -61,6 +69,13 @@ func TestInvalid(t *testing.T) {
 		{"--max-file-size", "lots"},
 		{"--log-format", "xml"},
 		{"--cache-poll", "0s"},
+		{"--read-timeout", "0s"},
+		{"--idle-timeout", "-1s"},
+		{"--upload-rate-window", "0s"},
+		{"--upload-min-rate", "0"},
+		{"--upload-min-rate", "fast"},
+		{"--page-cache-size", "100KiB"},
+		{"--page-cache-size", "lots"},
 	} {
 		if _, err := load(t, args, nil); err == nil {
 			t.Errorf("%v: got no error, want one", args)

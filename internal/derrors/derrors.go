@@ -30,6 +30,10 @@ var (
 	Forbidden = errors.New("forbidden")
 	// TooLarge: a size limit was exceeded (413 or 400 for uploads).
 	TooLarge = errors.New("too large")
+	// Unsupported: the request body is of a type the route does not take (415).
+	Unsupported = errors.New("unsupported media type")
+	// TooSlow: the client sent its request too slowly and was cut off (408).
+	TooSlow = errors.New("too slow")
 	// RateLimited: too many attempts; try again later (429).
 	RateLimited = errors.New("rate limited")
 	// Gone: the action existed once and is no longer supported (410).

@@ -94,6 +94,38 @@ func (s *Service) Password(ctx context.Context, b Browser, username, password, n
 	return &Result{Outcome: SecondFactor, Cookie: raw, Session: fresh, Next: next}, nil
 }
 
+// Registered signs a newly registered user in, at password level: a
+// registration is the first login.
+func (s *Service) Registered(ctx context.Context, b Browser, u *account.User) (*Result, error) {
+	return s.signIn(ctx, b, u, session.Password, MethodRegistration, false, "")
+}
+
+// FactorAdded follows the first second factor a signed-in user sets up: the
+// session is replaced by one at two-factor level (a privilege change, so a
+// new id) and the browser that just proved the factor becomes a known
+// device, in one transaction.
+func (s *Service) FactorAdded(ctx context.Context, b Browser) (*Result, error) {
+	u, err := s.accounts.ByID(ctx, b.Session.UserID)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Outcome: SignedIn, User: u}
+	res.Session = &session.Session{UserID: u.ID, Level: session.TwoFactor, PasswordDate: u.PasswordDate, ReauthAt: s.now().UTC(),
+		IP: b.Client.IP, UserAgent: b.Client.UserAgent}
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if res.Device, err = s.mfa.MarkDeviceKnown(ctx, tx, u.ID, b.Device, b.Client); err != nil {
+			return err
+		}
+		res.Cookie, err = s.sessions.Rotate(ctx, tx, b.Session, res.Session)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
 // HandoffUser returns the user half-way through signing in in this
 // browser, or ErrHandoffExpired.
 func (s *Service) HandoffUser(ctx context.Context, sess *session.Session) (*account.User, error) {

@@ -39,6 +39,7 @@ const (
 	MethodPasskey      Method = "passkey"           // passwordless: a passkey alone
 	MethodRemembered   Method = "remembered-device" // a browser remembered for 30 days
 	MethodEmail        Method = "email-confirmation"
+	MethodRegistration Method = "registration" // signed in by creating the account
 )
 
 // Phishable reports whether the method can be relayed by a phishing site in

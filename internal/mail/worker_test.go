@@ -390,13 +390,30 @@ func TestWorkerRunAndKick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := NewWorker(d, sender, WorkerOptions{From: testFrom, Interval: time.Hour})
+	// Run's first round starts at once. It reads the clock once, to pick
+	// the due messages; the message is queued just after that instant, so
+	// the first round cannot send it, and with an hour between polls only
+	// the kick can.
+	clk := newClock()
+	firstRound := make(chan struct{})
+	var once sync.Once
+	now := func() time.Time {
+		n := clk.Now()
+		once.Do(func() { close(firstRound) })
+		return n
+	}
+	w := NewWorker(d, sender, WorkerOptions{From: testFrom, Interval: time.Hour, Now: now})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { w.Run(ctx); close(done) }()
-	time.Sleep(50 * time.Millisecond) // let the first, empty round pass
+	select {
+	case <-firstRound:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not start a round")
+	}
 
-	enqueue(t, d, time.Now(), verifyMessage(t, 1, "a@example.org"))
+	clk.Advance(time.Millisecond) // the outbox keeps milliseconds
+	enqueue(t, d, clk.Now(), verifyMessage(t, 1, "a@example.org"))
 	w.Kick()
 	srv.next(t)
 	cancel()

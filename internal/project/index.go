@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 )
@@ -274,4 +275,77 @@ func metadataOnly(fields map[string][]string) map[string][]string {
 		}
 	}
 	return out
+}
+
+// IndexEntry is one project as the root of the Simple API lists it.
+type IndexEntry struct {
+	Name           string // display name
+	NormalizedName string
+	LastSerial     int64
+}
+
+// indexPage is how many projects one SQLite query of EachIndexEntry reads.
+const indexPage = 5000
+
+// EachIndexEntry calls fn for every project, in byte order of normalized
+// name: the order of Go's string comparison, whatever the database's
+// collation, so that callers can binary-search what they built from it.
+//
+// On PostgreSQL it is one streamed query (COLLATE "C" is byte order; the
+// default collation may ignore hyphens). On SQLite, whose BINARY collation
+// is byte order and whose unique index serves it, it reads keyset pages, so
+// that the single connection is free between pages and uploads are not held
+// up behind a scan of every project.
+func (s *Service) EachIndexEntry(ctx context.Context, fn func(IndexEntry) error) error {
+	if s.db.Dialect == db.Postgres {
+		rows, err := s.db.QueryContext(ctx, `SELECT name, normalized_name, last_serial FROM projects ORDER BY normalized_name COLLATE "C"`)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e IndexEntry
+			if err := rows.Scan(&e.Name, &e.NormalizedName, &e.LastSerial); err != nil {
+				return err
+			}
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	}
+	after := ""
+	for {
+		page, err := s.indexPage(ctx, after)
+		if err != nil {
+			return err
+		}
+		for _, e := range page {
+			if err := fn(e); err != nil {
+				return err
+			}
+		}
+		if len(page) < indexPage {
+			return nil
+		}
+		after = page[len(page)-1].NormalizedName
+	}
+}
+
+func (s *Service) indexPage(ctx context.Context, after string) ([]IndexEntry, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT name, normalized_name, last_serial FROM projects
+		WHERE normalized_name > $1 ORDER BY normalized_name LIMIT $2`, after, indexPage)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := make([]IndexEntry, 0, indexPage)
+	for rows.Next() {
+		var e IndexEntry
+		if err := rows.Scan(&e.Name, &e.NormalizedName, &e.LastSerial); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
 }

@@ -248,15 +248,18 @@ func (m *Manager) RecentlyAuthenticated(s *Session) bool {
 }
 
 // End deletes one session.
-func (m *Manager) End(ctx context.Context, idHash string) error {
-	_, err := m.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1`, idHash)
+func (m *Manager) End(ctx context.Context, idHash string) error { return m.EndIn(ctx, nil, idHash) }
+
+// EndIn is End as part of tx (nil: on its own).
+func (m *Manager) EndIn(ctx context.Context, tx *sql.Tx, idHash string) error {
+	_, err := m.q(tx).ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1`, idHash)
 	return err
 }
 
 // EndUserSession deletes one of a user's sessions; another user's id is
 // not found (no IDOR).
-func (m *Manager) EndUserSession(ctx context.Context, userID int64, idHash string) error {
-	r, err := m.db.ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2`, idHash, userID)
+func (m *Manager) EndUserSession(ctx context.Context, tx *sql.Tx, userID int64, idHash string) error {
+	r, err := m.q(tx).ExecContext(ctx, `DELETE FROM sessions WHERE id_hash = $1 AND user_id = $2`, idHash, userID)
 	if err != nil {
 		return err
 	}

@@ -91,7 +91,7 @@ func TestLifecycle(t *testing.T) {
 		var other int64
 		d.QueryRow(`INSERT INTO users (username, username_key, created_at) VALUES ('b', 'b', $1) RETURNING id`, now).Scan(&other)
 		theirs, _ := m.New(ctx, nil, &Session{UserID: other, Level: Password})
-		if err := m.EndUserSession(ctx, uid, Hash(theirs)); err == nil {
+		if err := m.EndUserSession(ctx, nil, uid, Hash(theirs)); err == nil {
 			t.Error("user a ended user b's session")
 		}
 		mine2, _ := m.New(ctx, nil, &Session{UserID: uid, Level: Password})

@@ -270,13 +270,13 @@ func ownedProjectIDs(ctx context.Context, tx *sql.Tx, userID int64, names []stri
 			FROM projects p
 			WHERE p.normalized_name = $1`, name, userID).Scan(&id, &hasRole)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, derrors.New(derrors.Invalid, "Project '%s' does not exist.", name)
+			return nil, derrors.New(derrors.NotFound, "Project '%s' does not exist.", name)
 		}
 		if err != nil {
 			return nil, err
 		}
 		if !hasRole {
-			return nil, derrors.New(derrors.Invalid, "You are not an owner or maintainer of project '%s'.", name)
+			return nil, derrors.New(derrors.Forbidden, "You are not an owner or maintainer of project '%s'.", name)
 		}
 		ids = append(ids, id)
 	}
@@ -325,7 +325,9 @@ func insertToken(ctx context.Context, tx *sql.Tx, t Token, caveats []string) err
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
 		t.ID, t.UserID, t.Description, string(cj), t.Permissions, exp, t.CreatedAt)
 	if db.IsUniqueViolation(err) {
-		return derrors.New(derrors.Invalid, "API token name already in use")
+		// Warehouse's words; the kind says it clashes with an existing
+		// token, so callers can say which and suggest another name.
+		return derrors.New(derrors.Conflict, "API token name already in use")
 	}
 	return err
 }

@@ -10,21 +10,6 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 )
 
-// requireAdmin returns the signed-in administrator. Others get a 404, not a
-// 403: the admin pages do not advertise themselves. Administration is a
-// management action: it needs a verified email, a second factor and a
-// recent password (sudo mode).
-func (s *Server) requireAdmin(w http.ResponseWriter, r *http.Request) (*account.User, bool, error) {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil, false, nil
-	}
-	if !u.IsAdmin {
-		return nil, false, derrors.New(derrors.NotFound, "There is no page at this address.")
-	}
-	return s.requireManage(w, r)
-}
-
 type adminHomePage struct {
 	basePage
 	Query            string
@@ -34,12 +19,9 @@ type adminHomePage struct {
 }
 
 func (s *Server) adminHome(w http.ResponseWriter, r *http.Request) error {
-	_, ok, err := s.requireAdmin(w, r)
-	if !ok {
-		return err
-	}
 	q := r.URL.Query().Get("q")
 	var users []account.User
+	var err error
 	if q != "" {
 		if users, err = s.accounts.Search(r.Context(), q, 100); err != nil {
 			return err
@@ -72,10 +54,6 @@ func (s *Server) targetUser(r *http.Request) (*account.User, error) {
 }
 
 func (s *Server) adminUser(w http.ResponseWriter, r *http.Request) error {
-	_, ok, err := s.requireAdmin(w, r)
-	if !ok {
-		return err
-	}
 	t, err := s.targetUser(r)
 	if err != nil {
 		return err
@@ -104,10 +82,7 @@ func (s *Server) adminUser(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) adminSetDisabled(w http.ResponseWriter, r *http.Request, disabled bool) error {
-	admin, ok, err := s.requireAdmin(w, r)
-	if !ok {
-		return err
-	}
+	admin := stateOf(r).user
 	t, err := s.targetUser(r)
 	if err != nil {
 		return err
@@ -137,11 +112,9 @@ func (s *Server) adminEnableUser(w http.ResponseWriter, r *http.Request) error {
 
 // adminSettings flips the site switches: registration and read-only mode.
 func (s *Server) adminSettings(w http.ResponseWriter, r *http.Request) error {
-	admin, ok, err := s.requireAdmin(w, r)
-	if !ok {
-		return err
-	}
+	admin := stateOf(r).user
 	c := stateOf(r).client()
+	var err error
 	switch r.PostFormValue("setting") {
 	case "registration":
 		err = s.accounts.SetRegistrationOpen(r.Context(), admin.ID, r.PostFormValue("value") == "open", c)
@@ -163,10 +136,7 @@ func (s *Server) adminSettings(w http.ResponseWriter, r *http.Request) error {
 // how they verified the person's identity; the account's factors and
 // password are wiped and the owner receives a password reset link.
 func (s *Server) adminRecoverUser(w http.ResponseWriter, r *http.Request) error {
-	admin, ok, err := s.requireAdmin(w, r)
-	if !ok {
-		return err
-	}
+	admin := stateOf(r).user
 	t, err := s.targetUser(r)
 	if err != nil {
 		return err

@@ -9,15 +9,20 @@ import (
 	"strings"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/login"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 )
 
 // reqState is what the session middleware learned about a browser request.
 type reqState struct {
-	sess  *session.Session // nil: no session yet
-	user  *account.User    // nil: not signed in
-	ip    string
-	agent string
+	sess *session.Session // nil: no session yet
+	user *account.User    // nil: not signed in
+	// handoff is the user half-way through signing in, behind the handoff
+	// guards.
+	handoff *account.User
+	ip      string
+	agent   string
 }
 
 type stateKey struct{}
@@ -61,9 +66,8 @@ func (s *Server) clearSessionCookie(w http.ResponseWriter) {
 	http.SetCookie(w, &http.Cookie{Name: s.cookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: s.https(), SameSite: http.SameSiteLaxMode})
 }
 
-// withSession loads the browser session, if any, and checks that it is
-// still good: its user exists, is not disabled, and has not changed password
-// since the session began (a password change ends every other session).
+// withSession loads the browser session, if any, and keeps it only if it is
+// still good (login.Service.Current has the rule).
 // Authenticated pages are never cached.
 func (s *Server) withSession(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -76,17 +80,14 @@ func (s *Server) withSession(h http.Handler) http.Handler {
 			case err != nil:
 				s.log.Error("load session", "err", err)
 			default:
-				st.sess = sess
-				if sess.UserID != 0 {
-					u, err := s.accounts.ByID(r.Context(), sess.UserID)
-					if err != nil || u.Disabled || !u.PasswordDate.Equal(sess.PasswordDate) {
-						// The session outlived its reason to exist: end it.
-						s.sessions.End(r.Context(), sess.IDHash)
-						s.clearSessionCookie(w)
-						st.sess = nil
-					} else {
-						st.user = u
-					}
+				u, ok, err := s.signin.Current(r.Context(), sess)
+				switch {
+				case err != nil:
+					s.log.Error("check session", "err", err)
+				case !ok:
+					s.clearSessionCookie(w)
+				default:
+					st.sess, st.user = sess, u
 				}
 			}
 		}
@@ -163,37 +164,131 @@ func loginURL(r *http.Request) string {
 	return "/account/login/?next=" + url.QueryEscape(r.URL.RequestURI())
 }
 
-// requireUser returns the signed-in user, or redirects to the login page.
-func (s *Server) requireUser(w http.ResponseWriter, r *http.Request) (*account.User, bool) {
-	st := stateOf(r)
-	if st.user == nil {
-		http.Redirect(w, r, loginURL(r), http.StatusSeeOther)
-		return nil, false
+// The guards. Each route in routes.go names the one it needs, so the route
+// list is the access policy; a handler behind a guard finds what the guard
+// established in stateOf(r) (the user; for handoff, the user half-way
+// through signing in).
+
+// signedIn lets signed-in users through and sends anyone else to log in
+// and come back.
+func (s *Server) signedIn(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if stateOf(r).user == nil {
+			http.Redirect(w, r, loginURL(r), http.StatusSeeOther)
+			return nil
+		}
+		return h(w, r)
 	}
-	return st.user, true
 }
 
-// requireRecentAuth is "sudo mode": sensitive pages ask for the password
-// again when it was last entered more than 30 minutes ago.
-func (s *Server) requireRecentAuth(w http.ResponseWriter, r *http.Request) (*account.User, bool) {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil, false
-	}
-	if !s.sessions.RecentlyAuthenticated(stateOf(r).sess) {
-		next := r.URL.RequestURI()
-		if r.Method != http.MethodGet {
-			// After re-authenticating, come back to the page, not the POST.
-			// No Referer (pages send Referrer-Policy: no-referrer) is the
-			// account page, not "/", which an empty URL's RequestURI is.
-			next = "/manage/account/"
-			if ref, err := url.Parse(r.Referer()); err == nil && r.Referer() != "" {
-				next = safeNext(ref.RequestURI(), "/manage/account/")
+// sudo is signedIn plus a password entered in the last 30 minutes, for
+// sensitive pages; otherwise the password is asked for again first.
+func (s *Server) sudo(h handlerFunc) handlerFunc {
+	return s.signedIn(func(w http.ResponseWriter, r *http.Request) error {
+		if !s.sessions.RecentlyAuthenticated(stateOf(r).sess) {
+			next := r.URL.RequestURI()
+			if r.Method != http.MethodGet {
+				// After re-authenticating, come back to the page, not the
+				// POST. No Referer (pages send Referrer-Policy: no-referrer)
+				// is the account page, not "/", which an empty URL's
+				// RequestURI is.
+				next = "/manage/account/"
+				if ref, err := url.Parse(r.Referer()); err == nil && r.Referer() != "" {
+					next = safeNext(ref.RequestURI(), "/manage/account/")
+				}
 			}
+			s.flash(w, r, flashInfo, "Confirm your password to continue.")
+			http.Redirect(w, r, "/account/reauthenticate/?next="+url.QueryEscape(next), http.StatusSeeOther)
+			return nil
 		}
-		s.flash(w, r, flashInfo, "Confirm your password to continue.")
-		http.Redirect(w, r, "/account/reauthenticate/?next="+url.QueryEscape(next), http.StatusSeeOther)
-		return nil, false
+		return h(w, r)
+	})
+}
+
+// manage is the one gate for management actions, as PyPI requires them:
+// signed in, recently authenticated, a verified primary email, and a second
+// factor. People without them land where they can fix it, with a banner.
+func (s *Server) manage(h handlerFunc) handlerFunc {
+	return s.sudo(func(w http.ResponseWriter, r *http.Request) error {
+		u := stateOf(r).user
+		if !u.PrimaryVerified {
+			s.flash(w, r, flashError, "You must verify your primary email address before you can perform this action.")
+			http.Redirect(w, r, "/manage/unverified-account/", http.StatusSeeOther)
+			return nil
+		}
+		has, err := s.mfa.HasTwoFactor(r.Context(), u.ID)
+		if err != nil {
+			return err
+		}
+		if !has {
+			s.flash(w, r, flashError, "Two-factor authentication must be enabled on your account to perform this action.")
+			http.Redirect(w, r, "/manage/account/two-factor/", http.StatusSeeOther)
+			return nil
+		}
+		return h(w, r)
+	})
+}
+
+// admin is for administrators, who pass the management gate too. Anyone
+// else signed in gets a 404, not a 403: the admin pages do not advertise
+// themselves.
+func (s *Server) admin(h handlerFunc) handlerFunc {
+	return s.signedIn(func(w http.ResponseWriter, r *http.Request) error {
+		if !stateOf(r).user.IsAdmin {
+			return derrors.New(derrors.NotFound, "There is no page at this address.")
+		}
+		return s.manage(h)(w, r)
+	})
+}
+
+// handoff is for the second-factor pages: only a browser that passed the
+// password step in the last five minutes may use them.
+func (s *Server) handoff(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		u, err := s.signin.HandoffUser(r.Context(), stateOf(r).sess)
+		if errors.Is(err, login.ErrHandoffExpired) {
+			return s.handoffExpired(w, r)
+		}
+		if err != nil {
+			return err
+		}
+		stateOf(r).handoff = u
+		return h(w, r)
 	}
-	return u, true
+}
+
+// The JSON guards answer webauthn.js with {"error": …} instead of a
+// redirect.
+
+func (s *Server) handoffJSON(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		u, err := s.signin.HandoffUser(r.Context(), stateOf(r).sess)
+		if errors.Is(err, login.ErrHandoffExpired) {
+			return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Your login expired. Log in again."})
+		}
+		if err != nil {
+			return err
+		}
+		stateOf(r).handoff = u
+		return h(w, r)
+	}
+}
+
+func (s *Server) signedInJSON(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		if stateOf(r).user == nil {
+			return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Log in first."})
+		}
+		return h(w, r)
+	}
+}
+
+func (s *Server) sudoJSON(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		st := stateOf(r)
+		if st.user == nil || !s.sessions.RecentlyAuthenticated(st.sess) {
+			return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Confirm your password again: reload the page."})
+		}
+		return h(w, r)
+	}
 }

@@ -35,6 +35,10 @@ func statusOf(err error) int {
 		return http.StatusForbidden
 	case errors.Is(err, derrors.TooLarge):
 		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, derrors.Unsupported):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, derrors.TooSlow):
+		return http.StatusRequestTimeout
 	case errors.Is(err, derrors.RateLimited):
 		return http.StatusTooManyRequests
 	case errors.Is(err, derrors.Gone):

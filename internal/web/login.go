@@ -1,12 +1,9 @@
 package web
 
 import (
-	"database/sql"
 	"net/http"
 
-	"github.com/gatehouse-index/gatehouse/internal/account"
-	"github.com/gatehouse-index/gatehouse/internal/audit"
-	"github.com/gatehouse-index/gatehouse/internal/session"
+	"github.com/gatehouse-index/gatehouse/internal/login"
 )
 
 type loginPage struct {
@@ -25,14 +22,12 @@ func (s *Server) loginPage(w http.ResponseWriter, r *http.Request) error {
 	return s.render(w, http.StatusOK, "login.html", loginPage{basePage: s.base(r, "Log in"), Next: next})
 }
 
-// login checks the password and starts a new session. The session id is
-// always new (spec D1): whatever id the browser had before is dropped, so a
-// planted id is useless.
+// login is the password step. The session id is always new (spec D1):
+// whatever id the browser had before is dropped, so a planted id is useless.
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
-	username, password := r.PostFormValue("username"), r.PostFormValue("password")
+	username := r.PostFormValue("username")
 	next := safeNext(r.PostFormValue("next"), "/manage/account/")
-	u, err := s.accounts.CheckLogin(r.Context(), username, password, st.client())
+	res, err := s.signin.Password(r.Context(), s.browser(r), username, r.PostFormValue("password"), next)
 	if err != nil {
 		msg, ok := userMessage(err)
 		if !ok {
@@ -41,84 +36,61 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		s.setRetryAfter(w, err)
 		return s.render(w, statusOf(err), "login.html", loginPage{basePage: s.base(r, "Log in"), Next: next, Username: username, Error: msg})
 	}
-	has2FA, err := s.mfa.HasTwoFactor(r.Context(), u.ID)
-	if err != nil {
-		return err
-	}
-	if !has2FA {
-		// Unlike PyPI, a password-only login does not make the browser a
-		// known device: whoever has only the password must not be able to
-		// pre-register their browser against a second factor added later.
-		if err := s.startSession(w, r, u, session.Password, "none"); err != nil {
-			return err
-		}
-		http.Redirect(w, r, next, http.StatusSeeOther)
-		return nil
-	}
-	// A browser remembered for 30 days skips the second factor.
-	if remembered, err := s.mfa.Remembered(r.Context(), u.ID, s.deviceToken(r)); err != nil {
-		return err
-	} else if remembered {
-		if err := s.startSession(w, r, u, session.TwoFactor, "remembered-device"); err != nil {
-			return err
-		}
-		http.Redirect(w, r, next, http.StatusSeeOther)
-		return nil
-	}
-	if err := s.beginHandoff(w, r, u, next); err != nil {
-		return err
-	}
-	http.Redirect(w, r, "/account/two-factor/", http.StatusSeeOther)
-	return nil
+	return s.afterStep(w, r, res)
 }
 
-// startSession replaces the browser's session with a signed-in one and
-// records the login, in one transaction. Signing in counts as a fresh
-// authentication, so sudo pages do not ask again right away
-// (pypi/warehouse#8441).
-func (s *Server) startSession(w http.ResponseWriter, r *http.Request, u *account.User, level session.Level, method string) error {
-	return s.replaceSession(w, r, u, level, func(tx *sql.Tx) error {
-		return s.accounts.CompleteLogin(r.Context(), tx, u.ID, method, stateOf(r).client())
-	})
-}
-
-// replaceSession gives the browser a new session id for u at the given
-// level, deleting the old one: at login and at every privilege change
-// (spec D1). also runs in the same transaction.
-func (s *Server) replaceSession(w http.ResponseWriter, r *http.Request, u *account.User, level session.Level, also func(tx *sql.Tx) error) error {
+// browser is what the sign-in flow needs to know of the request's browser.
+func (s *Server) browser(r *http.Request) login.Browser {
 	st := stateOf(r)
-	next := &session.Session{UserID: u.ID, Level: level, PasswordDate: u.PasswordDate, ReauthAt: s.now().UTC(), IP: st.ip, UserAgent: st.agent}
-	var raw string
-	err := s.projects.DB().InTx(r.Context(), func(tx *sql.Tx) error {
-		var err error
-		if raw, err = s.sessions.Rotate(r.Context(), tx, st.sess, next); err != nil {
-			return err
-		}
-		if also != nil {
-			return also(tx)
-		}
-		return nil
-	})
-	if err != nil {
-		return err
+	return login.Browser{Session: st.sess, Device: s.deviceToken(r), Client: st.client()}
+}
+
+// carryOut applies what a sign-in step decided to the browser: its new
+// session cookie and device cookie.
+func (s *Server) carryOut(w http.ResponseWriter, r *http.Request, res *login.Result) {
+	st := stateOf(r)
+	if res.Cookie != "" {
+		s.setSessionCookie(w, res.Cookie)
 	}
-	s.setSessionCookie(w, raw)
-	st.sess, st.user = next, u
+	if res.Device != "" {
+		s.setDeviceCookie(w, res.Device)
+	}
+	st.sess = res.Session
+	if res.User != nil {
+		st.user = res.User
+	}
+}
+
+// afterStep carries out a sign-in step and sends the browser on: to the
+// second-factor page, to "check your email", or where it was going.
+func (s *Server) afterStep(w http.ResponseWriter, r *http.Request, res *login.Result) error {
+	s.carryOut(w, r, res)
+	s.mailKick()
+	switch res.Outcome {
+	case login.SecondFactor:
+		http.Redirect(w, r, "/account/two-factor/", http.StatusSeeOther)
+		return nil
+	case login.Held:
+		http.Redirect(w, r, "/account/confirm-login/", http.StatusSeeOther)
+		return nil
+	}
+	// The flash goes on the new session: one set earlier would have been
+	// lost with the old session when the id rotated.
+	switch res.Method {
+	case login.MethodRecoveryCode:
+		s.flash(w, r, flashInfo, "Recovery code accepted. The supplied code cannot be used again.")
+	case login.MethodEmail:
+		s.flash(w, r, flashSuccess, "Your login has been confirmed and this browser is now recognized.")
+	}
+	http.Redirect(w, r, safeNext(res.Next, "/manage/account/"), http.StatusSeeOther)
 	return nil
 }
 
 // logout ends the session (POST only, so a link or image cannot log anyone out).
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	st := stateOf(r)
-	if st.sess != nil {
-		if err := s.sessions.End(r.Context(), st.sess.IDHash); err != nil {
-			return err
-		}
-	}
-	if u := st.user; u != nil {
-		if err := s.audit.Record(r.Context(), audit.Event{UserID: u.ID, ActorID: u.ID, Actor: u.Username, Tag: audit.Logout, IP: st.ip, UserAgent: st.agent}); err != nil {
-			return err
-		}
+	if err := s.signin.Logout(r.Context(), s.browser(r), st.user); err != nil {
+		return err
 	}
 	s.clearSessionCookie(w)
 	st.sess, st.user = nil, nil
@@ -134,19 +106,13 @@ type reauthPage struct {
 }
 
 func (s *Server) reauthPage(w http.ResponseWriter, r *http.Request) error {
-	if _, ok := s.requireUser(w, r); !ok {
-		return nil
-	}
 	next := safeNext(r.URL.Query().Get("next"), "/manage/account/")
 	return s.render(w, http.StatusOK, "reauth.html", reauthPage{basePage: s.base(r, "Confirm password"), Next: next})
 }
 
 // reauth is sudo mode's password prompt.
 func (s *Server) reauth(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	st := stateOf(r)
 	next := safeNext(r.PostFormValue("next"), "/manage/account/")
 	if err := s.accounts.CheckPassword(r.Context(), u.ID, r.PostFormValue("password"), st.client()); err != nil {

@@ -42,10 +42,7 @@ type historyRow struct {
 // accountPage is the user's own page: emails, password, sessions and the
 // security history of the last 90 days.
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	return s.renderAccount(w, r, u, http.StatusOK, "")
 }
 
@@ -119,20 +116,14 @@ func formID(r *http.Request, name string) (int64, error) {
 }
 
 func (s *Server) addEmail(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	addr := r.PostFormValue("email")
 	_, err := s.accounts.AddEmail(r.Context(), u.ID, addr, stateOf(r).client())
 	return s.formResult(w, r, u, err, "Email "+addr+" added. We sent it a verification link.")
 }
 
 func (s *Server) removeEmail(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	id, err := formID(r, "email_id")
 	if err == nil {
 		err = s.accounts.RemoveEmail(r.Context(), u.ID, id, stateOf(r).client())
@@ -141,10 +132,7 @@ func (s *Server) removeEmail(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) setPrimaryEmail(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	id, err := formID(r, "email_id")
 	if err == nil {
 		err = s.accounts.SetPrimary(r.Context(), u.ID, id, stateOf(r).client())
@@ -153,10 +141,7 @@ func (s *Server) setPrimaryEmail(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) resendVerification(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	id, err := formID(r, "email_id")
 	if err == nil {
 		err = s.accounts.ResendVerification(r.Context(), u.ID, id, stateOf(r).client())
@@ -167,57 +152,25 @@ func (s *Server) resendVerification(w http.ResponseWriter, r *http.Request) erro
 // changePassword sets a new password. Every other session ends (they carry
 // the old password date); this one is replaced by a fresh session.
 func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
-	st := stateOf(r)
-	err := s.accounts.ChangePassword(r.Context(), u.ID, r.PostFormValue("current_password"),
-		r.PostFormValue("password"), r.PostFormValue("password_confirm"), st.client())
+	u := stateOf(r).user
+	res, err := s.signin.ChangePassword(r.Context(), s.browser(r), r.PostFormValue("current_password"),
+		r.PostFormValue("password"), r.PostFormValue("password_confirm"))
 	if err != nil {
 		return s.formResult(w, r, u, err, "")
 	}
-	// A new password also ends every "remember this browser".
-	if err := s.mfa.ForgetRememberedDevices(r.Context(), nil, u.ID); err != nil {
-		return err
-	}
-	fresh, err := s.accounts.ByID(r.Context(), u.ID)
-	if err != nil {
-		return err
-	}
-	if err := s.replaceSession(w, r, fresh, st.sess.Level, nil); err != nil {
-		return err
-	}
-	if _, err := s.sessions.EndAllForUser(r.Context(), nil, u.ID, st.sess.IDHash); err != nil {
-		return err
-	}
-	return s.formResult(w, r, fresh, nil, "Password changed. Every other session has been logged out.")
+	s.carryOut(w, r, res)
+	return s.formResult(w, r, res.User, nil, "Password changed. Every other session has been logged out.")
 }
 
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
-	err := s.sessions.EndUserSession(r.Context(), u.ID, r.PostFormValue("session"))
-	if err == nil {
-		err = s.audit.Record(r.Context(), audit.Event{UserID: u.ID, ActorID: u.ID, Actor: u.Username, Tag: audit.SessionRevoked,
-			IP: stateOf(r).ip, UserAgent: stateOf(r).agent})
-	}
+	u := stateOf(r).user
+	err := s.signin.EndSession(r.Context(), s.browser(r), u, r.PostFormValue("session"))
 	return s.formResult(w, r, u, err, "Session ended.")
 }
 
 func (s *Server) endOtherSessions(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
-	st := stateOf(r)
-	n, err := s.sessions.EndAllForUser(r.Context(), nil, u.ID, st.sess.IDHash)
-	if err == nil {
-		err = s.audit.Record(r.Context(), audit.Event{UserID: u.ID, ActorID: u.ID, Actor: u.Username, Tag: audit.SessionRevoked,
-			IP: st.ip, UserAgent: st.agent, Additional: map[string]any{"count": n, "scope": "others"}})
-	}
+	u := stateOf(r).user
+	n, err := s.signin.EndOtherSessions(r.Context(), s.browser(r), u)
 	return s.formResult(w, r, u, err, strconv.FormatInt(n, 10)+" other session(s) ended.")
 }
 
@@ -227,17 +180,11 @@ type deletePage struct {
 }
 
 func (s *Server) deleteAccountPage(w http.ResponseWriter, r *http.Request) error {
-	if _, ok := s.requireRecentAuth(w, r); !ok {
-		return nil
-	}
 	return s.render(w, http.StatusOK, "delete_account.html", deletePage{basePage: s.base(r, "Delete your account")})
 }
 
 func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	st := stateOf(r)
 	if r.PostFormValue("confirm_username") != u.Username {
 		return s.render(w, http.StatusBadRequest, "delete_account.html", deletePage{basePage: s.base(r, "Delete your account"),

@@ -6,7 +6,6 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
-	"github.com/gatehouse-index/gatehouse/internal/session"
 )
 
 type twoFactorManagePage struct {
@@ -27,10 +26,7 @@ type deviceRow struct {
 // twoFactorManage is the page to set up and remove second factors,
 // recovery codes and known devices.
 func (s *Server) twoFactorManage(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	return s.renderTwoFactorManage(w, r, u, http.StatusOK, "")
 }
 
@@ -59,19 +55,15 @@ func (s *Server) renderTwoFactorManage(w http.ResponseWriter, r *http.Request, u
 }
 
 // upgradeSession gives the browser a fresh session at two-factor level
-// once the user has a second factor (a privilege change, so a new id).
+// once the user has a second factor (a privilege change, so a new id); the
+// browser that just proved the new factor becomes a known device.
 func (s *Server) upgradeSession(w http.ResponseWriter, r *http.Request, u *account.User) error {
-	fresh, err := s.accounts.ByID(r.Context(), u.ID)
+	res, err := s.signin.FactorAdded(r.Context(), s.browser(r))
 	if err != nil {
 		return err
 	}
-	// The browser that just proved the new factor becomes a known device.
-	token, err := s.mfa.MarkDeviceKnown(r.Context(), nil, u.ID, s.deviceToken(r), stateOf(r).client())
-	if err != nil {
-		return err
-	}
-	s.setDeviceCookie(w, token)
-	return s.replaceSession(w, r, fresh, session.TwoFactor, nil)
+	s.carryOut(w, r, res)
+	return nil
 }
 
 type recoveryCodesPage struct {
@@ -84,10 +76,7 @@ type recoveryCodesPage struct {
 // generateRecoveryCodes makes 8 new codes, shows them once, and asks for
 // one back to prove they were saved.
 func (s *Server) generateRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	codes, err := s.mfa.GenerateRecoveryCodes(r.Context(), u.ID, stateOf(r).client())
 	if err != nil {
 		return s.formResult2FA(w, r, u, err, "")
@@ -98,10 +87,7 @@ func (s *Server) generateRecoveryCodes(w http.ResponseWriter, r *http.Request) e
 }
 
 func (s *Server) confirmRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	err := s.mfa.ConfirmRecoveryCodes(r.Context(), u.ID, r.PostFormValue("recovery_code_value"), stateOf(r).client())
 	if err != nil {
 		msg, ok := userMessage(err)
@@ -131,10 +117,7 @@ type totpProvisionPage struct {
 // totpProvisionPage shows a new secret. It lives only in the server-side
 // session until the first code is confirmed.
 func (s *Server) totpProvisionPage(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	if !s.mayAddFactor(w, r, u) || !s.recoveryReady(w, r, u) {
 		return nil
 	}
@@ -185,10 +168,7 @@ func (s *Server) recoveryReady(w http.ResponseWriter, r *http.Request, u *accoun
 }
 
 func (s *Server) totpProvision(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	// The address may have changed since the secret was shown: refuse
 	// before showing it again with the error.
 	if !s.mayAddFactor(w, r, u) {
@@ -220,10 +200,7 @@ func (s *Server) totpProvision(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) totpRemove(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	err := s.mfa.RemoveTOTP(r.Context(), u.ID, stateOf(r).client())
 	return s.formResult2FA(w, r, u, err, "Authentication app removed. Remove this site from the app too.")
 }
@@ -234,10 +211,7 @@ type webauthnProvisionPage struct {
 }
 
 func (s *Server) webauthnProvisionPage(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	if !s.mayAddFactor(w, r, u) || !s.recoveryReady(w, r, u) {
 		return nil
 	}
@@ -247,19 +221,12 @@ func (s *Server) webauthnProvisionPage(w http.ResponseWriter, r *http.Request) e
 
 func (s *Server) webauthnProvisionOptions(w http.ResponseWriter, r *http.Request) error {
 	u := stateOf(r).user
-	if u == nil || !s.sessions.RecentlyAuthenticated(stateOf(r).sess) {
-		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Confirm your password again: reload the page."})
-	}
 	opts, state, err := s.webauthn.BeginRegistration(r.Context(), u, r.URL.Query().Get("passkey") != "")
 	return s.sendCeremony(w, r, opts, state, err)
 }
 
 func (s *Server) webauthnProvisionValidate(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
-	u := st.user
-	if u == nil || !s.sessions.RecentlyAuthenticated(st.sess) {
-		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Confirm your password again: reload the page."})
-	}
+	u := stateOf(r).user
 	if rs, err := s.mfa.RecoveryStatus(r.Context(), u.ID); err != nil || !rs.Confirmed {
 		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Generate and confirm recovery codes first."})
 	}
@@ -267,7 +234,7 @@ func (s *Server) webauthnProvisionValidate(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return s.jsonError(w, err)
 	}
-	cred, err := s.webauthn.FinishRegistration(r.Context(), u, r.PostFormValue("label"), state, []byte(r.PostFormValue("credential")), st.client())
+	cred, err := s.webauthn.FinishRegistration(r.Context(), u, r.PostFormValue("label"), state, []byte(r.PostFormValue("credential")), stateOf(r).client())
 	if err != nil {
 		return s.jsonError(w, err)
 	}
@@ -286,10 +253,7 @@ func (s *Server) webauthnProvisionValidate(w http.ResponseWriter, r *http.Reques
 }
 
 func (s *Server) webauthnRemove(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	id, err := formID(r, "credential_id")
 	if err == nil {
 		err = s.webauthn.RemoveCredential(r.Context(), u.ID, id, r.PostFormValue("confirm_label"), stateOf(r).client())
@@ -298,37 +262,10 @@ func (s *Server) webauthnRemove(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) deviceRevoke(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	id, err := formID(r, "device_id")
 	if err == nil {
 		err = s.mfa.RevokeDevice(r.Context(), u.ID, id, stateOf(r).client())
 	}
 	return s.formResult2FA(w, r, u, err, "Device forgotten. It will need a confirmation email or a security key at its next login.")
-}
-
-// requireManage is the gate for management actions: a verified primary
-// email and a second factor, as PyPI requires.
-func (s *Server) requireManage(w http.ResponseWriter, r *http.Request) (*account.User, bool, error) {
-	u, ok := s.requireRecentAuth(w, r)
-	if !ok {
-		return nil, false, nil
-	}
-	if !u.PrimaryVerified {
-		s.flash(w, r, flashError, "You must verify your primary email address before you can perform this action.")
-		http.Redirect(w, r, "/manage/unverified-account/", http.StatusSeeOther)
-		return nil, false, nil
-	}
-	has, err := s.mfa.HasTwoFactor(r.Context(), u.ID)
-	if err != nil {
-		return nil, false, err
-	}
-	if !has {
-		s.flash(w, r, flashError, "Two-factor authentication must be enabled on your account to perform this action.")
-		http.Redirect(w, r, "/manage/account/two-factor/", http.StatusSeeOther)
-		return nil, false, nil
-	}
-	return u, true, nil
 }

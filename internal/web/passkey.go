@@ -33,43 +33,25 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return s.jsonError(w, err)
 	}
-	uid, _, err := s.webauthn.FinishPasskeyLogin(r.Context(), state, []byte(r.PostFormValue("credential")), stateOf(r).client())
+	next := safeNext(r.PostFormValue("next"), "/manage/account/")
+	res, err := s.signin.Passkey(r.Context(), s.browser(r), state, []byte(r.PostFormValue("credential")), next)
 	if err != nil {
 		s.mailKick()
 		return s.jsonError(w, err)
 	}
-	u, err := s.accounts.ByID(r.Context(), uid)
-	if err != nil {
-		return err
-	}
-	if u.Disabled {
-		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Your account has been disabled. Contact an administrator."})
-	}
-	st := stateOf(r)
-	st.sess.Data[keyTFNext] = safeNext(r.PostFormValue("next"), "/manage/account/")
-	rec := &redirectCapture{header: http.Header{}}
-	if err := s.finishTwoFactor(rec, r, u, "passkey", false); err != nil {
-		return err
-	}
-	return rec.replayAsJSON(w)
+	return s.stepAsJSON(w, r, res)
 }
 
 // reauthWebAuthnOptions lets sudo mode be satisfied with a security key or
 // passkey instead of the password (pypi/warehouse#8442).
 func (s *Server) reauthWebAuthnOptions(w http.ResponseWriter, r *http.Request) error {
 	u := stateOf(r).user
-	if u == nil {
-		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Log in first."})
-	}
 	opts, state, err := s.webauthn.BeginLogin(r.Context(), u.ID)
 	return s.sendCeremony(w, r, opts, state, err)
 }
 
 func (s *Server) reauthWebAuthnValidate(w http.ResponseWriter, r *http.Request) error {
 	st := stateOf(r)
-	if st.user == nil {
-		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Log in first."})
-	}
 	state, err := s.takeCeremony(r)
 	if err != nil {
 		return s.jsonError(w, err)

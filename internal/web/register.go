@@ -5,7 +5,6 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
-	"github.com/gatehouse-index/gatehouse/internal/session"
 )
 
 type registerPage struct {
@@ -53,9 +52,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 			basePage: s.base(r, "Create an account"), Closed: !s.accounts.RegistrationOpen(r.Context()), Form: form, Error: msg, MinChars: account.MinPasswordLen})
 	}
 	s.mailKick()
-	if err := s.startSession(w, r, u, session.Password, "registration"); err != nil {
+	res, err := s.signin.Registered(r.Context(), s.browser(r), u)
+	if err != nil {
 		return err
 	}
+	s.carryOut(w, r, res)
 	s.flash(w, r, flashSuccess, "Welcome, "+u.Username+". We sent a link to "+u.PrimaryEmail+": follow it to verify your email address.")
 	http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
 	return nil
@@ -64,10 +65,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 // verifyEmail follows the emailed link. The visitor must be signed in as the
 // address's owner, so a link forwarded to someone else verifies nothing.
 func (s *Server) verifyEmail(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	e, err := s.accounts.VerifyEmail(r.Context(), u.ID, r.URL.Query().Get("token"), stateOf(r).client())
 	if err != nil {
 		msg, ok := userMessage(err)
@@ -92,10 +90,7 @@ type unverifiedPage struct {
 // unverifiedAccountPage lets a user whose primary address is unverified
 // resend the link or replace the address.
 func (s *Server) unverifiedAccountPage(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	if u.PrimaryVerified {
 		http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
 		return nil
@@ -104,10 +99,7 @@ func (s *Server) unverifiedAccountPage(w http.ResponseWriter, r *http.Request) e
 }
 
 func (s *Server) replaceUnverifiedEmail(w http.ResponseWriter, r *http.Request) error {
-	u, ok := s.requireUser(w, r)
-	if !ok {
-		return nil
-	}
+	u := stateOf(r).user
 	addr := r.PostFormValue("email")
 	if err := s.accounts.ReplaceUnverifiedPrimary(r.Context(), u.ID, addr, stateOf(r).client()); err != nil {
 		msg, ok := userMessage(err)

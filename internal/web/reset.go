@@ -64,11 +64,11 @@ func (s *Server) resetPasswordPage(w http.ResponseWriter, r *http.Request) error
 	return s.render(w, http.StatusOK, "reset.html", resetPage{basePage: s.base(r, "Choose a new password"), Token: tok, Username: u.Username, MinChars: account.MinPasswordLen})
 }
 
-// resetPassword sets the new password. Changing the password ends every
-// session (they remember the old password date); the user logs in afresh.
+// resetPassword sets the new password. Every session of the user ends and
+// every remembered browser is forgotten; the user logs in afresh.
 func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 	tok := r.PostFormValue("token")
-	u, err := s.accounts.ResetPassword(r.Context(), tok, r.PostFormValue("password"), r.PostFormValue("password_confirm"), stateOf(r).client())
+	_, err := s.signin.ResetPassword(r.Context(), s.browser(r), tok, r.PostFormValue("password"), r.PostFormValue("password_confirm"))
 	if err != nil {
 		msg, ok := userMessage(err)
 		if !ok {
@@ -78,14 +78,6 @@ func (s *Server) resetPassword(w http.ResponseWriter, r *http.Request) error {
 		return s.render(w, statusOf(err), "reset.html", resetPage{basePage: s.base(r, "Choose a new password"), Token: tok, Error: msg, MinChars: account.MinPasswordLen})
 	}
 	s.mailKick()
-	if _, err := s.sessions.EndAllForUser(r.Context(), nil, u.ID, ""); err != nil {
-		return err
-	}
-	// Remembered browsers are forgotten too; second factors stay, so the
-	// next login still asks for one (spec E2).
-	if err := s.mfa.ForgetRememberedDevices(r.Context(), nil, u.ID); err != nil {
-		return err
-	}
 	s.flash(w, r, flashSuccess, "Your password has been reset. Log in with your new password.")
 	http.Redirect(w, r, "/account/login/", http.StatusSeeOther)
 	return nil

@@ -6,14 +6,24 @@ import "net/http"
 //
 // Tool routes (Simple API, JSON API, files, upload) carry no cookies and need
 // no CSRF defence; every answer is marked nosniff, because JSON and metadata
-// files hold text a package author wrote, "<script>" included. Browser pages get the page chain: security headers, the
-// session, and cross-origin (CSRF) protection on every state-changing
-// method. Every handler returns an error, which errors.go turns into a
+// files hold text a package author wrote, "<script>" included. Browser pages
+// get the page chain: security headers, cross-origin (CSRF) protection on
+// every state-changing method, the session, and pageBody, which caps the
+// body at maxPageBody, refuses multipart and reads the form before any
+// handler runs. Uploads read their own body, held to a minimum transfer rate
+// (minrate.go). Every handler returns an error, which errors.go turns into a
 // response.
+//
+// Each page route names its guard (auth.go), so this list is the access
+// policy: none (anyone), signedIn, sudo (password entered in the last 30
+// minutes), manage (sudo plus a verified primary email and a second factor:
+// PyPI's gate for every management action), admin (manage, administrators
+// only), handoff (the second-factor pages, for five minutes after the
+// password). The JSON variants answer webauthn.js instead of redirecting.
 func (s *Server) routes(mux *http.ServeMux) {
-	tool := func(h handlerFunc) http.Handler { return s.recoverer(s.logRequests(noSniff(s.toolErrors(h)))) }
+	tool := func(h handlerFunc) http.Handler { return s.recoverer(s.logRequests(noSniff(noBody(s.toolErrors(h))))) }
 	page := func(h handlerFunc) http.Handler {
-		return s.recoverer(s.logRequests(s.securityHeaders(s.csrf.Handler(s.withSession(s.readOnlyGuard(s.pageErrors(h)))))))
+		return s.recoverer(s.logRequests(s.securityHeaders(s.csrf.Handler(s.withSession(s.pageBody(s.readOnlyGuard(s.pageErrors(h))))))))
 	}
 
 	// Simple Repository API (PEP 503, 691, 658, 700, 714).
@@ -44,60 +54,60 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /account/login/{$}", page(s.loginPage))
 	mux.Handle("POST /account/login/{$}", page(s.login))
 	mux.Handle("POST /account/logout/{$}", page(s.logout))
-	mux.Handle("GET /account/reauthenticate/{$}", page(s.reauthPage))
-	mux.Handle("POST /account/reauthenticate/{$}", page(s.reauth))
-	mux.Handle("GET /account/verify-email/{$}", page(s.verifyEmail))
+	mux.Handle("GET /account/reauthenticate/{$}", page(s.signedIn(s.reauthPage)))
+	mux.Handle("POST /account/reauthenticate/{$}", page(s.signedIn(s.reauth)))
+	mux.Handle("GET /account/verify-email/{$}", page(s.signedIn(s.verifyEmail)))
 
 	// The second step of a login, and new-device confirmation.
-	mux.Handle("GET /account/two-factor/{$}", page(s.twoFactorPage))
-	mux.Handle("POST /account/two-factor/totp/{$}", page(s.twoFactorTOTP))
-	mux.Handle("POST /account/webauthn-authenticate/options/{$}", page(s.webauthnLoginOptions))
-	mux.Handle("POST /account/webauthn-authenticate/validate/{$}", page(s.webauthnLoginValidate))
-	mux.Handle("GET /account/recovery-code/{$}", page(s.recoveryCodePage))
-	mux.Handle("POST /account/recovery-code/{$}", page(s.recoveryCodeLogin))
+	mux.Handle("GET /account/two-factor/{$}", page(s.handoff(s.twoFactorPage)))
+	mux.Handle("POST /account/two-factor/totp/{$}", page(s.handoff(s.twoFactorTOTP)))
+	mux.Handle("POST /account/webauthn-authenticate/options/{$}", page(s.handoffJSON(s.webauthnLoginOptions)))
+	mux.Handle("POST /account/webauthn-authenticate/validate/{$}", page(s.handoffJSON(s.webauthnLoginValidate)))
+	mux.Handle("GET /account/recovery-code/{$}", page(s.handoff(s.recoveryCodePage)))
+	mux.Handle("POST /account/recovery-code/{$}", page(s.handoff(s.recoveryCodeLogin)))
 	mux.Handle("GET /account/confirm-login/{$}", page(s.confirmLogin))
 	mux.Handle("POST /account/confirm-login/resend/{$}", page(s.resendConfirmation))
 	mux.Handle("POST /account/passkey/options/{$}", page(s.passkeyOptions))
 	mux.Handle("POST /account/passkey/login/{$}", page(s.passkeyLogin))
-	mux.Handle("POST /account/reauthenticate/webauthn/options/{$}", page(s.reauthWebAuthnOptions))
-	mux.Handle("POST /account/reauthenticate/webauthn/validate/{$}", page(s.reauthWebAuthnValidate))
+	mux.Handle("POST /account/reauthenticate/webauthn/options/{$}", page(s.signedInJSON(s.reauthWebAuthnOptions)))
+	mux.Handle("POST /account/reauthenticate/webauthn/validate/{$}", page(s.signedInJSON(s.reauthWebAuthnValidate)))
 	mux.Handle("GET /account/request-password-reset/{$}", page(s.requestResetPage))
 	mux.Handle("POST /account/request-password-reset/{$}", page(s.requestReset))
 	mux.Handle("GET /account/reset-password/{$}", page(s.resetPasswordPage))
 	mux.Handle("POST /account/reset-password/{$}", page(s.resetPassword))
 
 	// The account page and what it manages.
-	mux.Handle("GET /manage/account/{$}", page(s.accountPage))
-	mux.Handle("POST /manage/account/emails/add/{$}", page(s.addEmail))
-	mux.Handle("POST /manage/account/emails/remove/{$}", page(s.removeEmail))
-	mux.Handle("POST /manage/account/emails/primary/{$}", page(s.setPrimaryEmail))
-	mux.Handle("POST /manage/account/emails/resend/{$}", page(s.resendVerification))
-	mux.Handle("POST /manage/account/password/{$}", page(s.changePassword))
-	mux.Handle("POST /manage/account/sessions/end/{$}", page(s.endSession))
-	mux.Handle("POST /manage/account/sessions/end-others/{$}", page(s.endOtherSessions))
-	mux.Handle("GET /manage/account/delete/{$}", page(s.deleteAccountPage))
-	mux.Handle("POST /manage/account/delete/{$}", page(s.deleteAccount))
-	mux.Handle("GET /manage/account/two-factor/{$}", page(s.twoFactorManage))
-	mux.Handle("POST /manage/account/recovery-codes/generate/{$}", page(s.generateRecoveryCodes))
-	mux.Handle("POST /manage/account/recovery-codes/confirm/{$}", page(s.confirmRecoveryCodes))
-	mux.Handle("GET /manage/account/totp-provision/{$}", page(s.totpProvisionPage))
-	mux.Handle("POST /manage/account/totp-provision/{$}", page(s.totpProvision))
-	mux.Handle("POST /manage/account/totp/remove/{$}", page(s.totpRemove))
-	mux.Handle("GET /manage/account/webauthn-provision/{$}", page(s.webauthnProvisionPage))
-	mux.Handle("POST /manage/account/webauthn-provision/options/{$}", page(s.webauthnProvisionOptions))
-	mux.Handle("POST /manage/account/webauthn-provision/validate/{$}", page(s.webauthnProvisionValidate))
-	mux.Handle("POST /manage/account/webauthn/remove/{$}", page(s.webauthnRemove))
-	mux.Handle("POST /manage/account/devices/revoke/{$}", page(s.deviceRevoke))
-	mux.Handle("GET /manage/unverified-account/{$}", page(s.unverifiedAccountPage))
-	mux.Handle("POST /manage/unverified-account/{$}", page(s.replaceUnverifiedEmail))
+	mux.Handle("GET /manage/account/{$}", page(s.signedIn(s.accountPage)))
+	mux.Handle("POST /manage/account/emails/add/{$}", page(s.sudo(s.addEmail)))
+	mux.Handle("POST /manage/account/emails/remove/{$}", page(s.sudo(s.removeEmail)))
+	mux.Handle("POST /manage/account/emails/primary/{$}", page(s.sudo(s.setPrimaryEmail)))
+	mux.Handle("POST /manage/account/emails/resend/{$}", page(s.signedIn(s.resendVerification)))
+	mux.Handle("POST /manage/account/password/{$}", page(s.sudo(s.changePassword)))
+	mux.Handle("POST /manage/account/sessions/end/{$}", page(s.signedIn(s.endSession)))
+	mux.Handle("POST /manage/account/sessions/end-others/{$}", page(s.signedIn(s.endOtherSessions)))
+	mux.Handle("GET /manage/account/delete/{$}", page(s.sudo(s.deleteAccountPage)))
+	mux.Handle("POST /manage/account/delete/{$}", page(s.sudo(s.deleteAccount)))
+	mux.Handle("GET /manage/account/two-factor/{$}", page(s.signedIn(s.twoFactorManage)))
+	mux.Handle("POST /manage/account/recovery-codes/generate/{$}", page(s.sudo(s.generateRecoveryCodes)))
+	mux.Handle("POST /manage/account/recovery-codes/confirm/{$}", page(s.signedIn(s.confirmRecoveryCodes)))
+	mux.Handle("GET /manage/account/totp-provision/{$}", page(s.sudo(s.totpProvisionPage)))
+	mux.Handle("POST /manage/account/totp-provision/{$}", page(s.sudo(s.totpProvision)))
+	mux.Handle("POST /manage/account/totp/remove/{$}", page(s.sudo(s.totpRemove)))
+	mux.Handle("GET /manage/account/webauthn-provision/{$}", page(s.sudo(s.webauthnProvisionPage)))
+	mux.Handle("POST /manage/account/webauthn-provision/options/{$}", page(s.sudoJSON(s.webauthnProvisionOptions)))
+	mux.Handle("POST /manage/account/webauthn-provision/validate/{$}", page(s.sudoJSON(s.webauthnProvisionValidate)))
+	mux.Handle("POST /manage/account/webauthn/remove/{$}", page(s.sudo(s.webauthnRemove)))
+	mux.Handle("POST /manage/account/devices/revoke/{$}", page(s.signedIn(s.deviceRevoke)))
+	mux.Handle("GET /manage/unverified-account/{$}", page(s.signedIn(s.unverifiedAccountPage)))
+	mux.Handle("POST /manage/unverified-account/{$}", page(s.signedIn(s.replaceUnverifiedEmail)))
 
 	// Administration.
-	mux.Handle("GET /admin/{$}", page(s.adminHome))
-	mux.Handle("GET /admin/users/{id}/{$}", page(s.adminUser))
-	mux.Handle("POST /admin/users/{id}/disable/{$}", page(s.adminDisableUser))
-	mux.Handle("POST /admin/users/{id}/enable/{$}", page(s.adminEnableUser))
-	mux.Handle("POST /admin/users/{id}/recover/{$}", page(s.adminRecoverUser))
-	mux.Handle("POST /admin/settings/{$}", page(s.adminSettings))
+	mux.Handle("GET /admin/{$}", page(s.admin(s.adminHome)))
+	mux.Handle("GET /admin/users/{id}/{$}", page(s.admin(s.adminUser)))
+	mux.Handle("POST /admin/users/{id}/disable/{$}", page(s.admin(s.adminDisableUser)))
+	mux.Handle("POST /admin/users/{id}/enable/{$}", page(s.admin(s.adminEnableUser)))
+	mux.Handle("POST /admin/users/{id}/recover/{$}", page(s.admin(s.adminRecoverUser)))
+	mux.Handle("POST /admin/settings/{$}", page(s.admin(s.adminSettings)))
 
 	mux.Handle("GET /static/{file}", tool(s.serveStatic))
 	mux.Handle("GET /favicon.ico", tool(s.favicon))

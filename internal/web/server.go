@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/audit"
+	"github.com/gatehouse-index/gatehouse/internal/login"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
@@ -30,6 +31,7 @@ type Deps struct {
 	Audit    *audit.Service
 	MFA      *mfa.Service
 	WebAuthn *mfa.WebAuthn
+	Login    *login.Service
 	Log      *slog.Logger
 	// MailKick wakes the mail worker after a change queued email (may be nil).
 	MailKick func()
@@ -39,6 +41,15 @@ type Deps struct {
 	SiteName       string
 	TempDir        string           // where uploads are spooled
 	Now            func() time.Time // default time.Now
+
+	// UploadMinRate (bytes per second) and UploadRateWindow hold upload
+	// bodies to a minimum transfer rate (see minRateReader); zero takes
+	// the defaults of --upload-min-rate and --upload-rate-window.
+	UploadMinRate    int64
+	UploadRateWindow time.Duration
+	// PageCacheSize is the Simple API page cache's byte budget
+	// (default DefaultPageCacheSize).
+	PageCacheSize int64
 }
 
 // Server serves Gatehouse over HTTP. Create it with NewServer.
@@ -50,6 +61,7 @@ type Server struct {
 	audit     *audit.Service
 	mfa       *mfa.Service
 	webauthn  *mfa.WebAuthn
+	signin    *login.Service
 	mailKick  func()
 	proxies   []*net.IPNet
 	csrf      *http.CrossOriginProtection
@@ -62,12 +74,21 @@ type Server struct {
 	templates map[string]*template.Template
 	static    staticFiles
 	mux       *http.ServeMux
+
+	uploadMinRate    int64 // bytes per second; see minRateReader
+	uploadRateWindow time.Duration
 }
 
 // NewServer builds the server and its routes.
 func NewServer(d Deps) (*Server, error) {
 	if d.Now == nil {
 		d.Now = time.Now
+	}
+	if d.UploadMinRate <= 0 {
+		d.UploadMinRate = defaultUploadMinRate
+	}
+	if d.UploadRateWindow <= 0 {
+		d.UploadRateWindow = defaultUploadRateWindow
 	}
 	s := &Server{
 		projects: d.Projects,
@@ -77,14 +98,21 @@ func NewServer(d Deps) (*Server, error) {
 		audit:    d.Audit,
 		mfa:      d.MFA,
 		webauthn: d.WebAuthn,
+		signin:   d.Login,
 		mailKick: d.MailKick,
 		log:      d.Log,
 		baseURL:  d.BaseURL,
 		siteName: d.SiteName,
 		tempDir:  d.TempDir,
 		now:      d.Now,
-		simple:   newSimpleCache(),
+
+		uploadMinRate:    d.UploadMinRate,
+		uploadRateWindow: d.UploadRateWindow,
 	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	s.simple = newSimpleCache(d.Projects, d.PageCacheSize, s.log)
 	if s.mailKick == nil {
 		s.mailKick = func() {}
 	}
@@ -131,3 +159,6 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.Serve
 func (s *Server) WatchChanges(ctx context.Context, interval time.Duration) {
 	s.simple.watch(ctx, s.projects, interval, s.log)
 }
+
+// PageCacheStats reports the Simple API cache's counters and usage.
+func (s *Server) PageCacheStats() PageCacheStats { return s.simple.stats() }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -146,49 +147,137 @@ func etagMatches(header, etag string) bool {
 	return false
 }
 
-// simpleIndex serves /simple/, the list of all projects.
+// simpleIndex serves /simple/, the list of all projects (see rootIndex).
 func (s *Server) simpleIndex(w http.ResponseWriter, r *http.Request) error {
-	page, gen := s.simple.get("")
-	if page == nil {
-		var err error
-		if page, err = s.renderIndex(r.Context()); err != nil {
-			return err
-		}
-		s.simple.put("", gen, page)
+	v, err := s.simple.root.current(r.Context())
+	if err != nil {
+		return err
 	}
-	serveRendered(w, r, page)
+	s.serveRoot(w, r, v)
 	return nil
 }
 
-func (s *Server) renderIndex(ctx context.Context) (*rendered, error) {
-	serial, err := s.projects.LastSerial(ctx)
+var (
+	hdrVaryRoot = []string{"Accept, Accept-Encoding"}
+	hdrGzip     = []string{"gzip"}
+)
+
+// serveRoot writes the root index in the negotiated format, gzip-compressed
+// when the client accepts it (pip does), or 304 when the client's ETag
+// matches. Each encoding has its own ETag, as RFC 9110 requires of strong
+// validators.
+func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request, v *rootVersion) {
+	mt := negotiate(r.Header.Get("Accept"))
+	f, isJSON := &v.html, mt == mediaJSON
+	if isJSON {
+		f = &v.json
+	}
+	gz := acceptsGzip(strings.Join(r.Header.Values("Accept-Encoding"), ","))
+	etag := f.etag
+	if gz {
+		etag = f.gzETag
+	}
+	simpleHeaders(w, v.serial)
+	h := w.Header()
+	h["Vary"] = hdrVaryRoot
+	h.Set("ETag", etag)
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	if isJSON {
+		h.Set("Content-Type", mt)
+	} else {
+		h.Set("Content-Type", mt+"; charset=utf-8")
+	}
+	size := f.size
+	if gz {
+		h["Content-Encoding"] = hdrGzip
+		size = f.gzSize
+	}
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	var err error
+	if gz {
+		err = writeRootGzip(w, v, f, isJSON)
+	} else {
+		err = s.writeRootIdentity(w, v, f, isJSON)
+	}
 	if err != nil {
-		return nil, err
+		// The status is sent; a short body against Content-Length tells
+		// the client the page is incomplete.
+		s.log.Warn("simple index: writing the page failed", "err", err)
 	}
-	projects, err := s.projects.ListProjects(ctx)
-	if err != nil {
-		return nil, err
+}
+
+func writeRootGzip(w io.Writer, v *rootVersion, f *rootForm, isJSON bool) error {
+	parts := [][]byte{gzipHeader, f.head.z}
+	for _, b := range parts {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
 	}
-	var hb bytes.Buffer
-	hb.WriteString("<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"" + apiVersion + "\">\n    <title>Simple index</title>\n  </head>\n  <body>\n")
-	type jp struct {
-		Name   string `json:"name"`
-		Serial int64  `json:"_last-serial"`
+	for i, c := range v.chunks {
+		if i > 0 && f.sep != nil {
+			if _, err := w.Write(f.sep.z); err != nil {
+				return err
+			}
+		}
+		if _, err := w.Write(c.form(isJSON).z); err != nil {
+			return err
+		}
 	}
-	list := make([]jp, 0, len(projects))
-	for _, p := range projects {
-		fmt.Fprintf(&hb, "    <a href=\"/simple/%s/\">%s</a>\n", p.NormalizedName, html.EscapeString(p.Name))
-		list = append(list, jp{p.Name, p.LastSerial})
+	for _, b := range [][]byte{f.tail.z, finalBlock, f.trailer} {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
 	}
-	fmt.Fprintf(&hb, "  </body>\n</html>\n<!--SERIAL %d-->\n", serial)
-	jb, err := marshalSimple(map[string]any{
-		"meta":     map[string]any{"api-version": apiVersion, "_last-serial": serial},
-		"projects": list,
-	})
-	if err != nil {
-		return nil, err
+	return nil
+}
+
+// writeRootIdentity writes the page uncompressed. Chunks are kept only
+// compressed; their uncompressed bytes go into the page cache when the whole
+// format fits in a quarter of it, else they are inflated for each request,
+// so that a large index read without gzip cannot flush every project page.
+func (s *Server) writeRootIdentity(w io.Writer, v *rootVersion, f *rootForm, isJSON bool) error {
+	pages := s.simple.pages
+	keep := f.size <= pages.budget/4
+	if _, err := w.Write(f.headRaw); err != nil {
+		return err
 	}
-	return newRendered(serial, hb.Bytes(), jb), nil
+	var buf []byte
+	for i, c := range v.chunks {
+		if i > 0 && f.sep != nil {
+			if _, err := w.Write(f.sepRaw); err != nil {
+				return err
+			}
+		}
+		var b []byte
+		if keep {
+			if p, ok := pages.get(c.cacheKey(isJSON)); ok {
+				b = p.html
+			}
+		}
+		if b == nil {
+			var err error
+			if buf, err = inflatePiece(buf[:0], c.form(isJSON)); err != nil {
+				return err
+			}
+			b = buf
+			if keep {
+				b = bytes.Clone(buf)
+				pages.put(c.cacheKey(isJSON), &rendered{found: true, html: b}, int64(len(b))) // a chunk's bytes, in html whatever the format
+			}
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	_, err := w.Write(f.tailRaw)
+	return err
 }
 
 // simpleRedirect sends /simple/<name> (no slash) to the canonical URL.
@@ -205,20 +294,18 @@ func (s *Server) simpleDetail(w http.ResponseWriter, r *http.Request) error {
 	if name != norm {
 		return s.simpleRedirect(w, r)
 	}
-	page, gen := s.simple.get(norm)
-	if page == nil {
-		d, err := s.projects.Detail(r.Context(), norm)
+	page, err := s.simple.page(r.Context(), norm, func(ctx context.Context) (*rendered, error) {
+		d, err := s.projects.Detail(ctx, norm)
 		switch {
 		case errors.Is(err, derrors.NotFound):
-			page = &rendered{}
+			return notAProject, nil
 		case err != nil:
-			return err
-		default:
-			if page, err = s.renderDetail(d); err != nil {
-				return err
-			}
+			return nil, err
 		}
-		s.simple.put(norm, gen, page)
+		return s.renderDetail(d)
+	})
+	if err != nil {
+		return err
 	}
 	if !page.found {
 		return derrors.New(derrors.NotFound, "No project named %q.", norm)

@@ -334,8 +334,8 @@ func TestSimpleIndex(t *testing.T) {
 		if got := r.header.Get("Content-Type"); got != "text/html; charset=utf-8" {
 			t.Errorf("Content-Type: got %q, want %q", got, "text/html; charset=utf-8")
 		}
-		if got := r.header.Get("Vary"); got != "Accept" {
-			t.Errorf("Vary: got %q, want %q", got, "Accept")
+		if got := r.header.Get("Vary"); got != "Accept, Accept-Encoding" {
+			t.Errorf("Vary: got %q, want %q", got, "Accept, Accept-Encoding")
 		}
 		if got := repositoryVersion(t, r.body); got != "1.4" {
 			t.Errorf("pypi:repository-version: got %q, want %q", got, "1.4")

@@ -5,8 +5,12 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"log/slog"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 
 	"github.com/gatehouse-index/gatehouse/internal/project"
 )
@@ -16,7 +20,7 @@ import (
 // warm request, or a 304 revalidation, costs no database query and no
 // template work.
 type rendered struct {
-	found    bool // false caches a 404, so unknown names do not hit the database either
+	found    bool // false is a 404: the name is not a project
 	serial   int64
 	html     []byte
 	json     []byte
@@ -28,60 +32,161 @@ func newRendered(serial int64, html, json []byte) *rendered {
 	return &rendered{found: true, serial: serial, html: html, json: json, htmlETag: etagOf(html), jsonETag: etagOf(json)}
 }
 
+// size is what the page cache charges for a page.
+func (r *rendered) size() int64 {
+	return int64(len(r.html) + len(r.json) + len(r.htmlETag) + len(r.jsonETag) + 64)
+}
+
 func etagOf(b []byte) string {
 	sum := sha256.Sum256(b)
 	return `"` + hex.EncodeToString(sum[:16]) + `"`
 }
 
-// simpleCache holds rendered Simple API pages keyed by normalized project
-// name ("" is the root index).
+// DefaultPageCacheSize is the page cache's byte budget when none is set:
+// enough for thousands of project pages on a small machine.
+const DefaultPageCacheSize = 64 << 20
+
+// missingShare is the part of the budget kept for names that are not
+// projects; a flood of made-up names evicts only its own kind.
+const missingShare = 16
+
+// simpleCache holds rendered Simple API pages: project pages by normalized
+// name in a byte-bounded cache, the names known not to be projects in a
+// separate, smaller one, and the root index (rootIndex), which is kept
+// whole and compressed, outside the budget.
 //
 // Invalidation: a change made by this instance drops the project's entry
-// (and the root's) right after its transaction commits. Changes made by other
-// instances on the same database are found by polling the journal (watch):
-// every entry newer than the last one seen drops its project. With several
-// instances, a page is therefore at most one poll interval stale.
+// right after its transaction commits, and tells the root index. Changes
+// made by other instances on the same database are found by polling the
+// journal (watch): every entry newer than the last one seen does the same.
+// With several instances, a page is therefore at most one poll interval
+// stale.
 type simpleCache struct {
-	mu      sync.RWMutex
-	entries map[string]*rendered
-	// gen counts invalidations; a render that started before an
-	// invalidation must not be stored after it.
-	gen uint64
+	pages   *clockCache[*rendered]
+	missing *clockCache[struct{}]
+	root    *rootIndex
+
+	// mu orders invalidations with stores: gen counts invalidations, and a
+	// render that started before one must not be stored after it.
+	mu  sync.Mutex
+	gen atomic.Uint64
+
+	// renders of one page at one generation share a single flight.
+	flights singleflight.Group
+
+	hits, misses, renders atomic.Uint64
 
 	// journal position, for watch.
+	jmu        sync.Mutex
 	lastSerial int64
 	seen       map[int64]bool // serials seen in the trailing window
 }
 
-func newSimpleCache() *simpleCache {
-	return &simpleCache{entries: map[string]*rendered{}, seen: map[int64]bool{}}
-}
-
-func (c *simpleCache) get(name string) (*rendered, uint64) {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
-	return c.entries[name], c.gen
-}
-
-// put stores an entry unless something was invalidated since gen was read,
-// in which case the render may already be stale and is simply not kept.
-func (c *simpleCache) put(name string, gen uint64, r *rendered) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.gen == gen {
-		c.entries[name] = r
+func newSimpleCache(src rootSource, budget int64, log *slog.Logger) *simpleCache {
+	if budget <= 0 {
+		budget = DefaultPageCacheSize
+	}
+	missing := budget / missingShare
+	pages := newClockCache[*rendered](budget - missing)
+	return &simpleCache{
+		pages:   pages,
+		missing: newClockCache[struct{}](missing),
+		root:    newRootIndex(src, pages, log),
+		seen:    map[int64]bool{},
 	}
 }
 
-// invalidate drops a project's page and the root index.
+// page returns a project's page, or a rendered with found false for a name
+// that is not a project, calling render on a miss. Concurrent misses for the
+// same page at the same generation wait for one render.
+func (c *simpleCache) page(ctx context.Context, name string, render func(context.Context) (*rendered, error)) (*rendered, error) {
+	gen := c.gen.Load()
+	if p, ok := c.pages.get(name); ok {
+		c.hits.Add(1)
+		return p, nil
+	}
+	if _, ok := c.missing.get(name); ok {
+		c.hits.Add(1)
+		return notAProject, nil
+	}
+	c.misses.Add(1)
+	v, err, _ := c.flights.Do(name+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
+		c.renders.Add(1)
+		p, err := render(context.WithoutCancel(ctx)) // shared: one caller leaving must not fail the rest
+		if err != nil {
+			return nil, err
+		}
+		c.put(name, gen, p)
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*rendered), nil
+}
+
+var notAProject = &rendered{}
+
+// put stores a page unless something was invalidated since gen was read, in
+// which case the render may already be stale and is simply not kept.
+func (c *simpleCache) put(name string, gen uint64, p *rendered) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gen.Load() != gen {
+		return
+	}
+	if p.found {
+		c.pages.put(name, p, p.size())
+	} else {
+		c.missing.put(name, struct{}{}, 0)
+	}
+}
+
+// invalidate drops the projects' pages and tells the root index.
 func (c *simpleCache) invalidate(names ...string) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.gen++
-	delete(c.entries, "")
-	for _, n := range names {
-		delete(c.entries, n)
+	c.gen.Add(1)
+	c.pages.remove(names...)
+	c.missing.remove(names...)
+	c.mu.Unlock()
+	c.root.invalidate(names...)
+}
+
+// PageCacheStats counts the Simple API cache's work, for monitoring.
+type PageCacheStats struct {
+	Hits      uint64 // project pages and 404s served from memory
+	Misses    uint64 // requests that had to render (or wait for a render)
+	Renders   uint64 // project pages rendered from the database
+	Evictions uint64 // entries dropped to stay within the budget
+	Bytes     int64  // bytes held by project pages (and uncompressed root chunks)
+	Entries   int
+	// Names known not to be projects, in their own share of the budget.
+	MissingBytes     int64
+	MissingEntries   int
+	MissingEvictions uint64
+	// The root index: full renders, passes applying changes, chunks and
+	// entries rendered by either, and what it holds (compressed).
+	RootBuilds, RootUpdates, RootChunkRenders, RootEntriesRendered uint64
+	RootChunks                                                     int
+	RootBytes                                                      int64
+}
+
+func (c *simpleCache) stats() PageCacheStats {
+	s := PageCacheStats{
+		Hits: c.hits.Load(), Misses: c.misses.Load(), Renders: c.renders.Load(),
+		Evictions: c.pages.evictions.Load(), MissingEvictions: c.missing.evictions.Load(),
+		RootBuilds: c.root.builds.Load(), RootUpdates: c.root.updates.Load(),
+		RootChunkRenders: c.root.chunkRenders.Load(), RootEntriesRendered: c.root.entriesRendered.Load(),
 	}
+	s.Bytes, s.Entries = c.pages.usage()
+	s.MissingBytes, s.MissingEntries = c.missing.usage()
+	if v := c.root.cur.Load(); v != nil {
+		s.RootChunks = len(v.chunks)
+		for _, ch := range v.chunks {
+			s.RootBytes += int64(len(ch.html.z) + len(ch.json.z))
+		}
+	}
+	return s
 }
 
 // window is how far behind the newest serial watch looks again. On
@@ -93,9 +198,9 @@ const window = 512
 // watch polls the journal until ctx ends.
 func (c *simpleCache) watch(ctx context.Context, p *project.Service, interval time.Duration, log *slog.Logger) {
 	if last, err := p.LastSerial(ctx); err == nil {
-		c.mu.Lock()
+		c.jmu.Lock()
 		c.lastSerial = last
-		c.mu.Unlock()
+		c.jmu.Unlock()
 	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
@@ -111,11 +216,13 @@ func (c *simpleCache) watch(ctx context.Context, p *project.Service, interval ti
 	}
 }
 
-// sync reads journal entries not seen yet and invalidates their projects.
+// sync reads journal entries not seen yet and invalidates their projects,
+// then brings the root index up to date if it has been built, so that
+// requests seldom find changes left to apply.
 func (c *simpleCache) sync(ctx context.Context, p *project.Service) error {
-	c.mu.RLock()
+	c.jmu.Lock()
 	from := c.lastSerial - window
-	c.mu.RUnlock()
+	c.jmu.Unlock()
 	if from < 0 {
 		from = 0
 	}
@@ -125,7 +232,7 @@ func (c *simpleCache) sync(ctx context.Context, p *project.Service) error {
 			return err
 		}
 		var names []string
-		c.mu.Lock()
+		c.jmu.Lock()
 		for _, ch := range changes {
 			if !c.seen[ch.Serial] {
 				c.seen[ch.Serial] = true
@@ -141,12 +248,12 @@ func (c *simpleCache) sync(ctx context.Context, p *project.Service) error {
 				delete(c.seen, s)
 			}
 		}
-		c.mu.Unlock()
+		c.jmu.Unlock()
 		if len(names) > 0 {
 			c.invalidate(names...)
 		}
 		if len(changes) < 1000 {
-			return nil
+			return c.root.refresh(ctx)
 		}
 	}
 }

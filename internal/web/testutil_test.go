@@ -39,6 +39,7 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/db"
+	"github.com/gatehouse-index/gatehouse/internal/login"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/token"
@@ -83,6 +84,11 @@ type fixtureConfig struct {
 	limits  project.Limits
 	blobDir string // default: a new temp dir
 	clock   *clock // default: a new clock at t0
+
+	uploadMinRate    int64         // default: the server's default
+	uploadRateWindow time.Duration // default: the server's default
+	// pageCacheSize is the page cache's budget (default the server's).
+	pageCacheSize int64
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -130,7 +136,11 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		t.Fatal(err)
 	}
 	in.srv, err = NewServer(Deps{Projects: in.projects, Tokens: in.tokens, Accounts: in.accounts, Sessions: in.sessions,
-		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log, BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now})
+		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log,
+		Login:   login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now}),
+		BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now,
+		UploadMinRate: cfg.uploadMinRate, UploadRateWindow: cfg.uploadRateWindow,
+		PageCacheSize: cfg.pageCacheSize})
 	if err != nil {
 		t.Fatal(err)
 	}

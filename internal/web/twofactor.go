@@ -2,73 +2,28 @@ package web
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
-	"github.com/gatehouse-index/gatehouse/internal/session"
+	"github.com/gatehouse-index/gatehouse/internal/login"
 )
 
-// The second step of a login lives in the browser's server-side session,
-// which is anonymous until the second factor is done: the only pages a
-// half-logged-in browser can use are the second-factor ones (spec B7).
-// The handoff expires after 5 minutes and is consumed by the first success.
+// The second step of a login: the pages a browser that passed the password
+// step can use, for at most login.HandoffTTL. The flow itself (the handoff,
+// held logins, confirmation) is internal/login's; these handlers parse,
+// call it and act on the result.
+
 const (
-	handoffTTL  = 5 * time.Minute
-	keyTFUser   = "tf_user"
-	keyTFExp    = "tf_exp"
-	keyTFNext   = "tf_next"
 	keyWAState  = "webauthn_state"
-	keyPending  = "pending_login"
 	keyTOTPNew  = "totp_provision"
 	keyCodesNew = "recovery_codes_shown"
-
-	// methodEmailConfirmation is the login method of a held login completed
-	// by the emailed link (Warehouse's two_factor_method value).
-	methodEmailConfirmation = "email-confirmation"
 )
 
-// beginHandoff replaces the browser's session by an anonymous one that
-// remembers who passed the password step, and for how long.
-func (s *Server) beginHandoff(w http.ResponseWriter, r *http.Request, u *account.User, next string) error {
-	st := stateOf(r)
-	fresh := &session.Session{Level: session.Anonymous, IP: st.ip, UserAgent: st.agent, Data: map[string]string{
-		keyTFUser: strconv.FormatInt(u.ID, 10),
-		keyTFExp:  strconv.FormatInt(s.now().Add(handoffTTL).Unix(), 10),
-		keyTFNext: next,
-	}}
-	raw, err := s.sessions.Rotate(r.Context(), nil, st.sess, fresh)
-	if err != nil {
-		return err
-	}
-	s.setSessionCookie(w, raw)
-	st.sess = fresh
-	return nil
-}
-
-// handoffUser returns the user half-way through logging in, or nil if the
-// handoff is missing or expired.
-func (s *Server) handoffUser(r *http.Request) *account.User {
-	st := stateOf(r)
-	if st.sess == nil || st.sess.Data[keyTFUser] == "" {
-		return nil
-	}
-	exp, _ := strconv.ParseInt(st.sess.Data[keyTFExp], 10, 64)
-	if s.now().Unix() >= exp {
-		return nil
-	}
-	id, _ := strconv.ParseInt(st.sess.Data[keyTFUser], 10, 64)
-	u, err := s.accounts.ByID(r.Context(), id)
-	if err != nil || u.Disabled {
-		return nil
-	}
-	return u
-}
-
 func (s *Server) handoffExpired(w http.ResponseWriter, r *http.Request) error {
-	s.flash(w, r, flashError, "Invalid or expired two factor login. Log in again.")
+	msg, _ := userMessage(login.ErrHandoffExpired)
+	s.flash(w, r, flashError, msg)
 	http.Redirect(w, r, "/account/login/", http.StatusSeeOther)
 	return nil
 }
@@ -83,10 +38,7 @@ type twoFactorPage struct {
 
 // twoFactorPage offers the user's second factors after the password.
 func (s *Server) twoFactorPage(w http.ResponseWriter, r *http.Request) error {
-	u := s.handoffUser(r)
-	if u == nil {
-		return s.handoffExpired(w, r)
-	}
+	u := stateOf(r).handoff
 	return s.renderTwoFactor(w, r, u, http.StatusOK, "")
 }
 
@@ -105,11 +57,12 @@ func (s *Server) renderTwoFactor(w http.ResponseWriter, r *http.Request, u *acco
 
 // twoFactorTOTP checks an authenticator-app code.
 func (s *Server) twoFactorTOTP(w http.ResponseWriter, r *http.Request) error {
-	u := s.handoffUser(r)
-	if u == nil {
+	u := stateOf(r).handoff
+	res, err := s.signin.TOTP(r.Context(), s.browser(r), r.PostFormValue("totp_value"), r.PostFormValue("remember_device") != "")
+	if errors.Is(err, login.ErrHandoffExpired) {
 		return s.handoffExpired(w, r)
 	}
-	if err := s.mfa.VerifyTOTP(r.Context(), u.ID, r.PostFormValue("totp_value"), stateOf(r).client()); err != nil {
+	if err != nil {
 		msg, ok := userMessage(err)
 		if !ok {
 			return err
@@ -117,7 +70,7 @@ func (s *Server) twoFactorTOTP(w http.ResponseWriter, r *http.Request) error {
 		s.setRetryAfter(w, err)
 		return s.renderTwoFactor(w, r, u, statusOf(err), msg)
 	}
-	return s.afterPhishableFactor(w, r, u, "totp", r.PostFormValue("remember_device") != "")
+	return s.afterStep(w, r, res)
 }
 
 type recoveryCodePage struct {
@@ -126,19 +79,16 @@ type recoveryCodePage struct {
 }
 
 func (s *Server) recoveryCodePage(w http.ResponseWriter, r *http.Request) error {
-	if s.handoffUser(r) == nil {
-		return s.handoffExpired(w, r)
-	}
 	return s.render(w, http.StatusOK, "recovery_code.html", recoveryCodePage{basePage: s.base(r, "Use a recovery code")})
 }
 
 // recoveryCodeLogin burns a recovery code as the second factor.
 func (s *Server) recoveryCodeLogin(w http.ResponseWriter, r *http.Request) error {
-	u := s.handoffUser(r)
-	if u == nil {
+	res, err := s.signin.RecoveryCode(r.Context(), s.browser(r), r.PostFormValue("recovery_code_value"))
+	if errors.Is(err, login.ErrHandoffExpired) {
 		return s.handoffExpired(w, r)
 	}
-	if err := s.mfa.UseRecoveryCode(r.Context(), u.ID, r.PostFormValue("recovery_code_value"), stateOf(r).client()); err != nil {
+	if err != nil {
 		msg, ok := userMessage(err)
 		if !ok {
 			return err
@@ -146,68 +96,7 @@ func (s *Server) recoveryCodeLogin(w http.ResponseWriter, r *http.Request) error
 		s.setRetryAfter(w, err)
 		return s.render(w, statusOf(err), "recovery_code.html", recoveryCodePage{basePage: s.base(r, "Use a recovery code"), Error: msg})
 	}
-	s.mailKick()
-	return s.afterPhishableFactor(w, r, u, "recovery-code", false)
-}
-
-// afterPhishableFactor finishes a TOTP or recovery-code login. Both can be
-// phished in real time, so from a browser that is not a known device the
-// login is held until the emailed link is opened in this same browser.
-func (s *Server) afterPhishableFactor(w http.ResponseWriter, r *http.Request, u *account.User, method string, remember bool) error {
-	known, err := s.mfa.DeviceKnown(r.Context(), u.ID, s.deviceToken(r))
-	if err != nil {
-		return err
-	}
-	if known {
-		return s.finishTwoFactor(w, r, u, method, remember)
-	}
-	st := stateOf(r)
-	if err := s.mfa.StartPendingLogin(r.Context(), u.ID, method, st.sess.IDHash, st.client()); err != nil {
-		return err
-	}
-	s.mailKick()
-	// The handoff is spent; what remains is the pending login, which only
-	// the emailed link can complete, and only in this browser.
-	delete(st.sess.Data, keyTFUser)
-	delete(st.sess.Data, keyTFExp)
-	st.sess.Data[keyPending] = strconv.FormatInt(u.ID, 10)
-	if err := s.sessions.SaveData(r.Context(), st.sess); err != nil {
-		return err
-	}
-	http.Redirect(w, r, "/account/confirm-login/", http.StatusSeeOther)
-	return nil
-}
-
-// finishTwoFactor logs the browser in at full assurance, marks it a known
-// device and, if asked, remembers it for 30 days.
-func (s *Server) finishTwoFactor(w http.ResponseWriter, r *http.Request, u *account.User, method string, remember bool) error {
-	st := stateOf(r)
-	next := safeNext(st.sess.Data[keyTFNext], "/manage/account/")
-	token, err := s.mfa.MarkDeviceKnown(r.Context(), nil, u.ID, s.deviceToken(r), st.client())
-	if err != nil {
-		return err
-	}
-	s.setDeviceCookie(w, token)
-	if remember {
-		if err := s.mfa.RememberDevice(r.Context(), nil, u.ID, token, st.client()); err != nil {
-			return err
-		}
-	}
-	if err := s.startSession(w, r, u, session.TwoFactor, method); err != nil {
-		return err
-	}
-	if err := s.mfa.RemindIfNoCodes(r.Context(), nil, u.ID); err != nil {
-		s.log.Warn("recovery code reminder", "err", err)
-	}
-	s.mailKick()
-	switch method {
-	case "recovery-code":
-		s.flash(w, r, flashInfo, "Recovery code accepted. The supplied code cannot be used again.")
-	case methodEmailConfirmation:
-		s.flash(w, r, flashSuccess, "Your login has been confirmed and this browser is now recognized.")
-	}
-	http.Redirect(w, r, next, http.StatusSeeOther)
-	return nil
+	return s.afterStep(w, r, res)
 }
 
 // The device cookie identifies this browser across logins. It holds a
@@ -238,22 +127,18 @@ type confirmLoginPage struct {
 	Message string // why a link did not work
 }
 
-// confirmLogin shows "check your email" to the browser holding a pending
+// confirmLogin shows "check your email" to the browser holding a held
 // login, and completes that login when the emailed link is opened in it.
 // Opened in any other browser, the link confirms nothing: a phished victim
 // who clicks it does not let the attacker in.
 func (s *Server) confirmLogin(w http.ResponseWriter, r *http.Request) error {
 	st := stateOf(r)
 	tok := r.URL.Query().Get("token")
-	waiting := st.sess != nil && st.sess.Data[keyPending] != ""
+	waiting := login.Waiting(st.sess)
 	if tok == "" {
 		return s.render(w, http.StatusOK, "confirm_login.html", confirmLoginPage{basePage: s.base(r, "Confirm this login"), Waiting: waiting})
 	}
-	browser := ""
-	if st.sess != nil {
-		browser = st.sess.IDHash
-	}
-	uid, _, err := s.mfa.ConfirmPendingLogin(r.Context(), tok, browser, st.client())
+	res, err := s.signin.ConfirmEmail(r.Context(), s.browser(r), tok)
 	if err != nil {
 		msg, ok := userMessage(err)
 		if !ok {
@@ -261,28 +146,18 @@ func (s *Server) confirmLogin(w http.ResponseWriter, r *http.Request) error {
 		}
 		return s.render(w, statusOf(err), "confirm_login.html", confirmLoginPage{basePage: s.base(r, "Confirm this login"), Waiting: waiting, Message: msg})
 	}
-	u, err := s.accounts.ByID(r.Context(), uid)
-	if err != nil {
-		return err
-	}
-	delete(st.sess.Data, keyPending)
-	// The held login's method is in the account:login:confirmed event; the
-	// login itself is by email confirmation (spec §2.1). The flash is set by
-	// finishTwoFactor, on the new session: one set here would be lost with
-	// the old session when the id rotates.
-	return s.finishTwoFactor(w, r, u, methodEmailConfirmation, false)
+	return s.afterStep(w, r, res)
 }
 
 // resendConfirmation sends the confirmation email again (at most one per
 // 15 minutes).
 func (s *Server) resendConfirmation(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
-	if st.sess == nil || st.sess.Data[keyPending] == "" {
+	err := s.signin.Resend(r.Context(), s.browser(r))
+	if errors.Is(err, login.ErrNotHeld) {
 		http.Redirect(w, r, "/account/login/", http.StatusSeeOther)
 		return nil
 	}
-	uid, _ := strconv.ParseInt(st.sess.Data[keyPending], 10, 64)
-	if err := s.mfa.ResendPendingLogin(r.Context(), uid, st.sess.IDHash, st.client()); err != nil {
+	if err != nil {
 		msg, ok := userMessage(err)
 		if !ok {
 			return err
@@ -317,10 +192,7 @@ func (s *Server) jsonError(w http.ResponseWriter, err error) error {
 
 // webauthnLoginOptions starts the security-key step of a login.
 func (s *Server) webauthnLoginOptions(w http.ResponseWriter, r *http.Request) error {
-	u := s.handoffUser(r)
-	if u == nil {
-		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Your login expired. Log in again."})
-	}
+	u := stateOf(r).handoff
 	opts, state, err := s.webauthn.BeginLogin(r.Context(), u.ID)
 	return s.sendCeremony(w, r, opts, state, err)
 }
@@ -328,20 +200,23 @@ func (s *Server) webauthnLoginOptions(w http.ResponseWriter, r *http.Request) er
 // webauthnLoginValidate finishes it. Security keys are phishing-resistant,
 // so the browser becomes a known device without an email.
 func (s *Server) webauthnLoginValidate(w http.ResponseWriter, r *http.Request) error {
-	u := s.handoffUser(r)
-	if u == nil {
-		return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Your login expired. Log in again."})
-	}
 	state, err := s.takeCeremony(r)
 	if err != nil {
 		return s.jsonError(w, err)
 	}
-	if _, err := s.webauthn.FinishLogin(r.Context(), u.ID, state, []byte(r.PostFormValue("credential")), stateOf(r).client()); err != nil {
+	res, err := s.signin.SecurityKey(r.Context(), s.browser(r), state, []byte(r.PostFormValue("credential")), r.PostFormValue("remember_device") != "")
+	if err != nil {
 		s.mailKick()
 		return s.jsonError(w, err)
 	}
+	return s.stepAsJSON(w, r, res)
+}
+
+// stepAsJSON carries out a sign-in step for webauthn.js: the cookies, and
+// {"redirect": where afterStep would have sent a page}.
+func (s *Server) stepAsJSON(w http.ResponseWriter, r *http.Request, res *login.Result) error {
 	rec := &redirectCapture{header: http.Header{}}
-	if err := s.finishTwoFactor(rec, r, u, "webauthn", r.PostFormValue("remember_device") != ""); err != nil {
+	if err := s.afterStep(rec, r, res); err != nil {
 		return err
 	}
 	return rec.replayAsJSON(w)

@@ -22,12 +22,23 @@ const (
 	maxFieldSize  = 8 << 20
 	maxFieldsSize = 16 << 20
 	maxFields     = 2000
+	// maxEpilogue is how much may follow the closing boundary (RFC 2046
+	// allows an epilogue; clients send a CRLF at most).
+	maxEpilogue = 64 << 10
 )
 
 // upload is POST /legacy/, the upload API of twine, uv, poetry and flit
 // (spec §4). Errors are answered in Warehouse's format by writeUploadError.
 func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
+	// The whole body is read through the minimum-rate rule, including the
+	// rest of a refused upload that writeUploadError drains.
+	body := s.holdToMinRate(w, r.Body)
+	r.Body = body
 	res, err := s.handleUpload(r)
+	if err != nil && body.tooSlow() {
+		err = derrors.New(derrors.TooSlow, "Upload too slow: less than %s per second arrived on average, or nothing for %s, so the server stopped reading. Check the connection and upload again.",
+			humanSize(s.uploadMinRate), humanDuration(s.uploadRateWindow))
+	}
 	if err != nil {
 		s.writeUploadError(w, r, err)
 		return
@@ -87,6 +98,15 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 	for {
 		part, err := mr.NextRawPart()
 		if err == io.EOF {
+			// Read the body to its end (the final CRLF), which also lifts
+			// the read deadline for the work that follows.
+			n, err := io.Copy(io.Discard, io.LimitReader(r.Body, maxEpilogue+1))
+			if err != nil {
+				return none, derrors.New(derrors.Invalid, "Invalid request: malformed multipart body (%s).", cleanErr(err))
+			}
+			if n > maxEpilogue {
+				return none, derrors.New(derrors.Invalid, "Invalid request: more than %d KiB of data after the end of the multipart body.", maxEpilogue>>10)
+			}
 			break
 		}
 		if err != nil {
