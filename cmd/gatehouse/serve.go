@@ -181,12 +181,12 @@ func services(cfg *settings, log *slog.Logger, d *db.DB) (*app, error) {
 		DB:                      d,
 		Hasher:                  account.NewHasher(runtime.NumCPU()),
 		Notifier:                notifier,
-		BaseURL:                 cfg.BaseURL,
+		Links:                   web.EmailLinks(cfg.BaseURL),
 		Breach:                  breach,
 		Log:                     log,
 		DefaultRegistrationOpen: cfg.Registration == "open",
 	})
-	factors, err := mfa.NewService(mfa.Options{DB: d, Secret: secret, SiteName: cfg.SiteName, BaseURL: cfg.BaseURL, Notifier: notifier, Log: log})
+	factors, err := mfa.NewService(mfa.Options{DB: d, Secret: secret, SiteName: cfg.SiteName, Links: web.EmailLinks(cfg.BaseURL), Notifier: notifier, Log: log})
 	if err != nil {
 		return nil, err
 	}

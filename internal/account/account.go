@@ -74,13 +74,12 @@ type Options struct {
 	DB       *db.DB
 	Hasher   *Hasher  // nil: NewHasher(2)
 	Notifier Notifier // nil: emails are dropped (a warning is logged once)
-	// BaseURL is the site's configured external URL; emailed links are built
-	// from it only, never from a request's Host header (spec E4).
-	BaseURL string
-	Breach  *BreachChecker // nil: no breached-password check
-	Now     func() time.Time
-	Rand    io.Reader // token randomness; nil: crypto/rand
-	Log     *slog.Logger
+	// Links are the pages emailed links open (see Links).
+	Links  Links
+	Breach *BreachChecker // nil: no breached-password check
+	Now    func() time.Time
+	Rand   io.Reader // token randomness; nil: crypto/rand
+	Log    *slog.Logger
 	// DefaultRegistrationOpen applies until an administrator flips the switch.
 	DefaultRegistrationOpen bool
 }
@@ -90,7 +89,7 @@ type Service struct {
 	db               *db.DB
 	hasher           *Hasher
 	notifier         Notifier
-	baseURL          string
+	links            Links
 	breach           *BreachChecker
 	now              func() time.Time
 	rand             io.Reader
@@ -105,7 +104,7 @@ type Service struct {
 // NewService returns an account service.
 func NewService(o Options) *Service {
 	s := &Service{
-		db: o.DB, hasher: o.Hasher, notifier: o.Notifier, baseURL: strings.TrimRight(o.BaseURL, "/"),
+		db: o.DB, hasher: o.Hasher, notifier: o.Notifier, links: o.Links,
 		breach: o.Breach, now: o.Now, rand: o.Rand, log: o.Log, registrationOpen: o.DefaultRegistrationOpen,
 	}
 	if s.hasher == nil {
@@ -353,16 +352,6 @@ func (s *Service) notify(ctx context.Context, tx *sql.Tx, template string, userI
 		return fmt.Errorf("queue %s email: %w", template, err)
 	}
 	return nil
-}
-
-// notifyPrimary sends a security notice to the user's primary address, only
-// when it is verified: an unproven address may belong to someone else
-// (Warehouse's rule for every template not flagged "allow unverified").
-func (s *Service) notifyPrimary(ctx context.Context, tx *sql.Tx, template string, u *User, data map[string]any) error {
-	if !u.PrimaryVerified {
-		return nil
-	}
-	return s.notify(ctx, tx, template, u.ID, u.PrimaryEmail, data)
 }
 
 // onLimitErr logs a limiter's database error; the limiter then fails open.

@@ -140,7 +140,7 @@ func (s *Service) sendVerification(ctx context.Context, tx *sql.Tx, now time.Tim
 		return err
 	}
 	err = s.notify(ctx, tx, "verify-email", u.ID, addr, map[string]any{
-		"Username": u.Username, "Email": addr, "Link": s.link("/account/verify-email/", raw), "ExpiresIn": tokenExpiresIn,
+		"Username": u.Username, "Email": addr, "Link": s.link(s.links.VerifyEmail, raw), "ExpiresIn": tokenExpiresIn,
 	})
 	if err != nil {
 		return err

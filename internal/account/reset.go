@@ -115,10 +115,7 @@ func (s *Service) ApplyPasswordChange(ctx context.Context, tx *sql.Tx, pc *Passw
 	if pc.resetLink != "" {
 		e = audit.Event{UserID: u.ID, Tag: tag}
 	}
-	if err := record(ctx, tx, now, c, e); err != nil {
-		return nil, err
-	}
-	if err := s.notifyPrimary(ctx, tx, "password-change", u, map[string]any{"Username": u.Username}); err != nil {
+	if err := SendNotice(ctx, tx, s.notifier, now, c, Notice{Event: e, Template: "password-change", Data: map[string]any{"Username": u.Username}}); err != nil {
 		return nil, err
 	}
 	return u, nil
@@ -201,7 +198,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, usernameOrEmail stri
 				return err
 			}
 			err = s.notify(ctx, tx, "password-reset", u.ID, to, map[string]any{
-				"Username": u.Username, "Link": s.link("/account/reset-password/", raw), "ExpiresIn": tokenExpiresIn,
+				"Username": u.Username, "Link": s.link(s.links.ResetPassword, raw), "ExpiresIn": tokenExpiresIn,
 			})
 			if err != nil {
 				return err

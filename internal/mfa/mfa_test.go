@@ -99,7 +99,7 @@ func newMFAFixture(t *testing.T, d *db.DB) *mfaFixture {
 func (f *mfaFixture) service() *Service {
 	f.t.Helper()
 	s, err := NewService(Options{
-		DB: f.d, Secret: mfaTestSecret, SiteName: "Gatehouse", BaseURL: mfaTestBaseURL + "/",
+		DB: f.d, Secret: mfaTestSecret, SiteName: "Gatehouse", Links: account.Links{ConfirmLogin: mfaTestBaseURL + "/account/confirm-login/"},
 		Notifier: mfaNotifier{}, Now: f.clock.Now, Rand: &mfaRand{r: rand.NewChaCha8([32]byte{1, 2, 3})},
 		Log: slog.New(slog.NewTextHandler(&mfaLockedWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})

@@ -40,7 +40,6 @@ const (
 	pendingLifetime    = 6 * time.Hour // Warehouse's confirm_login token age
 	pendingExpiresIn   = "6 hours"     // for the email text
 	pendingResendEvery = 15 * time.Minute
-	confirmLoginPath   = "/account/confirm-login/"
 )
 
 const (
@@ -197,12 +196,12 @@ func (s *Service) resendPending(ctx context.Context, tx *sql.Tx, u *subject, p *
 
 // emailPending queues the unrecognized-login email with the link for raw.
 func (s *Service) emailPending(ctx context.Context, tx *sql.Tx, u *subject, raw string, c account.Client, now time.Time) error {
-	return s.notifyOwner(ctx, tx, mail.TemplateUnrecognizedLogin, u, map[string]any{
+	return s.notice(ctx, tx, now, c, audit.Event{UserID: u.ID}, mail.TemplateUnrecognizedLogin, map[string]any{
 		"Username":  u.Username,
 		"IP":        orUnknown(c.IP),
 		"Browser":   orUnknown(c.UserAgent),
 		"Time":      now.UTC().Format(time.RFC1123),
-		"Link":      s.baseURL + confirmLoginPath + "?token=" + raw,
+		"Link":      s.links.With(s.links.ConfirmLogin, raw),
 		"ExpiresIn": pendingExpiresIn,
 	})
 }

@@ -283,13 +283,11 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID int64, secret, code st
 			userID, enc, step, now); err != nil {
 			return err
 		}
-		if err := record(ctx, tx, now, c, selfEvent(u, audit.TwoFactorAdded, map[string]any{"method": "totp"})); err != nil {
-			return err
-		}
 		if err := s.ForgetRememberedDevices(ctx, tx, userID); err != nil {
 			return err
 		}
-		return s.notifyOwner(ctx, tx, mail.TemplateTwoFactorAdded, u, map[string]any{"Username": u.Username, "Method": totpMethodName})
+		return s.notice(ctx, tx, now, c, selfEvent(u, audit.TwoFactorAdded, map[string]any{"method": "totp"}),
+			mail.TemplateTwoFactorAdded, map[string]any{"Username": u.Username, "Method": totpMethodName})
 	})
 }
 
@@ -416,13 +414,11 @@ func (s *Service) RemoveTOTP(ctx context.Context, userID int64, c account.Client
 			// Rolled back with the transaction.
 			return derrors.New(derrors.Conflict, msgLastFactor)
 		}
-		if err := record(ctx, tx, now, c, selfEvent(u, audit.TwoFactorRemoved, map[string]any{"method": "totp"})); err != nil {
-			return err
-		}
 		if err := s.ForgetRememberedDevices(ctx, tx, userID); err != nil {
 			return err
 		}
-		return s.notifyOwner(ctx, tx, mail.TemplateTwoFactorRemoved, u, map[string]any{"Username": u.Username, "Method": totpMethodName})
+		return s.notice(ctx, tx, now, c, selfEvent(u, audit.TwoFactorRemoved, map[string]any{"method": "totp"}),
+			mail.TemplateTwoFactorRemoved, map[string]any{"Username": u.Username, "Method": totpMethodName})
 	})
 }
 

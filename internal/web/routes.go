@@ -56,7 +56,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /account/logout/{$}", page(s.logout))
 	mux.Handle("GET /account/reauthenticate/{$}", page(s.signedIn(s.reauthPage)))
 	mux.Handle("POST /account/reauthenticate/{$}", page(s.signedIn(s.reauth)))
-	mux.Handle("GET /account/verify-email/{$}", page(s.signedIn(s.verifyEmail)))
+	mux.Handle("GET "+pathVerifyEmail+"{$}", page(s.signedIn(s.verifyEmail)))
 
 	// The second step of a login, and new-device confirmation.
 	mux.Handle("GET /account/two-factor/{$}", page(s.handoff(s.twoFactorPage)))
@@ -65,7 +65,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /account/webauthn-authenticate/validate/{$}", page(s.handoffJSON(s.webauthnLoginValidate)))
 	mux.Handle("GET /account/recovery-code/{$}", page(s.handoff(s.recoveryCodePage)))
 	mux.Handle("POST /account/recovery-code/{$}", page(s.handoff(s.recoveryCodeLogin)))
-	mux.Handle("GET /account/confirm-login/{$}", page(s.confirmLogin))
+	mux.Handle("GET "+pathConfirmLogin+"{$}", page(s.confirmLogin))
 	mux.Handle("POST /account/confirm-login/resend/{$}", page(s.resendConfirmation))
 	mux.Handle("POST /account/passkey/options/{$}", page(s.passkeyOptions))
 	mux.Handle("POST /account/passkey/login/{$}", page(s.passkeyLogin))
@@ -73,8 +73,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /account/reauthenticate/webauthn/validate/{$}", page(s.signedInJSON(s.reauthWebAuthnValidate)))
 	mux.Handle("GET /account/request-password-reset/{$}", page(s.requestResetPage))
 	mux.Handle("POST /account/request-password-reset/{$}", page(s.requestReset))
-	mux.Handle("GET /account/reset-password/{$}", page(s.resetPasswordPage))
-	mux.Handle("POST /account/reset-password/{$}", page(s.resetPassword))
+	mux.Handle("GET "+pathResetPassword+"{$}", page(s.resetPasswordPage))
+	mux.Handle("POST "+pathResetPassword+"{$}", page(s.resetPassword))
 
 	// The account page and what it manages.
 	mux.Handle("GET /manage/account/{$}", page(s.signedIn(s.accountPage)))

@@ -124,9 +124,9 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	}
 	tmp := t.TempDir()
 	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, TempDir: tmp, HelpURL: help, Now: cfg.clock.Now, Log: log})
-	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(2), BaseURL: in.url, Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})
+	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(2), Links: EmailLinks(in.url), Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})
 	in.sessions = session.NewManager(d, session.Options{Now: cfg.clock.Now})
-	in.mfa, err = mfa.NewService(mfa.Options{DB: d, Secret: testSecret, SiteName: "Gatehouse Test", BaseURL: in.url, Now: cfg.clock.Now, Log: log})
+	in.mfa, err = mfa.NewService(mfa.Options{DB: d, Secret: testSecret, SiteName: "Gatehouse Test", Links: EmailLinks(in.url), Now: cfg.clock.Now, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}

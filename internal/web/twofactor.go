@@ -167,7 +167,7 @@ func (s *Server) resendConfirmation(w http.ResponseWriter, r *http.Request) erro
 	}
 	s.mailKick()
 	s.flash(w, r, flashSuccess, "We sent the confirmation email again.")
-	http.Redirect(w, r, "/account/confirm-login/", http.StatusSeeOther)
+	http.Redirect(w, r, pathConfirmLogin, http.StatusSeeOther)
 	return nil
 }
 
