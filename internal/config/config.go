@@ -219,7 +219,7 @@ func (c *Config) complete() error {
 		return errors.New("--cache-poll must be positive")
 	}
 	if c.PageCacheSize < 1<<20 {
-		return fmt.Errorf("--page-cache-size %d bytes is too small: give at least 1MiB, e.g. 64MiB", c.PageCacheSize)
+		return fmt.Errorf("--page-cache-size must be at least 1MiB, e.g. 64MiB (got %d bytes)", c.PageCacheSize)
 	}
 	switch c.LogFormat {
 	case "text", "json":
