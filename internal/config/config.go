@@ -246,7 +246,7 @@ func (c *Config) complete() error {
 		return errors.New("--upload-min-rate must be positive, e.g. 8KiB (bytes per second)")
 	}
 	if c.PageCacheSize < 1<<20 {
-		return fmt.Errorf("--page-cache-size %d bytes is too small: give at least 1MiB, e.g. 64MiB", c.PageCacheSize)
+		return fmt.Errorf("--page-cache-size must be at least 1MiB, e.g. 64MiB (got %d bytes)", c.PageCacheSize)
 	}
 	switch c.LogFormat {
 	case "text", "json":

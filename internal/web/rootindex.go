@@ -58,6 +58,10 @@ type rootIndex struct {
 
 	nextID atomic.Uint64
 
+	// onWait, when set (by tests), is called by a request that found the
+	// page out of date, before it waits for the lock.
+	onWait func()
+
 	builds, updates, chunkRenders, entriesRendered atomic.Uint64
 }
 
@@ -119,6 +123,9 @@ func (r *rootIndex) current(ctx context.Context) (*rootVersion, error) {
 	want := r.gen.Load()
 	if v := r.cur.Load(); v != nil && v.gen >= want {
 		return v, nil
+	}
+	if r.onWait != nil {
+		r.onWait()
 	}
 	select {
 	case r.lock <- struct{}{}:

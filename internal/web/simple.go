@@ -294,18 +294,22 @@ func (s *Server) simpleDetail(w http.ResponseWriter, r *http.Request) error {
 	if name != norm {
 		return s.simpleRedirect(w, r)
 	}
-	page, err := s.simple.page(r.Context(), norm, func(ctx context.Context) (*rendered, error) {
-		d, err := s.projects.Detail(ctx, norm)
-		switch {
-		case errors.Is(err, derrors.NotFound):
-			return notAProject, nil
-		case err != nil:
-			return nil, err
+	page, ok := s.simple.cached(norm) // the warm path, without building the closure below
+	if !ok {
+		var err error
+		page, err = s.simple.page(r.Context(), norm, func(ctx context.Context) (*rendered, error) {
+			d, err := s.projects.Detail(ctx, norm)
+			switch {
+			case errors.Is(err, derrors.NotFound):
+				return notAProject, nil
+			case err != nil:
+				return nil, err
+			}
+			return s.renderDetail(d)
+		})
+		if err != nil {
+			return err
 		}
-		return s.renderDetail(d)
-	})
-	if err != nil {
-		return err
 	}
 	if !page.found {
 		return derrors.New(derrors.NotFound, "No project named %q.", norm)

@@ -76,6 +76,10 @@ type simpleCache struct {
 
 	hits, misses, renders atomic.Uint64
 
+	// onMiss, when set (by tests), is called by a request that missed,
+	// before it renders or joins a render.
+	onMiss func()
+
 	// journal position, for watch.
 	jmu        sync.Mutex
 	lastSerial int64
@@ -96,20 +100,31 @@ func newSimpleCache(src rootSource, budget int64, log *slog.Logger) *simpleCache
 	}
 }
 
-// page returns a project's page, or a rendered with found false for a name
-// that is not a project, calling render on a miss. Concurrent misses for the
-// same page at the same generation wait for one render.
-func (c *simpleCache) page(ctx context.Context, name string, render func(context.Context) (*rendered, error)) (*rendered, error) {
-	gen := c.gen.Load()
+// cached returns a project's page, or notAProject, if either is in memory.
+func (c *simpleCache) cached(name string) (*rendered, bool) {
 	if p, ok := c.pages.get(name); ok {
 		c.hits.Add(1)
-		return p, nil
+		return p, true
 	}
 	if _, ok := c.missing.get(name); ok {
 		c.hits.Add(1)
-		return notAProject, nil
+		return notAProject, true
+	}
+	return nil, false
+}
+
+// page returns a project's page, or notAProject for a name that is not a
+// project, calling render on a miss. Concurrent misses for the same page at
+// the same generation wait for one render.
+func (c *simpleCache) page(ctx context.Context, name string, render func(context.Context) (*rendered, error)) (*rendered, error) {
+	gen := c.gen.Load() // before the lookup: a render must not outlive an invalidation it did not see
+	if p, ok := c.cached(name); ok {
+		return p, nil
 	}
 	c.misses.Add(1)
+	if c.onMiss != nil {
+		c.onMiss()
+	}
 	v, err, _ := c.flights.Do(name+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
 		c.renders.Add(1)
 		p, err := render(context.WithoutCancel(ctx)) // shared: one caller leaving must not fail the rest
