@@ -193,3 +193,23 @@ func (s *Service) ListProjects(ctx context.Context) ([]Project, error) {
 	}
 	return out, rows.Err()
 }
+
+// Membership is a user's standing on a project, for the management gate.
+type Membership struct {
+	Project *Project
+	Role    string // RoleOwner, RoleMaintainer, or "" for none
+}
+
+// MembershipOf returns the project with this normalized name and the
+// user's role on it, in one read.
+func (s *Service) MembershipOf(ctx context.Context, normalizedName string, userID int64) (*Membership, error) {
+	p, err := getProject(ctx, s.db, normalizedName)
+	if err != nil {
+		return nil, err
+	}
+	r, err := role(ctx, s.db, p.ID, userID)
+	if err != nil {
+		return nil, err
+	}
+	return &Membership{Project: p, Role: r}, nil
+}

@@ -16,10 +16,13 @@ import "net/http"
 //
 // Each page route names its guard (auth.go), so this list is the access
 // policy: none (anyone), signedIn, sudo (password entered in the last 30
-// minutes), manage (sudo plus a verified primary email and a second factor:
-// PyPI's gate for every management action), admin (manage, administrators
-// only), handoff (the second-factor pages, for five minutes after the
-// password). The JSON variants answer webauthn.js instead of redirecting.
+// minutes), manage (signed in, a verified primary email and a second factor:
+// PyPI's gate for every management action), owner and maintainer (a role on
+// the route's {project}, after manage), admin (manage and sudo,
+// administrators only), handoff (the second-factor pages, for five minutes
+// after the password). Destructive management actions add sudo:
+// manage(owner(sudo(h))). The JSON variants answer scripts and webauthn.js
+// with a 403 body instead of redirecting.
 func (s *Server) routes(mux *http.ServeMux) {
 	tool := func(h handlerFunc) http.Handler { return s.recoverer(s.logRequests(noSniff(noBody(s.toolErrors(h))))) }
 	page := func(h handlerFunc) http.Handler {
