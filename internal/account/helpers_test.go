@@ -16,6 +16,7 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/testclock"
 	"github.com/gatehouse-index/gatehouse/internal/throttle"
 )
 
@@ -23,24 +24,6 @@ const (
 	testBaseURL  = "https://index.example"
 	goodPassword = "violet-harbour-lantern-42"
 )
-
-// fakeClock is the injected time: tests move it instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // outboxNotifier is the recording Notifier: it writes each email into the
 // outbox table through the caller's transaction (template, recipient, data
@@ -75,7 +58,7 @@ type fixture struct {
 	ctx    context.Context
 	d      *db.DB
 	s      *Service
-	clock  *fakeClock
+	clock  *testclock.Clock
 	notify *outboxNotifier
 	logs   *bytes.Buffer
 }
@@ -84,7 +67,7 @@ type fixture struct {
 // the outbox notifier and logs captured for the secret scan.
 func newFixture(t *testing.T, d *db.DB, opt ...func(*Options)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ctx: context.Background(), d: d, clock: &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)},
+	f := &fixture{t: t, ctx: context.Background(), d: d, clock: testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)),
 		notify: &outboxNotifier{}, logs: &bytes.Buffer{}}
 	o := Options{
 		DB: d, Hasher: NewHasher(4), Notifier: f.notify, BaseURL: testBaseURL + "/", Now: f.clock.Now,

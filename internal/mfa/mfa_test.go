@@ -18,6 +18,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/testclock"
 	"github.com/gatehouse-index/gatehouse/internal/throttle"
 )
 
@@ -28,24 +29,6 @@ import (
 const mfaTestBaseURL = "https://index.example"
 
 var mfaTestSecret = []byte("0123456789abcdef0123456789abcdef")
-
-// mfaClock is the injected time: tests move it instead of sleeping.
-type mfaClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *mfaClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *mfaClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // mfaRand is a deterministic, concurrency-safe randomness source.
 type mfaRand struct {
@@ -79,7 +62,7 @@ type mfaFixture struct {
 	ctx   context.Context
 	d     *db.DB
 	s     *Service
-	clock *mfaClock
+	clock *testclock.Clock
 	logs  *bytes.Buffer
 }
 
@@ -89,7 +72,7 @@ type mfaFixture struct {
 func newMFAFixture(t *testing.T, d *db.DB) *mfaFixture {
 	t.Helper()
 	f := &mfaFixture{t: t, ctx: context.Background(), d: d,
-		clock: &mfaClock{t: time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC)}, logs: &bytes.Buffer{}}
+		clock: testclock.New(time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC)), logs: &bytes.Buffer{}}
 	f.s = f.service()
 	return f
 }
