@@ -17,7 +17,6 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/testclock"
-	"github.com/gatehouse-index/gatehouse/internal/throttle"
 )
 
 const (
@@ -256,15 +255,14 @@ func wantErr(t *testing.T, err error, kind error, want string) {
 // wantLimited checks that err is a rate-limit refusal with msg.
 func wantLimited(t *testing.T, err error, want string) {
 	t.Helper()
-	var le *throttle.LimitedError
-	if !errors.As(err, &le) {
+	if !errors.Is(err, derrors.RateLimited) {
 		t.Fatalf("got %v, want a rate-limit error %q", err, want)
 	}
-	if !strings.Contains(le.Msg, want) {
-		t.Errorf("limit message %q, want %q", le.Msg, want)
+	if msg, _ := derrors.Message(err); !strings.Contains(msg, want) {
+		t.Errorf("limit message %q, want %q", msg, want)
 	}
-	if le.RetryAfter <= 0 {
-		t.Errorf("RetryAfter = %v, want > 0", le.RetryAfter)
+	if wait, ok := derrors.RetryAfter(err); !ok {
+		t.Errorf("RetryAfter = %v, want > 0", wait)
 	}
 }
 

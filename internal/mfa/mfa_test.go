@@ -19,7 +19,6 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/testclock"
-	"github.com/gatehouse-index/gatehouse/internal/throttle"
 )
 
 // The shared test fixture of the TOTP, recovery-code, device, pending-login
@@ -288,23 +287,21 @@ func wantErr(t *testing.T, err error, kind error, want string) {
 	}
 }
 
-// wantLimited checks that err is a rate-limit refusal with msg and returns it.
-func wantLimited(t *testing.T, err error, want string) *throttle.LimitedError {
+// wantLimited checks that err is a rate-limit refusal with msg and returns
+// its Retry-After.
+func wantLimited(t *testing.T, err error, want string) time.Duration {
 	t.Helper()
-	var le *throttle.LimitedError
-	if !errors.As(err, &le) {
+	if !errors.Is(err, derrors.RateLimited) {
 		t.Fatalf("got %v, want a rate-limit error %q", err, want)
 	}
-	if !errors.Is(err, derrors.RateLimited) {
-		t.Errorf("limit error is not derrors.RateLimited")
+	if msg, _ := derrors.Message(err); !strings.Contains(msg, want) {
+		t.Errorf("limit message %q, want %q", msg, want)
 	}
-	if !strings.Contains(le.Msg, want) {
-		t.Errorf("limit message %q, want %q", le.Msg, want)
+	wait, ok := derrors.RetryAfter(err)
+	if !ok {
+		t.Errorf("RetryAfter = %v, want > 0", wait)
 	}
-	if le.RetryAfter <= 0 {
-		t.Errorf("RetryAfter = %v, want > 0", le.RetryAfter)
-	}
-	return le
+	return wait
 }
 
 func mfaMust(t *testing.T, err error) {

@@ -27,14 +27,13 @@ func TestMovingWindow(t *testing.T) {
 			now = now.Add(time.Minute)
 		}
 		err := l.Enforce(ctx, "1.2.3.4", "too many", nil)
-		var le *LimitedError
-		if !errors.As(err, &le) || !errors.Is(err, derrors.RateLimited) {
-			t.Fatalf("4th attempt: got %v, want a LimitedError of kind RateLimited", err)
+		if !errors.Is(err, derrors.RateLimited) {
+			t.Fatalf("4th attempt: got %v, want an error of kind RateLimited", err)
 		}
 		// Hits at 12:00, 12:01, 12:02; now 12:03. The oldest leaves the
 		// 5-minute window at 12:05: two minutes from now.
-		if le.RetryAfter != 2*time.Minute {
-			t.Errorf("RetryAfter: got %v, want 2m", le.RetryAfter)
+		if wait, ok := derrors.RetryAfter(err); !ok || wait != 2*time.Minute {
+			t.Errorf("RetryAfter: got %v, %v, want 2m", wait, ok)
 		}
 		if msg, ok := derrors.Message(err); !ok || msg != "too many" {
 			t.Errorf("Message: got %q, %v", msg, ok)
