@@ -7,6 +7,10 @@
 //
 // and web/errors.go turns the kind into a status code while the message is
 // shown to the user (for uploads, in the HTTP status line that twine prints).
+// A tripped rate limit also says when to come back:
+//
+//	return derrors.Limited(wait, "Too many attempts. Try again later.")
+//
 // Errors that wrap no kind are internal errors: logged in full, shown as a
 // generic 500.
 package derrors
@@ -14,6 +18,7 @@ package derrors
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // The kinds. Each is a sentinel so callers can test with errors.Is.
@@ -46,6 +51,9 @@ var (
 type Error struct {
 	Kind error
 	Msg  string
+	// RetryAfter is set on a RateLimited error made by Limited: how long
+	// until the next attempt would be allowed (the Retry-After header).
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -58,6 +66,12 @@ func New(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
 
+// Limited returns a RateLimited error whose message is shown to users as
+// is and which asks them to wait retryAfter before trying again.
+func Limited(retryAfter time.Duration, format string, args ...any) error {
+	return &Error{Kind: RateLimited, Msg: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
+}
+
 // Message returns the user-facing message of err if it carries a kind, and
 // ok=false for internal errors whose text must not be shown.
 func Message(err error) (msg string, ok bool) {
@@ -65,11 +79,17 @@ func Message(err error) (msg string, ok bool) {
 	if errors.As(err, &e) {
 		return e.Msg, true
 	}
-	var m interface{ Message() string }
-	if errors.As(err, &m) {
-		return m.Message(), true
-	}
 	return "", false
+}
+
+// RetryAfter returns how long a rate-limited err asks the client to wait,
+// and ok=false when err says nothing about it.
+func RetryAfter(err error) (d time.Duration, ok bool) {
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		return e.RetryAfter, true
+	}
+	return 0, false
 }
 
 // Wrap adds context to *errp, if non-nil, keeping its kind. Use it deferred:

@@ -14,7 +14,6 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/mail"
-	"github.com/gatehouse-index/gatehouse/internal/throttle"
 )
 
 // New-browser confirmation (spec §1.3 "Unrecognized-login email
@@ -152,7 +151,7 @@ func (s *Service) HoldLogin(ctx context.Context, tx *sql.Tx, userID int64, metho
 
 // ResendPendingLogin sends the confirmation email of the browser's pending
 // login again, with a new link, unless one went out in the last 15 minutes
-// (then a *throttle.LimitedError says when to retry).
+// (then a derrors.RateLimited error says when to retry).
 func (s *Service) ResendPendingLogin(ctx context.Context, userID int64, browserHash string, c account.Client) error {
 	now := s.clock()
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
@@ -169,7 +168,7 @@ func (s *Service) ResendPendingLogin(ctx context.Context, userID int64, browserH
 		}
 		if next := p.lastEmailAt.Add(pendingResendEvery); now.Before(next) {
 			wait := next.Sub(now).Round(time.Second)
-			return &throttle.LimitedError{Msg: msgResendTooSoon, RetryAfter: max(wait, time.Second)}
+			return derrors.Limited(max(wait, time.Second), msgResendTooSoon)
 		}
 		return s.resendPending(ctx, tx, u, p, "", c, now)
 	})

@@ -128,23 +128,10 @@ func (l *Limiter) Describe() string {
 	return strings.Join(parts, ", ")
 }
 
-// LimitedError is returned when a limit trips. Its kind is
-// derrors.RateLimited (429); RetryAfter fills the Retry-After header.
-type LimitedError struct {
-	Msg        string
-	RetryAfter time.Duration
-}
-
-func (e *LimitedError) Error() string { return e.Msg }
-
-// Unwrap gives the error its kind.
-func (e *LimitedError) Unwrap() error { return derrors.RateLimited }
-
-// Message lets derrors.Message show the text to users.
-func (e *LimitedError) Message() string { return e.Msg }
-
-// Enforce checks key and returns a *LimitedError with msg when it is over a
-// limit. Database errors fail open (nil) after being passed to onErr.
+// Enforce checks key and, when it is over a limit, returns a
+// derrors.RateLimited error with msg that says when to retry
+// (derrors.RetryAfter). Database errors fail open (nil) after being passed
+// to onErr.
 func (l *Limiter) Enforce(ctx context.Context, key, msg string, onErr func(error)) error {
 	ok, wait, err := l.Check(ctx, key)
 	if err != nil && onErr != nil {
@@ -153,5 +140,5 @@ func (l *Limiter) Enforce(ctx context.Context, key, msg string, onErr func(error
 	if ok {
 		return nil
 	}
-	return &LimitedError{Msg: msg, RetryAfter: wait}
+	return derrors.Limited(wait, "%s", msg)
 }

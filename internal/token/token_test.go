@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/testclock"
 )
 
 // testSecret is the server secret of every test service.
@@ -26,19 +27,19 @@ const testHelp = "http://localhost:8080/help/"
 type fixture struct {
 	s          *Service
 	d          *db.DB
-	now        time.Time
+	clock      *testclock.Clock
 	alice, bob int64
 	a, b, c    int64 // project ids
 }
 
 func newFixture(t *testing.T, d *db.DB) *fixture {
 	t.Helper()
-	f := &fixture{d: d, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	f := &fixture{d: d, clock: testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	s, err := NewService(d, Options{
 		Secret:   testSecret,
 		Location: "localhost:8080",
 		HelpURL:  testHelp,
-		Now:      func() time.Time { return f.now },
+		Now:      f.clock.Now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -137,13 +138,13 @@ func TestCreateListDelete(t *testing.T) {
 		if tok.Description != "laptop" || tok.Permissions != "user" || len(tok.Projects) != 0 || tok.ExpiresAt != nil {
 			t.Errorf("user token = %+v", tok)
 		}
-		f.now = f.now.Add(time.Second)
-		exp := f.now.Add(24*time.Hour + 500*time.Millisecond)
+		f.clock.Advance(time.Second)
+		exp := f.clock.Now().Add(24*time.Hour + 500*time.Millisecond)
 		_, tok2 := f.create(t, f.alice, "ci", []string{"B", "a", "b"}, &exp)
 		if tok2.Permissions != "projects: b, a" {
 			t.Errorf("Permissions = %q, want %q", tok2.Permissions, "projects: b, a")
 		}
-		if want := f.now.Add(24 * time.Hour); tok2.ExpiresAt == nil || !tok2.ExpiresAt.Equal(want) {
+		if want := f.clock.Now().Add(24 * time.Hour); tok2.ExpiresAt == nil || !tok2.ExpiresAt.Equal(want) {
 			t.Errorf("ExpiresAt = %v, want %v (whole seconds)", tok2.ExpiresAt, want)
 		}
 		f.create(t, f.bob, "laptop", nil, nil) // same name, other user: fine
@@ -191,8 +192,8 @@ func TestCreateRules(t *testing.T) {
 		ctx := context.Background()
 		f := newFixture(t, d)
 		f.create(t, f.alice, "taken", nil, nil)
-		past := f.now.Add(-time.Second)
-		now := f.now
+		past := f.clock.Now().Add(-time.Second)
+		now := f.clock.Now()
 		tests := []struct {
 			name     string
 			user     int64
@@ -239,7 +240,7 @@ func TestCreateRules(t *testing.T) {
 func TestDatabaseHoldsNoSecrets(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d)
-		exp := f.now.Add(time.Hour)
+		exp := f.clock.Now().Add(time.Hour)
 		var secrets [][]byte
 		for i, projects := range [][]string{nil, {"a"}, {"a", "b"}} {
 			raw, tok := f.create(t, f.alice, fmt.Sprint("t", i), projects, &exp)

@@ -18,10 +18,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/gatehouse-index/gatehouse/internal/account"
-	"github.com/gatehouse-index/gatehouse/internal/audit"
-	"github.com/gatehouse-index/gatehouse/internal/mfa"
-	"github.com/gatehouse-index/gatehouse/internal/session"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -37,11 +33,16 @@ import (
 	"golang.org/x/crypto/blake2b"
 	"golang.org/x/net/html"
 
+	"github.com/gatehouse-index/gatehouse/internal/account"
+	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/login"
+	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
+	"github.com/gatehouse-index/gatehouse/internal/session"
+	"github.com/gatehouse-index/gatehouse/internal/testclock"
 	"github.com/gatehouse-index/gatehouse/internal/token"
 )
 
@@ -54,15 +55,6 @@ var testSecret = bytes.Repeat([]byte("web-test-secret-"), 4)
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
 
 const coreMetadataHelp = "https://packaging.python.org/specifications/core-metadata"
-
-// clock is a settable time source shared by the services of a fixture.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // instance is one Gatehouse server: what cmd/gatehouse would build.
 type instance struct {
@@ -82,8 +74,8 @@ type instance struct {
 // fixtureConfig changes how newInstance builds an instance.
 type fixtureConfig struct {
 	limits  project.Limits
-	blobDir string // default: a new temp dir
-	clock   *clock // default: a new clock at t0
+	blobDir string           // default: a new temp dir
+	clock   *testclock.Clock // default: a new clock at t0
 
 	uploadMinRate    int64         // default: the server's default
 	uploadRateWindow time.Duration // default: the server's default
@@ -102,7 +94,7 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		cfg.blobDir = t.TempDir()
 	}
 	if cfg.clock == nil {
-		cfg.clock = &clock{t: t0}
+		cfg.clock = testclock.New(t0)
 	}
 	blobs, err := blob.NewFS(cfg.blobDir)
 	if err != nil {
@@ -156,7 +148,7 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 // fixture is one instance with a user, alice, and her whole-account token.
 type fixture struct {
 	*instance
-	clock *clock
+	clock *testclock.Clock
 	alice int64
 	token string
 }
@@ -166,7 +158,7 @@ func newFixture(t *testing.T, d *db.DB) *fixture { return newFixtureWith(t, d, f
 func newFixtureWith(t *testing.T, d *db.DB, cfg fixtureConfig) *fixture {
 	t.Helper()
 	if cfg.clock == nil {
-		cfg.clock = &clock{t: t0}
+		cfg.clock = testclock.New(t0)
 	}
 	f := &fixture{instance: newInstance(t, d, cfg), clock: cfg.clock}
 	f.alice = addUser(t, d, "alice")

@@ -66,11 +66,10 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 	// of the body is read.
 	raw, ok, err := token.FromRequest(r)
 	if errors.Is(err, token.ErrPasswordAuth) {
-		return none, derrors.New(derrors.Forbidden, "Username/Password authentication is no longer supported. Migrate to API Tokens or Trusted Publishers instead. See %s and %s",
-			s.helpURL("apitoken"), s.helpURL("trusted-publishers"))
+		return none, s.tokens.PasswordAuthError()
 	}
 	if !ok || err != nil {
-		return none, derrors.New(derrors.Unauthenticated, "Invalid or non-existent authentication information. See %s for more information.", s.helpURL("invalid-auth"))
+		return none, s.tokens.InvalidAuth()
 	}
 	v, err := s.tokens.Authenticate(ctx, raw)
 	if err != nil {

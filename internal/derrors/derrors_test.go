@@ -1,0 +1,49 @@
+package derrors
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestLimitedCarriesKindMessageAndWait(t *testing.T) {
+	var err error = Limited(90*time.Second, "Too many attempts from %s.", "192.0.2.1")
+	Wrap(&err, "account.Login(%q)", "alice")
+
+	if !errors.Is(err, RateLimited) {
+		t.Errorf("kind: %v is not RateLimited", err)
+	}
+	if msg, ok := Message(err); !ok || msg != "Too many attempts from 192.0.2.1." {
+		t.Errorf("Message = %q, %v", msg, ok)
+	}
+	if wait, ok := RetryAfter(err); !ok || wait != 90*time.Second {
+		t.Errorf("RetryAfter = %v, %v, want 1m30s", wait, ok)
+	}
+}
+
+func TestRetryAfterOnlyForLimited(t *testing.T) {
+	for _, err := range []error{
+		New(RateLimited, "Try again later."), // a kind without a wait
+		New(Invalid, "The name is invalid."),
+		errors.New("disk full"),
+		nil,
+	} {
+		if wait, ok := RetryAfter(err); ok {
+			t.Errorf("RetryAfter(%v) = %v, true; want false", err, wait)
+		}
+	}
+}
+
+// messenger has a Message method but no kind: its text is internal and must
+// not reach users.
+type messenger struct{}
+
+func (messenger) Error() string   { return "internal detail" }
+func (messenger) Message() string { return "internal detail" }
+
+func TestMessageOnlyFromKinds(t *testing.T) {
+	if msg, ok := Message(fmt.Errorf("wrapped: %w", messenger{})); ok {
+		t.Errorf("Message of an error without a kind = %q, true; want false", msg)
+	}
+}
