@@ -62,7 +62,7 @@ type Client struct {
 	IP, UserAgent string
 }
 
-// Notifier queues an email inside tx; the web wiring renders the template
+// Notifier queues an email inside tx; cmd/gatehouse wires one that renders the template
 // with internal/mail and writes the outbox. It must use tx for every
 // statement: on SQLite the pool has a single connection.
 type Notifier interface {
