@@ -27,8 +27,8 @@ type reqState struct {
 	// membership is the project the route names and the user's role on it,
 	// behind the owner and maintainer guards.
 	membership *project.Membership
-	ip      string
-	agent   string
+	ip         string
+	agent      string
 }
 
 type stateKey struct{}
