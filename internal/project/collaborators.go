@@ -120,8 +120,9 @@ func collaboratorOf(ctx context.Context, tx *sql.Tx, p *Project, userID int64, s
 }
 
 // checkNotLastOwner refuses to take the Owner role from c when c is the
-// project's only owner.
-func checkNotLastOwner(ctx context.Context, tx *sql.Tx, p *Project, c Collaborator, a Actor, leaving bool) error {
+// project's only owner; removing says whether c would lose every role
+// (and not just become a maintainer).
+func checkNotLastOwner(ctx context.Context, tx *sql.Tx, p *Project, c Collaborator, a Actor, removing bool) error {
 	if c.Role != RoleOwner {
 		return nil
 	}
@@ -133,7 +134,7 @@ func checkNotLastOwner(ctx context.Context, tx *sql.Tx, p *Project, c Collaborat
 		return nil
 	}
 	switch {
-	case leaving:
+	case c.UserID == a.UserID && removing:
 		return derrors.New(derrors.Invalid, "You are the only owner of %s, so you cannot leave it. Make another collaborator an owner first.", p.Name)
 	case c.UserID == a.UserID:
 		return derrors.New(derrors.Invalid, "You are the only owner of %s, so you cannot give up the Owner role. Make another collaborator an owner first.", p.Name)
@@ -207,7 +208,7 @@ func (s *Service) removeRole(ctx context.Context, a Actor, projectID, userID int
 		if c, err = collaboratorOf(ctx, tx, p, userID, leaving); err != nil {
 			return err
 		}
-		if err := checkNotLastOwner(ctx, tx, p, c, a, leaving); err != nil {
+		if err := checkNotLastOwner(ctx, tx, p, c, a, true); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `DELETE FROM roles WHERE project_id = $1 AND user_id = $2`, p.ID, userID); err != nil {

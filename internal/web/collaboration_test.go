@@ -254,7 +254,7 @@ func TestCollaborationBadInput(t *testing.T) {
 			{"change: not a collaborator", alice, "POST", collabPage + "change/", url.Values{"user_id": {itoa(carolID)}, "role_name": {"Owner"}}, 404, "That user is not a collaborator on demo", "form-error"},
 			{"change: the same role", alice, "POST", collabPage + "change/", url.Values{"user_id": {itoa(bobID)}, "role_name": {"Maintainer"}}, 400, "bob is already Maintainer of demo.", "form-error"},
 			{"change: demote the last owner", alice, "POST", collabPage + "change/", url.Values{"user_id": {itoa(f.alice)}, "role_name": {"Maintainer"}}, 400, "You are the only owner of demo, so you cannot give up the Owner role.", "form-error"},
-			{"remove: the last owner", alice, "POST", collabPage + "delete/", url.Values{"user_id": {itoa(f.alice)}}, 400, "You are the only owner of demo", "form-error"},
+			{"remove: the last owner", alice, "POST", collabPage + "delete/", url.Values{"user_id": {itoa(f.alice)}}, 400, "You are the only owner of demo, so you cannot leave it.", "form-error"},
 			{"remove: not a collaborator", alice, "POST", collabPage + "delete/", url.Values{"user_id": {"99999"}}, 404, "That user is not a collaborator on demo", "form-error"},
 			{"revoke: unknown invitation", alice, "POST", collabPage + "revoke_invite/", url.Values{"invitation_id": {"99999"}}, 404, "Could not find this invitation to demo", "form-error"},
 			{"revoke: bad id", alice, "POST", collabPage + "revoke_invite/", url.Values{"invitation_id": {"x"}}, 400, "The form is missing which item to act on.", "form-error"},
