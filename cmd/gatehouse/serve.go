@@ -213,6 +213,10 @@ func (a *app) openServer(log *slog.Logger) error {
 		TempDir: filepath.Join(cfg.DataDir, "tmp"),
 		HelpURL: cfg.BaseURL + "/help/",
 		Log:     log,
+		// Collaboration changes email through the one notice path, and
+		// invitations link to web's page.
+		Notifier: a.notifier,
+		Links:    web.EmailLinks(cfg.BaseURL),
 	})
 	a.sessions = session.NewManager(a.db, session.Options{IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionMax})
 	// WebAuthn binds credentials to the site: the RP ID is the base URL's

@@ -12,12 +12,15 @@ package project
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
+	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
@@ -98,6 +101,10 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	helpURL string
+
+	notifier account.Notifier
+	links    account.Links
+	rand     io.Reader
 }
 
 // Options configures a Service.
@@ -107,6 +114,13 @@ type Options struct {
 	HelpURL string           // base of help links in error messages, e.g. "https://pypi.example.com/help/"
 	Now     func() time.Time // default time.Now
 	Log     *slog.Logger
+	// Notifier queues the emails of collaboration changes (nil: none are
+	// sent; the events are still recorded).
+	Notifier account.Notifier
+	// Links are the pages emailed links open; invitations use
+	// VerifyProjectRole.
+	Links account.Links
+	Rand  io.Reader // invitation tokens; nil: crypto/rand
 }
 
 // NewService returns a Service over d and blobs.
@@ -117,7 +131,11 @@ func NewService(d *db.DB, blobs blob.Store, o Options) *Service {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{db: d, blobs: blobs, limits: o.Limits, tempDir: o.TempDir, log: o.Log, now: o.Now, helpURL: o.HelpURL}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	return &Service{db: d, blobs: blobs, limits: o.Limits, tempDir: o.TempDir, log: o.Log, now: o.Now, helpURL: o.HelpURL,
+		notifier: o.Notifier, links: o.Links, rand: o.Rand}
 }
 
 // Blobs returns the blob store holding the files.

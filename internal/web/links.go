@@ -13,6 +13,8 @@ const (
 	pathVerifyEmail   = "/account/verify-email/"
 	pathResetPassword = "/account/reset-password/"
 	pathConfirmLogin  = "/account/confirm-login/"
+	// PyPI's accounts.verify-project-role.
+	pathVerifyProjectRole = "/account/verify-project-role/"
 )
 
 // EmailLinks returns the absolute addresses of the emailed-link pages
@@ -23,5 +25,7 @@ func EmailLinks(baseURL string) account.Links {
 		VerifyEmail:   base + pathVerifyEmail,
 		ResetPassword: base + pathResetPassword,
 		ConfirmLogin:  base + pathConfirmLogin,
+
+		VerifyProjectRole: base + pathVerifyProjectRole,
 	}
 }

@@ -102,6 +102,22 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /manage/unverified-account/{$}", page(s.signedIn(s.unverifiedAccountPage)))
 	mux.Handle("POST /manage/unverified-account/{$}", page(s.signedIn(s.replaceUnverifiedEmail)))
 
+	// Collaborators (PyPI's paths). The collaboration page and its forms are
+	// for owners, as on PyPI (ProjectsWrite, with re-authentication), and
+	// every form is guarded as its page is; a maintainer manages only their
+	// own role: leaving. Answering an invitation needs the gate but no role.
+	mux.Handle("GET /manage/project/{project}/collaboration/{$}", page(s.manage(s.owner(s.sudo(s.collaboration)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/{$}", page(s.manage(s.owner(s.sudo(s.inviteCollaborator)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/change/{$}", page(s.manage(s.owner(s.sudo(s.changeRole)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/delete/{$}", page(s.manage(s.owner(s.sudo(s.removeCollaborator)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/revoke_invite/{$}", page(s.manage(s.owner(s.sudo(s.revokeInvitation)))))
+	mux.Handle("GET /manage/project/{project}/collaboration/leave/{$}", page(s.manage(s.maintainer(s.sudo(s.leaveProjectPage)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/leave/{$}", page(s.manage(s.maintainer(s.sudo(s.leaveProject)))))
+	mux.Handle("GET "+pathVerifyProjectRole+"{$}", page(s.manage(s.verifyProjectRole)))
+	mux.Handle("POST "+pathVerifyProjectRole+"{$}", page(s.manage(s.answerProjectRole)))
+	mux.Handle("GET /manage/account/invitations/{$}", page(s.manage(s.invitations)))
+	mux.Handle("POST /manage/account/invitations/{$}", page(s.manage(s.answerInvitation)))
+
 	// Administration.
 	mux.Handle("GET /admin/{$}", page(s.admin(s.adminHome)))
 	mux.Handle("GET /admin/users/{id}/{$}", page(s.admin(s.adminUser)))
