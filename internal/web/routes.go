@@ -113,8 +113,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /manage/project/{project}/collaboration/revoke_invite/{$}", page(s.manage(s.owner(s.sudo(s.revokeInvitation)))))
 	mux.Handle("GET /manage/project/{project}/collaboration/leave/{$}", page(s.manage(s.maintainer(s.sudo(s.leaveProjectPage)))))
 	mux.Handle("POST /manage/project/{project}/collaboration/leave/{$}", page(s.manage(s.maintainer(s.sudo(s.leaveProject)))))
-	mux.Handle("GET "+pathVerifyProjectRole+"{$}", page(s.manage(s.verifyProjectRole)))
-	mux.Handle("POST "+pathVerifyProjectRole+"{$}", page(s.manage(s.answerProjectRole)))
+	mux.Handle("GET /account/verify-project-role/{$}", page(s.manage(s.verifyProjectRole)))
+	mux.Handle("POST /account/verify-project-role/{$}", page(s.manage(s.answerProjectRole)))
 	mux.Handle("GET /manage/account/invitations/{$}", page(s.manage(s.invitations)))
 	mux.Handle("POST /manage/account/invitations/{$}", page(s.manage(s.answerInvitation)))
 
