@@ -53,6 +53,19 @@ const (
 	TemplateAccountRecovery = "account-recovery"
 )
 
+// Trusted publishing. Data for each: Username (the recipient), Project
+// (its display name), Publisher (the publisher as people read it), Link
+// (the page to act on); trusted-publisher-added and -removed also By (who
+// did it).
+const (
+	TemplateTrustedPublisherAdded       = "trusted-publisher-added"
+	TemplateTrustedPublisherRemoved     = "trusted-publisher-removed"
+	TemplatePendingPublisherReified     = "pending-trusted-publisher-reified"
+	TemplatePendingPublisherInvalidated = "pending-trusted-publisher-invalidated"
+	TemplatePendingPublisherExpired     = "pending-trusted-publisher-expired"
+	TemplateTokenUsedWithPublisher      = "api-token-used-in-trusted-publisher-project"
+)
+
 // Templates lists every template a Renderer knows.
 var Templates = []string{
 	TemplateVerifyEmail,
@@ -70,6 +83,12 @@ var Templates = []string{
 	TemplateUnrecognizedLogin,
 	TemplateWebAuthnSignCount,
 	TemplateAccountRecovery,
+	TemplateTrustedPublisherAdded,
+	TemplateTrustedPublisherRemoved,
+	TemplatePendingPublisherReified,
+	TemplatePendingPublisherInvalidated,
+	TemplatePendingPublisherExpired,
+	TemplateTokenUsedWithPublisher,
 }
 
 // AllowsUnverified reports whether template may go to an unverified

@@ -98,7 +98,12 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	helpURL string
+	created CreateHook
 }
+
+// CreateHook runs in the transaction that creates a project, after its
+// row and its first owner are written. creatorID is that owner.
+type CreateHook func(ctx context.Context, tx *sql.Tx, projectID int64, name string, creatorID int64) error
 
 // Options configures a Service.
 type Options struct {
@@ -107,6 +112,9 @@ type Options struct {
 	HelpURL string           // base of help links in error messages, e.g. "https://pypi.example.com/help/"
 	Now     func() time.Time // default time.Now
 	Log     *slog.Logger
+	// OnCreate, if set, runs whenever a project is created (trusted
+	// publishing invalidates other users' pending publishers for the name).
+	OnCreate CreateHook
 }
 
 // NewService returns a Service over d and blobs.
@@ -117,7 +125,7 @@ func NewService(d *db.DB, blobs blob.Store, o Options) *Service {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{db: d, blobs: blobs, limits: o.Limits, tempDir: o.TempDir, log: o.Log, now: o.Now, helpURL: o.HelpURL}
+	return &Service{db: d, blobs: blobs, limits: o.Limits, tempDir: o.TempDir, log: o.Log, now: o.Now, helpURL: o.HelpURL, created: o.OnCreate}
 }
 
 // Blobs returns the blob store holding the files.
