@@ -3,6 +3,7 @@ package trustedpub
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -51,18 +52,27 @@ func lookupFor(is *issuer, c claims) (lookup, *Error) {
 			return lookup{}, e
 		}
 		repo, ownerID, jobRef := v[1], v[3], v[4]
-		// The workflow file from job_workflow_ref (Warehouse), and from
-		// workflow_ref too: when the job runs a reusable workflow, that is
-		// the caller's file, which a publisher naming the reusable
-		// workflow is registered under.
+		// In order: a publisher naming the reusable workflow the job runs
+		// (job_workflow_ref ≠ workflow_ref); Warehouse's, by the file in
+		// job_workflow_ref; the caller's workflow without a reusable one,
+		// found so that its check can say what is missing.
 		var keys []string
-		for _, ref := range []string{jobRef, strOr(c, "workflow_ref")} {
-			if f := workflowFile(ref); f != "" {
-				k := githubKey(repo, ownerID, f)
-				if len(keys) == 0 || keys[0] != k {
-					keys = append(keys, k)
-				}
+		add := func(k string) {
+			if !slices.Contains(keys, k) {
+				keys = append(keys, k)
 			}
+		}
+		callerRef := strOr(c, "workflow_ref")
+		if f := workflowFile(callerRef); f != "" && callerRef != jobRef {
+			if path, _, ok := strings.Cut(jobRef, "@"); ok {
+				add(reusableKey(githubKey(repo, ownerID, f), path))
+			}
+		}
+		if f := workflowFile(jobRef); f != "" {
+			add(githubKey(repo, ownerID, f))
+		}
+		if f := workflowFile(callerRef); f != "" {
+			add(githubKey(repo, ownerID, f))
 		}
 		if len(keys) == 0 {
 			return lookup{}, publisherErr("The job_workflow_ref claim %q names no workflow file", jobRef)

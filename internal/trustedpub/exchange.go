@@ -222,17 +222,17 @@ func claimJTI(ctx context.Context, tx *sql.Tx, vt *verifiedToken) (*Error, error
 	return nil, nil
 }
 
-// findPublisher looks a token's publisher up: the lookup keys at the
-// token's own issuer (never another's, G7), preferring the publisher bound
-// to the token's environment over one that accepts any.
+// findPublisher looks a token's publisher up: the lookup keys in order, at
+// the token's own issuer (never another's, G7), preferring for each key the
+// publisher bound to the token's environment over one that accepts any.
 func findPublisher(ctx context.Context, tx *sql.Tx, is *issuer, lk lookup) (*Publisher, error) {
-	var cands []*Publisher
 	for _, key := range lk.keys {
 		rows, err := tx.QueryContext(ctx, `SELECT `+publisherColumns+` FROM trusted_publishers WHERE kind = $1 AND issuer_url = $2 AND lookup_key = $3`,
 			is.kind, is.url, key)
 		if err != nil {
 			return nil, err
 		}
+		var cands []*Publisher
 		for rows.Next() {
 			p, err := scanPublisher(rows)
 			if err != nil {
@@ -245,18 +245,21 @@ func findPublisher(ctx context.Context, tx *sql.Tx, is *issuer, lk lookup) (*Pub
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
+		if p := preferEnvironment(cands, lk.env, func(p *Publisher) string { return p.Environment }); p != nil {
+			return p, nil
+		}
 	}
-	return preferEnvironment(cands, lk.env, func(p *Publisher) string { return p.Environment }), nil
+	return nil, nil
 }
 
 func findPending(ctx context.Context, tx *sql.Tx, is *issuer, lk lookup, now time.Time) (*Pending, error) {
-	var cands []*Pending
 	for _, key := range lk.keys {
 		rows, err := tx.QueryContext(ctx, `SELECT `+pendingColumns+` FROM pending_publishers WHERE kind = $1 AND issuer_url = $2 AND lookup_key = $3 ORDER BY id`,
 			is.kind, is.url, key)
 		if err != nil {
 			return nil, err
 		}
+		var cands []*Pending
 		for rows.Next() {
 			pp, err := scanPending(rows)
 			if err != nil {
@@ -271,8 +274,11 @@ func findPending(ctx context.Context, tx *sql.Tx, is *issuer, lk lookup, now tim
 		if err := rows.Err(); err != nil {
 			return nil, err
 		}
+		if pp := preferEnvironment(cands, lk.env, func(p *Pending) string { return p.Publisher.Environment }); pp != nil {
+			return pp, nil
+		}
 	}
-	return preferEnvironment(cands, lk.env, func(p *Pending) string { return p.Publisher.Environment }), nil
+	return nil, nil
 }
 
 // preferEnvironment picks the candidate limited to env, else one limited

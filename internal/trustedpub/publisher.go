@@ -195,6 +195,12 @@ func (s *Service) parseGitHub(ctx context.Context, p *Publisher, in Input) error
 		p.Config["reusable_workflow"] = reusable
 	}
 	p.LookupKey = githubKey(owner+"/"+repo, ownerID, workflow)
+	if reusable != "" {
+		// A publisher naming a reusable workflow is another identity than
+		// the same workflow without one.
+		path, _, _ := strings.Cut(reusable, "@")
+		p.LookupKey = reusableKey(p.LookupKey, path)
+	}
 	p.Environment = strings.ToLower(env)
 	return nil
 }
@@ -203,6 +209,12 @@ func (s *Service) parseGitHub(ctx context.Context, p *Publisher, in Input) error
 // compares it (case-insensitively), the owner's id, the workflow file.
 func githubKey(repository, ownerID, workflow string) string {
 	return strings.ToLower(repository) + "|" + ownerID + "|" + workflow
+}
+
+// reusableKey is the lookup key of a publisher whose workflow calls the
+// reusable workflow at path (owner/repo/.github/workflows/file.yml).
+func reusableKey(callerKey, path string) string {
+	return callerKey + "|reusable:" + strings.ToLower(path)
 }
 
 func (s *Service) parseGitLab(p *Publisher, in Input) error {
