@@ -285,7 +285,9 @@ func TestGitLabAndGoogle(t *testing.T) {
 			c["ci_config_ref_uri"] = glHost + "/ACME/tools/Widget//ci/release.yml@refs/heads/main"
 		}))
 		f.wantRefused(t, gl(func(c oidctest.Claims) { c["environment"] = "production" }), CodeInvalidPublisher, "Publisher with matching claims was not found")
-		f.wantRefused(t, gl(func(c oidctest.Claims) { c["ci_config_ref_uri"] = glHost + "/acme/tools/widget//ci/release.yml@refs/heads/other" }), CodeInvalidPublisher, "ci_config_ref_uri claim does not match")
+		f.wantRefused(t, gl(func(c oidctest.Claims) {
+			c["ci_config_ref_uri"] = glHost + "/acme/tools/widget//ci/release.yml@refs/heads/other"
+		}), CodeInvalidPublisher, "ci_config_ref_uri claim does not match")
 		f.wantRefused(t, gl(func(c oidctest.Claims) { c["sub"] = "project_path:acme/tools/widget2:ref:main" }), CodeInvalidPublisher, "'sub'")
 		f.wantRefused(t, gl(func(c oidctest.Claims) { delete(c, "ref_path") }), CodeInvalidPublisher, "Missing claim 'ref_path'")
 		if _, err := f.tp.AddToProject(ctx, alice, f.widget, Input{Provider: KindGoogle, Fields: map[string]string{"email": "pub@proj.iam.gserviceaccount.com"}}); err != nil {
