@@ -63,6 +63,8 @@ const (
 	TemplatePendingPublisherReified     = "pending-trusted-publisher-reified"
 	TemplatePendingPublisherInvalidated = "pending-trusted-publisher-invalidated"
 	TemplatePendingPublisherExpired     = "pending-trusted-publisher-expired"
+	// Also Expires (the date).
+	TemplatePendingPublisherReminder = "pending-trusted-publisher-expiration-reminder"
 	TemplateTokenUsedWithPublisher      = "api-token-used-in-trusted-publisher-project"
 )
 
@@ -88,6 +90,7 @@ var Templates = []string{
 	TemplatePendingPublisherReified,
 	TemplatePendingPublisherInvalidated,
 	TemplatePendingPublisherExpired,
+	TemplatePendingPublisherReminder,
 	TemplateTokenUsedWithPublisher,
 }
 

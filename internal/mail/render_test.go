@@ -96,6 +96,10 @@ var samples = map[string]struct {
 		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "ActiveState: acme/widget, actor bob", "Link": "https://pypi.example.org/manage/account/publishing/"},
 		subject: "Pending trusted publisher expired for Widget",
 	},
+	TemplatePendingPublisherReminder: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "ActiveState: acme/widget, actor bob", "Expires": "2026-06-01", "Link": "https://pypi.example.org/manage/account/publishing/"},
+		subject: "Pending trusted publisher for Widget expiring soon",
+	},
 	TemplateTokenUsedWithPublisher: {
 		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitHub: octo/widget, workflow release.yml", "Link": "https://pypi.example.org/manage/project/widget/settings/publishing/"},
 		subject: "API token used to upload to project Widget despite Trusted Publishing enabled",

@@ -255,9 +255,27 @@ func TestPendingPublishers(t *testing.T) {
 		}
 		f.wantRefused(t, tok("two@p.iam.gserviceaccount.com"), CodeInvalidPublisher, "not found")
 
+		// Five days before "three" expires, alice is reminded, once.
+		f.clock.Advance(PendingLifetime - remindBefore - time.Minute)
+		if err := f.tp.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.outbox(t, "alice@example.com"); len(got) != 2 {
+			t.Fatalf("reminded too early: %q", got)
+		}
+		f.clock.Advance(2 * time.Minute)
+		for range 2 {
+			if err := f.tp.Sweep(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := f.outbox(t, "alice@example.com"); len(got) != 3 || got[2] != "[Gatehouse] Pending trusted publisher for three expiring soon" {
+			t.Fatalf("alice's mail %q, want one reminder", got)
+		}
+
 		// "three" expires after 30 days, unused: the sweep removes it and
 		// tells alice; its token is then refused.
-		f.clock.Advance(PendingLifetime)
+		f.clock.Advance(remindBefore)
 		f.wantRefused(t, tok("three@p.iam.gserviceaccount.com"), CodeInvalidPublisher, "not found")
 		if err := f.tp.Sweep(ctx); err != nil {
 			t.Fatal(err)
@@ -265,7 +283,7 @@ func TestPendingPublishers(t *testing.T) {
 		if pend, _ := f.tp.PendingFor(ctx, f.alice); len(pend) != 0 {
 			t.Fatalf("pending after expiry: %+v", pend)
 		}
-		if got := f.outbox(t, "alice@example.com"); len(got) != 3 || got[2] != "[Gatehouse] Pending trusted publisher expired for three" {
+		if got := f.outbox(t, "alice@example.com"); len(got) != 4 || got[3] != "[Gatehouse] Pending trusted publisher expired for three" {
 			t.Fatalf("alice's mail %q", got)
 		}
 

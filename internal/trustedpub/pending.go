@@ -150,29 +150,58 @@ func (s *Service) RemovePending(ctx context.Context, actor Actor, id int64) (err
 	})
 }
 
+// remindBefore is when, before it expires, a pending publisher's owner is
+// reminded (Warehouse: 5 days).
+const remindBefore = 5 * 24 * time.Hour
+
 // expirePending deletes the pending publishers past their lifetime, each
-// in its own transaction with its event and email.
+// in its own transaction with its event and email, and reminds the owners
+// of those that expire within remindBefore, once.
 func (s *Service) expirePending(ctx context.Context) error {
 	now := s.now()
-	rows, err := s.db.QueryContext(ctx, `SELECT `+pendingColumns+` FROM pending_publishers ORDER BY id`)
+	rows, err := s.db.QueryContext(ctx, `SELECT `+pendingColumns+`, reminded_at IS NOT NULL FROM pending_publishers ORDER BY id`)
 	if err != nil {
 		return err
 	}
-	var expired []Pending
+	var expired, remind []Pending
 	for rows.Next() {
-		pp, err := scanPending(rows)
+		var reminded bool
+		pp, err := scanPending(rowWith{rows, &reminded})
 		if err != nil {
 			rows.Close()
 			return err
 		}
 		// Compared here, not in SQL: SQLite keeps timestamps as text.
-		if !now.Before(pp.ExpiresAt) {
+		switch {
+		case !now.Before(pp.ExpiresAt):
 			expired = append(expired, *pp)
+		case !reminded && !now.Before(pp.ExpiresAt.Add(-remindBefore)):
+			remind = append(remind, *pp)
 		}
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return err
+	}
+	for _, pp := range remind {
+		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+			res, err := tx.ExecContext(ctx, `UPDATE pending_publishers SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL`, now.UTC(), pp.ID)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				return nil // another instance reminded
+			}
+			return account.SendNotice(ctx, tx, s.notifier, now, account.Client{}, account.Notice{
+				Event:    audit.Event{UserID: pp.UserID},
+				Template: mail.TemplatePendingPublisherReminder,
+				Data: map[string]any{"Username": usernameOf(ctx, tx, pp.UserID), "Project": pp.ProjectName, "Publisher": pp.Publisher.Name(),
+					"Expires": pp.ExpiresAt.Format("2006-01-02"), "Link": s.baseURL + "/manage/account/publishing/"},
+			})
+		})
+		if err != nil {
+			return fmt.Errorf("remind of pending publisher %d: %w", pp.ID, err)
+		}
 	}
 	for _, pp := range expired {
 		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
@@ -196,6 +225,15 @@ func (s *Service) expirePending(ctx context.Context) error {
 	}
 	return nil
 }
+
+// rowWith scans a row's leading columns with scanPending and the last one
+// into extra.
+type rowWith struct {
+	row   interface{ Scan(...any) error }
+	extra any
+}
+
+func (r rowWith) Scan(dest ...any) error { return r.row.Scan(append(dest, r.extra)...) }
 
 func usernameOf(ctx context.Context, q rowQuerier, userID int64) string {
 	var name string

@@ -48,7 +48,8 @@ CREATE INDEX project_publishers_publisher ON project_publishers (publisher_id);
 
 -- pending_publishers: a publisher for a project that does not exist yet;
 -- the first exchange of a matching token creates the project. They do not
--- reserve the name and expire at expires_at.
+-- reserve the name and expire at expires_at; reminded_at is when the owner
+-- was told it expires soon.
 CREATE TABLE pending_publishers (
     id                   INTEGER PRIMARY KEY,
     project_name         TEXT    NOT NULL,
@@ -63,6 +64,7 @@ CREATE TABLE pending_publishers (
     config_json          TEXT    NOT NULL,
     created_at           TIMESTAMP NOT NULL,
     expires_at           TIMESTAMP NOT NULL,
+    reminded_at          TIMESTAMP,
     UNIQUE (kind, issuer_url, lookup_key, environment)
 );
 CREATE INDEX pending_publishers_user ON pending_publishers (added_by);
