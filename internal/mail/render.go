@@ -65,7 +65,7 @@ const (
 	TemplatePendingPublisherExpired     = "pending-trusted-publisher-expired"
 	// Also Expires (the date).
 	TemplatePendingPublisherReminder = "pending-trusted-publisher-expiration-reminder"
-	TemplateTokenUsedWithPublisher      = "api-token-used-in-trusted-publisher-project"
+	TemplateTokenUsedWithPublisher   = "api-token-used-in-trusted-publisher-project"
 )
 
 // Templates lists every template a Renderer knows.
