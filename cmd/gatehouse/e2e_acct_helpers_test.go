@@ -304,6 +304,10 @@ type acctOpts struct {
 	// behind a TLS-terminating proxy); the test still talks plain HTTP to
 	// the listener.
 	httpsBase bool
+	// publicBase, if set, is the configured base URL (an https URL the
+	// test serves through its own TLS terminator); the test still talks
+	// plain HTTP to the listener.
+	publicBase string
 	// allowWarn are substrings of WARN log lines the scenario provokes on
 	// purpose (a refused cross-origin request); any other WARN, any ERROR
 	// and any panic fail the test.
@@ -344,6 +348,10 @@ func acctStart(t *testing.T, dialect string, o acctOpts) *acctEnv {
 	public := "http://localhost:" + port
 	if o.httpsBase {
 		public = acctHTTPSBase
+		env.cookie = "__Host-gatehouse_session"
+	}
+	if o.publicBase != "" {
+		public = o.publicBase
 		env.cookie = "__Host-gatehouse_session"
 	}
 	args := []string{"serve", "--data-dir", dataDir, "--database-url", dbURL, "--base-url", public,

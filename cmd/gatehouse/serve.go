@@ -30,6 +30,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/throttle"
 	"github.com/gatehouse-index/gatehouse/internal/token"
+	"github.com/gatehouse-index/gatehouse/internal/trustedpub"
 	"github.com/gatehouse-index/gatehouse/internal/web"
 )
 
@@ -52,6 +53,7 @@ type app struct {
 	projects *project.Service
 	sessions *session.Manager
 	webauthn *mfa.WebAuthn
+	tp       *trustedpub.Service
 }
 
 func (a *app) Close() {
@@ -217,7 +219,21 @@ func (a *app) openServer(log *slog.Logger) error {
 		// invitations link to web's page.
 		Notifier: a.notifier,
 		Links:    web.EmailLinks(cfg.BaseURL),
+		// A new project (by upload or a pending publisher) invalidates
+		// other users' pending publishers for its name.
+		OnCreate: trustedpub.PendingInvalidator{Notifier: a.notifier, BaseURL: cfg.BaseURL}.ProjectCreated,
 	})
+	a.tp, err = trustedpub.New(trustedpub.Options{
+		DB: a.db, Tokens: a.tokens, Projects: a.projects, Notifier: a.notifier,
+		Audience: cfg.OIDCAudience, Disabled: cfg.TrustedPublishing == "off", Providers: cfg.OIDCProviderList(),
+		GitHubIssuer: cfg.OIDCGitHubIssuer, GitLabIssuers: cfg.OIDCGitLabIssuerList(),
+		GitHubAPI: cfg.GitHubAPIURL, FetchTimeout: cfg.OIDCFetchTimeout,
+		BaseURL: cfg.BaseURL, SiteName: cfg.SiteName, Log: log,
+	})
+	if err != nil {
+		return fail(errUsage, "Trusted publishing cannot start: "+err.Error(),
+			"Check --oidc-providers, --oidc-github-issuer and --oidc-gitlab-issuers (or their GATEHOUSE_OIDC_* variables).")
+	}
 	a.sessions = session.NewManager(a.db, session.Options{IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionMax})
 	// WebAuthn binds credentials to the site: the RP ID is the base URL's
 	// host and the only accepted origin is the base URL's origin.
@@ -256,6 +272,10 @@ func serve(ctx context.Context, e env, args []string) error {
 	defer ln.Close()
 	if _, port, _ := net.SplitHostPort(cfg.Listen); port == "0" && cfg.origin("base-url", "GATEHOUSE_BASE_URL") == "the default" {
 		cfg.BaseURL = config.DefaultBaseURL(ln.Addr().String())
+		if cfg.origin("oidc-audience", "GATEHOUSE_OIDC_AUDIENCE") == "the default" {
+			u, _ := url.Parse(cfg.BaseURL)
+			cfg.OIDCAudience = u.Host
+		}
 	}
 
 	a, err := open(ctx, cfg, log, true)
@@ -285,13 +305,14 @@ func serve(ctx context.Context, e env, args []string) error {
 	worker := mail.NewWorker(a.db, sender, mail.WorkerOptions{From: cfg.MailFrom, Log: log})
 
 	srv, err := web.NewServer(web.Deps{
-		Projects: a.projects,
-		Tokens:   a.tokens,
-		Accounts: a.accounts,
-		Sessions: a.sessions,
-		Audit:    a.audit,
-		MFA:      a.mfa,
-		WebAuthn: a.webauthn,
+		Projects:   a.projects,
+		Tokens:     a.tokens,
+		Accounts:   a.accounts,
+		Sessions:   a.sessions,
+		Audit:      a.audit,
+		MFA:        a.mfa,
+		WebAuthn:   a.webauthn,
+		TrustedPub: a.tp,
 		Login: login.NewService(login.Options{DB: a.db, Accounts: a.accounts, MFA: a.mfa, WebAuthn: a.webauthn,
 			Sessions: a.sessions}),
 		MailKick:       worker.Kick,
@@ -313,6 +334,7 @@ func serve(ctx context.Context, e env, args []string) error {
 	go srv.WatchChanges(watchCtx, cfg.CachePoll)
 	go worker.Run(watchCtx)
 	go sweep(watchCtx, a.db, a.sessions, log)
+	go sweepTrustedPublishing(watchCtx, a.tp, log)
 
 	// ReadTimeout bounds reading a request, headers and body: page forms
 	// are small. The web layer lifts it once a body is in, so slow handlers
@@ -363,6 +385,24 @@ func sweep(ctx context.Context, d *db.DB, m *session.Manager, log *slog.Logger) 
 			}
 			if _, err := throttle.Sweep(ctx, d, time.Now()); err != nil && ctx.Err() == nil {
 				log.Warn("sweeping old rate-limit counts failed", "err", err)
+			}
+		}
+	}
+}
+
+// sweepTrustedPublishing drops used JWT ids past their keep time and
+// expired publisher tokens, and expires pending publishers (telling their
+// owners), every few minutes.
+func sweepTrustedPublishing(ctx context.Context, tp *trustedpub.Service, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := tp.Sweep(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("trusted publishing sweep failed", "err", err)
 			}
 		}
 	}

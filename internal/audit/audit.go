@@ -83,6 +83,19 @@ const (
 	ProjectRoleRevokeInvite  = "project:role:revoke_invite"
 )
 
+// Trusted publishing (spec §2.1 names; the admin and policy tags are ours).
+const (
+	PublisherAdded                = "project:oidc:publisher-added"
+	PublisherRemoved              = "project:oidc:publisher-removed"
+	PendingPublisherAdded         = "account:oidc:pending-publisher-added"
+	PendingPublisherRemoved       = "account:oidc:pending-publisher-removed"
+	ShortLivedTokenAdded          = "account:short_lived_api_token:added"
+	TrustedPublishingOnlyEnabled  = "project:trusted_publishing_only:enabled"
+	TrustedPublishingOnlyDisabled = "project:trusted_publishing_only:disabled"
+	OIDCIssuerAdded               = "admin:oidc_issuer:added"
+	OIDCIssuerRemoved             = "admin:oidc_issuer:removed"
+)
+
 // Event is one thing that happened.
 type Event struct {
 	UserID     int64 // the account it concerns (0: none)

@@ -137,6 +137,40 @@ func Describe(e Stored) string {
 		return "Read-only mode turned off by administrator " + e.Actor
 	case Logout:
 		return "Logged out"
+	case PublisherAdded:
+		if str("reified_from_pending_publisher") == "true" {
+			return "Project created by pending trusted publisher " + str("specifier")
+		}
+		return "Trusted publisher added by " + e.Actor + ": " + str("specifier")
+	case PublisherRemoved:
+		return "Trusted publisher removed by " + e.Actor + ": " + str("specifier")
+	case PendingPublisherAdded:
+		return "Pending trusted publisher added for " + str("project") + ": " + str("specifier")
+	case PendingPublisherRemoved:
+		switch str("submitted_by") {
+		case "system:ttl-expired":
+			return "Pending trusted publisher for " + str("project") + " expired"
+		case "":
+			return "Pending trusted publisher for " + str("project") + " removed: " + str("reason")
+		}
+		return "Pending trusted publisher for " + str("project") + " removed"
+	case ShortLivedTokenAdded:
+		what := "Upload token minted for trusted publisher " + str("publisher")
+		if r := str("ref"); r != "" {
+			what += " at " + r
+		}
+		if sha := str("sha"); sha != "" {
+			what += " (" + sha + ")"
+		}
+		return what
+	case TrustedPublishingOnlyEnabled:
+		return "Trusted publishing only: turned on by " + e.Actor + "; API tokens can no longer upload"
+	case TrustedPublishingOnlyDisabled:
+		return "Trusted publishing only: turned off by " + e.Actor
+	case OIDCIssuerAdded:
+		return "Trusted publishing issuer " + str("issuer") + " added by administrator " + e.Actor
+	case OIDCIssuerRemoved:
+		return "Trusted publishing issuer " + str("issuer") + " removed by administrator " + e.Actor
 	}
 	return e.Tag
 }

@@ -53,6 +53,15 @@ type Config struct {
 	SessionIdle    time.Duration // session idle timeout
 	SessionMax     time.Duration // session absolute timeout
 	TrustedProxies string        // comma-separated CIDRs whose X-Forwarded-For is believed
+
+	// Trusted publishing (OIDC).
+	TrustedPublishing string        // "on" or "off"
+	OIDCAudience      string        // the audience ID tokens must carry (default: the base URL's host)
+	OIDCProviders     string        // comma-separated built-in providers that are on
+	OIDCGitHubIssuer  string        // GitHub Actions' issuer (GitHub Enterprise Server has its own)
+	OIDCGitLabIssuers string        // comma-separated GitLab instances, gitlab.com first by default
+	OIDCFetchTimeout  time.Duration // bound on an issuer's discovery and JWKS in one exchange
+	GitHubAPIURL      string        // where GitHub owners' numeric ids are looked up
 }
 
 // Setting describes one configuration value.
@@ -143,6 +152,20 @@ func settings() []Setting {
 			dur(func(c *Config) *time.Duration { return &c.SessionMax })},
 		{"trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client IP (e.g. 127.0.0.1/32)",
 			str(func(c *Config) *string { return &c.TrustedProxies })},
+		{"trusted-publishing", "GATEHOUSE_TRUSTED_PUBLISHING", "on", "whether CI jobs may exchange OIDC ID tokens for upload tokens (trusted publishing): on or off",
+			str(func(c *Config) *string { return &c.TrustedPublishing })},
+		{"oidc-audience", "GATEHOUSE_OIDC_AUDIENCE", "", "the audience CI jobs' ID tokens must carry (default the base URL's host, e.g. pypi.example.com)",
+			str(func(c *Config) *string { return &c.OIDCAudience })},
+		{"oidc-providers", "GATEHOUSE_OIDC_PROVIDERS", "github,gitlab,google,activestate", "built-in trusted publishing providers that are on, comma-separated; \"none\" for none (issuers an administrator registers stay on)",
+			str(func(c *Config) *string { return &c.OIDCProviders })},
+		{"oidc-github-issuer", "GATEHOUSE_OIDC_GITHUB_ISSUER", "https://token.actions.githubusercontent.com", "GitHub Actions' OIDC issuer (GitHub Enterprise Server: https://HOST/_services/token)",
+			str(func(c *Config) *string { return &c.OIDCGitHubIssuer })},
+		{"oidc-gitlab-issuers", "GATEHOUSE_OIDC_GITLAB_ISSUERS", "https://gitlab.com", "GitLab instances whose CI tokens are trusted, comma-separated, the default first (add self-managed instances here)",
+			str(func(c *Config) *string { return &c.OIDCGitLabIssuers })},
+		{"oidc-fetch-timeout", "GATEHOUSE_OIDC_FETCH_TIMEOUT", "3s", "longest an exchange waits for an issuer's discovery document and keys (and a GitHub API lookup); then it answers 503",
+			dur(func(c *Config) *time.Duration { return &c.OIDCFetchTimeout })},
+		{"github-api-url", "GATEHOUSE_GITHUB_API_URL", "https://api.github.com", "GitHub API that GitHub publishers' owner ids are looked up in (GitHub Enterprise Server: https://HOST/api/v3)",
+			str(func(c *Config) *string { return &c.GitHubAPIURL })},
 	}
 }
 
@@ -248,6 +271,15 @@ func (c *Config) complete() error {
 	if c.PageCacheSize < 1<<20 {
 		return fmt.Errorf("--page-cache-size must be at least 1MiB, e.g. 64MiB (got %d bytes)", c.PageCacheSize)
 	}
+	if c.TrustedPublishing != "on" && c.TrustedPublishing != "off" {
+		return fmt.Errorf("--trusted-publishing %q: want on or off", c.TrustedPublishing)
+	}
+	if c.OIDCAudience == "" {
+		c.OIDCAudience = u.Host
+	}
+	if c.OIDCFetchTimeout <= 0 {
+		return errors.New("--oidc-fetch-timeout must be a positive duration, e.g. 3s")
+	}
 	switch c.LogFormat {
 	case "text", "json":
 	default:
@@ -275,6 +307,28 @@ func DefaultBaseURL(listen string) string {
 		return "http://localhost:" + port
 	}
 	return "http://" + listen
+}
+
+// OIDCProviderList splits OIDCProviders ("none" is the empty list).
+func (c *Config) OIDCProviderList() []string {
+	out := []string{}
+	for _, p := range strings.Split(c.OIDCProviders, ",") {
+		if p = strings.TrimSpace(p); p != "" && p != "none" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// OIDCGitLabIssuerList splits OIDCGitLabIssuers.
+func (c *Config) OIDCGitLabIssuerList() []string {
+	var out []string
+	for _, p := range strings.Split(c.OIDCGitLabIssuers, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // ProxyCIDRs splits TrustedProxies.

@@ -80,6 +80,21 @@ const (
 	TemplateProjectInviteRevoked = "project-role-invite-revoked"
 )
 
+// Trusted publishing. Data for each: Username (the recipient), Project
+// (its display name), Publisher (the publisher as people read it), Link
+// (the page to act on); trusted-publisher-added and -removed also By (who
+// did it).
+const (
+	TemplateTrustedPublisherAdded       = "trusted-publisher-added"
+	TemplateTrustedPublisherRemoved     = "trusted-publisher-removed"
+	TemplatePendingPublisherReified     = "pending-trusted-publisher-reified"
+	TemplatePendingPublisherInvalidated = "pending-trusted-publisher-invalidated"
+	TemplatePendingPublisherExpired     = "pending-trusted-publisher-expired"
+	// Also Expires (the date).
+	TemplatePendingPublisherReminder = "pending-trusted-publisher-expiration-reminder"
+	TemplateTokenUsedWithPublisher   = "api-token-used-in-trusted-publisher-project"
+)
+
 // Templates lists every template a Renderer knows.
 var Templates = []string{
 	TemplateVerifyEmail,
@@ -106,6 +121,13 @@ var Templates = []string{
 	TemplateRoleChangedAsCollaborator,
 	TemplateProjectInviteDeclined,
 	TemplateProjectInviteRevoked,
+	TemplateTrustedPublisherAdded,
+	TemplateTrustedPublisherRemoved,
+	TemplatePendingPublisherReified,
+	TemplatePendingPublisherInvalidated,
+	TemplatePendingPublisherExpired,
+	TemplatePendingPublisherReminder,
+	TemplateTokenUsedWithPublisher,
 }
 
 // AllowsUnverified reports whether template may go to an unverified

@@ -114,6 +114,34 @@ var samples = map[string]struct {
 		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Role": "Maintainer", "Submitter": "alice"},
 		subject: "Your invitation to the Demo-Pkg project was withdrawn",
 	},
+	TemplateTrustedPublisherAdded: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitHub: octo/widget, workflow release.yml", "By": "bob", "Link": "https://pypi.example.org/manage/project/widget/settings/publishing/"},
+		subject: "Trusted publisher added to Widget",
+	},
+	TemplateTrustedPublisherRemoved: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitHub: octo/widget, workflow release.yml", "By": "bob", "Link": "https://pypi.example.org/manage/project/widget/settings/publishing/"},
+		subject: "Trusted publisher removed from Widget",
+	},
+	TemplatePendingPublisherReified: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitLab: acme/widget, CI file .gitlab-ci.yml", "Link": "https://pypi.example.org/manage/project/widget/settings/publishing/"},
+		subject: "Trusted publisher created project Widget",
+	},
+	TemplatePendingPublisherInvalidated: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "Google: service account a@b.iam.gserviceaccount.com", "Link": "https://pypi.example.org/manage/account/publishing/"},
+		subject: "Pending trusted publisher invalidated for Widget",
+	},
+	TemplatePendingPublisherExpired: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "ActiveState: acme/widget, actor bob", "Link": "https://pypi.example.org/manage/account/publishing/"},
+		subject: "Pending trusted publisher expired for Widget",
+	},
+	TemplatePendingPublisherReminder: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "ActiveState: acme/widget, actor bob", "Expires": "2026-06-01", "Link": "https://pypi.example.org/manage/account/publishing/"},
+		subject: "Pending trusted publisher for Widget expiring soon",
+	},
+	TemplateTokenUsedWithPublisher: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitHub: octo/widget, workflow release.yml", "Link": "https://pypi.example.org/manage/project/widget/settings/publishing/"},
+		subject: "API token used to upload to project Widget despite Trusted Publishing enabled",
+	},
 }
 
 const testInviteLink = "https://pypi.example.org/account/verify-project-role/?token=tok_Invite456"

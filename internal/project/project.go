@@ -105,7 +105,12 @@ type Service struct {
 	notifier account.Notifier
 	links    account.Links
 	rand     io.Reader
+	created  CreateHook
 }
+
+// CreateHook runs in the transaction that creates a project, after its
+// row and its first owner are written. creatorID is that owner.
+type CreateHook func(ctx context.Context, tx *sql.Tx, projectID int64, name string, creatorID int64) error
 
 // Options configures a Service.
 type Options struct {
@@ -121,6 +126,9 @@ type Options struct {
 	// VerifyProjectRole.
 	Links account.Links
 	Rand  io.Reader // invitation tokens; nil: crypto/rand
+	// OnCreate, if set, runs whenever a project is created (trusted
+	// publishing invalidates other users' pending publishers for the name).
+	OnCreate CreateHook
 }
 
 // NewService returns a Service over d and blobs.
@@ -135,7 +143,7 @@ func NewService(d *db.DB, blobs blob.Store, o Options) *Service {
 		o.Rand = rand.Reader
 	}
 	return &Service{db: d, blobs: blobs, limits: o.Limits, tempDir: o.TempDir, log: o.Log, now: o.Now, helpURL: o.HelpURL,
-		notifier: o.Notifier, links: o.Links, rand: o.Rand}
+		notifier: o.Notifier, links: o.Links, rand: o.Rand, created: o.OnCreate}
 }
 
 // Blobs returns the blob store holding the files.

@@ -78,22 +78,8 @@ func (s *Service) insertFile(ctx context.Context, tx *sql.Tx, who Uploader, up *
 	norm := pep.NormalizeName(f.Name)
 	var projectID int64
 	if isNew {
-		if err := s.checkNewProjectName(ctx, tx, f.Name); err != nil {
-			return 0, err
-		}
-		err := tx.QueryRowContext(ctx,
-			`INSERT INTO projects (name, normalized_name, ultranormalized_name, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-			f.Name, norm, pep.UltranormalizeName(f.Name), now).Scan(&projectID)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO roles (project_id, user_id, role) VALUES ($1, $2, $3)`, projectID, who.UserID, RoleOwner); err != nil {
-			return 0, err
-		}
-		if _, err := s.journal(ctx, tx, projectID, f.Name, "", "create", who.Username); err != nil {
-			return 0, err
-		}
-		if _, err := s.journal(ctx, tx, projectID, f.Name, "", "add Owner "+who.Username, who.Username); err != nil {
+		var err error
+		if projectID, err = s.createProject(ctx, tx, f.Name, who.UserID, who.Username); err != nil {
 			return 0, err
 		}
 	} else {
@@ -140,7 +126,7 @@ func (s *Service) insertFile(ctx context.Context, tx *sql.Tx, who Uploader, up *
 		metadata_sha256, metadata_blake2_256, metadata_key, metadata_size, uploaded_at, uploader_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		rel.ID, projectID, up.Filename, f.Filetype, f.PyVersion, f.RequiresPython, c.Size, c.MD5, c.SHA256, c.Blake2_256, key,
-		mSHA, mB2, mKey, mSize, now, who.UserID)
+		mSHA, mB2, mKey, mSize, now, nullUser(who.UserID))
 	if err != nil {
 		return 0, err
 	}
@@ -157,7 +143,7 @@ func (s *Service) insertRelease(ctx context.Context, tx *sql.Tx, who Uploader, p
 		description, description_content_type, description_html, requires_python, metadata_json, uploader_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		projectID, f.Version.String(), f.Version.Canonical(), f.Version.IsPrerelease(), f.Summary,
-		f.Description, ct, html, f.RequiresPython, releaseFields(f), who.UserID, s.now().UTC())
+		f.Description, ct, html, f.RequiresPython, releaseFields(f), nullUser(who.UserID), s.now().UTC())
 	if err != nil {
 		return nil, err
 	}

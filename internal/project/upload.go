@@ -30,6 +30,11 @@ type Uploader struct {
 	// verified primary email and a second factor); it runs after the
 	// permission check, as on PyPI (pypi/warehouse#18575). May be nil.
 	Prerequisites func() error
+	// Publisher is set for a token minted for a trusted publisher (UserID
+	// is then 0): Permits, which checks the project is one of the
+	// publisher's, is the whole permission; no role is looked up. Username
+	// is what the journal records as the submitter.
+	Publisher bool
 }
 
 // Upload is one file upload: the validated form plus the spooled content.
@@ -111,7 +116,7 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 			return res, err
 		}
 	}
-	if !isNew {
+	if !isNew && !who.Publisher {
 		r, err := role(ctx, s.db, proj.ID, who.UserID)
 		if err != nil {
 			return res, err

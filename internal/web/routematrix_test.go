@@ -182,6 +182,19 @@ var routePolicy = map[string]string{
 	"POST /account/verify-project-role/{$}":                          "manage",
 	"GET /manage/account/invitations/{$}":                            "manage",
 	"POST /manage/account/invitations/{$}":                           "manage",
+	"GET /_/oidc/audience":                                           "tool",
+	"POST /_/oidc/mint-token":                                        "tool",
+	"POST /_/oidc/github/mint-token":                                 "tool",
+	"GET /manage/project/{project}/settings/publishing/{$}":          "manage owner sudo",
+	"POST /manage/project/{project}/settings/publishing/{$}":         "manage owner sudo",
+	"POST /manage/project/{project}/settings/publishing/remove/{$}":  "manage owner sudo",
+	"POST /manage/project/{project}/settings/publishing/only/{$}":    "manage owner sudo",
+	"GET /manage/account/publishing/{$}":                             "manage",
+	"POST /manage/account/publishing/{$}":                            "manage",
+	"POST /manage/account/publishing/remove/{$}":                     "manage",
+	"GET /admin/oidc-issuers/{$}":                                    "admin",
+	"POST /admin/oidc-issuers/{$}":                                   "admin",
+	"POST /admin/oidc-issuers/remove/{$}":                            "admin",
 }
 
 func TestRoutePolicy(t *testing.T) {

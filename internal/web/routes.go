@@ -43,6 +43,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /legacy/{$}", s.recoverer(s.logRequests(noSniff(http.HandlerFunc(s.upload)))))
 	mux.Handle("POST /legacy", http.RedirectHandler("/legacy/", http.StatusPermanentRedirect))
 
+	// Trusted publishing: the exchange CI jobs make (oidc.go). The mint
+	// endpoint reads its own, bounded body.
+	mux.Handle("GET /_/oidc/audience", tool(s.oidcAudience))
+	mux.Handle("POST /_/oidc/mint-token", tool(s.mintToken))
+	mux.Handle("POST /_/oidc/github/mint-token", tool(s.mintToken))
+
 	// Browse pages.
 	mux.Handle("GET /{$}", page(s.homePage))
 	mux.Handle("GET /project/{project}/{$}", page(s.projectPage))
@@ -117,6 +123,17 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /account/verify-project-role/{$}", page(s.manage(s.answerProjectRole)))
 	mux.Handle("GET /manage/account/invitations/{$}", page(s.manage(s.invitations)))
 	mux.Handle("POST /manage/account/invitations/{$}", page(s.manage(s.answerInvitation)))
+	// Trusted publishers (publishing.go): a project's, for its owners with
+	// a recent password (a publisher can upload, so adding one is as
+	// sensitive as removing one, as on PyPI), and the account's pending
+	// publishers.
+	mux.Handle("GET /manage/project/{project}/settings/publishing/{$}", page(s.manage(s.owner(s.sudo(s.projectPublishingPage)))))
+	mux.Handle("POST /manage/project/{project}/settings/publishing/{$}", page(s.manage(s.owner(s.sudo(s.addProjectPublisher)))))
+	mux.Handle("POST /manage/project/{project}/settings/publishing/remove/{$}", page(s.manage(s.owner(s.sudo(s.removeProjectPublisher)))))
+	mux.Handle("POST /manage/project/{project}/settings/publishing/only/{$}", page(s.manage(s.owner(s.sudo(s.setTrustedPublishingOnly)))))
+	mux.Handle("GET /manage/account/publishing/{$}", page(s.manage(s.accountPublishingPage)))
+	mux.Handle("POST /manage/account/publishing/{$}", page(s.manage(s.addPendingPublisher)))
+	mux.Handle("POST /manage/account/publishing/remove/{$}", page(s.manage(s.removePendingPublisher)))
 
 	// Administration.
 	mux.Handle("GET /admin/{$}", page(s.admin(s.adminHome)))
@@ -125,6 +142,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /admin/users/{id}/enable/{$}", page(s.admin(s.adminEnableUser)))
 	mux.Handle("POST /admin/users/{id}/recover/{$}", page(s.admin(s.adminRecoverUser)))
 	mux.Handle("POST /admin/settings/{$}", page(s.admin(s.adminSettings)))
+	mux.Handle("GET /admin/oidc-issuers/{$}", page(s.admin(s.adminIssuersPage)))
+	mux.Handle("POST /admin/oidc-issuers/{$}", page(s.admin(s.adminAddIssuer)))
+	mux.Handle("POST /admin/oidc-issuers/remove/{$}", page(s.admin(s.adminRemoveIssuer)))
 
 	mux.Handle("GET /static/{file}", tool(s.serveStatic))
 	mux.Handle("GET /favicon.ico", tool(s.favicon))

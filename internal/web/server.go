@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/token"
+	"github.com/gatehouse-index/gatehouse/internal/trustedpub"
 )
 
 // Deps is what the web layer needs; cmd/gatehouse builds it.
@@ -33,6 +34,11 @@ type Deps struct {
 	WebAuthn *mfa.WebAuthn
 	Login    *login.Service
 	Log      *slog.Logger
+
+	// TrustedPub is trusted publishing; nil turns its endpoints and pages
+	// off.
+	TrustedPub *trustedpub.Service
+
 	// MailKick wakes the mail worker after a change queued email (may be nil).
 	MailKick func()
 	// TrustedProxies are CIDRs whose X-Forwarded-For is believed.
@@ -62,6 +68,7 @@ type Server struct {
 	mfa       *mfa.Service
 	webauthn  *mfa.WebAuthn
 	signin    *login.Service
+	tp        *trustedpub.Service
 	mailKick  func()
 	proxies   []*net.IPNet
 	csrf      *http.CrossOriginProtection
@@ -99,6 +106,7 @@ func NewServer(d Deps) (*Server, error) {
 		mfa:      d.MFA,
 		webauthn: d.WebAuthn,
 		signin:   d.Login,
+		tp:       d.TrustedPub,
 		mailKick: d.MailKick,
 		log:      d.Log,
 		baseURL:  d.BaseURL,

@@ -176,14 +176,11 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 	if content == nil {
 		return none, derrors.New(derrors.Invalid, "Upload payload does not have a file.")
 	}
-	who := project.Uploader{
-		UserID:            v.UserID,
-		Username:          v.Username,
-		CanCreateProjects: v.CanCreateProjects(),
-		Permits:           v.PermitsProject,
-		Prerequisites:     func() error { return s.uploadPrerequisites(ctx, v.UserID, v.Username) },
+	res, err := s.projects.AcceptUpload(ctx, s.uploaderFor(ctx, v), &project.Upload{Form: form, Filename: filename, ContentType: partType, Content: content})
+	if err == nil {
+		s.afterUpload(ctx, v, res)
 	}
-	return s.projects.AcceptUpload(ctx, who, &project.Upload{Form: form, Filename: filename, ContentType: partType, Content: content})
+	return res, err
 }
 
 // rawFileName is the part's filename parameter exactly as the client sent
