@@ -208,10 +208,11 @@ func (a *app) openServer(log *slog.Logger) error {
 	}
 	a.blobs = blobs
 	a.projects = project.NewService(a.db, blobs, project.Options{
-		Limits:  project.Limits{MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize},
-		TempDir: filepath.Join(cfg.DataDir, "tmp"),
-		HelpURL: cfg.BaseURL + "/help/",
-		Log:     log,
+		Limits:   project.Limits{MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, ReleaseAgeDays: cfg.ReleaseAgeDays},
+		Notifier: a.notifier,
+		TempDir:  filepath.Join(cfg.DataDir, "tmp"),
+		HelpURL:  cfg.BaseURL + "/help/",
+		Log:      log,
 	})
 	a.sessions = session.NewManager(a.db, session.Options{IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionMax})
 	// WebAuthn binds credentials to the site: the RP ID is the base URL's

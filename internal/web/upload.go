@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/token"
@@ -182,6 +183,7 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 		CanCreateProjects: v.CanCreateProjects(),
 		Permits:           v.PermitsProject,
 		Prerequisites:     func() error { return s.uploadPrerequisites(ctx, v.UserID, v.Username) },
+		Client:            account.Client{IP: s.clientIP(r), UserAgent: r.UserAgent()},
 	}
 	return s.projects.AcceptUpload(ctx, who, &project.Upload{Form: form, Filename: filename, ContentType: partType, Content: content})
 }
