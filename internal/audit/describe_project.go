@@ -49,7 +49,9 @@ func describeProject(e Stored) (string, bool) {
 	case AdminProjectTotalSizeLimit:
 		return limitChange("Total size limit", str("limit"), by), true
 	case AdminProjectReleaseAge:
-		if d := str("days"); d != "" {
+		if d := str("days"); d == "1" {
+			return "Releases now take new files for 1 day, set by administrator " + by, true
+		} else if d != "" {
 			return "Releases now take new files for " + d + " days, set by administrator " + by, true
 		}
 		return "Releases take new files for the site's default number of days again, set by administrator " + by, true

@@ -132,7 +132,7 @@ func (d *Detail) Release(version string) (*Release, error) {
 			}
 		}
 	}
-	return nil, derrors.New(derrors.NotFound, "release %q not found", version)
+	return nil, derrors.New(derrors.NotFound, "%s has no release %s.", d.Project.Name, version)
 }
 
 // FilesOf returns the files of one release.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -190,7 +191,7 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 	// planting malware in a version everyone trusts.
 	if rel != nil {
 		if days := s.ReleaseAgeDays(proj); s.now().Sub(rel.CreatedAt) > time.Duration(days)*24*time.Hour {
-			return res, derrors.New(derrors.Invalid, "Uploading new files to releases older than %d days is not allowed.", days)
+			return res, derrors.New(derrors.Invalid, "Uploading new files to releases older than %s is not allowed.", daysText(days))
 		}
 		if f.Filetype == "sdist" {
 			if err := checkOneSdist(ctx, s.db, rel.ID); err != nil {
@@ -336,6 +337,14 @@ func (s *Service) checkDuplicate(ctx context.Context, q querier, up *Upload) (bo
 		return false, derrors.New(derrors.Invalid, "This file was previously uploaded as '%s', which has since been deleted. Build a new version. See %s for more information.", wasAs, s.help("file-name-reuse"))
 	}
 	return false, nil
+}
+
+// daysText is "1 day" or "14 days".
+func daysText(n int) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return strconv.Itoa(n) + " days"
 }
 
 // refuseByStatus refuses uploads to an archived or quarantined project.

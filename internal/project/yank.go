@@ -3,6 +3,7 @@ package project
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strings"
 	"unicode/utf8"
 
@@ -87,9 +88,12 @@ func (s *Service) releaseForChange(ctx context.Context, tx *sql.Tx, a Actor, nor
 	}
 	v, err := pep.ParseVersion(version)
 	if err != nil {
-		return nil, nil, derrors.New(derrors.NotFound, "%s has no release %q.", p.Name, version)
+		return nil, nil, derrors.New(derrors.NotFound, "%s has no release %s.", p.Name, version)
 	}
 	rel, err := getRelease(ctx, tx, p.ID, v)
+	if errors.Is(err, derrors.NotFound) {
+		return nil, nil, derrors.New(derrors.NotFound, "%s has no release %s.", p.Name, version)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

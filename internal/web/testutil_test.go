@@ -38,6 +38,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/login"
+	"github.com/gatehouse-index/gatehouse/internal/mail"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
@@ -115,7 +116,14 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, TempDir: tmp, HelpURL: help, Now: cfg.clock.Now, Log: log})
+	// The project notices go to the outbox through the real renderer, so
+	// tests can read what the owners were told.
+	renderer, err := mail.NewRenderer("Gatehouse Test", in.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, TempDir: tmp, HelpURL: help, Now: cfg.clock.Now, Log: log,
+		Notifier: mail.NewNotifier(renderer, cfg.clock.Now)})
 	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(2), Links: EmailLinks(in.url), Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})
 	in.sessions = session.NewManager(d, session.Options{Now: cfg.clock.Now})
 	in.mfa, err = mfa.NewService(mfa.Options{DB: d, Secret: testSecret, SiteName: "Gatehouse Test", Links: EmailLinks(in.url), Now: cfg.clock.Now, Log: log})
