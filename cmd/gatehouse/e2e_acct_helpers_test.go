@@ -1021,8 +1021,9 @@ func acctFormValue(t *testing.T, page, marker, name string) string {
 // acctNoSecretsLeaked is spec J1's search: after every flow, none of the
 // passwords typed, cookie values received, tokens emailed or API tokens
 // made appears in the server's log, in any column of events, sessions,
-// one_time_tokens, outbox, api_tokens or the other account tables; and
-// every sent email's body has been blanked in the outbox.
+// one_time_tokens, outbox, api_tokens, role_invitations or the other
+// account tables; and every sent email's body has been blanked in the
+// outbox.
 func acctNoSecretsLeaked(t *testing.T, env *acctEnv) {
 	t.Helper()
 	env.waitOutboxSent(t)
@@ -1034,7 +1035,7 @@ func acctNoSecretsLeaked(t *testing.T, env *acctEnv) {
 		t.Errorf("%d sent emails still hold their bodies (and links) in the outbox", n)
 	}
 	sources := map[string]string{"the server log": env.log.String()}
-	for _, table := range []string{"events", "sessions", "one_time_tokens", "outbox", "api_tokens", "users", "user_emails", "throttle_hits", "site_settings"} {
+	for _, table := range []string{"events", "sessions", "one_time_tokens", "outbox", "api_tokens", "users", "user_emails", "throttle_hits", "site_settings", "role_invitations"} {
 		sources["table "+table] = strings.Join(env.rows(t, `SELECT * FROM `+table), "\n")
 	}
 	for where, text := range sources {

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
+	"github.com/gatehouse-index/gatehouse/internal/throttle"
 	"github.com/gatehouse-index/gatehouse/internal/token"
 	"github.com/gatehouse-index/gatehouse/internal/web"
 )
@@ -208,11 +209,14 @@ func (a *app) openServer(log *slog.Logger) error {
 	}
 	a.blobs = blobs
 	a.projects = project.NewService(a.db, blobs, project.Options{
-		Limits:   project.Limits{MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, ReleaseAgeDays: cfg.ReleaseAgeDays},
+		Limits:  project.Limits{MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, ReleaseAgeDays: cfg.ReleaseAgeDays},
+		TempDir: filepath.Join(cfg.DataDir, "tmp"),
+		HelpURL: cfg.BaseURL + "/help/",
+		Log:     log,
+		// Collaboration and project changes email through the one notice
+		// path, and invitations link to web's page.
 		Notifier: a.notifier,
-		TempDir:  filepath.Join(cfg.DataDir, "tmp"),
-		HelpURL:  cfg.BaseURL + "/help/",
-		Log:      log,
+		Links:    web.EmailLinks(cfg.BaseURL),
 	})
 	a.sessions = session.NewManager(a.db, session.Options{IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionMax})
 	// WebAuthn binds credentials to the site: the RP ID is the base URL's
@@ -308,7 +312,7 @@ func serve(ctx context.Context, e env, args []string) error {
 	defer stopWatch()
 	go srv.WatchChanges(watchCtx, cfg.CachePoll)
 	go worker.Run(watchCtx)
-	go sweepSessions(watchCtx, a.sessions, log)
+	go sweep(watchCtx, a.db, a.sessions, log)
 
 	// ReadTimeout bounds reading a request, headers and body: page forms
 	// are small. The web layer lifts it once a body is in, so slow handlers
@@ -343,9 +347,10 @@ func serve(ctx context.Context, e env, args []string) error {
 	return nil
 }
 
-// sweepSessions deletes expired sessions every few minutes; expired ones are
-// refused on load anyway, this only keeps the table small.
-func sweepSessions(ctx context.Context, m *session.Manager, log *slog.Logger) {
+// sweep deletes expired sessions and rate-limit counts no limit can still
+// use, every few minutes; neither is ever read again, this only keeps the
+// tables small.
+func sweep(ctx context.Context, d *db.DB, m *session.Manager, log *slog.Logger) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
 	for {
@@ -355,6 +360,9 @@ func sweepSessions(ctx context.Context, m *session.Manager, log *slog.Logger) {
 		case <-t.C:
 			if _, err := m.Sweep(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("sweeping expired sessions failed", "err", err)
+			}
+			if _, err := throttle.Sweep(ctx, d, time.Now()); err != nil && ctx.Err() == nil {
+				log.Warn("sweeping old rate-limit counts failed", "err", err)
 			}
 		}
 	}

@@ -146,6 +146,10 @@ func idKey(id int64) string { return strconv.FormatInt(id, 10) }
 // limit's key (loginKey) go through it, so they cannot disagree.
 func usernameKey(name string) string { return strings.ToLower(name) }
 
+// UsernameKey is usernameKey for the packages that find a user by name in
+// their own transactions (inviting a collaborator).
+func UsernameKey(name string) string { return usernameKey(name) }
+
 // NewUser is what Create needs.
 type NewUser struct {
 	Username string

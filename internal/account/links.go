@@ -9,6 +9,9 @@ type Links struct {
 	VerifyEmail   string // absolute URL; the token is added as ?token=
 	ResetPassword string
 	ConfirmLogin  string
+	// VerifyProjectRole answers an invitation to collaborate on a project
+	// (internal/project sends it).
+	VerifyProjectRole string
 }
 
 // With returns the link to page carrying the one-time token raw.

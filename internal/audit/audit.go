@@ -62,6 +62,27 @@ const (
 	AdminReadOnlyChanged     = "admin:read_only:changed"
 )
 
+// Project collaboration (spec §2.1). Each change is recorded twice, as
+// Warehouse does: on the project (ProjectID set, UserID 0; additional
+// target_user, role_name, submitted_by) and on the account it concerns
+// (UserID set, ProjectID 0; additional project_name, role_name,
+// submitted_by), so the project's history and the person's security
+// history each show it once. Accepting an invitation is recorded as an add.
+const (
+	AccountRoleAdd           = "account:role:add"
+	AccountRoleChange        = "account:role:change"
+	AccountRoleRemove        = "account:role:remove"
+	AccountRoleInvite        = "account:role:invite"
+	AccountRoleDeclineInvite = "account:role:decline_invite"
+	AccountRoleRevokeInvite  = "account:role:revoke_invite"
+	ProjectRoleAdd           = "project:role:add"
+	ProjectRoleChange        = "project:role:change"
+	ProjectRoleRemove        = "project:role:remove"
+	ProjectRoleInvite        = "project:role:invite"
+	ProjectRoleDeclineInvite = "project:role:decline_invite"
+	ProjectRoleRevokeInvite  = "project:role:revoke_invite"
+)
+
 // Event is one thing that happened.
 type Event struct {
 	UserID     int64 // the account it concerns (0: none)

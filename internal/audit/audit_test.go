@@ -66,3 +66,34 @@ func TestDescribeKnowsEveryTagItUses(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribeCollaboration(t *testing.T) {
+	ev := func(tag string, userID, actorID int64, actor string, add map[string]any) Stored {
+		return Stored{Event: Event{Tag: tag, UserID: userID, ActorID: actorID, Actor: actor, Additional: add}}
+	}
+	onAccount := map[string]any{"project_name": "demo", "role_name": "Maintainer", "submitted_by": "alice"}
+	onProject := map[string]any{"target_user": "bob", "role_name": "Maintainer", "submitted_by": "alice"}
+	for _, tc := range []struct {
+		e    Stored
+		want string
+	}{
+		{ev(AccountRoleInvite, 2, 1, "alice", onAccount), "Invited by alice to join project demo as Maintainer"},
+		{ev(AccountRoleAdd, 2, 2, "bob", onAccount), "Joined project demo as Maintainer"},
+		{ev(AccountRoleChange, 2, 1, "alice", onAccount), "Role on project demo changed to Maintainer by alice"},
+		{ev(AccountRoleRemove, 2, 1, "alice", onAccount), "Removed from project demo (was Maintainer) by alice"},
+		{ev(AccountRoleRemove, 2, 2, "bob", onAccount), "Left project demo (was Maintainer)"},
+		{ev(AccountRoleDeclineInvite, 2, 2, "bob", onAccount), "Declined the invitation to join project demo as Maintainer"},
+		{ev(AccountRoleRevokeInvite, 2, 1, "alice", onAccount), "Invitation to join project demo as Maintainer withdrawn by alice"},
+		{ev(ProjectRoleInvite, 0, 1, "alice", onProject), "alice invited bob to be Maintainer"},
+		{ev(ProjectRoleAdd, 0, 2, "bob", onProject), "bob joined as Maintainer"},
+		{ev(ProjectRoleChange, 0, 1, "alice", onProject), "alice changed the role of bob to Maintainer"},
+		{ev(ProjectRoleRemove, 0, 1, "alice", onProject), "alice removed bob (was Maintainer)"},
+		{ev(ProjectRoleRemove, 0, 2, "bob", onProject), "bob left (was Maintainer)"},
+		{ev(ProjectRoleDeclineInvite, 0, 2, "bob", onProject), "bob declined the invitation to be Maintainer"},
+		{ev(ProjectRoleRevokeInvite, 0, 1, "alice", onProject), "alice withdrew the invitation of bob to be Maintainer"},
+	} {
+		if got := Describe(tc.e); got != tc.want {
+			t.Errorf("Describe(%s by %s): got %q, want %q", tc.e.Tag, tc.e.Actor, got, tc.want)
+		}
+	}
+}

@@ -14,6 +14,9 @@ func Describe(e Stored) string {
 		}
 		return ""
 	}
+	if d, ok := describeCollaboration(e, str); ok {
+		return d
+	}
 	switch e.Tag {
 	case AccountCreate:
 		return "Account created"
@@ -139,4 +142,43 @@ func Describe(e Stored) string {
 		return "Logged out"
 	}
 	return e.Tag
+}
+
+// describeCollaboration words the project-collaboration events: on the
+// account ("you") and on the project (its history).
+func describeCollaboration(e Stored, str func(string) string) (string, bool) {
+	role, project, target := str("role_name"), str("project_name"), str("target_user")
+	switch e.Tag {
+	case AccountRoleInvite:
+		return "Invited by " + e.Actor + " to join project " + project + " as " + role, true
+	case AccountRoleAdd:
+		return "Joined project " + project + " as " + role, true
+	case AccountRoleChange:
+		return "Role on project " + project + " changed to " + role + " by " + e.Actor, true
+	case AccountRoleRemove:
+		if e.ActorID == e.UserID {
+			return "Left project " + project + " (was " + role + ")", true
+		}
+		return "Removed from project " + project + " (was " + role + ") by " + e.Actor, true
+	case AccountRoleDeclineInvite:
+		return "Declined the invitation to join project " + project + " as " + role, true
+	case AccountRoleRevokeInvite:
+		return "Invitation to join project " + project + " as " + role + " withdrawn by " + e.Actor, true
+	case ProjectRoleInvite:
+		return e.Actor + " invited " + target + " to be " + role, true
+	case ProjectRoleAdd:
+		return target + " joined as " + role, true
+	case ProjectRoleChange:
+		return e.Actor + " changed the role of " + target + " to " + role, true
+	case ProjectRoleRemove:
+		if e.Actor == target {
+			return target + " left (was " + role + ")", true
+		}
+		return e.Actor + " removed " + target + " (was " + role + ")", true
+	case ProjectRoleDeclineInvite:
+		return target + " declined the invitation to be " + role, true
+	case ProjectRoleRevokeInvite:
+		return e.Actor + " withdrew the invitation of " + target + " to be " + role, true
+	}
+	return "", false
 }

@@ -52,6 +52,33 @@ const (
 	// unverified primary address.
 	TemplateAccountRecovery = "account-recovery"
 
+	// Project collaboration (spec §2.2). Project is the project's display
+	// name, Role "Owner" or "Maintainer", Submitter the username of whoever
+	// made the change.
+	//
+	// Data: Username (the invitee), Inviter, Project, Role, AcceptLink,
+	// DeclineLink (the invitation page, each with the one-time token),
+	// ExpiresIn. Sent to the invitee, who must have a verified address.
+	TemplateVerifyProjectRole = "verify-project-role"
+	// Data: Username (the owner told), Collaborator, Project, Role,
+	// Submitter. Sent to each owner but the new collaborator.
+	TemplateCollaboratorAdded = "collaborator-added"
+	// Data: Username, Project, Role, Submitter. Sent to the new collaborator.
+	TemplateAddedAsCollaborator = "added-as-collaborator"
+	// Data: Username (the owner told), Collaborator, Project, Submitter.
+	TemplateCollaboratorRemoved = "collaborator-removed"
+	// Data: Username, Project, Submitter. Sent to whoever was removed (or left).
+	TemplateRemovedAsCollaborator = "removed-as-collaborator"
+	// Data: Username (the owner told), Collaborator, Project, Role (the new
+	// one), Submitter.
+	TemplateCollaboratorRoleChanged = "collaborator-role-changed"
+	// Data: Username, Project, Role (the new one), Submitter.
+	TemplateRoleChangedAsCollaborator = "role-changed-as-collaborator"
+	// Data: Username (the owner told), Invitee, Project, Role.
+	TemplateProjectInviteDeclined = "project-role-invite-declined"
+	// Data: Username (the invitee), Project, Role, Submitter.
+	TemplateProjectInviteRevoked = "project-role-invite-revoked"
+
 	// Notices to each owner and maintainer of a project (sent one by one
 	// through account.SendNotice). Every one takes Username (the
 	// recipient), Project (its display name) and RecipientRole ("an owner"
@@ -93,6 +120,15 @@ var Templates = []string{
 	TemplateUnrecognizedLogin,
 	TemplateWebAuthnSignCount,
 	TemplateAccountRecovery,
+	TemplateVerifyProjectRole,
+	TemplateCollaboratorAdded,
+	TemplateAddedAsCollaborator,
+	TemplateCollaboratorRemoved,
+	TemplateRemovedAsCollaborator,
+	TemplateCollaboratorRoleChanged,
+	TemplateRoleChangedAsCollaborator,
+	TemplateProjectInviteDeclined,
+	TemplateProjectInviteRevoked,
 	TemplateYankedRelease,
 	TemplateUnyankedRelease,
 	TemplateRemovedRelease,

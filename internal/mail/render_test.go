@@ -108,6 +108,65 @@ var samples = map[string]struct {
 		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "RecipientRole": "an owner"},
 		subject: "The quarantine of Demo-Pkg has been lifted.",
 	},
+	// Its two links are checked by TestVerifyProjectRoleLinks.
+	TemplateVerifyProjectRole: {
+		data: map[string]string{"Username": "bob", "Inviter": "alice", "Project": "Demo-Pkg", "Role": "Maintainer",
+			"AcceptLink": testInviteLink, "DeclineLink": testInviteLink + "&decline=1", "ExpiresIn": "72 hours"},
+		subject: "alice has invited you to join the Demo-Pkg project",
+	},
+	TemplateCollaboratorAdded: {
+		data:    map[string]string{"Username": "alice", "Collaborator": "bob", "Project": "Demo-Pkg", "Role": "Maintainer", "Submitter": "carol"},
+		subject: "Collaborator added notification",
+	},
+	TemplateAddedAsCollaborator: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Role": "Maintainer", "Submitter": "alice"},
+		subject: "You have joined the Demo-Pkg project",
+	},
+	TemplateCollaboratorRemoved: {
+		data:    map[string]string{"Username": "alice", "Collaborator": "bob", "Project": "Demo-Pkg", "Submitter": "carol"},
+		subject: "Collaborator removed notification",
+	},
+	TemplateRemovedAsCollaborator: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Submitter": "alice"},
+		subject: "You are no longer a collaborator on the Demo-Pkg project",
+	},
+	TemplateCollaboratorRoleChanged: {
+		data:    map[string]string{"Username": "alice", "Collaborator": "bob", "Project": "Demo-Pkg", "Role": "Owner", "Submitter": "carol"},
+		subject: "Collaborator role change notification",
+	},
+	TemplateRoleChangedAsCollaborator: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Role": "Owner", "Submitter": "alice"},
+		subject: "Your role on the Demo-Pkg project has changed",
+	},
+	TemplateProjectInviteDeclined: {
+		data:    map[string]string{"Username": "alice", "Invitee": "bob", "Project": "Demo-Pkg", "Role": "Maintainer"},
+		subject: "bob declined the invitation to Demo-Pkg",
+	},
+	TemplateProjectInviteRevoked: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Role": "Maintainer", "Submitter": "alice"},
+		subject: "Your invitation to the Demo-Pkg project was withdrawn",
+	},
+}
+
+const testInviteLink = "https://pypi.example.org/account/verify-project-role/?token=tok_Invite456"
+
+// TestVerifyProjectRoleLinks: the invitation carries an accept and a
+// decline link, in that order, in the text and as hrefs in the HTML.
+func TestVerifyProjectRoleLinks(t *testing.T) {
+	s := samples[TemplateVerifyProjectRole]
+	m, err := newTestRenderer(t).Render(TemplateVerifyProjectRole, 7, "bob@example.org", s.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{s.data["AcceptLink"], s.data["DeclineLink"], "https://pypi.example.org"}
+	if got := Links(m.Text); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("text links: got %q, want %q", got, want)
+	}
+	for _, l := range want[:2] {
+		if !strings.Contains(m.HTML, `href="`+strings.ReplaceAll(l, "&", "&amp;")+`"`) {
+			t.Errorf("html lacks the link %s as href:\n%s", l, m.HTML)
+		}
+	}
 }
 
 func newTestRenderer(t *testing.T) *Renderer {

@@ -12,14 +12,6 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 )
 
-// Actor is who asks for a management change: the signed-in user and the
-// browser they use, as the audit trail records them.
-type Actor struct {
-	UserID   int64
-	Username string
-	Client   account.Client
-}
-
 // The project statuses (PEP 792 status markers). A project has exactly one.
 const (
 	StatusActive      = "active"
@@ -71,30 +63,9 @@ func (s *Service) record(ctx context.Context, tx *sql.Tx, a Actor, p *Project, t
 		IP: a.Client.IP, UserAgent: a.Client.UserAgent, Additional: add})
 }
 
-// collaborator is a user with a role on a project.
-type collaborator struct {
-	userID   int64
-	username string
-	role     string
-}
-
 // collaborators lists the project's owners and maintainers, in tx.
-func collaborators(ctx context.Context, tx *sql.Tx, projectID int64) ([]collaborator, error) {
-	rows, err := tx.QueryContext(ctx, `SELECT u.id, u.username, r.role FROM roles r JOIN users u ON u.id = r.user_id
-		WHERE r.project_id = $1 ORDER BY u.username_key`, projectID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []collaborator
-	for rows.Next() {
-		var c collaborator
-		if err := rows.Scan(&c.userID, &c.username, &c.role); err != nil {
-			return nil, err
-		}
-		out = append(out, c)
-	}
-	return out, rows.Err()
+func collaborators(ctx context.Context, tx *sql.Tx, projectID int64) ([]Collaborator, error) {
+	return listCollaborators(ctx, tx, projectID)
 }
 
 // tellCollaborators emails every owner and maintainer of the project, as
@@ -102,14 +73,14 @@ func collaborators(ctx context.Context, tx *sql.Tx, projectID int64) ([]collabor
 // (account.SendNotice), which picks their verified addresses. The event is
 // recorded once by the caller, on the project, so the notices carry none.
 // data gets Username, Project and RecipientRole for each.
-func (s *Service) tellCollaborators(ctx context.Context, tx *sql.Tx, cs []collaborator, p *Project, template string, data map[string]any) error {
+func (s *Service) tellCollaborators(ctx context.Context, tx *sql.Tx, cs []Collaborator, p *Project, template string, data map[string]any) error {
 	for _, c := range cs {
-		d := map[string]any{"Username": c.username, "Project": p.Name, "RecipientRole": roleDescription(c.role)}
+		d := map[string]any{"Username": c.Username, "Project": p.Name, "RecipientRole": roleDescription(c.Role)}
 		for k, v := range data {
 			d[k] = v
 		}
 		err := account.SendNotice(ctx, tx, s.notifier, s.now(), account.Client{}, account.Notice{
-			Event: audit.Event{UserID: c.userID}, Template: template, Data: d})
+			Event: audit.Event{UserID: c.UserID}, Template: template, Data: d})
 		if err != nil {
 			return err
 		}
@@ -118,10 +89,10 @@ func (s *Service) tellCollaborators(ctx context.Context, tx *sql.Tx, cs []collab
 }
 
 // roleOf is the actor's role among the collaborators, for "with a role:".
-func roleOf(cs []collaborator, userID int64) string {
+func roleOf(cs []Collaborator, userID int64) string {
 	for _, c := range cs {
-		if c.userID == userID {
-			return strings.ToLower(c.role)
+		if c.UserID == userID {
+			return strings.ToLower(c.Role)
 		}
 	}
 	return "administrator"

@@ -316,6 +316,11 @@ func TestQuarantine(t *testing.T) {
 			"delete file":    f.s.RemoveFile(f.ctx, f.owner, "demo-pkg", "1.0", f.files["demo_pkg-1.0.tar.gz"].id, "demo_pkg-1.0.tar.gz"),
 			"delete release": f.s.RemoveRelease(f.ctx, f.owner, "demo-pkg", "1.0", "1.0"),
 			"delete project": f.s.RemoveProject(f.ctx, f.owner, "demo-pkg", "Demo-Pkg"),
+			"change a role": func() error {
+				_, err := f.s.ChangeRole(f.ctx, f.owner, f.projID, f.maint.UserID, RoleOwner)
+				return err
+			}(),
+			"remove a role": func() error { _, err := f.s.RemoveCollaborator(f.ctx, f.owner, f.projID, f.maint.UserID); return err }(),
 		} {
 			t.Run(name, func(t *testing.T) { wantRefused(t, d, frozen, err, derrors.Forbidden, "") })
 		}

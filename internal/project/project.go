@@ -12,9 +12,11 @@ package project
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -105,14 +107,17 @@ const DefaultReleaseAgeDays = 14
 
 // Service is the package index. Create it with NewService.
 type Service struct {
-	db       *db.DB
-	blobs    blob.Store
-	limits   Limits
-	tempDir  string
-	log      *slog.Logger
-	now      func() time.Time
-	helpURL  string
+	db      *db.DB
+	blobs   blob.Store
+	limits  Limits
+	tempDir string
+	log     *slog.Logger
+	now     func() time.Time
+	helpURL string
+
 	notifier account.Notifier
+	links    account.Links
+	rand     io.Reader
 }
 
 // Options configures a Service.
@@ -123,8 +128,13 @@ type Options struct {
 	Now     func() time.Time // default time.Now
 	Log     *slog.Logger
 	// Notifier queues the emails that tell a project's owners and
-	// maintainers of a change; nil drops them (the events are recorded).
+	// maintainers of a change (collaboration, yanks, deletions,
+	// quarantine); nil drops them (the events are still recorded).
 	Notifier account.Notifier
+	// Links are the pages emailed links open; invitations use
+	// VerifyProjectRole.
+	Links account.Links
+	Rand  io.Reader // invitation tokens; nil: crypto/rand
 }
 
 // NewService returns a Service over d and blobs.
@@ -135,10 +145,14 @@ func NewService(d *db.DB, blobs blob.Store, o Options) *Service {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
 	if o.Limits.ReleaseAgeDays <= 0 {
 		o.Limits.ReleaseAgeDays = DefaultReleaseAgeDays
 	}
-	return &Service{db: d, blobs: blobs, limits: o.Limits, tempDir: o.TempDir, log: o.Log, now: o.Now, helpURL: o.HelpURL, notifier: o.Notifier}
+	return &Service{db: d, blobs: blobs, limits: o.Limits, tempDir: o.TempDir, log: o.Log, now: o.Now, helpURL: o.HelpURL,
+		notifier: o.Notifier, links: o.Links, rand: o.Rand}
 }
 
 // Blobs returns the blob store holding the files.

@@ -32,29 +32,3 @@ func (s *Service) Search(ctx context.Context, q string, limit int) ([]Project, e
 	}
 	return out, rows.Err()
 }
-
-// RoleHolder is a user with a role on a project.
-type RoleHolder struct {
-	UserID   int64
-	Username string
-	Role     string
-}
-
-// RoleHolders lists a project's owners and maintainers, by username.
-func (s *Service) RoleHolders(ctx context.Context, projectID int64) ([]RoleHolder, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT u.id, u.username, r.role FROM roles r JOIN users u ON u.id = r.user_id
-		WHERE r.project_id = $1 ORDER BY u.username_key`, projectID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []RoleHolder
-	for rows.Next() {
-		var h RoleHolder
-		if err := rows.Scan(&h.UserID, &h.Username, &h.Role); err != nil {
-			return nil, err
-		}
-		out = append(out, h)
-	}
-	return out, rows.Err()
-}

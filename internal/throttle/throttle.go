@@ -5,8 +5,9 @@
 //
 // Each counted attempt is one row; a limit counts the rows of a key inside a
 // moving window, as Warehouse's limiter does ("10 per 5 minutes"). Rows older
-// than the longest window are deleted as the key is hit again, so the table
-// stays small.
+// than the longest window are deleted as the key is hit again, and Sweep
+// removes the rows of keys that are never hit again, so the table stays
+// small.
 package throttle
 
 import (
@@ -38,7 +39,14 @@ type Limiter struct {
 }
 
 // New returns a limiter called name (the key namespace, e.g. "ip.login").
+// A limit longer than MaxWindow is a programming error: Sweep would forget
+// hits it still counts.
 func New(d *db.DB, name string, now func() time.Time, limits ...Limit) *Limiter {
+	for _, l := range limits {
+		if l.Per > MaxWindow {
+			panic(fmt.Sprintf("throttle %s: limit %s is longer than MaxWindow (%s)", name, l, MaxWindow))
+		}
+	}
 	if now == nil {
 		now = time.Now
 	}

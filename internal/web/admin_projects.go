@@ -43,7 +43,7 @@ type adminProjectPage struct {
 	Project        *project.Project
 	Releases       int
 	Files          int
-	Roles          []project.RoleHolder
+	Roles          []project.Collaborator
 	Site           project.Limits
 	ReleaseAgeDays int
 	History        []projectHistoryRow
@@ -61,7 +61,7 @@ func (s *Server) renderAdminProject(w http.ResponseWriter, r *http.Request, stat
 	if err != nil {
 		return err
 	}
-	roles, err := s.projects.RoleHolders(ctx, d.Project.ID)
+	collab, err := s.projects.Collaboration(ctx, d.Project.ID)
 	if err != nil {
 		return err
 	}
@@ -70,7 +70,7 @@ func (s *Server) renderAdminProject(w http.ResponseWriter, r *http.Request, stat
 		return err
 	}
 	page := adminProjectPage{basePage: s.base(r, "Project "+d.Project.Name), formState: fs, Project: &d.Project,
-		Releases: len(d.Releases), Files: len(d.Files), Roles: roles, Site: s.projects.SiteLimits(),
+		Releases: len(d.Releases), Files: len(d.Files), Roles: collab.Collaborators, Site: s.projects.SiteLimits(),
 		ReleaseAgeDays: s.projects.ReleaseAgeDays(&d.Project)}
 	if fs.Values == nil {
 		page.Values = map[string]string{}

@@ -6,13 +6,15 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/account"
 )
 
-// The pages emailed links open. routes.go registers them from these
-// constants, and EmailLinks hands the same paths to the domain packages, so
-// a link in an email and the route that answers it cannot drift apart.
+// The pages emailed links open. EmailLinks hands these paths to the domain
+// packages, and TestEmailLinksAreRoutes checks that routes.go answers each,
+// so a link in an email and the route behind it cannot drift apart.
 const (
 	pathVerifyEmail   = "/account/verify-email/"
 	pathResetPassword = "/account/reset-password/"
 	pathConfirmLogin  = "/account/confirm-login/"
+	// PyPI's accounts.verify-project-role.
+	pathVerifyProjectRole = "/account/verify-project-role/"
 )
 
 // EmailLinks returns the absolute addresses of the emailed-link pages
@@ -23,5 +25,7 @@ func EmailLinks(baseURL string) account.Links {
 		VerifyEmail:   base + pathVerifyEmail,
 		ResetPassword: base + pathResetPassword,
 		ConfirmLogin:  base + pathConfirmLogin,
+
+		VerifyProjectRole: base + pathVerifyProjectRole,
 	}
 }

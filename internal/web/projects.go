@@ -14,12 +14,6 @@ import (
 // maintainer or owner, then sudo); the handlers here parse the form, call
 // one project.Service method and render or redirect.
 
-// actor is who is asking, for the project package's audit trail.
-func actor(r *http.Request) project.Actor {
-	st := stateOf(r)
-	return project.Actor{UserID: st.user.ID, Username: st.user.Username, Client: st.client()}
-}
-
 // projectPath is a project management page: /manage/project/<name>/<page>/.
 func projectPath(norm, page string) string {
 	return "/manage/project/" + url.PathEscape(norm) + "/" + page

@@ -26,9 +26,9 @@ type browser struct {
 	cookie string
 }
 
-// signIn returns a browser signed in as user, with the second factor done
+// projectBrowser returns a browser signed in as user, with the second factor done
 // and, when sudo is set, the password entered just now.
-func (in *instance) signIn(t *testing.T, user int64, sudo bool) *browser {
+func (in *instance) projectBrowser(t *testing.T, user int64, sudo bool) *browser {
 	t.Helper()
 	u, err := in.accounts.ByID(context.Background(), user)
 	if err != nil {

@@ -49,13 +49,13 @@ func TestYourProjects(t *testing.T) {
 			{f.alice, "Foo_Bar Owner 2"},
 			{f.bob, "Foo_Bar Maintainer 2"},
 		} {
-			r := f.signIn(t, c.who, false).get(t, "/manage/projects/")
+			r := f.projectBrowser(t, c.who, false).get(t, "/manage/projects/")
 			rows := findAll(parseHTML(t, r.body), byTag("tr"))
 			if r.code != 200 || len(rows) != 2 || !strings.HasPrefix(text(rows[1]), c.want) {
 				t.Errorf("user %d: got %d, rows %d, want one row %q…\n%.2000s", c.who, r.code, len(rows), c.want, r.body)
 			}
 		}
-		r := f.signIn(t, f.carol, false).get(t, "/manage/projects/")
+		r := f.projectBrowser(t, f.carol, false).get(t, "/manage/projects/")
 		if r.code != 200 || !strings.Contains(pageText(t, r), "You have no projects yet.") {
 			t.Errorf("a user without projects: got %d\n%.2000s", r.code, r.body)
 		}
@@ -67,7 +67,7 @@ func TestYourProjects(t *testing.T) {
 		if _, err := d.Exec(`DELETE FROM totp_secrets WHERE user_id = $1`, f.carol); err != nil {
 			t.Fatal(err)
 		}
-		if r := f.signIn(t, f.carol, true).get(t, "/manage/projects/"); r.code != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/manage/account/two-factor/?next=") {
+		if r := f.projectBrowser(t, f.carol, true).get(t, "/manage/projects/"); r.code != http.StatusSeeOther || !strings.HasPrefix(r.header.Get("Location"), "/manage/account/two-factor/?next=") {
 			t.Errorf("without a second factor: got %d to %q, want the two-factor page", r.code, r.header.Get("Location"))
 		}
 	})
@@ -77,7 +77,7 @@ func TestYourProjects(t *testing.T) {
 func TestProjectPagesByRole(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newProjFix(t, d, fixtureConfig{})
-		owner, maint, stranger := f.signIn(t, f.alice, true), f.signIn(t, f.bob, true), f.signIn(t, f.carol, true)
+		owner, maint, stranger := f.projectBrowser(t, f.alice, true), f.projectBrowser(t, f.bob, true), f.projectBrowser(t, f.carol, true)
 		pages := []string{"/manage/project/foo-bar/settings/", "/manage/project/foo-bar/releases/",
 			"/manage/project/foo-bar/release/1.0/", "/manage/project/foo-bar/history/"}
 		for _, p := range pages {
@@ -117,7 +117,7 @@ func TestProjectPagesByRole(t *testing.T) {
 		}
 		// Without a recent password the pages with destructive forms, and
 		// every POST, ask for it first.
-		stale := f.signIn(t, f.alice, false)
+		stale := f.projectBrowser(t, f.alice, false)
 		for _, p := range []string{"/manage/project/foo-bar/settings/", "/manage/project/foo-bar/release/1.0/"} {
 			if r := stale.get(t, p); r.code != http.StatusSeeOther || r.header.Get("Location") != "/account/reauthenticate/?next="+url.QueryEscape(p) {
 				t.Errorf("GET %s without sudo: got %d to %q", p, r.code, r.header.Get("Location"))
@@ -156,7 +156,7 @@ func simpleYanked(t *testing.T, f *projFix, filename string) (jsonYanked any, ht
 func TestYankShowsAtOnce(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newProjFix(t, d, fixtureConfig{})
-		owner := f.signIn(t, f.alice, true)
+		owner := f.projectBrowser(t, f.alice, true)
 		// Warm the page cache: the yank must not be served stale.
 		if y, _, has := simpleYanked(t, f, f.wheel10.Filename); y != false || has {
 			t.Fatalf("before: yanked %v, data-yanked present %v", y, has)
@@ -217,7 +217,7 @@ func TestYankShowsAtOnce(t *testing.T) {
 func TestDeletedFilenameNeverAgain(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newProjFix(t, d, fixtureConfig{})
-		owner := f.signIn(t, f.alice, true)
+		owner := f.projectBrowser(t, f.alice, true)
 		page := owner.get(t, "/manage/project/foo-bar/release/1.0/")
 		if !strings.Contains(pageText(t, page), "The filename can never be uploaded again") {
 			t.Errorf("the release page does not say a deleted filename cannot come back")
@@ -282,7 +282,7 @@ func TestDeletedFilenameNeverAgain(t *testing.T) {
 func TestArchivedProjectRefusesUploads(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newProjFix(t, d, fixtureConfig{})
-		owner := f.signIn(t, f.alice, true)
+		owner := f.projectBrowser(t, f.alice, true)
 		before := f.getOK(t, "/simple/foo-bar/", "Accept", mediaJSON)
 		if s := decodeJSON(t, before.body)["project-status"]; !jsonEqual(t, s, map[string]any{"status": "active"}) {
 			t.Errorf("project-status before: %v", s)
@@ -319,7 +319,7 @@ func TestArchivedProjectRefusesUploads(t *testing.T) {
 		if !strings.Contains(pageText(t, f.getOK(t, "/project/foo-bar/")), "This project has been archived.") {
 			t.Errorf("the project page does not say it is archived")
 		}
-		if r := f.signIn(t, f.alice, false).get(t, "/manage/projects/"); !strings.Contains(pageText(t, r), "Foo_Bar archived") {
+		if r := f.projectBrowser(t, f.alice, false).get(t, "/manage/projects/"); !strings.Contains(pageText(t, r), "Foo_Bar archived") {
 			t.Errorf("Your projects does not mark it archived")
 		}
 
@@ -336,7 +336,7 @@ func TestQuarantineByAdministrator(t *testing.T) {
 		f := newProjFix(t, d, fixtureConfig{})
 		root := addUser(t, d, "root")
 		makeAdmin(t, d, root)
-		admin, owner := f.signIn(t, root, true), f.signIn(t, f.alice, true)
+		admin, owner := f.projectBrowser(t, root, true), f.projectBrowser(t, f.alice, true)
 		f.getOK(t, "/simple/foo-bar/", "Accept", mediaJSON) // cached
 		f.getOK(t, "/simple/")
 		if r := owner.get(t, "/admin/projects/foo-bar/"); r.code != http.StatusNotFound {
@@ -408,7 +408,7 @@ func TestAdminLimitsAndReleaseAge(t *testing.T) {
 		f := newProjFix(t, d, fixtureConfig{})
 		root := addUser(t, d, "root")
 		makeAdmin(t, d, root)
-		admin := f.signIn(t, root, true)
+		admin := f.projectBrowser(t, root, true)
 		admin.postOK(t, "/admin/projects/foo-bar/limits/", url.Values{"upload_limit": {"1"}, "total_size_limit": {""}, "release_age_days": {"1"}},
 			"/admin/projects/foo-bar/", "Limits saved.")
 		big := wheel(t, meta{Name: "Foo_Bar", Version: "3.0", Payload: randomText(2 << 20)})
@@ -421,14 +421,14 @@ func TestAdminLimitsAndReleaseAge(t *testing.T) {
 		checkUpload(t, "a file added to a release older than the project's policy", f.upload(t, late), 400,
 			"Uploading new files to releases older than 1 day is not allowed.")
 		// Back to the site's default: 14 days.
-		admin = f.signIn(t, root, true)
+		admin = f.projectBrowser(t, root, true)
 		admin.postOK(t, "/admin/projects/foo-bar/limits/", url.Values{"upload_limit": {"1"}, "release_age_days": {""}}, "/admin/projects/foo-bar/", "Limits saved.")
 		f.mustUpload(t, late)
 		f.clock.Advance(14 * 24 * time.Hour)
 		checkUpload(t, "a file added to a release older than 14 days", f.upload(t, wheelTagged(t, meta{Name: "Foo_Bar", Version: "2.0"}, "py3.py2")), 400,
 			"Uploading new files to releases older than 14 days is not allowed.")
 
-		hist := pageText(t, f.signIn(t, root, true).get(t, "/admin/projects/foo-bar/"))
+		hist := pageText(t, f.projectBrowser(t, root, true).get(t, "/admin/projects/foo-bar/"))
 		for _, s := range []string{"Largest file set to 1 MiB by administrator root", "Releases now take new files for 1 day, set by administrator root",
 			"Releases take new files for the site's default number of days again, set by administrator root"} {
 			if !strings.Contains(hist, s) {
@@ -458,7 +458,7 @@ func TestProjectFormsBadInput(t *testing.T) {
 		f := newProjFix(t, d, fixtureConfig{})
 		root := addUser(t, d, "root")
 		makeAdmin(t, d, root)
-		owner, admin, stranger := f.signIn(t, f.alice, true), f.signIn(t, root, true), f.signIn(t, f.carol, true)
+		owner, admin, stranger := f.projectBrowser(t, f.alice, true), f.projectBrowser(t, root, true), f.projectBrowser(t, f.carol, true)
 		owner.postOK(t, "/manage/project/foo-bar/release/2.0/yank/", url.Values{"confirm_yank_version": {"2.0"}}, "/manage/project/foo-bar/release/2.0/", "Yanked release 2.0")
 		var wheelID, otherID string
 		d.QueryRow(`SELECT CAST(id AS TEXT) FROM files WHERE filename = $1`, f.wheel10.Filename).Scan(&wheelID)

@@ -25,9 +25,7 @@ import "net/http"
 // with a 403 body instead of redirecting.
 func (s *Server) routes(mux *http.ServeMux) {
 	tool := func(h handlerFunc) http.Handler { return s.recoverer(s.logRequests(noSniff(noBody(s.toolErrors(h))))) }
-	page := func(h handlerFunc) http.Handler {
-		return s.recoverer(s.logRequests(s.securityHeaders(s.csrf.Handler(s.withSession(s.pageBody(s.readOnlyGuard(s.pageErrors(h))))))))
-	}
+	page := s.page
 
 	// Simple Repository API (PEP 503, 691, 658, 700, 714).
 	mux.Handle("GET /simple/{$}", tool(s.simpleIndex))
@@ -59,7 +57,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /account/logout/{$}", page(s.logout))
 	mux.Handle("GET /account/reauthenticate/{$}", page(s.signedIn(s.reauthPage)))
 	mux.Handle("POST /account/reauthenticate/{$}", page(s.signedIn(s.reauth)))
-	mux.Handle("GET "+pathVerifyEmail+"{$}", page(s.signedIn(s.verifyEmail)))
+	mux.Handle("GET /account/verify-email/{$}", page(s.signedIn(s.verifyEmail)))
 
 	// The second step of a login, and new-device confirmation.
 	mux.Handle("GET /account/two-factor/{$}", page(s.handoff(s.twoFactorPage)))
@@ -68,7 +66,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /account/webauthn-authenticate/validate/{$}", page(s.handoffJSON(s.webauthnLoginValidate)))
 	mux.Handle("GET /account/recovery-code/{$}", page(s.handoff(s.recoveryCodePage)))
 	mux.Handle("POST /account/recovery-code/{$}", page(s.handoff(s.recoveryCodeLogin)))
-	mux.Handle("GET "+pathConfirmLogin+"{$}", page(s.confirmLogin))
+	mux.Handle("GET /account/confirm-login/{$}", page(s.confirmLogin))
 	mux.Handle("POST /account/confirm-login/resend/{$}", page(s.resendConfirmation))
 	mux.Handle("POST /account/passkey/options/{$}", page(s.passkeyOptions))
 	mux.Handle("POST /account/passkey/login/{$}", page(s.passkeyLogin))
@@ -76,8 +74,8 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /account/reauthenticate/webauthn/validate/{$}", page(s.signedInJSON(s.reauthWebAuthnValidate)))
 	mux.Handle("GET /account/request-password-reset/{$}", page(s.requestResetPage))
 	mux.Handle("POST /account/request-password-reset/{$}", page(s.requestReset))
-	mux.Handle("GET "+pathResetPassword+"{$}", page(s.resetPasswordPage))
-	mux.Handle("POST "+pathResetPassword+"{$}", page(s.resetPassword))
+	mux.Handle("GET /account/reset-password/{$}", page(s.resetPasswordPage))
+	mux.Handle("POST /account/reset-password/{$}", page(s.resetPassword))
 
 	// The account page and what it manages.
 	mux.Handle("GET /manage/account/{$}", page(s.signedIn(s.accountPage)))
@@ -122,6 +120,22 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /manage/project/{project}/release/{version}/delete-file/{$}", page(s.manage(s.owner(s.sudo(s.deleteFile)))))
 	mux.Handle("GET /manage/project/{project}/history/{$}", page(s.manage(s.maintainer(s.projectHistory))))
 
+	// Collaborators (PyPI's paths). The collaboration page and its forms are
+	// for owners, as on PyPI (ProjectsWrite, with re-authentication), and
+	// every form is guarded as its page is; a maintainer manages only their
+	// own role: leaving. Answering an invitation needs the gate but no role.
+	mux.Handle("GET /manage/project/{project}/collaboration/{$}", page(s.manage(s.owner(s.sudo(s.collaboration)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/{$}", page(s.manage(s.owner(s.sudo(s.inviteCollaborator)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/change/{$}", page(s.manage(s.owner(s.sudo(s.changeRole)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/delete/{$}", page(s.manage(s.owner(s.sudo(s.removeCollaborator)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/revoke_invite/{$}", page(s.manage(s.owner(s.sudo(s.revokeInvitation)))))
+	mux.Handle("GET /manage/project/{project}/collaboration/leave/{$}", page(s.manage(s.maintainer(s.sudo(s.leaveProjectPage)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/leave/{$}", page(s.manage(s.maintainer(s.sudo(s.leaveProject)))))
+	mux.Handle("GET /account/verify-project-role/{$}", page(s.manage(s.verifyProjectRole)))
+	mux.Handle("POST /account/verify-project-role/{$}", page(s.manage(s.answerProjectRole)))
+	mux.Handle("GET /manage/account/invitations/{$}", page(s.manage(s.invitations)))
+	mux.Handle("POST /manage/account/invitations/{$}", page(s.manage(s.answerInvitation)))
+
 	// Administration.
 	mux.Handle("GET /admin/{$}", page(s.admin(s.adminHome)))
 	mux.Handle("GET /admin/users/{id}/{$}", page(s.admin(s.adminUser)))
@@ -139,4 +153,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /favicon.ico", tool(s.favicon))
 	mux.Handle("GET /healthz", tool(s.healthz))
 	mux.Handle("/", page(s.notFound))
+}
+
+// page is the chain every browser page runs in: security headers, CSRF
+// protection, the session, the body cap, read-only mode, and the error page.
+func (s *Server) page(h handlerFunc) http.Handler {
+	return s.recoverer(s.logRequests(s.securityHeaders(s.csrf.Handler(s.withSession(s.pageBody(s.readOnlyGuard(s.pageErrors(h))))))))
 }

@@ -116,14 +116,14 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		t.Fatal(err)
 	}
 	tmp := t.TempDir()
-	// The project notices go to the outbox through the real renderer, so
-	// tests can read what the owners were told.
 	renderer, err := mail.NewRenderer("Gatehouse Test", in.url)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Project notices (collaboration, yanks, deletions, quarantine) are
+	// rendered and queued in the outbox, where the tests read them.
 	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, TempDir: tmp, HelpURL: help, Now: cfg.clock.Now, Log: log,
-		Notifier: mail.NewNotifier(renderer, cfg.clock.Now)})
+		Notifier: mail.NewNotifier(renderer, cfg.clock.Now), Links: EmailLinks(in.url)})
 	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(2), Links: EmailLinks(in.url), Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})
 	in.sessions = session.NewManager(d, session.Options{Now: cfg.clock.Now})
 	in.mfa, err = mfa.NewService(mfa.Options{DB: d, Secret: testSecret, SiteName: "Gatehouse Test", Links: EmailLinks(in.url), Now: cfg.clock.Now, Log: log})
