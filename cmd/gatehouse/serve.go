@@ -211,12 +211,12 @@ func (a *app) openServer(log *slog.Logger) error {
 	}
 	a.blobs = blobs
 	a.projects = project.NewService(a.db, blobs, project.Options{
-		Limits:  project.Limits{MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize},
+		Limits:  project.Limits{MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, ReleaseAgeDays: cfg.ReleaseAgeDays},
 		TempDir: filepath.Join(cfg.DataDir, "tmp"),
 		HelpURL: cfg.BaseURL + "/help/",
 		Log:     log,
-		// Collaboration changes email through the one notice path, and
-		// invitations link to web's page.
+		// Collaboration and project changes email through the one notice
+		// path, and invitations link to web's page.
 		Notifier: a.notifier,
 		Links:    web.EmailLinks(cfg.BaseURL),
 		// A new project (by upload or a pending publisher) invalidates

@@ -3,8 +3,11 @@ package audit
 import "fmt"
 
 // Describe says what an event means in plain words, for the security
-// history on the account page.
+// history on the account page and a project's history.
 func Describe(e Stored) string {
+	if d, ok := describeProject(e); ok {
+		return d
+	}
 	str := func(k string) string {
 		if v, ok := e.Additional[k]; ok {
 			return fmt.Sprint(v)

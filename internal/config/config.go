@@ -34,6 +34,7 @@ type Config struct {
 	SiteName       string        // shown in page titles
 	MaxFileSize    int64         // per-file upload limit, bytes
 	MaxProjectSize int64         // per-project total size limit, bytes
+	ReleaseAgeDays int           // no new files on a release older than this many days
 	CachePoll      time.Duration // how often to look for changes made by other instances
 	PageCacheSize  int64         // byte budget of the Simple API page cache
 	LogFormat      string        // text or json
@@ -87,6 +88,16 @@ func settings() []Setting {
 			return nil
 		}
 	}
+	days := func(f func(c *Config) *int) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("not a whole number of days: %q", v)
+			}
+			*f(c) = n
+			return nil
+		}
+	}
 	dur := func(f func(c *Config) *time.Duration) func(*Config, string) error {
 		return func(c *Config, v string) error {
 			d, err := time.ParseDuration(v)
@@ -118,6 +129,8 @@ func settings() []Setting {
 			size(func(c *Config) *int64 { return &c.MaxFileSize })},
 		{"max-project-size", "GATEHOUSE_MAX_PROJECT_SIZE", "10GiB", "total size of all files of one project",
 			size(func(c *Config) *int64 { return &c.MaxProjectSize })},
+		{"release-age-days", "GATEHOUSE_RELEASE_AGE_DAYS", "14", "no new files may be added to a release older than this many days (PyPI: 14); administrators can set another number per project",
+			days(func(c *Config) *int { return &c.ReleaseAgeDays })},
 		{"cache-poll", "GATEHOUSE_CACHE_POLL", "1s", "how often each instance checks the database for index changes made by other instances",
 			dur(func(c *Config) *time.Duration { return &c.CachePoll })},
 		{"page-cache-size", "GATEHOUSE_PAGE_CACHE_SIZE", "64MiB", "memory for rendered Simple API project pages (e.g. 64MiB, 1GiB); the least recently read are dropped past it",
@@ -258,6 +271,9 @@ func (c *Config) complete() error {
 	}
 	if c.MaxFileSize <= 0 || c.MaxProjectSize <= 0 {
 		return errors.New("size limits must be positive")
+	}
+	if c.ReleaseAgeDays < 1 || c.ReleaseAgeDays > 36500 {
+		return fmt.Errorf("--release-age-days must be a whole number of days from 1 to 36500, e.g. 14 (got %d)", c.ReleaseAgeDays)
 	}
 	if c.CachePoll <= 0 {
 		return errors.New("--cache-poll must be positive")

@@ -42,6 +42,9 @@ func TestDefaults(t *testing.T) {
 	if c.MaxFileSize != 100<<20 || c.MaxProjectSize != 10<<30 {
 		t.Errorf("limits: got %d/%d, want 100 MiB/10 GiB", c.MaxFileSize, c.MaxProjectSize)
 	}
+	if c.ReleaseAgeDays != 14 {
+		t.Errorf("ReleaseAgeDays: got %d, want PyPI's 14", c.ReleaseAgeDays)
+	}
 	if c.ReadTimeout != 30*time.Second || c.IdleTimeout != 2*time.Minute || c.UploadMinRate != 8<<10 || c.UploadRateWindow != time.Minute {
 		t.Errorf("timeouts: got read %v, idle %v, upload min rate %d B/s over %v; want 30s, 2m, 8 KiB/s over 1m",
 			c.ReadTimeout, c.IdleTimeout, c.UploadMinRate, c.UploadRateWindow)
@@ -76,6 +79,10 @@ func TestInvalid(t *testing.T) {
 		{"--upload-min-rate", "fast"},
 		{"--page-cache-size", "100KiB"},
 		{"--page-cache-size", "lots"},
+		{"--release-age-days", "0"},
+		{"--release-age-days", "-3"},
+		{"--release-age-days", "two weeks"},
+		{"--release-age-days", "36501"},
 	} {
 		if _, err := load(t, args, nil); err == nil {
 			t.Errorf("%v: got no error, want one", args)
@@ -129,5 +136,22 @@ func TestDocumented(t *testing.T) {
 		if !strings.Contains(string(doc), "`"+s.Env+"`") || !strings.Contains(string(doc), "`--"+s.Flag+"`") {
 			t.Errorf("docs/configuration.md does not document --%s / %s", s.Flag, s.Env)
 		}
+	}
+}
+
+func TestReleaseAgeDaysFromEnvAndFlag(t *testing.T) {
+	env := map[string]string{"GATEHOUSE_RELEASE_AGE_DAYS": "30"}
+	c, err := load(t, nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReleaseAgeDays != 30 {
+		t.Errorf("from the environment: got %d, want 30", c.ReleaseAgeDays)
+	}
+	if c, err = load(t, []string{"--release-age-days", "7"}, env); err != nil {
+		t.Fatal(err)
+	}
+	if c.ReleaseAgeDays != 7 {
+		t.Errorf("flag over the environment: got %d, want 7", c.ReleaseAgeDays)
 	}
 }

@@ -47,3 +47,22 @@ func TestMessageOnlyFromKinds(t *testing.T) {
 		t.Errorf("Message of an error without a kind = %q, true; want false", msg)
 	}
 }
+
+func TestInFieldCarriesTheField(t *testing.T) {
+	var err error = InField(Invalid, "confirm_project_name", "Type %q to confirm.", "demo")
+	Wrap(&err, "project.Delete")
+	if !errors.Is(err, Invalid) {
+		t.Errorf("kind: %v is not Invalid", err)
+	}
+	if got := FieldOf(err); got != "confirm_project_name" {
+		t.Errorf("FieldOf = %q, want confirm_project_name", got)
+	}
+	if msg, _ := Message(err); msg != `Type "demo" to confirm.` {
+		t.Errorf("Message = %q", msg)
+	}
+	for _, other := range []error{New(Invalid, "x"), errors.New("internal"), nil} {
+		if got := FieldOf(other); got != "" {
+			t.Errorf("FieldOf(%v) = %q, want none", other, got)
+		}
+	}
+}

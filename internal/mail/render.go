@@ -78,6 +78,29 @@ const (
 	TemplateProjectInviteDeclined = "project-role-invite-declined"
 	// Data: Username (the invitee), Project, Role, Submitter.
 	TemplateProjectInviteRevoked = "project-role-invite-revoked"
+
+	// Notices to each owner and maintainer of a project (sent one by one
+	// through account.SendNotice). Every one takes Username (the
+	// recipient), Project (its display name) and RecipientRole ("an owner"
+	// or "a maintainer").
+	//
+	// Also Version, ReleaseDate (YYYY-MM-DD), Submitter, SubmitterRole
+	// ("owner"), Reason ("None provided" when none was given).
+	TemplateYankedRelease = "yanked-project-release"
+	// Also Version, ReleaseDate, Submitter, SubmitterRole.
+	TemplateUnyankedRelease = "unyanked-project-release"
+	// Also Version, ReleaseDate, Submitter, SubmitterRole.
+	TemplateRemovedRelease = "removed-project-release"
+	// Also File (the filename), Version, Submitter, SubmitterRole.
+	TemplateRemovedFile = "removed-project-release-file"
+	// Also Submitter, SubmitterRole.
+	TemplateRemovedProject = "removed-project"
+	// Also Reason (the administrator's). Not a PyPI template: PyPI
+	// quarantines on malware reports; here an administrator does, and the
+	// owners are told.
+	TemplateProjectQuarantined = "project-quarantined"
+	// No more.
+	TemplateQuarantineCleared = "project-quarantine-cleared"
 )
 
 // Trusted publishing. Data for each: Username (the recipient), Project
@@ -128,6 +151,13 @@ var Templates = []string{
 	TemplatePendingPublisherExpired,
 	TemplatePendingPublisherReminder,
 	TemplateTokenUsedWithPublisher,
+	TemplateYankedRelease,
+	TemplateUnyankedRelease,
+	TemplateRemovedRelease,
+	TemplateRemovedFile,
+	TemplateRemovedProject,
+	TemplateProjectQuarantined,
+	TemplateQuarantineCleared,
 }
 
 // AllowsUnverified reports whether template may go to an unverified

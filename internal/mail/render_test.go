@@ -76,6 +76,38 @@ var samples = map[string]struct {
 		data:    map[string]string{"Username": "alice", "Admin": "root"},
 		subject: "Your account has been recovered by an administrator",
 	},
+	TemplateYankedRelease: {
+		data: map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Version": "1.0", "ReleaseDate": "2026-02-01",
+			"Submitter": "alice", "SubmitterRole": "owner", "RecipientRole": "a maintainer", "Reason": "broken on Python 3.13"},
+		subject: "A release for Demo-Pkg has been yanked.",
+	},
+	TemplateUnyankedRelease: {
+		data: map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Version": "1.0", "ReleaseDate": "2026-02-01",
+			"Submitter": "alice", "SubmitterRole": "owner", "RecipientRole": "an owner"},
+		subject: "The Demo-Pkg release 1.0 has been un-yanked.",
+	},
+	TemplateRemovedRelease: {
+		data: map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Version": "1.0", "ReleaseDate": "2026-02-01",
+			"Submitter": "alice", "SubmitterRole": "owner", "RecipientRole": "an owner"},
+		subject: "A release for Demo-Pkg has been deleted.",
+	},
+	TemplateRemovedFile: {
+		data: map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Version": "1.0", "File": "demo_pkg-1.0-py3-none-any.whl",
+			"Submitter": "alice", "SubmitterRole": "owner", "RecipientRole": "an owner"},
+		subject: "File deleted for Demo-Pkg 1.0",
+	},
+	TemplateRemovedProject: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Submitter": "alice", "SubmitterRole": "owner", "RecipientRole": "an owner"},
+		subject: "The project Demo-Pkg has been deleted.",
+	},
+	TemplateProjectQuarantined: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "RecipientRole": "an owner", "Reason": "reported as malware"},
+		subject: "The project Demo-Pkg has been quarantined.",
+	},
+	TemplateQuarantineCleared: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "RecipientRole": "an owner"},
+		subject: "The quarantine of Demo-Pkg has been lifted.",
+	},
 	// Its two links are checked by TestVerifyProjectRoleLinks.
 	TemplateVerifyProjectRole: {
 		data: map[string]string{"Username": "bob", "Inviter": "alice", "Project": "Demo-Pkg", "Role": "Maintainer",

@@ -87,8 +87,8 @@ func parseRole(r string) (string, error) {
 	return "", derrors.New(derrors.Invalid, "Choose a role: Owner (can do everything with the project) or Maintainer (can upload to it).")
 }
 
-// lockProject reads the project for a change to its roles, taking its row
-// lock first: two owners removing each other at the same moment would
+// lockProject reads the project for a change to its roles, refusing a
+// quarantined one, taking its row lock first: two owners removing each other at the same moment would
 // otherwise each see the other still there and leave the project with no
 // owner. (On SQLite every write transaction is exclusive anyway.)
 func lockProject(ctx context.Context, tx *sql.Tx, projectID int64) (*Project, error) {
@@ -102,6 +102,11 @@ func lockProject(ctx context.Context, tx *sql.Tx, projectID int64) (*Project, er
 	p, err := scanProject(tx.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE id = $1`, projectID))
 	if err != nil {
 		return nil, fmt.Errorf("get project %d: %w", projectID, err)
+	}
+	// A quarantined project's owners can see it but change nothing, its
+	// collaborators included (PyPI: no write permission in quarantine).
+	if p.Status == StatusQuarantined {
+		return nil, errQuarantined(p)
 	}
 	return p, nil
 }

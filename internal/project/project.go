@@ -42,6 +42,13 @@ type Project struct {
 	TotalSize      int64
 	UploadLimit    sql.NullInt64 // per-file limit override, bytes
 	TotalSizeLimit sql.NullInt64 // per-project total override, bytes
+	// Status is StatusActive, StatusArchived or StatusQuarantined: the
+	// project's PEP 792 status marker.
+	Status          string
+	StatusChangedAt sql.NullTime
+	// ReleaseAgeDays overrides the site's release-age policy: no new files
+	// on a release older than this many days.
+	ReleaseAgeDays sql.NullInt64
 }
 
 // Release is one version of a project.
@@ -90,7 +97,13 @@ type File struct {
 type Limits struct {
 	MaxFileSize    int64 // default per-file limit
 	MaxProjectSize int64 // default per-project total
+	// ReleaseAgeDays is the site's release-age policy: no new files on a
+	// release older than this many days (0: DefaultReleaseAgeDays).
+	ReleaseAgeDays int
 }
+
+// DefaultReleaseAgeDays is PyPI's release-age policy.
+const DefaultReleaseAgeDays = 14
 
 // Service is the package index. Create it with NewService.
 type Service struct {
@@ -119,8 +132,9 @@ type Options struct {
 	HelpURL string           // base of help links in error messages, e.g. "https://pypi.example.com/help/"
 	Now     func() time.Time // default time.Now
 	Log     *slog.Logger
-	// Notifier queues the emails of collaboration changes (nil: none are
-	// sent; the events are still recorded).
+	// Notifier queues the emails that tell a project's owners and
+	// maintainers of a change (collaboration, yanks, deletions,
+	// quarantine); nil drops them (the events are still recorded).
 	Notifier account.Notifier
 	// Links are the pages emailed links open; invitations use
 	// VerifyProjectRole.
@@ -142,6 +156,9 @@ func NewService(d *db.DB, blobs blob.Store, o Options) *Service {
 	if o.Rand == nil {
 		o.Rand = rand.Reader
 	}
+	if o.Limits.ReleaseAgeDays <= 0 {
+		o.Limits.ReleaseAgeDays = DefaultReleaseAgeDays
+	}
 	return &Service{db: d, blobs: blobs, limits: o.Limits, tempDir: o.TempDir, log: o.Log, now: o.Now, helpURL: o.HelpURL,
 		notifier: o.Notifier, links: o.Links, rand: o.Rand, created: o.OnCreate}
 }
@@ -154,15 +171,18 @@ func (s *Service) DB() *db.DB { return s.db }
 
 func (s *Service) help(anchor string) string { return s.helpURL + "#" + anchor }
 
-const projectColumns = `id, name, normalized_name, created_at, last_serial, total_size, upload_limit, total_size_limit`
+const projectColumns = `id, name, normalized_name, created_at, last_serial, total_size, upload_limit, total_size_limit,
+	status, status_changed_at, release_age_days`
 
 func scanProject(row interface{ Scan(...any) error }) (*Project, error) {
 	var p Project
-	err := row.Scan(&p.ID, &p.Name, &p.NormalizedName, &p.CreatedAt, &p.LastSerial, &p.TotalSize, &p.UploadLimit, &p.TotalSizeLimit)
+	err := row.Scan(&p.ID, &p.Name, &p.NormalizedName, &p.CreatedAt, &p.LastSerial, &p.TotalSize, &p.UploadLimit, &p.TotalSizeLimit,
+		&p.Status, &p.StatusChangedAt, &p.ReleaseAgeDays)
 	if err != nil {
 		return nil, err
 	}
 	p.CreatedAt = p.CreatedAt.UTC()
+	p.StatusChangedAt.Time = p.StatusChangedAt.Time.UTC()
 	return &p, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"golang.org/x/crypto/blake2b"
@@ -82,6 +83,9 @@ func (s *Service) insertFile(ctx context.Context, tx *sql.Tx, who Uploader, up *
 		if projectID, err = s.createProject(ctx, tx, f.Name, who.UserID, who.Username); err != nil {
 			return 0, err
 		}
+		if err := s.uploadEvent(ctx, tx, who, projectID, audit.ProjectCreate, map[string]any{"name": f.Name}); err != nil {
+			return 0, err
+		}
 	} else {
 		p, err := getProject(ctx, tx, norm)
 		if err != nil {
@@ -91,12 +95,24 @@ func (s *Service) insertFile(ctx context.Context, tx *sql.Tx, who Uploader, up *
 	}
 
 	// The project's total, checked and added in one statement so two
-	// concurrent uploads cannot both squeeze under the limit.
-	r, err := tx.ExecContext(ctx, `UPDATE projects SET total_size = total_size + $1 WHERE id = $2 AND total_size + $1 <= $3`, c.Size, projectID, totalLimit)
+	// concurrent uploads cannot both squeeze under the limit. The statement
+	// also requires the project to be active: it locks the row, so an
+	// archive or a quarantine that committed since the checks outside this
+	// transaction is seen here, and one that comes later waits for this
+	// upload to commit.
+	r, err := tx.ExecContext(ctx, `UPDATE projects SET total_size = total_size + $1 WHERE id = $2 AND total_size + $1 <= $3 AND status = $4`,
+		c.Size, projectID, totalLimit, StatusActive)
 	if err != nil {
 		return 0, err
 	}
 	if n, _ := r.RowsAffected(); n == 0 {
+		p, err := getProject(ctx, tx, norm)
+		if err != nil {
+			return 0, err
+		}
+		if err := s.refuseByStatus(p); err != nil {
+			return 0, err
+		}
 		return 0, s.projectTooLarge(f.Name, totalLimit)
 	}
 
@@ -130,10 +146,21 @@ func (s *Service) insertFile(ctx context.Context, tx *sql.Tx, who Uploader, up *
 	if err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO filename_log (filename, created_at) VALUES ($1, $2)`, up.Filename, now); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO filename_log (filename, created_at, blake2_256_digest) VALUES ($1, $2, $3)`,
+		up.Filename, now, c.Blake2_256); err != nil {
+		return 0, err
+	}
+	if err := s.uploadEvent(ctx, tx, who, projectID, audit.FileAdd, map[string]any{"filename": up.Filename, "version": rel.Version,
+		"canonical_version": rel.CanonicalVersion, "submitted_by": who.Username}); err != nil {
 		return 0, err
 	}
 	return s.journal(ctx, tx, projectID, f.Name, rel.Version, fmt.Sprintf("add %s file %s", f.PyVersion, up.Filename), who.Username)
+}
+
+// uploadEvent records a project event caused by an upload.
+func (s *Service) uploadEvent(ctx context.Context, tx *sql.Tx, who Uploader, projectID int64, tag string, add map[string]any) error {
+	return audit.Record(ctx, tx, s.now(), audit.Event{ProjectID: projectID, Tag: tag, ActorID: who.UserID, Actor: who.Username,
+		IP: who.Client.IP, UserAgent: who.Client.UserAgent, Additional: add})
 }
 
 func (s *Service) insertRelease(ctx context.Context, tx *sql.Tx, who Uploader, projectID int64, f *Form) (*Release, error) {
@@ -148,6 +175,10 @@ func (s *Service) insertRelease(ctx context.Context, tx *sql.Tx, who Uploader, p
 		return nil, err
 	}
 	if _, err := s.journal(ctx, tx, projectID, f.Name, f.Version.String(), "new release", who.Username); err != nil {
+		return nil, err
+	}
+	if err := s.uploadEvent(ctx, tx, who, projectID, audit.ProjectReleaseAdd, map[string]any{"version": f.Version.String(),
+		"canonical_version": f.Version.Canonical(), "submitted_by": who.Username}); err != nil {
 		return nil, err
 	}
 	return getRelease(ctx, tx, projectID, f.Version)

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
+	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/archive"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
@@ -35,6 +37,8 @@ type Uploader struct {
 	// publisher's, is the whole permission; no role is looked up. Username
 	// is what the journal records as the submitter.
 	Publisher bool
+	// Client is where the upload came from, for the audit trail.
+	Client account.Client
 }
 
 // Upload is one file upload: the validated form plus the spooled content.
@@ -52,11 +56,6 @@ type UploadResult struct {
 	Duplicate bool // an identical file was already there; nothing changed
 	Serial    int64
 }
-
-// releaseAgeLimit: no new files for releases older than this (Warehouse:
-// a file added long after a release is out is a typical sign of a hijacked
-// account planting malware in a trusted version).
-const releaseAgeLimit = 14 * 24 * time.Hour
 
 // FileLimit returns the per-file upload limit that applies to a project name,
 // so the web layer can stop reading as soon as it is exceeded.
@@ -124,6 +123,12 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		if r != RoleOwner && r != RoleMaintainer {
 			return res, derrors.New(derrors.Forbidden, "The user '%s' isn't allowed to upload to project '%s'. See %s for more information.", who.Username, displayName, s.help("project-name"))
 		}
+		// PEP 792: neither an archived nor a quarantined project takes
+		// uploads. PyPI answers an archived project with the permission
+		// message above; this says what is going on and what to do.
+		if err := s.refuseByStatus(proj); err != nil {
+			return res, err
+		}
 	}
 
 	// Step 11: the account's own prerequisites.
@@ -185,10 +190,13 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		}
 	}()
 
-	// Steps 20 and 21: release rules.
+	// Steps 20 and 21: release rules. The release-age policy (14 days on
+	// PyPI; a setting here, per site and per project): a file added long
+	// after a release is out is a typical sign of a hijacked account
+	// planting malware in a version everyone trusts.
 	if rel != nil {
-		if s.now().Sub(rel.CreatedAt) > releaseAgeLimit {
-			return res, derrors.New(derrors.Invalid, "Uploading new files to releases older than 14 days is not allowed.")
+		if days := s.ReleaseAgeDays(proj); s.now().Sub(rel.CreatedAt) > time.Duration(days)*24*time.Hour {
+			return res, derrors.New(derrors.Invalid, "Uploading new files to releases older than %s is not allowed.", daysText(days))
 		}
 		if f.Filetype == "sdist" {
 			if err := checkOneSdist(ctx, s.db, rel.ID); err != nil {
@@ -289,12 +297,31 @@ func (s *Service) checkDuplicate(ctx context.Context, q querier, up *Upload) (bo
 	// The filename log is read before the files: a file and its log entry
 	// are committed together, so a concurrent upload that commits between
 	// the two queries shows up in files, not as a deleted file's name.
-	var one int
-	err := q.QueryRowContext(ctx, `SELECT 1 FROM filename_log WHERE filename = $1`, up.Filename).Scan(&one)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	// The log also says whether these bytes were ever uploaded under
+	// another name (wasAs): the bytes of a deleted file do not come back
+	// under another name either, or a deletion that raced with such an
+	// upload could remove the new file's bytes after it was listed.
+	rows, err := q.QueryContext(ctx, `SELECT filename FROM filename_log WHERE filename = $1 OR blake2_256_digest = $2`, up.Filename, c.Blake2_256)
+	if err != nil {
 		return false, err
 	}
-	logged := err == nil
+	logged, wasAs := false, ""
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return false, err
+		}
+		if name == up.Filename {
+			logged = true
+		} else {
+			wasAs = name
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
 	var filename, sha, b2 string
 	err = q.QueryRowContext(ctx,
 		`SELECT filename, sha256_digest, blake2_256_digest FROM files WHERE filename = $1 OR blake2_256_digest = $2 LIMIT 1`,
@@ -311,7 +338,29 @@ func (s *Service) checkDuplicate(ctx context.Context, q querier, up *Upload) (bo
 	if logged {
 		return false, derrors.New(derrors.Invalid, "This filename was previously used by a file that has since been deleted. Use a different version. See %s for more information.", s.help("file-name-reuse"))
 	}
+	if wasAs != "" {
+		return false, derrors.New(derrors.Invalid, "This file was previously uploaded as '%s', which has since been deleted. Build a new version. See %s for more information.", wasAs, s.help("file-name-reuse"))
+	}
 	return false, nil
+}
+
+// daysText is "1 day" or "14 days".
+func daysText(n int) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return strconv.Itoa(n) + " days"
+}
+
+// refuseByStatus refuses uploads to an archived or quarantined project.
+func (s *Service) refuseByStatus(p *Project) error {
+	switch p.Status {
+	case StatusArchived:
+		return derrors.New(derrors.Forbidden, "Project '%s' is archived and accepts no uploads. An owner can unarchive it on its settings page. See %s for more information.", p.Name, s.help("archived"))
+	case StatusQuarantined:
+		return derrors.New(derrors.Forbidden, "Project '%s' is quarantined by the administrators and accepts no uploads. See %s for more information.", p.Name, s.help("quarantined"))
+	}
+	return nil
 }
 
 func checkOneSdist(ctx context.Context, q querier, releaseID int64) error {

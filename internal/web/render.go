@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -54,13 +55,21 @@ func parseTemplates() (map[string]*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Files named _*.html hold partials that any page may use (the project
+	// pages' navigation and field errors); they are parsed with every page.
+	shared := []string{"templates/layout.html"}
+	for _, p := range pages {
+		if strings.HasPrefix(path.Base(p), "_") {
+			shared = append(shared, p)
+		}
+	}
 	out := map[string]*template.Template{}
 	for _, p := range pages {
 		name := path.Base(p)
-		if name == "layout.html" {
+		if name == "layout.html" || strings.HasPrefix(name, "_") {
 			continue
 		}
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", p)
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, append(slices.Clone(shared), p)...)
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", p, err)
 		}

@@ -69,7 +69,7 @@ type rootIndex struct {
 type rootSource interface {
 	LastSerial(ctx context.Context) (int64, error)
 	EachIndexEntry(ctx context.Context, fn func(project.IndexEntry) error) error
-	Get(ctx context.Context, normalizedName string) (*project.Project, error)
+	IndexEntry(ctx context.Context, normalizedName string) (*project.IndexEntry, error)
 }
 
 const (
@@ -280,7 +280,7 @@ func (r *rootIndex) apply(ctx context.Context, old *rootVersion, dirty map[strin
 	sort.Strings(names)
 	changes := make([]rootChange, 0, len(names))
 	for _, n := range names {
-		p, err := r.src.Get(ctx, n)
+		p, err := r.src.IndexEntry(ctx, n)
 		switch {
 		case errors.Is(err, derrors.NotFound):
 			changes = append(changes, rootChange{norm: n})

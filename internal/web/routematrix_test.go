@@ -195,6 +195,26 @@ var routePolicy = map[string]string{
 	"GET /admin/oidc-issuers/{$}":                                    "admin",
 	"POST /admin/oidc-issuers/{$}":                                   "admin",
 	"POST /admin/oidc-issuers/remove/{$}":                            "admin",
+	// Projects: maintainers may look, owners act; the pages with
+	// destructive forms and every change need a recent password.
+	"GET /manage/projects/{$}":                                         "manage",
+	"GET /manage/project/{project}/{$}":                                "manage maintainer",
+	"GET /manage/project/{project}/settings/{$}":                       "manage maintainer sudo",
+	"POST /manage/project/{project}/archive/{$}":                       "manage owner sudo",
+	"POST /manage/project/{project}/unarchive/{$}":                     "manage owner sudo",
+	"POST /manage/project/{project}/delete/{$}":                        "manage owner sudo",
+	"GET /manage/project/{project}/releases/{$}":                       "manage maintainer",
+	"GET /manage/project/{project}/release/{version}/{$}":              "manage maintainer sudo",
+	"POST /manage/project/{project}/release/{version}/yank/{$}":        "manage owner sudo",
+	"POST /manage/project/{project}/release/{version}/unyank/{$}":      "manage owner sudo",
+	"POST /manage/project/{project}/release/{version}/delete/{$}":      "manage owner sudo",
+	"POST /manage/project/{project}/release/{version}/delete-file/{$}": "manage owner sudo",
+	"GET /manage/project/{project}/history/{$}":                        "manage maintainer",
+	"GET /admin/projects/{$}":                                          "admin",
+	"GET /admin/projects/{project}/{$}":                                "admin",
+	"POST /admin/projects/{project}/quarantine/{$}":                    "admin",
+	"POST /admin/projects/{project}/unquarantine/{$}":                  "admin",
+	"POST /admin/projects/{project}/limits/{$}":                        "admin",
 }
 
 func TestRoutePolicy(t *testing.T) {

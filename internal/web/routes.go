@@ -108,6 +108,24 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /manage/unverified-account/{$}", page(s.signedIn(s.unverifiedAccountPage)))
 	mux.Handle("POST /manage/unverified-account/{$}", page(s.signedIn(s.replaceUnverifiedEmail)))
 
+	// Projects, at PyPI's addresses. The pages that hold destructive forms
+	// (settings, one release) ask for the password again, as PyPI's do, and
+	// every POST needs at least what its page needs: the owner and sudo.
+	// Maintainers may look; only owners change anything.
+	mux.Handle("GET /manage/projects/{$}", page(s.manage(s.yourProjects)))
+	mux.Handle("GET /manage/project/{project}/{$}", page(s.manage(s.maintainer(s.projectRoot))))
+	mux.Handle("GET /manage/project/{project}/settings/{$}", page(s.manage(s.maintainer(s.sudo(s.projectSettings)))))
+	mux.Handle("POST /manage/project/{project}/archive/{$}", page(s.manage(s.owner(s.sudo(s.archiveProject)))))
+	mux.Handle("POST /manage/project/{project}/unarchive/{$}", page(s.manage(s.owner(s.sudo(s.unarchiveProject)))))
+	mux.Handle("POST /manage/project/{project}/delete/{$}", page(s.manage(s.owner(s.sudo(s.deleteProject)))))
+	mux.Handle("GET /manage/project/{project}/releases/{$}", page(s.manage(s.maintainer(s.projectReleases))))
+	mux.Handle("GET /manage/project/{project}/release/{version}/{$}", page(s.manage(s.maintainer(s.sudo(s.projectRelease)))))
+	mux.Handle("POST /manage/project/{project}/release/{version}/yank/{$}", page(s.manage(s.owner(s.sudo(s.yankRelease)))))
+	mux.Handle("POST /manage/project/{project}/release/{version}/unyank/{$}", page(s.manage(s.owner(s.sudo(s.unyankRelease)))))
+	mux.Handle("POST /manage/project/{project}/release/{version}/delete/{$}", page(s.manage(s.owner(s.sudo(s.deleteRelease)))))
+	mux.Handle("POST /manage/project/{project}/release/{version}/delete-file/{$}", page(s.manage(s.owner(s.sudo(s.deleteFile)))))
+	mux.Handle("GET /manage/project/{project}/history/{$}", page(s.manage(s.maintainer(s.projectHistory))))
+
 	// Collaborators (PyPI's paths). The collaboration page and its forms are
 	// for owners, as on PyPI (ProjectsWrite, with re-authentication), and
 	// every form is guarded as its page is; a maintainer manages only their
@@ -145,6 +163,11 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /admin/oidc-issuers/{$}", page(s.admin(s.adminIssuersPage)))
 	mux.Handle("POST /admin/oidc-issuers/{$}", page(s.admin(s.adminAddIssuer)))
 	mux.Handle("POST /admin/oidc-issuers/remove/{$}", page(s.admin(s.adminRemoveIssuer)))
+	mux.Handle("GET /admin/projects/{$}", page(s.admin(s.adminProjects)))
+	mux.Handle("GET /admin/projects/{project}/{$}", page(s.admin(s.adminProject)))
+	mux.Handle("POST /admin/projects/{project}/quarantine/{$}", page(s.admin(s.adminQuarantine)))
+	mux.Handle("POST /admin/projects/{project}/unquarantine/{$}", page(s.admin(s.adminClearQuarantine)))
+	mux.Handle("POST /admin/projects/{project}/limits/{$}", page(s.admin(s.adminProjectLimits)))
 
 	mux.Handle("GET /static/{file}", tool(s.serveStatic))
 	mux.Handle("GET /favicon.ico", tool(s.favicon))

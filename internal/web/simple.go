@@ -324,14 +324,32 @@ func (s *Server) fileURL(f *project.File) string {
 	return fmt.Sprintf("%s/packages/%s/%s/%s/%s", s.baseURL, f.Blake2_256[:2], f.Blake2_256[2:4], f.Blake2_256, f.Filename)
 }
 
+// renderDetail renders a project's Simple API page in both formats. The
+// page carries the project's PEP 792 status (api-version 1.4, which PEP 792
+// defines): in the JSON, always, as "project-status"; in the HTML, as a
+// pypi:project-status meta tag, which PEP 792 lets an index leave out for
+// an active project, as PyPI does. A quarantined project's page lists no
+// files and no versions: PEP 792 says an index MUST NOT offer them.
 func (s *Server) renderDetail(d *project.Detail) (*rendered, error) {
 	p := d.Project
+	status := p.Status
+	if status == "" {
+		status = project.StatusActive
+	}
+	listed, releases := d.Files, d.Releases
+	if status == project.StatusQuarantined {
+		listed, releases = nil, nil
+	}
 	var hb bytes.Buffer
-	fmt.Fprintf(&hb, "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"%s\">\n    <title>Links for %s</title>\n  </head>\n  <body>\n    <h1>Links for %s</h1>\n",
-		apiVersion, html.EscapeString(p.Name), html.EscapeString(p.Name))
-	files := make([]map[string]any, 0, len(d.Files))
-	for i := range d.Files {
-		f := &d.Files[i]
+	fmt.Fprintf(&hb, "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"%s\">\n", apiVersion)
+	if status != project.StatusActive {
+		fmt.Fprintf(&hb, "    <meta name=\"pypi:project-status\" content=\"%s\">\n", status)
+	}
+	fmt.Fprintf(&hb, "    <title>Links for %s</title>\n  </head>\n  <body>\n    <h1>Links for %s</h1>\n",
+		html.EscapeString(p.Name), html.EscapeString(p.Name))
+	files := make([]map[string]any, 0, len(listed))
+	for i := range listed {
+		f := &listed[i]
 		url := s.fileURL(f)
 		hb.WriteString(`    <a href="` + html.EscapeString(url) + `#sha256=` + f.SHA256 + `"`)
 		if f.RequiresPython != "" {
@@ -380,14 +398,14 @@ func (s *Server) renderDetail(d *project.Detail) (*rendered, error) {
 		})
 	}
 	fmt.Fprintf(&hb, "  </body>\n</html>\n<!--SERIAL %d-->\n", p.LastSerial)
-	versions := make([]string, 0, len(d.Releases))
-	for i := len(d.Releases) - 1; i >= 0; i-- { // oldest first, like PyPI
-		versions = append(versions, d.Releases[i].Version)
+	versions := make([]string, 0, len(releases))
+	for i := len(releases) - 1; i >= 0; i-- { // oldest first, like PyPI
+		versions = append(versions, releases[i].Version)
 	}
 	jb, err := marshalSimple(map[string]any{
 		"meta":           map[string]any{"api-version": apiVersion, "_last-serial": p.LastSerial},
 		"name":           p.NormalizedName,
-		"project-status": map[string]string{"status": "active"},
+		"project-status": map[string]string{"status": status},
 		"versions":       versions,
 		"files":          files,
 	})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
+	"github.com/gatehouse-index/gatehouse/internal/project"
 )
 
 func TestNegotiate(t *testing.T) {
@@ -101,10 +102,11 @@ func seedFooBar(t *testing.T, f *fixture) *fooBar {
 		f.mustUpload(t, d)
 	}
 	ctx := context.Background()
-	if err := f.projects.Yank(ctx, "foo-bar", "1.10", fb.yankedReason110, "alice"); err != nil {
+	alice := project.Actor{UserID: f.alice, Username: "alice"}
+	if err := f.projects.Yank(ctx, alice, "foo-bar", "1.10", "1.10", fb.yankedReason110); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.projects.Yank(ctx, "foo-bar", "1.9", "", "alice"); err != nil {
+	if err := f.projects.Yank(ctx, alice, "foo-bar", "1.9", "1.9", ""); err != nil {
 		t.Fatal(err)
 	}
 	// Yanking through the service (as the admin CLI does) reaches the

@@ -120,8 +120,8 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Collaboration emails are rendered and queued in the outbox, where the
-	// tests read them.
+	// Project notices (collaboration, yanks, deletions, quarantine) are
+	// rendered and queued in the outbox, where the tests read them.
 	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, TempDir: tmp, HelpURL: help, Now: cfg.clock.Now, Log: log,
 		Notifier: mail.NewNotifier(renderer, cfg.clock.Now), Links: EmailLinks(in.url)})
 	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(2), Links: EmailLinks(in.url), Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/token"
@@ -176,7 +177,9 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 	if content == nil {
 		return none, derrors.New(derrors.Invalid, "Upload payload does not have a file.")
 	}
-	res, err := s.projects.AcceptUpload(ctx, s.uploaderFor(ctx, v), &project.Upload{Form: form, Filename: filename, ContentType: partType, Content: content})
+	who := s.uploaderFor(ctx, v)
+	who.Client = account.Client{IP: s.clientIP(r), UserAgent: r.UserAgent()}
+	res, err := s.projects.AcceptUpload(ctx, who, &project.Upload{Form: form, Filename: filename, ContentType: partType, Content: content})
 	if err == nil {
 		s.afterUpload(ctx, v, res)
 	}
