@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	neturl "net/url"
 	"os"
@@ -223,10 +224,16 @@ func (h *harness) measure(ctx context.Context, t *target) (float64, error) {
 		}
 		o := runs[0][round-1]
 		for i := 1; i < len(cs); i++ {
-			// Same bodies on every side, so the req/s ratio is also the
-			// ratio of payload throughput (P5); wrk's Transfer/sec also
+			// Same bodies on every side, so for pages the req/s ratio is
+			// the ratio of payload throughput; wrk's Transfer/sec also
 			// counts headers, and ours are longer (CORS, cache headers).
-			r := o.RPS / runs[i][round-1].RPS
+			// Downloads compare bytes/s, which counts what was read of
+			// answers still in flight when the run ended: at 50 MiB a
+			// short run completes few.
+			r := ratio(o.RPS, runs[i][round-1].RPS)
+			if t.file {
+				r = ratio(o.BytesPerS, runs[i][round-1].BytesPerS)
+			}
 			ratios[i] = append(ratios[i], r)
 			msg += fmt.Sprintf(", ×%s %.2f", cs[i].name, r)
 		}
@@ -251,6 +258,15 @@ func (h *harness) measure(ctx context.Context, t *target) (float64, error) {
 			oursCell: t.cell(ours), refCell: cs[i].name + " " + t.cell(ref)})
 	}
 	return peak, nil
+}
+
+// ratio is a/b, or 0 when b is 0 (nothing measured), so that a run that
+// measured nothing shows as a missed goal instead of NaN.
+func ratio(a, b float64) float64 {
+	if b == 0 || math.IsNaN(a) || math.IsNaN(b) {
+		return 0
+	}
+	return a / b
 }
 
 // cell shows a run's throughput as the table does.

@@ -308,7 +308,7 @@ func (h *harness) growthLines() {
 			r := result{Bench: "P11", Variant: fmt.Sprintf("%s at %s projects", m.name, thousands(float64(p.projects))), Server: "gatehouse",
 				N: p.projects, P50: v, OtherCPU0: -1, OtherCPU1: -1}
 			ref := result{Bench: "P11", Variant: r.Variant, Server: fmt.Sprintf("%s projects", thousands(float64(base.projects))), N: base.projects, P50: b, OtherCPU0: -1, OtherCPU1: -1}
-			h.add(line{issue: 9, ours: r, ref: &ref, refName: ref.Server, value: v / b, unit: "×", label: r.Variant,
+			h.add(line{issue: 9, ours: r, ref: &ref, refName: ref.Server, value: ratio(v, b), unit: "×", label: r.Variant,
 				oursCell: ms(v) + " ms", refCell: ms(b) + " ms", goal: within(0.8, 1.2, "flat within ±20 %"), chart: true})
 		}
 	}

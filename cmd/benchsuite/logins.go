@@ -146,8 +146,8 @@ func (h *harness) loginBench(ctx context.Context) error {
 				CPUms: s.cpu.cpuPer1k, OtherCPU0: s.cpu.otherCPU0, OtherCPU1: s.cpu.otherCPU1, Errors: s.w.Non2xx3xx + s.w.SocketErrors, Round: round + 1}
 			rs = append(rs, r)
 			h.raw = append(h.raw, r)
-			tput = append(tput, s.w.RPS/runs[0][round].w.RPS)
-			p99 = append(p99, s.w.P99/runs[0][round].w.P99)
+			tput = append(tput, ratio(s.w.RPS, runs[0][round].w.RPS))
+			p99 = append(p99, ratio(s.w.P99, runs[0][round].w.P99))
 			for k, v := range s.logins.byStatus {
 				status[k] += v
 			}
@@ -156,7 +156,7 @@ func (h *harness) loginBench(ctx context.Context) error {
 		}
 		ours := medianResult(rs)
 		ours.Extra = map[string]float64{"logins_ok": float64(status[http.StatusSeeOther]), "logins_429": float64(status[http.StatusTooManyRequests]),
-			"logins_per_s": float64(status[http.StatusSeeOther]) / secs, "login_p50_ms": percentile(lat, 50), "login_p99_ms": percentile(lat, 99)}
+			"logins_per_s": ratio(float64(status[http.StatusSeeOther]), secs), "login_p50_ms": percentile(lat, 50), "login_p99_ms": percentile(lat, 99)}
 		other := 0
 		for k, v := range status {
 			if k != http.StatusSeeOther && k != http.StatusTooManyRequests {

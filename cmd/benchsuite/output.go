@@ -71,7 +71,11 @@ func (h *harness) report() error {
 		{base + ".jsonl", sum.Bytes()}, {base + "-rounds.jsonl", raw.Bytes()}, {base + ".csv", h.csv()},
 		{base + "-growth.json", growth}, {base + ".md", []byte(md)},
 	}
-	charts := map[string][]byte{"benchmarks-ratios.svg": ratiosSVG(h.lines), "benchmarks-growth.svg": growthSVG(h.growth, h.cfg)}
+	sub := fmt.Sprintf("make bench, %s, %d CPUs (%s); bench-%s", h.machine.date, h.machine.cpus, h.machine.cpuModel, h.stamp)
+	if h.cfg.quick {
+		sub += "; QUICK SMOKE RUN: 1 s runs, numbers not comparable"
+	}
+	charts := map[string][]byte{"benchmarks-ratios.svg": ratiosSVG(h.lines, sub), "benchmarks-growth.svg": growthSVG(h.growth, h.cfg, sub)}
 	for name, svg := range charts {
 		files = append(files, struct {
 			path string

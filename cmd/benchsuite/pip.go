@@ -241,7 +241,7 @@ func (h *harness) pipBench(ctx context.Context) error {
 				msg += fmt.Sprintf(" %s %.2f s (%s);", side.name, r.secs, kindsText(r.requests))
 			}
 			for i := 1; i < len(sides); i++ {
-				rt := runs[0][round-1].WallS / runs[i][round-1].WallS
+				rt := ratio(runs[0][round-1].WallS, runs[i][round-1].WallS)
 				ratios[i] = append(ratios[i], rt)
 				msg += fmt.Sprintf(" ×%s %.2f", sides[i].name, rt)
 			}

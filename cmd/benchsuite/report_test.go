@@ -52,7 +52,7 @@ func TestChartsAreXML(t *testing.T) {
 	}
 	points := []growthPoint{{projects: 1000, rootColdMs: 5}, {projects: 1000000, rootColdMs: 2900}}
 	for name, svg := range map[string][]byte{
-		"ratios": ratiosSVG(lines), "growth": growthSVG(points, config{smallFiles: 7, seedFiles: 1}), "growth, empty": growthSVG(nil, config{}),
+		"ratios": ratiosSVG(lines, "run"), "growth": growthSVG(points, config{smallFiles: 7, seedFiles: 1}, "run"), "growth, empty": growthSVG(nil, config{}, ""),
 	} {
 		d := xml.NewDecoder(strings.NewReader(string(svg)))
 		for {
@@ -65,7 +65,7 @@ func TestChartsAreXML(t *testing.T) {
 			}
 		}
 	}
-	if s := string(ratiosSVG(lines)); !strings.Contains(s, "P1 json n=7 vs nginx") || !strings.Contains(s, "8 logins &lt;&amp;&gt;") {
+	if s := string(ratiosSVG(lines, "run")); !strings.Contains(s, "P1 json n=7 vs nginx") || !strings.Contains(s, "8 logins &lt;&amp;&gt;") {
 		t.Errorf("ratios chart lacks its labels:\n%s", s)
 	}
 }

@@ -18,19 +18,21 @@ const (
 	colGrid   = "#ddd"
 )
 
-var seriesColours = []string{"#1565c0", "#ef6c00", "#6a1b9a", "#00838f"}
+var seriesColours = []string{"#1565c0", "#ef6c00", "#6a1b9a", "#00838f", "#ad1457"}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // ratiosSVG draws every charted ratio as a bar with its goal: green when
 // met, red when missed, grey when only recorded.
-func ratiosSVG(lines []line) []byte {
+func ratiosSVG(lines []line, subtitle string) []byte {
 	var ls []line
 	for _, l := range lines {
-		if l.chart && l.unit == "×" {
+		if l.chart && l.unit == "×" && finite(l.value) && finite(l.lo) && finite(l.hi) {
 			ls = append(ls, l)
 		}
 	}
 	const (
-		left, right, top, rowH = 400.0, 40.0, 50.0, 22.0
+		left, right, top, rowH = 400.0, 40.0, 66.0, 22.0
 		width                  = 1000.0
 	)
 	xmax := 2.0
@@ -44,6 +46,7 @@ func ratiosSVG(lines []line) []byte {
 	var b strings.Builder
 	svgOpen(&b, width, height)
 	text(&b, 10, 22, "start", 15, "bold", "Gatehouse ÷ reference (median of rounds; whiskers: range). Tick: goal. Green met, red missed, grey recorded.")
+	text(&b, 10, 42, "start", 12, "", subtitle)
 	for v := 0.0; v <= xmax+1e-9; v += 0.5 {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="%s"/>`+"\n", x(v), top-6, x(v), height-34, colGrid)
 		text(&b, x(v), height-18, "middle", 11, "", fmt.Sprintf("%.1f×", v))
@@ -95,8 +98,8 @@ func chartLabel(l line) string {
 // growthSVG draws P11's curve (each measure ÷ its value at the first
 // scale, with the ±20 % band) and, beside it, the root index's cold build
 // and the worst request after one upload, against the number of projects.
-func growthSVG(ps []growthPoint, cfg config) []byte {
-	const width, height = 1000.0, 420.0
+func growthSVG(ps []growthPoint, cfg config, subtitle string) []byte {
+	const width, height = 1000.0, 440.0
 	var b strings.Builder
 	svgOpen(&b, width, height)
 	if len(ps) == 0 {
@@ -105,6 +108,7 @@ func growthSVG(ps []growthPoint, cfg config) []byte {
 		return []byte(b.String())
 	}
 	text(&b, 10, 22, "start", 15, "bold", "Growth with the number of projects (log scale)")
+	text(&b, 10, 40, "start", 12, "", subtitle)
 	type series struct {
 		name string
 		vals []float64
@@ -136,7 +140,7 @@ func growthSVG(ps []growthPoint, cfg config) []byte {
 		}
 	}
 	ymax = math.Min(ymax, 5)
-	x0, y0, w, h := 70.0, 60.0, 380.0, 280.0
+	x0, y0, w, h := 70.0, 80.0, 380.0, 280.0
 	y := func(v float64) float64 { return y0 + h - h*math.Min(v, ymax)/ymax }
 	text(&b, x0, y0-14, "start", 13, "bold", "÷ value at the first scale (band: ±20 %)")
 	fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="#e8f5e9"/>`+"\n", x0, y(1.2), w, y(0.8)-y(1.2))
@@ -199,8 +203,8 @@ func growthSVG(ps []growthPoint, cfg config) []byte {
 				pts = append(pts, fmt.Sprintf("%.1f,%.1f", lx(x1, w, float64(p.projects)), ly(s.vals[j])))
 			}
 		}
-		polyline(&b, pts, seriesColours[i+2])
-		legend(&b, x1+10, y0+h+40+float64(i)*16, seriesColours[i+2], s.name)
+		polyline(&b, pts, seriesColours[i+3])
+		legend(&b, x1+10, y0+h+40+float64(i)*16, seriesColours[i+3], s.name)
 	}
 	b.WriteString("</svg>\n")
 	return []byte(b.String())

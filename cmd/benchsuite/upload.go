@@ -119,7 +119,7 @@ func (h *harness) uploadBench(ctx context.Context) error {
 				os.Remove(f)
 			}
 			ro, rd := p6Result(v, "gatehouse "+v.client, round, upTimes, total), p6Result(v, "dd", round, ddTimes, total)
-			r := ro.BytesPerS / rd.BytesPerS
+			r := ratio(ro.BytesPerS, rd.BytesPerS)
 			ro.Ratio = &r
 			per[i], refs[i], ratios[i] = append(per[i], ro), append(refs[i], rd), append(ratios[i], r)
 			h.raw = append(h.raw, ro, rd)
