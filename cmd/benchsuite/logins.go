@@ -20,6 +20,8 @@ type loginLoad struct {
 	mu        sync.Mutex
 	byStatus  map[int]int
 	latencies []float64 // ms
+	lat429    []float64 // ms, of the 429 answers alone
+	retry     int       // 429 answers with Retry-After
 	errs      int
 	first     chan struct{} // closed when the first answer arrived
 	once      sync.Once
@@ -55,6 +57,12 @@ func (h *harness) startLogins(ctx context.Context, workers int) (*loginLoad, fun
 				l.mu.Lock()
 				l.byStatus[resp.StatusCode]++
 				l.latencies = append(l.latencies, ms)
+				if resp.StatusCode == http.StatusTooManyRequests {
+					l.lat429 = append(l.lat429, ms)
+					if resp.Header.Get("Retry-After") != "" {
+						l.retry++
+					}
+				}
 				l.mu.Unlock()
 				l.once.Do(func() { close(l.first) })
 			}
@@ -139,7 +147,8 @@ func (h *harness) loginBench(ctx context.Context) error {
 		var rs []result
 		var tput, p99 []float64
 		status := map[int]int{}
-		var lat []float64
+		var lat, lat429 []float64
+		retry := 0
 		secs := 0.0
 		for round, s := range runs[i] {
 			r := result{Bench: "P7", Variant: fmt.Sprintf("%d logins", n), Server: "gatehouse", Conc: h.cfg.conns, RPS: s.w.RPS, P50: s.w.P50, P99: s.w.P99,
@@ -152,6 +161,8 @@ func (h *harness) loginBench(ctx context.Context) error {
 				status[k] += v
 			}
 			lat = append(lat, s.logins.latencies...)
+			lat429 = append(lat429, s.logins.lat429...)
+			retry += s.logins.retry
 			secs += h.cfg.duration.Seconds()
 		}
 		ours := medianResult(rs)
@@ -174,6 +185,16 @@ func (h *harness) loginBench(ctx context.Context) error {
 		h.add(line{issue: 3, ours: ours, ref: &ref, refName: "no logins", value: median(p99), lo: slices.Min(p99), hi: slices.Max(p99), unit: "×",
 			key: "P7/" + variant + "/p99", label: variant + ", p99 vs idle", chart: true, oursCell: fmt.Sprintf("p99 %s ms", ms(ours.P99)), refCell: fmt.Sprintf("p99 %s ms", ms(ref.P99)),
 			goal: atMost(2, "p99 ≤ 2× idle"), note: "login answers by status are in the throughput row's note"})
+		shed := result{Bench: "P7", Variant: variant, Server: "gatehouse", Conc: n, P50: percentile(lat429, 50), P99: percentile(lat429, 99),
+			Requests: status[http.StatusTooManyRequests], OtherCPU0: -1, OtherCPU1: -1,
+			Extra: map[string]float64{"with_retry_after": float64(retry), "logins_ok": float64(status[http.StatusSeeOther])}}
+		cell := fmt.Sprintf("%d of %d answers 429", status[http.StatusTooManyRequests], len(lat))
+		if len(lat429) > 0 {
+			cell += fmt.Sprintf(" (p50 %s ms, p99 %s ms; %d with Retry-After)", ms(percentile(lat429, 50)), ms(percentile(lat429, 99)), retry)
+		}
+		h.add(line{issue: 3, ours: shed, value: float64(status[http.StatusTooManyRequests]), unit: "answers 429",
+			key: "P7/" + variant + "/429", label: variant + ", logins shed with 429", oursCell: cell,
+			goal: record("past capacity: a fast 429 with Retry-After")})
 	}
 	h.memoryValue("during-logins", fmt.Sprintf("peak VmRSS during P7 (up to %d concurrent logins)", slices.Max(levels)), peak)
 	return nil

@@ -71,7 +71,8 @@ func (h *harness) report() error {
 		{base + ".jsonl", sum.Bytes()}, {base + "-rounds.jsonl", raw.Bytes()}, {base + ".csv", h.csv()},
 		{base + "-growth.json", growth}, {base + ".md", []byte(md)},
 	}
-	sub := fmt.Sprintf("make bench, %s, %d CPUs (%s); bench-%s", h.machine.date, h.machine.cpus, h.machine.cpuModel, h.stamp)
+	sub := fmt.Sprintf("make bench, %s, %d CPUs (%s), %s runs × %d rounds; bench-%s", h.machine.date, h.machine.cpus, h.machine.cpuModel,
+		h.cfg.duration, h.cfg.rounds, h.stamp)
 	if h.cfg.quick {
 		sub += "; QUICK SMOKE RUN: 1 s runs, numbers not comparable"
 	}
@@ -285,8 +286,8 @@ func (h *harness) growthTable(b *strings.Builder) {
 		return
 	}
 	b.WriteString("### Growth curve (P4, P9, P11)\n\n")
-	b.WriteString("| Projects | inserted in s | boot ms | idle RSS MiB | root cold build ms | root gzip / identity MB | P1 p50 ms (warm, 32 conns) | P2 p50 ms (cold page) | upload p50 ms | root after upload to a new project: p50 / max ms, entries rendered, peak RSS | to an existing one |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| Projects | inserted in s | boot ms | idle RSS MiB | root cold build ms | root gzip / identity MB | P1 p50 ms (warm, 32 conns) | other load % during P1 | P2 p50 ms (cold page) | upload p50 ms | root after upload to a new project: p50 / max ms, entries rendered, peak RSS | to an existing one |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	burst := func(bs []rootBurst, i int) string {
 		if i >= len(bs) {
 			return "—"
@@ -299,9 +300,10 @@ func (h *harness) growthTable(b *strings.Builder) {
 		return fmt.Sprintf("%s / %s ms, %s, %.1f MiB", ms(x.p50), ms(x.maxMs), ent, x.peakMiB)
 	}
 	for _, p := range h.growth {
-		fmt.Fprintf(b, "| %s | %.1f | %.0f | %.1f | %s | %.2f / %.1f | %s | %s | %s | %s | %s |\n",
+		fmt.Fprintf(b, "| %s | %.1f | %.0f | %.1f | %s | %.2f / %.1f | %s | %s | %s | %s | %s | %s |\n",
 			thousands(float64(p.projects)), p.seedSecs, p.bootMs, p.idleMiB, ms(p.rootColdMs),
-			float64(p.rootGzBytes)/1e6, float64(p.rootBytes)/1e6, ms(p.p1.P50), ms(percentile(p.p2, 50)), ms(percentile(p.uploads, 50)),
+			float64(p.rootGzBytes)/1e6, float64(p.rootBytes)/1e6, ms(p.p1.P50), otherCell(result{OtherCPU0: p.other0, OtherCPU1: p.other1}, result{OtherCPU0: -1, OtherCPU1: -1}),
+			ms(percentile(p.p2, 50)), ms(percentile(p.uploads, 50)),
 			burst(p.bursts, 0), burst(p.bursts, 1))
 	}
 	b.WriteString("\n")

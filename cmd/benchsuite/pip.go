@@ -260,6 +260,13 @@ func (h *harness) pipBench(ctx context.Context) error {
 				key: "P12/" + g.variant + "/" + vs + "/time", label: g.variant + ", wall time vs " + vs,
 				oursCell: fmt.Sprintf("%.2f s", o.WallS), refCell: fmt.Sprintf("%s %.2f s", vs, ref.WallS),
 				goal: atMost(1.1, "≤ 1.1× nginx wall time"), chart: true})
+			// Against the tree with PEP 658 the counts differ because of what
+			// pip 23.0.1 can read (pipNote), whatever the server does: that
+			// row records; the tree without it is the like-for-like one.
+			reqGoal := within(1, 1, "the same request count, every round")
+			if sides[i].name == "nginx, PEP 658" {
+				reqGoal = record("recorded: pip 23.0.1 uses PEP 658 only from HTML")
+			}
 			same := 0.0 // counts that vary between rounds compare as 0
 			if slices.Min(reqs[0]) == slices.Max(reqs[0]) && slices.Min(reqs[i]) == slices.Max(reqs[i]) {
 				same = float64(reqs[0][0]) / float64(reqs[i][0])
@@ -268,7 +275,7 @@ func (h *harness) pipBench(ctx context.Context) error {
 				key: "P12/" + g.variant + "/" + vs + "/requests", label: g.variant + ", requests vs " + vs,
 				oursCell: fmt.Sprintf("%d requests (%s)", o.Requests, kindsText(kinds[0])),
 				refCell:  fmt.Sprintf("%s: %d (%s)", vs, ref.Requests, kindsText(kinds[i])),
-				goal:     within(1, 1, "the same request count, every round"), note: pipNote})
+				goal:     reqGoal, note: pipNote})
 		}
 	}
 	return nil
