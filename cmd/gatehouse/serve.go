@@ -329,6 +329,9 @@ func serve(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if benchHook != nil {
+		benchHook(srv, log)
+	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go srv.WatchChanges(watchCtx, cfg.CachePoll)

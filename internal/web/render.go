@@ -247,7 +247,9 @@ func (s *Server) favicon(w http.ResponseWriter, r *http.Request) error {
 // stay text.
 func noSniff(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header()["X-Content-Type-Options"] = hdrNoSniff // shared, as in simpleHeaders
 		h.ServeHTTP(w, r)
 	})
 }
+
+var hdrNoSniff = []string{"nosniff"}

@@ -30,25 +30,28 @@ const (
 // acceptable type with the highest quality, ties going to JSON, then v1 HTML,
 // then text/html. If nothing matches, HTML is served rather than a 406, as
 // PyPI does, because old clients send odd Accept headers.
+//
+// It runs on every Simple API request, so it walks the header in place
+// (strings.Cut) rather than splitting it into slices.
 func negotiate(accept string) string {
 	if accept == "" {
 		return mediaHTMLLegacy
 	}
 	best, bestQ, bestRank := mediaHTMLLegacy, -1.0, 0
-	rank := func(mt string) int {
-		switch mt {
-		case mediaJSON:
-			return 3
-		case mediaHTMLv1:
-			return 2
+	consider := func(c string, q float64) {
+		if q > bestQ || (q == bestQ && mediaRank(c) > bestRank) {
+			best, bestQ, bestRank = c, q, mediaRank(c)
 		}
-		return 1
 	}
-	for _, part := range strings.Split(accept, ",") {
-		fields := strings.Split(part, ";")
-		mt := strings.ToLower(strings.TrimSpace(fields[0]))
+	for rest, more := accept, true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
+		mt, params, hasParams := strings.Cut(part, ";")
+		mt = strings.ToLower(strings.TrimSpace(mt))
 		q := 1.0
-		for _, p := range fields[1:] {
+		for hasParams {
+			var p string
+			p, params, hasParams = strings.Cut(params, ";")
 			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
 			if strings.TrimSpace(k) == "q" {
 				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
@@ -56,25 +59,19 @@ func negotiate(accept string) string {
 				}
 			}
 		}
-		var candidates []string
+		if q <= 0 {
+			continue
+		}
 		switch mt {
 		case mediaJSON, mediaHTMLv1, mediaHTMLLegacy:
-			candidates = []string{mt}
-		case "*/*", "application/*":
-			candidates = []string{mediaJSON}
-			if mt == "*/*" {
-				candidates = append(candidates, mediaHTMLLegacy)
-			}
+			consider(mt, q)
+		case "*/*":
+			consider(mediaJSON, q)
+			consider(mediaHTMLLegacy, q)
+		case "application/*":
+			consider(mediaJSON, q)
 		case "text/*":
-			candidates = []string{mediaHTMLLegacy}
-		}
-		for _, c := range candidates {
-			if q <= 0 {
-				continue
-			}
-			if q > bestQ || (q == bestQ && rank(c) > bestRank) {
-				best, bestQ, bestRank = c, q, rank(c)
-			}
+			consider(mediaHTMLLegacy, q)
 		}
 	}
 	// "*/*" alone (curl, browsers) should get HTML, the historical default.
@@ -84,10 +81,22 @@ func negotiate(accept string) string {
 	return best
 }
 
+// mediaRank breaks quality ties: JSON, then v1 HTML, then text/html.
+func mediaRank(mt string) int {
+	switch mt {
+	case mediaJSON:
+		return 3
+	case mediaHTMLv1:
+		return 2
+	}
+	return 1
+}
+
 // Header values shared by every Simple API answer. They are assigned
 // straight into the header map (keys already canonical), which skips the
-// canonicalisation and allocation of Header.Set on the hottest path;
-// net/http only reads them.
+// canonicalisation and allocation of Header.Set on the hottest path.
+// net/http only reads them, and each has capacity 1, so a later Header.Add
+// appends to a copy and never writes into the shared array.
 var (
 	hdrVary        = []string{"Accept"}
 	hdrCache       = []string{"max-age=600, public"}
@@ -96,13 +105,17 @@ var (
 	hdrCORSHeaders = []string{"Content-Type, If-Match, If-Modified-Since, If-None-Match, If-Unmodified-Since"}
 	hdrCORSMaxAge  = []string{"86400"}
 	hdrCORSExpose  = []string{"X-PyPI-Last-Serial"}
+	hdrTypeJSON    = []string{mediaJSON}
+	hdrTypeHTMLv1  = []string{mediaHTMLv1 + "; charset=utf-8"}
+	hdrTypeHTML    = []string{mediaHTMLLegacy + "; charset=utf-8"}
 )
 
-// simpleHeaders sets the headers every Simple API answer carries.
-func simpleHeaders(w http.ResponseWriter, serial int64) {
+// simpleHeaders sets the headers every Simple API answer carries; serial is
+// the X-PyPI-Last-Serial value, made once per page (headerValue).
+func simpleHeaders(w http.ResponseWriter, serial []string) {
 	h := w.Header()
 	h["Vary"] = hdrVary
-	h["X-Pypi-Last-Serial"] = []string{strconv.FormatInt(serial, 10)}
+	h["X-Pypi-Last-Serial"] = serial
 	h["Cache-Control"] = hdrCache
 	h["Access-Control-Allow-Origin"] = hdrCORSOrigin
 	h["Access-Control-Allow-Methods"] = hdrCORSMethods
@@ -111,34 +124,40 @@ func simpleHeaders(w http.ResponseWriter, serial int64) {
 	h["Access-Control-Expose-Headers"] = hdrCORSExpose
 }
 
+// headerValue is a header value to assign into a header map as it is.
+func headerValue(v string) []string { return []string{v} }
+
 // serveRendered writes a cached page in the negotiated format, or 304 when
-// the client's ETag matches.
+// the client's ETag matches. Every header value comes from the page, made
+// when it was rendered, so a warm request allocates nothing here.
 func serveRendered(w http.ResponseWriter, r *http.Request, p *rendered) {
 	mt := negotiate(r.Header.Get("Accept"))
-	body, etag := p.html, p.htmlETag
-	if mt == mediaJSON {
-		body, etag = p.json, p.jsonETag
+	f, ctype := &p.htmlHdr, hdrTypeHTML
+	switch mt {
+	case mediaJSON:
+		f, ctype = &p.jsonHdr, hdrTypeJSON
+	case mediaHTMLv1:
+		ctype = hdrTypeHTMLv1
 	}
-	simpleHeaders(w, p.serial)
+	simpleHeaders(w, p.serialHdr)
 	h := w.Header()
-	h.Set("ETag", etag)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+	h["Etag"] = f.etag
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, f.etag[0]) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h.Set("Content-Type", mt)
-	if mt != mediaJSON {
-		h.Set("Content-Type", mt+"; charset=utf-8")
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Type"] = ctype
+	h["Content-Length"] = f.length
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		w.Write(body)
+		w.Write(f.body)
 	}
 }
 
 func etagMatches(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
+	for rest, more := header, true; more; {
+		var t string
+		t, rest, more = strings.Cut(rest, ",")
 		t = strings.TrimSpace(t)
 		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
 			return true
@@ -177,7 +196,7 @@ func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request, v *rootVersio
 	if gz {
 		etag = f.gzETag
 	}
-	simpleHeaders(w, v.serial)
+	simpleHeaders(w, headerValue(strconv.FormatInt(v.serial, 10)))
 	h := w.Header()
 	h["Vary"] = hdrVaryRoot
 	h.Set("ETag", etag)

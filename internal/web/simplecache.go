@@ -19,22 +19,39 @@ import (
 // Pages are rendered once per change and then served from these bytes: a
 // warm request, or a 304 revalidation, costs no database query and no
 // template work.
+//
+// The header values a response carries are made here too, once per page,
+// so that serving it formats and allocates nothing (serveRendered).
 type rendered struct {
-	found    bool // false is a 404: the name is not a project
-	serial   int64
-	html     []byte
-	json     []byte
-	htmlETag string
-	jsonETag string
+	found     bool // false is a 404: the name is not a project
+	serial    int64
+	html      []byte
+	json      []byte
+	htmlETag  string
+	jsonETag  string
+	serialHdr []string // X-PyPI-Last-Serial
+	htmlHdr   renderedForm
+	jsonHdr   renderedForm
+}
+
+// renderedForm is one format of a page as serveRendered sends it.
+type renderedForm struct {
+	body   []byte
+	etag   []string // ETag
+	length []string // Content-Length
 }
 
 func newRendered(serial int64, html, json []byte) *rendered {
-	return &rendered{found: true, serial: serial, html: html, json: json, htmlETag: etagOf(html), jsonETag: etagOf(json)}
+	p := &rendered{found: true, serial: serial, html: html, json: json, htmlETag: etagOf(html), jsonETag: etagOf(json),
+		serialHdr: headerValue(strconv.FormatInt(serial, 10))}
+	p.htmlHdr = renderedForm{body: html, etag: headerValue(p.htmlETag), length: headerValue(strconv.Itoa(len(html)))}
+	p.jsonHdr = renderedForm{body: json, etag: headerValue(p.jsonETag), length: headerValue(strconv.Itoa(len(json)))}
+	return p
 }
 
 // size is what the page cache charges for a page.
 func (r *rendered) size() int64 {
-	return int64(len(r.html) + len(r.json) + len(r.htmlETag) + len(r.jsonETag) + 64)
+	return int64(len(r.html) + len(r.json) + 2*(len(r.htmlETag)+len(r.jsonETag)) + 160)
 }
 
 func etagOf(b []byte) string {
