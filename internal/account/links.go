@@ -9,6 +9,7 @@ type Links struct {
 	VerifyEmail   string // absolute URL; the token is added as ?token=
 	ResetPassword string
 	ConfirmLogin  string
+	Tokens        string // the API tokens page, linked from leaked-token notices
 }
 
 // With returns the link to page carrying the one-time token raw.

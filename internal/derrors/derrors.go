@@ -54,6 +54,9 @@ type Error struct {
 	// RetryAfter is set on a RateLimited error made by Limited: how long
 	// until the next attempt would be allowed (the Retry-After header).
 	RetryAfter time.Duration
+	// Field names the form field the error is about (made by InField), so
+	// a page can show the message next to it; "" for the form as a whole.
+	Field string
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -70,6 +73,21 @@ func New(kind error, format string, args ...any) error {
 // is and which asks them to wait retryAfter before trying again.
 func Limited(retryAfter time.Duration, format string, args ...any) error {
 	return &Error{Kind: RateLimited, Msg: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
+}
+
+// InField returns an error of the given kind about one form field: pages
+// show its message next to that field (see FieldOf).
+func InField(field string, kind error, format string, args ...any) error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Field: field}
+}
+
+// FieldOf returns the form field err is about, "" when it names none.
+func FieldOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
 }
 
 // Message returns the user-facing message of err if it carries a kind, and

@@ -76,6 +76,11 @@ var samples = map[string]struct {
 		data:    map[string]string{"Username": "alice", "Admin": "root"},
 		subject: "Your account has been recovered by an administrator",
 	},
+	TemplateTokenCompromisedLeak: {
+		data: map[string]string{"Username": "alice", "Description": "laptop", "Scope": "whole account",
+			"URL": "https://gist.example/alice/123", "ByAdmin": "", "TokensLink": "https://pypi.example.org/manage/account/token/"},
+		subject: "Your API credentials from Gatehouse were found on a public webpage",
+	},
 }
 
 func newTestRenderer(t *testing.T) *Renderer {
@@ -218,8 +223,10 @@ func TestTemplateFilesComplete(t *testing.T) {
 
 func TestAllowsUnverified(t *testing.T) {
 	for _, n := range Templates {
-		// spec §2.2 "To unverified?"; plus account-recovery, our admin recovery notice.
-		want := n == "verify-email" || n == "password-reset-unverified" || n == "unrecognized-login" || n == "account-recovery"
+		// spec §2.2 "To unverified?" (token-compromised-leak among them); plus
+		// account-recovery, our admin recovery notice.
+		want := n == "verify-email" || n == "password-reset-unverified" || n == "unrecognized-login" || n == "account-recovery" ||
+			n == "token-compromised-leak"
 		if AllowsUnverified(n) != want {
 			t.Errorf("AllowsUnverified(%s) = %v", n, !want)
 		}

@@ -13,6 +13,7 @@ const (
 	pathVerifyEmail   = "/account/verify-email/"
 	pathResetPassword = "/account/reset-password/"
 	pathConfirmLogin  = "/account/confirm-login/"
+	pathTokens        = "/manage/account/token/"
 )
 
 // EmailLinks returns the absolute addresses of the emailed-link pages
@@ -23,5 +24,6 @@ func EmailLinks(baseURL string) account.Links {
 		VerifyEmail:   base + pathVerifyEmail,
 		ResetPassword: base + pathResetPassword,
 		ConfirmLogin:  base + pathConfirmLogin,
+		Tokens:        base + pathTokens,
 	}
 }
