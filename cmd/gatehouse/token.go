@@ -220,7 +220,7 @@ func tokenDelete(ctx context.Context, e env, args []string) error {
 	want := strings.TrimSpace(description)
 	for _, t := range tokens {
 		if t.Description == want {
-			if err := a.tokens.Delete(ctx, u.ID, t.ID, token.Origin{CommandLine: true}); err != nil {
+			if _, err := a.tokens.Delete(ctx, u.ID, t.ID, token.Origin{CommandLine: true}); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "Deleted %s's token %q; it no longer works.\n", u.Username, t.Description)

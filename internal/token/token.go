@@ -425,16 +425,17 @@ func timePtr(t sql.NullTime) *time.Time {
 // token of another user is reported as missing, and left alone.
 // account:api_token:removed and, for a project token,
 // project:api_token:removed on each of its projects are recorded in the
-// same transaction (spec F5: no deletion goes unaudited).
-func (s *Service) Delete(ctx context.Context, userID int64, id string, by Origin) (err error) {
+// same transaction (spec F5: no deletion goes unaudited). It returns the
+// token deleted.
+func (s *Service) Delete(ctx context.Context, userID int64, id string, by Origin) (deleted Token, err error) {
 	defer derrors.Wrap(&err, "token.Delete(user %d, %q)", userID, id)
 	if _, err := uuid.Parse(id); err != nil {
 		// Not an id we could have issued; checked here so that odd bytes
 		// never reach PostgreSQL (which refuses invalid UTF-8).
-		return errNotFound
+		return Token{}, errNotFound
 	}
 	now := s.now().UTC()
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var username string
 		t, caveatsJSON, err := scanToken(tx.QueryRowContext(ctx, `
 			SELECT `+tokenColumns+`, u.username
@@ -449,8 +450,13 @@ func (s *Service) Delete(ctx context.Context, userID int64, id string, by Origin
 		if _, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = $1 AND user_id = $2`, id, userID); err != nil {
 			return err
 		}
+		deleted = t
 		return recordChange(ctx, tx, now, by, username, t, projectIDsOf(caveatsJSON), false)
 	})
+	if err != nil {
+		return Token{}, err
+	}
+	return deleted, nil
 }
 
 var errNotFound = derrors.New(derrors.NotFound, "API token not found.")

@@ -54,13 +54,20 @@ func parseTemplates() (map[string]*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
+	// partial_*.html files define templates that any page may include
+	// ({{template "account_nav" …}}); they are parsed with every page.
+	partials, err := fs.Glob(templateFS, "templates/partial_*.html")
+	if err != nil {
+		return nil, err
+	}
 	out := map[string]*template.Template{}
 	for _, p := range pages {
 		name := path.Base(p)
-		if name == "layout.html" {
+		if name == "layout.html" || strings.HasPrefix(name, "partial_") {
 			continue
 		}
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", p)
+		files := append([]string{"templates/layout.html"}, partials...)
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, append(files, p)...)
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", p, err)
 		}
@@ -124,9 +131,10 @@ func humanSize(n int64) string {
 // staticFiles are the embedded assets, served under content-hashed names so
 // they can be cached forever.
 type staticFiles struct {
-	cssName string
-	jsName  string
-	files   map[string][]byte
+	cssName    string
+	jsName     string
+	copyJSName string // copy.js, only on the page that shows a new API token
+	files      map[string][]byte
 }
 
 func loadStatic() (staticFiles, error) {
@@ -146,6 +154,9 @@ func loadStatic() (staticFiles, error) {
 		return sf, err
 	}
 	if sf.jsName, err = hashed("webauthn.js", "webauthn", ".js"); err != nil {
+		return sf, err
+	}
+	if sf.copyJSName, err = hashed("copy.js", "copy", ".js"); err != nil {
 		return sf, err
 	}
 	return sf, nil
