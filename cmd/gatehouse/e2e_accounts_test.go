@@ -672,7 +672,8 @@ func acctAdminScenario(t *testing.T, env *acctEnv) {
 	r := admin.get(t, "/admin/")
 	acctWantRedirect(t, r, "/manage/account/two-factor/")
 	acctWant(t, admin.follow(t, r), 200, "Two-factor authentication must be enabled on your account to perform this action.")
-	admin.enrolTOTP(t)
+	// Once the app is added, back to the page the gate refused.
+	admin.enrolTOTPBackTo(t, "/admin/")
 	page := admin.get(t, "/admin/")
 	acctWant(t, page, 200, "<h1>Administration</h1>", "/admin/users/"+id(bobID)+"/", "/admin/users/"+id(rootID)+"/",
 		"Registration is <strong>open</strong>", "Read-only mode is <strong>off</strong>")

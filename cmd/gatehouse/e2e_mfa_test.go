@@ -503,8 +503,15 @@ func mfaRecoveryCodeLogin(t *testing.T, env *acctEnv) {
 	acctWant(t, use(n, "ffffffffffffffff"), 400, "Invalid recovery code.")
 	code := u.takeCode(t)
 	acctWantRedirect(t, use(n, code), "/account/confirm-login/")
-	// Recovery codes can be phished: from a new browser the login is held.
+	// Recovery codes can be phished: from a new browser the login is held,
+	// and the security history says so, not that anyone logged in.
 	mfaWantHeld(t, n)
+	hist := b.get(t, "/manage/account/history/")
+	acctWant(t, hist, 200, "Recovery code used to log in (it cannot be used again)",
+		"Login with a recovery code from an unrecognized browser held until it is confirmed from the emailed link; not logged in yet")
+	if strings.Contains(hist.Body, "Logged in with a recovery code") || strings.Contains(hist.Body, "recovery-code") {
+		t.Errorf("the history of a held recovery-code login says it logged in, or shows the method's code:\n%s", hist.Body)
+	}
 	env.mail.take(t, u.email, "Recovery code use notification")
 	link := u.confirmLink(t)
 	r := n.get(t, link)
@@ -677,7 +684,7 @@ func mfaAdminRecovery(t *testing.T, env *acctEnv) {
 	r := ab.get(t, "/admin/")
 	acctWantRedirect(t, r, "/manage/account/two-factor/")
 	acctWant(t, ab.follow(t, r), 200, "Two-factor authentication must be enabled on your account to perform this action.")
-	admin.enrol(t, ab)
+	admin.enrolBackTo(t, ab, "/admin/") // back to the page the gate refused
 	acctWant(t, ab.get(t, "/admin/"), 200, "<h1>Administration</h1>")
 
 	w := mfaNewUser(t, env, "wendy", true, false)

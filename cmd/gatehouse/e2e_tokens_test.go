@@ -172,7 +172,7 @@ func tokMadeOnTheWeb(t *testing.T, env *acctEnv, tw *tokTwine) {
 	expDay := time.Now().UTC().AddDate(0, 1, 0)
 	exp := expDay.Format(time.DateOnly)
 	// The token works until the end of that day, UTC.
-	expShown := expDay.AddDate(0, 0, 1).Format("2006-01-02") + " 00:00 UTC"
+	expShown := exp + " 23:59 UTC"
 	tok, r := tokMakeToken(t, b, url.Values{"description": {"CI for wanda-one"}, "scope": {"projects"}, "project": {"wanda-one"}, "expires": {exp}})
 	if rp := r.Header.Get("Referrer-Policy"); rp != "no-referrer" || r.Header.Get("Cache-Control") != "no-store" {
 		t.Errorf("the page showing the token: Referrer-Policy %q, Cache-Control %q; want no-referrer, no-store (spec D8)", rp, r.Header.Get("Cache-Control"))

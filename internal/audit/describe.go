@@ -116,7 +116,7 @@ func Describe(e Stored) string {
 		}
 		return "API token revoked because it was found in public: " + str("description")
 	case ProjectAPITokenAdded:
-		return "API token " + str("description") + " of " + e.Actor + " created for this project"
+		return "API token " + str("description") + " of " + str("owner") + " created for this project"
 	case ProjectAPITokenRemoved:
 		return "API token " + str("description") + " of " + str("owner") + " for this project deleted"
 	case LoginNewDevice:

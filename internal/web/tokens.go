@@ -159,8 +159,9 @@ func (f tokenForm) parse(now time.Time) (projects []string, expiresAt *time.Time
 			return nil, nil, derrors.InField(token.FieldExpires, derrors.Invalid, "Give the expiry date as YYYY-MM-DD, such as %s, or leave it empty.",
 				now.UTC().AddDate(0, 3, 0).Format(time.DateOnly))
 		}
-		// The token works until the end of that day, UTC.
-		end := day.AddDate(0, 0, 1)
+		// The token works until the end of that day, UTC: its last second
+		// (so that the pages show the day chosen, 23:59).
+		end := day.AddDate(0, 0, 1).Add(-time.Second)
 		if !end.After(now) {
 			return nil, nil, derrors.InField(token.FieldExpires, derrors.Invalid, "The expiry date %s is in the past. Choose today or a later day.", f.Expires)
 		}

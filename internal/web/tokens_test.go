@@ -91,7 +91,7 @@ func TestCreateTokenOnTheWeb(t *testing.T) {
 		r := b.post(t, "/manage/account/token/", url.Values{"description": {"CI for alpha"}, "scope": {"projects"},
 			"project": {"alpha", "beta"}, "expires": {"2026-06-30"}})
 		wantPage(t, "created", r, 200, "Token “CI for alpha” created", "shown only this once", "Projects alpha, beta",
-			"2026-07-01 00:00 UTC", "repository = "+f.url+"/legacy/", "UV_PUBLISH_URL="+f.url+"/legacy/",
+			"2026-06-30 23:59 UTC", "repository = "+f.url+"/legacy/", "UV_PUBLISH_URL="+f.url+"/legacy/",
 			"TWINE_REPOSITORY_URL="+f.url+"/legacy/", "twine upload --repository gatehouse-test dist/*",
 			`data-copy="new-token" hidden`, `<script src="/static/copy.`)
 		m := newTokenRE.FindStringSubmatch(r.body)
@@ -116,7 +116,7 @@ func TestCreateTokenOnTheWeb(t *testing.T) {
 		if strings.Contains(list.body, raw) || strings.Contains(list.body, strings.TrimPrefix(raw, "pypi-")[:40]) {
 			t.Error("the token list shows the token again")
 		}
-		wantPage(t, "the list", list, 200, "CI for alpha", "Projects alpha, beta", "2026-07-01 00:00 UTC",
+		wantPage(t, "the list", list, 200, "CI for alpha", "Projects alpha, beta", "2026-06-30 23:59 UTC",
 			t0.Format("2006-01-02 15:04")+" UTC") // last used, by the upload
 		if e := f.lastEvent(t, audit.APITokenAdded); e.ActorID != f.alice || e.IP == "" || e.UserAgent == "" || e.Additional["description"] != "CI for alpha" {
 			t.Errorf("token added event = %+v", e)
