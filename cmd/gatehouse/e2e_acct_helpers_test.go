@@ -950,6 +950,13 @@ var (
 // would need a code of a later 30-second step).
 func (b *acctBrowser) enrolTOTP(t *testing.T) {
 	t.Helper()
+	b.enrolTOTPBackTo(t, "/manage/account/two-factor/")
+}
+
+// enrolTOTPBackTo is enrolTOTP for a browser the management gate sent to
+// the two-factor page from back: where it lands once the app is added.
+func (b *acctBrowser) enrolTOTPBackTo(t *testing.T, back string) {
+	t.Helper()
 	r := b.post(t, "/manage/account/recovery-codes/generate/", nil)
 	acctWant(t, r, 200, "Your recovery codes")
 	codes := acctRecoveryCodeRE.FindAllStringSubmatch(r.Body, -1)
@@ -973,7 +980,7 @@ func (b *acctBrowser) enrolTOTP(t *testing.T) {
 		t.Fatal(err)
 	}
 	r = b.post(t, "/manage/account/totp-provision/", url.Values{"totp_value": {code}})
-	acctWantRedirect(t, r, "/manage/account/two-factor/")
+	acctWantRedirect(t, r, back)
 	acctWant(t, b.follow(t, r), 200, "Authentication app added.")
 }
 

@@ -166,14 +166,15 @@ func services(cfg *settings, log *slog.Logger, d *db.DB) (*app, error) {
 		return nil, fail(err, "The server secret is not usable: "+err.Error(),
 			"Give the server's own secret with --secret-key / GATEHOUSE_SECRET_KEY or --secret-key-file / GATEHOUSE_SECRET_KEY_FILE.")
 	}
-	u, _ := url.Parse(cfg.BaseURL)
-	tokens, err := token.NewService(d, token.Options{Secret: secret, Location: u.Host, HelpURL: cfg.BaseURL + "/help/"})
-	if err != nil {
-		return nil, err
-	}
 	renderer, err := mail.NewRenderer(cfg.SiteName, cfg.BaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("email templates: %w", err)
+	}
+	u, _ := url.Parse(cfg.BaseURL)
+	tokens, err := token.NewService(d, token.Options{Secret: secret, Location: u.Host, HelpURL: cfg.BaseURL + "/help/",
+		Notifier: mail.NewNotifier(renderer, nil), Links: web.EmailLinks(cfg.BaseURL), Logger: log})
+	if err != nil {
+		return nil, err
 	}
 	var breach *account.BreachChecker
 	if cfg.HIBPURL != "" {

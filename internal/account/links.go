@@ -12,6 +12,7 @@ type Links struct {
 	// VerifyProjectRole answers an invitation to collaborate on a project
 	// (internal/project sends it).
 	VerifyProjectRole string
+	Tokens            string // the API tokens page, linked from leaked-token notices
 }
 
 // With returns the link to page carrying the one-time token raw.

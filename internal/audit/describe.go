@@ -1,9 +1,34 @@
 package audit
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
+
+// methodWords names a login method (the two_factor_method of login events)
+// the way the pages do.
+func methodWords(m string) string {
+	switch m {
+	case "totp":
+		return "an authentication app"
+	case "recovery-code":
+		return "a recovery code"
+	case "webauthn":
+		return "a security key"
+	case "passkey":
+		return "a passkey"
+	case "remembered-device":
+		return "a remembered browser"
+	case "email-confirmation":
+		return "an emailed confirmation link"
+	}
+	return "a second factor"
+}
 
 // Describe says what an event means in plain words, for the security
-// history on the account page and a project's history.
+// history on the account page. Every tag this package defines has its own
+// words (TestDescribeKnowsEveryTag); what is stored in the event's details
+// (a reason, a method) is translated, never shown as the raw value.
 func Describe(e Stored) string {
 	if d, ok := describeProject(e); ok {
 		return d
@@ -36,8 +61,10 @@ func Describe(e Stored) string {
 			return "Logged in from a remembered browser"
 		case "recovery-code":
 			return "Logged in with a recovery code"
+		case "email-confirmation":
+			return "Logged in after confirming the login from the emailed link"
 		default:
-			return "Logged in (" + m + ")"
+			return "Logged in with " + methodWords(m)
 		}
 	case LoginFailure:
 		switch str("reason") {
@@ -53,8 +80,10 @@ func Describe(e Stored) string {
 			return "Failed login: recovery code already used"
 		case "invalid_webauthn":
 			return "Failed login: security key response refused"
+		case "confirm_login_wrong_browser":
+			return "Login confirmation link opened in a browser other than the one that logged in; nothing was confirmed"
 		default:
-			return "Failed login: " + str("reason")
+			return "Failed login"
 		}
 	case ReauthFailure:
 		return "Password confirmation failed"
@@ -84,11 +113,20 @@ func Describe(e Stored) string {
 		}
 		return "Ended a session"
 	case APITokenAdded:
-		return "API token created: " + str("description")
+		return "API token created: " + str("description") + " (" + scopeWords(str("scope")) + ")"
 	case APITokenRemoved:
 		return "API token deleted: " + str("description")
+	case APITokenRemovedLeak:
+		if str("origin") == "command line" {
+			return "API token revoked by an administrator because it leaked: " + str("description")
+		}
+		return "API token revoked because it was found in public: " + str("description")
+	case ProjectAPITokenAdded:
+		return "API token " + str("description") + " of " + str("owner") + " created for this project"
+	case ProjectAPITokenRemoved:
+		return "API token " + str("description") + " of " + str("owner") + " for this project deleted"
 	case LoginNewDevice:
-		return "Login from an unrecognized browser held for email confirmation (" + str("two_factor_method") + ")"
+		return "Login with " + methodWords(str("two_factor_method")) + " from an unrecognized browser held until it is confirmed from the emailed link; not logged in yet"
 	case LoginConfirmed:
 		return "Login confirmed from the emailed link"
 	case TwoFactorAdded, TwoFactorRemoved:
@@ -119,7 +157,9 @@ func Describe(e Stored) string {
 		if str("purpose") == "confirm_stored" {
 			return "Recovery codes confirmed"
 		}
-		return "Logged in with a recovery code"
+		// Only the code: whether the login then went through or was held
+		// for email confirmation is the next event's to say.
+		return "Recovery code used to log in (it cannot be used again)"
 	case WebAuthnSignCountError:
 		return "Security key “" + str("label") + "” refused: its signature counter went backwards (possible clone)"
 	case AdminAccountRecovery:
@@ -174,8 +214,24 @@ func Describe(e Stored) string {
 		return "Trusted publishing issuer " + str("issuer") + " added by administrator " + e.Actor
 	case OIDCIssuerRemoved:
 		return "Trusted publishing issuer " + str("issuer") + " removed by administrator " + e.Actor
+	case AccountDelete:
+		return "Account deleted"
 	}
-	return e.Tag
+	return fallbackWords(e.Tag)
+}
+
+// fallbackWords is what a tag without words of its own shows: its parts as
+// words, never a blank line. The tags of this package all have their own.
+func fallbackWords(tag string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(tag, ":", " "), "_", " ")
+}
+
+// scopeWords is a token's permissions summary as the pages say it.
+func scopeWords(scope string) string {
+	if names, ok := strings.CutPrefix(scope, "projects: "); ok {
+		return "projects " + names
+	}
+	return "whole account"
 }
 
 // describeCollaboration words the project-collaboration events: on the

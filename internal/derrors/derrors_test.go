@@ -66,3 +66,22 @@ func TestInFieldCarriesTheField(t *testing.T) {
 		}
 	}
 }
+
+func TestInFieldNamesItsField(t *testing.T) {
+	err := fmt.Errorf("token.Create: %w", InField(Conflict, "description", "API token name %q already in use", "laptop"))
+	if !errors.Is(err, Conflict) {
+		t.Errorf("errors.Is(%v, Conflict) = false", err)
+	}
+	if got := FieldOf(err); got != "description" {
+		t.Errorf("FieldOf = %q, want description", got)
+	}
+	if msg, _ := Message(err); msg != `API token name "laptop" already in use` {
+		t.Errorf("Message = %q", msg)
+	}
+	if got := FieldOf(New(Invalid, "whole form")); got != "" {
+		t.Errorf("FieldOf(New(…)) = %q, want \"\"", got)
+	}
+	if got := FieldOf(errors.New("internal")); got != "" {
+		t.Errorf("FieldOf(internal) = %q, want \"\"", got)
+	}
+}

@@ -116,6 +116,12 @@ const (
 	// Also Expires (the date).
 	TemplatePendingPublisherReminder = "pending-trusted-publisher-expiration-reminder"
 	TemplateTokenUsedWithPublisher   = "api-token-used-in-trusted-publisher-project"
+	// Data: Username, Description (the token's), Scope (e.g. "whole
+	// account"), URL (where it was found, may be ""), ByAdmin ("" for a
+	// leak report, "yes" when an administrator revoked it), TokensLink (the
+	// API tokens page). Sent even to an unverified primary address, as on
+	// PyPI: the owner must hear that a credential leaked.
+	TemplateTokenCompromisedLeak = "token-compromised-leak"
 )
 
 // Templates lists every template a Renderer knows.
@@ -158,18 +164,20 @@ var Templates = []string{
 	TemplateRemovedProject,
 	TemplateProjectQuarantined,
 	TemplateQuarantineCleared,
+	TemplateTokenCompromisedLeak,
 }
 
 // AllowsUnverified reports whether template may go to an unverified
 // address. Spec §1.4: an email goes to the user's primary address and is
 // skipped when that address is unverified, except for these templates
 // (verify-email, password-reset-unverified; unrecognized-login, without
-// which the owner could not finish a login at all; account-recovery, which
-// the owner must hear of whatever the state of their address). Callers
+// which the owner could not finish a login at all; account-recovery and
+// token-compromised-leak, which the owner must hear of whatever the state
+// of their address). Callers
 // apply the policy; Enqueue does not know whether an address is verified.
 func AllowsUnverified(template string) bool {
 	switch template {
-	case TemplateVerifyEmail, TemplatePasswordResetUnverified, TemplateUnrecognizedLogin, TemplateAccountRecovery:
+	case TemplateVerifyEmail, TemplatePasswordResetUnverified, TemplateUnrecognizedLogin, TemplateAccountRecovery, TemplateTokenCompromisedLeak:
 		return true
 	}
 	return false

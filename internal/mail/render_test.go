@@ -174,6 +174,11 @@ var samples = map[string]struct {
 		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitHub: octo/widget, workflow release.yml", "Link": "https://pypi.example.org/manage/project/widget/settings/publishing/"},
 		subject: "API token used to upload to project Widget despite Trusted Publishing enabled",
 	},
+	TemplateTokenCompromisedLeak: {
+		data: map[string]string{"Username": "alice", "Description": "laptop", "Scope": "whole account",
+			"URL": "https://gist.example/alice/123", "ByAdmin": "", "TokensLink": "https://pypi.example.org/manage/account/token/"},
+		subject: "Your API credentials from Gatehouse were found on a public webpage",
+	},
 }
 
 const testInviteLink = "https://pypi.example.org/account/verify-project-role/?token=tok_Invite456"
@@ -337,8 +342,10 @@ func TestTemplateFilesComplete(t *testing.T) {
 
 func TestAllowsUnverified(t *testing.T) {
 	for _, n := range Templates {
-		// spec §2.2 "To unverified?"; plus account-recovery, our admin recovery notice.
-		want := n == "verify-email" || n == "password-reset-unverified" || n == "unrecognized-login" || n == "account-recovery"
+		// spec §2.2 "To unverified?" (token-compromised-leak among them); plus
+		// account-recovery, our admin recovery notice.
+		want := n == "verify-email" || n == "password-reset-unverified" || n == "unrecognized-login" || n == "account-recovery" ||
+			n == "token-compromised-leak"
 		if AllowsUnverified(n) != want {
 			t.Errorf("AllowsUnverified(%s) = %v", n, !want)
 		}

@@ -100,7 +100,7 @@ func (b *collabBrowser) post(t *testing.T, path string, form url.Values) collabR
 
 // wantPage fails unless r has the status and shows every text (as HTML
 // escapes it).
-func wantPage(t *testing.T, r collabResp, code int, texts ...string) {
+func wantCollabPage(t *testing.T, r collabResp, code int, texts ...string) {
 	t.Helper()
 	if r.code != code {
 		t.Fatalf("got %s\nwant status %d", r, code)
@@ -114,7 +114,7 @@ func wantPage(t *testing.T, r collabResp, code int, texts ...string) {
 
 // wantRedirect fails unless r is a 303 to path (its query ignored unless
 // path has one).
-func wantRedirect(t *testing.T, r collabResp, path string) {
+func collabWantRedirect(t *testing.T, r collabResp, path string) {
 	t.Helper()
 	loc := r.loc
 	if !strings.Contains(path, "?") {

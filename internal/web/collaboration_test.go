@@ -38,33 +38,33 @@ func TestCollaborationInviteAcceptUploadRemove(t *testing.T) {
 		bobID := f.userIDOf(t, "bob")
 
 		page := alice.get(t, collabPage)
-		wantPage(t, page, http.StatusOK, "<h1>Collaborators</h1>", "alice", "Owner", "No invitations waiting.", "expire in 72 hours")
+		wantCollabPage(t, page, http.StatusOK, "<h1>Collaborators</h1>", "alice", "Owner", "No invitations waiting.", "expire in 72 hours")
 
 		r := alice.post(t, collabPage, url.Values{"username": {"bob"}, "role_name": {"Maintainer"}})
-		wantRedirect(t, r, collabPage)
-		wantPage(t, alice.get(t, collabPage), http.StatusOK, "Invitation sent to bob. It expires in 72 hours.", "pending, expires")
+		collabWantRedirect(t, r, collabPage)
+		wantCollabPage(t, alice.get(t, collabPage), http.StatusOK, "Invitation sent to bob. It expires in 72 hours.", "pending, expires")
 		accept, decline := f.invitationLinks(t, "bob@example.com")
 
 		// The links show the invitation; opening them changes nothing.
 		before := f.collabSnapshot(t)
-		wantPage(t, bob.get(t, decline), http.StatusOK, "Invitation to demo", "<strong>alice</strong> invites you", `value="decline" class="danger"`)
+		wantCollabPage(t, bob.get(t, decline), http.StatusOK, "Invitation to demo", "<strong>alice</strong> invites you", `value="decline" class="danger"`)
 		p := bob.get(t, accept)
-		wantPage(t, p, http.StatusOK, "as <strong>Maintainer</strong>", `value="accept">Accept`)
-		wantPage(t, bob.get(t, "/manage/account/invitations/"), http.StatusOK, "demo", "alice", "Maintainer")
+		wantCollabPage(t, p, http.StatusOK, "as <strong>Maintainer</strong>", `value="accept">Accept`)
+		wantCollabPage(t, bob.get(t, "/manage/account/invitations/"), http.StatusOK, "demo", "alice", "Maintainer")
 		if after := f.collabSnapshot(t); after != before {
 			t.Fatalf("opening the links changed the database")
 		}
 		tok, _ := url.Parse(accept)
 		r = bob.post(t, "/account/verify-project-role/", url.Values{"token": {tok.Query().Get("token")}, "action": {"accept"}})
-		wantRedirect(t, r, "/project/demo/")
-		wantPage(t, bob.get(t, "/project/demo/"), http.StatusOK, "You are now Maintainer of demo.")
+		collabWantRedirect(t, r, "/project/demo/")
+		wantCollabPage(t, bob.get(t, "/project/demo/"), http.StatusOK, "You are now Maintainer of demo.")
 		if got := f.mailsTo(t, "alice@example.com", "collaborator-added"); len(got) != 1 {
 			t.Errorf("owners told of the new collaborator: %d emails, want 1", len(got))
 		}
 		if got := f.mailsTo(t, "bob@example.com", "added-as-collaborator"); len(got) != 1 {
 			t.Errorf("bob told: %d emails, want 1", len(got))
 		}
-		wantPage(t, alice.get(t, collabPage), http.StatusOK, "bob", "Maintainer")
+		wantCollabPage(t, alice.get(t, collabPage), http.StatusOK, "bob", "Maintainer")
 
 		// Bob uploads with a token for demo only.
 		bobToken := f.mintToken(t, bobID, "demo")
@@ -72,17 +72,17 @@ func TestCollaborationInviteAcceptUploadRemove(t *testing.T) {
 			t.Fatalf("bob's upload as maintainer: got %s, want 200", res)
 		}
 		// A maintainer may not manage collaborators.
-		wantPage(t, bob.get(t, collabPage), http.StatusForbidden, "Only an owner of demo can do this.")
+		wantCollabPage(t, bob.get(t, collabPage), http.StatusForbidden, "Only an owner of demo can do this.")
 
 		// Alice removes bob: his token is refused at once, with
 		// Warehouse's message, and his browser loses the project.
 		r = alice.post(t, collabPage+"delete/", url.Values{"user_id": {itoa(bobID)}})
-		wantRedirect(t, r, collabPage)
-		wantPage(t, alice.get(t, collabPage), http.StatusOK, "bob is no longer a collaborator on demo.")
+		collabWantRedirect(t, r, collabPage)
+		wantCollabPage(t, alice.get(t, collabPage), http.StatusOK, "bob is no longer a collaborator on demo.")
 		w := wheel(t, meta{Name: "demo", Version: "1.2"})
 		checkUpload(t, "bob's token after his removal", f.uploadAs(t, bobToken, w.form(), w), http.StatusForbidden,
 			"The user 'bob' isn't allowed to upload to project 'demo'. See "+f.url+"/help/#project-name for more information.")
-		wantPage(t, bob.get(t, collabPage+"leave/"), http.StatusForbidden, "You are not a collaborator on demo.")
+		wantCollabPage(t, bob.get(t, collabPage+"leave/"), http.StatusForbidden, "You are not a collaborator on demo.")
 		if got := f.mailsTo(t, "bob@example.com", "removed-as-collaborator"); len(got) != 1 {
 			t.Errorf("bob told of his removal: %d emails, want 1", len(got))
 		}
@@ -94,8 +94,8 @@ func itoa(n int64) string { return strconv.FormatInt(n, 10) }
 func TestCollaborationAcceptAsOwnerDeclineAndLeave(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f, alice, bob, carol := collabSetup(t, d)
-		wantRedirect(t, alice.post(t, collabPage, url.Values{"username": {"bob"}, "role_name": {"Owner"}}), collabPage)
-		wantRedirect(t, alice.post(t, collabPage, url.Values{"username": {"carol"}, "role_name": {"Maintainer"}}), collabPage)
+		collabWantRedirect(t, alice.post(t, collabPage, url.Values{"username": {"bob"}, "role_name": {"Owner"}}), collabPage)
+		collabWantRedirect(t, alice.post(t, collabPage, url.Values{"username": {"carol"}, "role_name": {"Maintainer"}}), collabPage)
 
 		// From the list of invitations: bob accepts (as Owner, he lands on
 		// the collaboration page), carol declines.
@@ -105,13 +105,13 @@ func TestCollaborationAcceptAsOwnerDeclineAndLeave(t *testing.T) {
 			t.Fatalf("bob's invitations page: ids %v\n%s", ids, list)
 		}
 		r := bob.post(t, "/manage/account/invitations/", url.Values{"invitation_id": {ids[0]}, "action": {"accept"}})
-		wantRedirect(t, r, collabPage)
-		wantPage(t, bob.get(t, collabPage), http.StatusOK, "You are now Owner of demo.")
+		collabWantRedirect(t, r, collabPage)
+		wantCollabPage(t, bob.get(t, collabPage), http.StatusOK, "You are now Owner of demo.")
 
 		ids = hiddenIDs(carol.get(t, "/manage/account/invitations/").body, "invitation_id")
 		r = carol.post(t, "/manage/account/invitations/", url.Values{"invitation_id": ids, "action": {"decline"}})
-		wantRedirect(t, r, "/manage/account/invitations/")
-		wantPage(t, carol.get(t, "/manage/account/invitations/"), http.StatusOK, "Invitation to demo declined.", "None: you have answered every invitation.")
+		collabWantRedirect(t, r, "/manage/account/invitations/")
+		wantCollabPage(t, carol.get(t, "/manage/account/invitations/"), http.StatusOK, "Invitation to demo declined.", "None: you have answered every invitation.")
 		for _, owner := range []string{"alice", "bob"} {
 			if got := f.mailsTo(t, owner+"@example.com", "project-role-invite-declined"); len(got) != 1 {
 				t.Errorf("%s told of carol's decline: %d emails, want 1", owner, len(got))
@@ -119,13 +119,13 @@ func TestCollaborationAcceptAsOwnerDeclineAndLeave(t *testing.T) {
 		}
 
 		// With two owners, alice can leave; then bob is the last owner.
-		wantPage(t, alice.get(t, collabPage+"leave/"), http.StatusOK, "Leave demo", "You are <strong>Owner</strong>")
+		wantCollabPage(t, alice.get(t, collabPage+"leave/"), http.StatusOK, "Leave demo", "You are <strong>Owner</strong>")
 		r = alice.post(t, collabPage+"leave/", url.Values{"confirm_project_name": {"demo"}})
-		wantRedirect(t, r, "/project/demo/")
-		wantPage(t, alice.get(t, collabPage), http.StatusForbidden, "Only an owner of demo can do this.")
+		collabWantRedirect(t, r, "/project/demo/")
+		wantCollabPage(t, alice.get(t, collabPage), http.StatusForbidden, "Only an owner of demo can do this.")
 		before := f.collabSnapshot(t)
 		r = bob.post(t, collabPage+"leave/", url.Values{"confirm_project_name": {"demo"}})
-		wantPage(t, r, http.StatusBadRequest, "You are the only owner of demo, so you cannot leave it.", `class="field-error"`)
+		wantCollabPage(t, r, http.StatusBadRequest, "You are the only owner of demo, so you cannot leave it.", `class="field-error"`)
 		if after := f.collabSnapshot(t); after != before {
 			t.Errorf("the last owner's refused leave changed the database")
 		}
@@ -160,24 +160,24 @@ func TestCollaborationGuards(t *testing.T) {
 			}
 			r := anonymous.do(t, rt.method, rt.path, fv)
 			if rt.method == "GET" {
-				wantRedirect(t, r, "/account/login/")
+				collabWantRedirect(t, r, "/account/login/")
 			} else if r.code != http.StatusSeeOther || !strings.HasPrefix(r.loc, "/account/login/") {
 				t.Errorf("anonymous %s %s: got %s, want a redirect to log in", rt.method, rt.path, r)
 			}
-			wantPage(t, bob.do(t, rt.method, rt.path, fv), http.StatusForbidden, "Only an owner of demo can do this.")
-			wantPage(t, carol.do(t, rt.method, rt.path, fv), http.StatusForbidden, "Only an owner of demo can do this.")
+			wantCollabPage(t, bob.do(t, rt.method, rt.path, fv), http.StatusForbidden, "Only an owner of demo can do this.")
+			wantCollabPage(t, carol.do(t, rt.method, rt.path, fv), http.StatusForbidden, "Only an owner of demo can do this.")
 			if r := stale.do(t, rt.method, rt.path, fv); r.code != http.StatusSeeOther || !strings.HasPrefix(r.loc, "/account/reauthenticate/") {
 				t.Errorf("owner without a recent password %s %s: got %s, want a redirect to confirm the password", rt.method, rt.path, r)
 			}
 		}
 		// Leaving: any collaborator, but not a stranger.
-		wantPage(t, carol.get(t, collabPage+"leave/"), http.StatusForbidden, "You are not a collaborator on demo.")
-		wantPage(t, carol.post(t, collabPage+"leave/", url.Values{"confirm_project_name": {"demo"}}), http.StatusForbidden, "You are not a collaborator on demo.")
+		wantCollabPage(t, carol.get(t, collabPage+"leave/"), http.StatusForbidden, "You are not a collaborator on demo.")
+		wantCollabPage(t, carol.post(t, collabPage+"leave/", url.Values{"confirm_project_name": {"demo"}}), http.StatusForbidden, "You are not a collaborator on demo.")
 		// Alice's ownership of demo gives her nothing on carol's project.
-		wantPage(t, alice.get(t, "/manage/project/other/collaboration/"), http.StatusForbidden, "Only an owner of other can do this.")
-		wantPage(t, alice.post(t, "/manage/project/other/collaboration/delete/", url.Values{"user_id": {itoa(f.userIDOf(t, "carol"))}}),
+		wantCollabPage(t, alice.get(t, "/manage/project/other/collaboration/"), http.StatusForbidden, "Only an owner of other can do this.")
+		wantCollabPage(t, alice.post(t, "/manage/project/other/collaboration/delete/", url.Values{"user_id": {itoa(f.userIDOf(t, "carol"))}}),
 			http.StatusForbidden, "Only an owner of other can do this.")
-		wantPage(t, alice.get(t, "/manage/project/nosuch/collaboration/"), http.StatusNotFound, `project "nosuch" not found`)
+		wantCollabPage(t, alice.get(t, "/manage/project/nosuch/collaboration/"), http.StatusNotFound, `project "nosuch" not found`)
 		if after := f.collabSnapshot(t); after != before {
 			t.Errorf("refused requests changed the database:\nbefore %s\nafter %s", before, after)
 		}
@@ -186,11 +186,11 @@ func TestCollaborationGuards(t *testing.T) {
 		// answer an invitation (PyPI's gate).
 		d.Exec(`DELETE FROM totp_secrets WHERE user_id = $1`, bobID)
 		r := bob.get(t, "/account/verify-project-role/?token=abc")
-		wantRedirect(t, r, "/manage/account/two-factor/")
+		collabWantRedirect(t, r, "/manage/account/two-factor/")
 		if !strings.Contains(r.loc, "next="+url.QueryEscape("/account/verify-project-role/?token=abc")) {
 			t.Errorf("the 2FA redirect lacks next back to the link: %q", r.loc)
 		}
-		wantRedirect(t, bob.get(t, "/manage/account/invitations/"), "/manage/account/two-factor/")
+		collabWantRedirect(t, bob.get(t, "/manage/account/invitations/"), "/manage/account/two-factor/")
 	})
 }
 
@@ -204,7 +204,7 @@ func TestCollaborationBadInput(t *testing.T) {
 		d.Exec(`UPDATE user_emails SET verified = FALSE WHERE email = 'unverified@example.com'`)
 		bobID, carolID := f.userIDOf(t, "bob"), f.userIDOf(t, "carol")
 		d.Exec(`INSERT INTO roles (project_id, user_id, role) SELECT id, $1, 'Maintainer' FROM projects WHERE normalized_name = 'demo'`, bobID)
-		wantRedirect(t, alice.post(t, collabPage, url.Values{"username": {"carol"}, "role_name": {"Maintainer"}}), collabPage)
+		collabWantRedirect(t, alice.post(t, collabPage, url.Values{"username": {"carol"}, "role_name": {"Maintainer"}}), collabPage)
 		accept, _ := f.invitationLinks(t, "carol@example.com")
 		tu, _ := url.Parse(accept)
 		carolToken := tu.Query().Get("token")
@@ -213,7 +213,7 @@ func TestCollaborationBadInput(t *testing.T) {
 		// An expired invitation for dave.
 		addUser(t, d, "dave")
 		dave := f.signIn(t, f.userIDOf(t, "dave"), f.clock.Now())
-		wantRedirect(t, alice.post(t, collabPage, url.Values{"username": {"dave"}, "role_name": {"Owner"}}), collabPage)
+		collabWantRedirect(t, alice.post(t, collabPage, url.Values{"username": {"dave"}, "role_name": {"Owner"}}), collabPage)
 		daveLink, _ := f.invitationLinks(t, "dave@example.com")
 		daveInv := hiddenIDs(dave.get(t, "/manage/account/invitations/").body, "invitation_id")[0]
 		f.clock.Advance(project.InvitationLifetime)
@@ -223,8 +223,8 @@ func TestCollaborationBadInput(t *testing.T) {
 		carol = f.signIn(t, carolID, f.clock.Now())
 		dave = f.signIn(t, f.userIDOf(t, "dave"), f.clock.Now())
 		// Carol's invitation was sent before the jump too: send it again.
-		wantRedirect(t, alice.post(t, collabPage+"revoke_invite/", url.Values{"invitation_id": {carolInv}}), collabPage)
-		wantRedirect(t, alice.post(t, collabPage, url.Values{"username": {"carol"}, "role_name": {"Maintainer"}}), collabPage)
+		collabWantRedirect(t, alice.post(t, collabPage+"revoke_invite/", url.Values{"invitation_id": {carolInv}}), collabPage)
+		collabWantRedirect(t, alice.post(t, collabPage, url.Values{"username": {"carol"}, "role_name": {"Maintainer"}}), collabPage)
 		accept, _ = f.invitationLinks(t, "carol@example.com")
 		tu, _ = url.Parse(accept)
 		staleCarolToken := carolToken
@@ -275,7 +275,7 @@ func TestCollaborationBadInput(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				before := f.collabSnapshot(t)
 				r := tc.who.do(t, tc.method, tc.path, tc.form)
-				wantPage(t, r, tc.code, tc.msg)
+				wantCollabPage(t, r, tc.code, tc.msg)
 				// The message sits in its field's error or the form's.
 				i := strings.Index(r.body, `class="`+tc.near+`"`)
 				if i < 0 || !strings.Contains(r.body[i:min(len(r.body), i+600)], htmlEscape(tc.msg)) {
@@ -288,7 +288,7 @@ func TestCollaborationBadInput(t *testing.T) {
 		}
 		// What was typed into the invite form is kept.
 		r := alice.post(t, collabPage, invite("nobody", "Owner"))
-		wantPage(t, r, http.StatusBadRequest, `value="nobody" aria-invalid="true"`, `<option selected>Owner</option>`)
+		wantCollabPage(t, r, http.StatusBadRequest, `value="nobody" aria-invalid="true"`, `<option selected>Owner</option>`)
 	})
 }
 

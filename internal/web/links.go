@@ -15,6 +15,7 @@ const (
 	pathConfirmLogin  = "/account/confirm-login/"
 	// PyPI's accounts.verify-project-role.
 	pathVerifyProjectRole = "/account/verify-project-role/"
+	pathTokens            = "/manage/account/token/"
 )
 
 // EmailLinks returns the absolute addresses of the emailed-link pages
@@ -27,5 +28,6 @@ func EmailLinks(baseURL string) account.Links {
 		ConfirmLogin:  base + pathConfirmLogin,
 
 		VerifyProjectRole: base + pathVerifyProjectRole,
+		Tokens:            base + pathTokens,
 	}
 }

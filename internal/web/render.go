@@ -59,14 +59,14 @@ func parseTemplates() (map[string]*template.Template, error) {
 	// pages' navigation and field errors); they are parsed with every page.
 	shared := []string{"templates/layout.html"}
 	for _, p := range pages {
-		if strings.HasPrefix(path.Base(p), "_") {
+		if base := path.Base(p); strings.HasPrefix(base, "_") || strings.HasPrefix(base, "partial_") {
 			shared = append(shared, p)
 		}
 	}
 	out := map[string]*template.Template{}
 	for _, p := range pages {
 		name := path.Base(p)
-		if name == "layout.html" || strings.HasPrefix(name, "_") {
+		if name == "layout.html" || strings.HasPrefix(name, "_") || strings.HasPrefix(name, "partial_") {
 			continue
 		}
 		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, append(slices.Clone(shared), p)...)
@@ -133,9 +133,10 @@ func humanSize(n int64) string {
 // staticFiles are the embedded assets, served under content-hashed names so
 // they can be cached forever.
 type staticFiles struct {
-	cssName string
-	jsName  string
-	files   map[string][]byte
+	cssName    string
+	jsName     string
+	copyJSName string // copy.js, only on the page that shows a new API token
+	files      map[string][]byte
 }
 
 func loadStatic() (staticFiles, error) {
@@ -155,6 +156,9 @@ func loadStatic() (staticFiles, error) {
 		return sf, err
 	}
 	if sf.jsName, err = hashed("webauthn.js", "webauthn", ".js"); err != nil {
+		return sf, err
+	}
+	if sf.copyJSName, err = hashed("copy.js", "copy", ".js"); err != nil {
 		return sf, err
 	}
 	return sf, nil

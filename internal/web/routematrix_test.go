@@ -215,6 +215,11 @@ var routePolicy = map[string]string{
 	"POST /admin/projects/{project}/quarantine/{$}":                    "admin",
 	"POST /admin/projects/{project}/unquarantine/{$}":                  "admin",
 	"POST /admin/projects/{project}/limits/{$}":                        "admin",
+	"POST /_/secrets/disclose-token":                                   "other",
+	"GET /manage/account/history/{$}":                                  "signedIn",
+	"GET /manage/account/token/{$}":                                    "manage sudo",
+	"POST /manage/account/token/{$}":                                   "manage sudo",
+	"POST /manage/account/token/delete/{$}":                            "manage sudo",
 }
 
 func TestRoutePolicy(t *testing.T) {

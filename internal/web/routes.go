@@ -48,6 +48,9 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /_/oidc/audience", tool(s.oidcAudience))
 	mux.Handle("POST /_/oidc/mint-token", tool(s.mintToken))
 	mux.Handle("POST /_/oidc/github/mint-token", tool(s.mintToken))
+	// Leaked-token reports (spec §1.7): no guard, no cookies. Knowing a
+	// token's value is the authority to have it revoked (leak.go).
+	mux.Handle("POST /_/secrets/disclose-token", s.recoverer(s.logRequests(noSniff(s.toolErrors(s.discloseToken)))))
 
 	// Browse pages.
 	mux.Handle("GET /{$}", page(s.homePage))
@@ -83,8 +86,13 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /account/reset-password/{$}", page(s.resetPasswordPage))
 	mux.Handle("POST /account/reset-password/{$}", page(s.resetPassword))
 
-	// The account page and what it manages.
+	// The account pages, split as PyPI's: account settings (emails,
+	// password), two-factor and sessions, API tokens, security history.
 	mux.Handle("GET /manage/account/{$}", page(s.signedIn(s.accountPage)))
+	mux.Handle("GET /manage/account/history/{$}", page(s.signedIn(s.historyPage)))
+	mux.Handle("GET /manage/account/token/{$}", page(s.manage(s.sudo(s.tokensPage))))
+	mux.Handle("POST /manage/account/token/{$}", page(s.manage(s.sudo(s.createToken))))
+	mux.Handle("POST /manage/account/token/delete/{$}", page(s.manage(s.sudo(s.deleteToken))))
 	mux.Handle("POST /manage/account/emails/add/{$}", page(s.sudo(s.addEmail)))
 	mux.Handle("POST /manage/account/emails/remove/{$}", page(s.sudo(s.removeEmail)))
 	mux.Handle("POST /manage/account/emails/primary/{$}", page(s.sudo(s.setPrimaryEmail)))

@@ -199,7 +199,7 @@ func addUser(t *testing.T, d *db.DB, name string) int64 {
 // mintToken creates an API token for user, limited to projects if any.
 func (in *instance) mintToken(t *testing.T, user int64, projects ...string) string {
 	t.Helper()
-	raw, _, err := in.tokens.Create(context.Background(), user, fmt.Sprintf("test token %d %v", user, projects), projects, nil)
+	raw, _, err := in.tokens.Create(context.Background(), user, fmt.Sprintf("test token %d %v", user, projects), projects, nil, token.Origin{CommandLine: true})
 	if err != nil {
 		t.Fatalf("mint token: %v", err)
 	}
