@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +29,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/token"
 	"github.com/gatehouse-index/gatehouse/internal/web"
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 // app is everything a command needs, wired once. The user and token
@@ -179,7 +179,7 @@ func services(cfg *settings, log *slog.Logger, d *db.DB) (*app, error) {
 	notifier := mail.NewNotifier(renderer, nil)
 	accounts := account.NewService(account.Options{
 		DB:                      d,
-		Hasher:                  account.NewHasher(runtime.NumCPU()),
+		Hasher:                  account.NewHasher(workpool.New(workpool.Options{Workers: cfg.HashWorkers, Wait: cfg.HashWait})),
 		Notifier:                notifier,
 		BaseURL:                 cfg.BaseURL,
 		Breach:                  breach,
@@ -242,6 +242,9 @@ func serve(ctx context.Context, e env, args []string) error {
 		return helpOK(err)
 	}
 	log := newLogger(cfg, e)
+	// Password hashes run on threads of their own at low priority; these
+	// processors are theirs, so requests for the index never wait for one.
+	defer workpool.ReserveProcs(cfg.HashWorkers)()
 
 	// Listen first: with port 0 (tests) the base URL comes from the real port.
 	ln, err := net.Listen("tcp", cfg.Listen)

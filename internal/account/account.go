@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 // User is one account. PrimaryEmail is "" when the user has no address.
@@ -72,7 +73,7 @@ type Notifier interface {
 // Options configures a Service. Only DB is required.
 type Options struct {
 	DB       *db.DB
-	Hasher   *Hasher  // nil: NewHasher(2)
+	Hasher   *Hasher  // nil: two workers, no bound on the wait
 	Notifier Notifier // nil: emails are dropped (a warning is logged once)
 	// BaseURL is the site's configured external URL; emailed links are built
 	// from it only, never from a request's Host header (spec E4).
@@ -98,8 +99,7 @@ type Service struct {
 	registrationOpen bool
 	lim              limiters
 	noNotifier       sync.Once // warns once that emails are being dropped
-	dummyOnce        sync.Once
-	dummy            string // see dummyHash
+	dummy            string    // see dummyHash
 }
 
 // NewService returns an account service.
@@ -109,8 +109,9 @@ func NewService(o Options) *Service {
 		breach: o.Breach, now: o.Now, rand: o.Rand, log: o.Log, registrationOpen: o.DefaultRegistrationOpen,
 	}
 	if s.hasher == nil {
-		s.hasher = NewHasher(2)
+		s.hasher = NewHasher(workpool.New(workpool.Options{Workers: 2}))
 	}
+	s.dummy = dummyHash()
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -185,7 +186,7 @@ func (s *Service) Create(ctx context.Context, n NewUser) (*User, error) {
 		}
 		var err error
 		if hash, err = s.hasher.Hash(ctx, n.Password); err != nil {
-			return nil, err
+			return nil, s.setPasswordErr(err)
 		}
 	}
 	now := s.clock()

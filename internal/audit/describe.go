@@ -47,10 +47,15 @@ func Describe(e Stored) string {
 			return "Failed login: recovery code already used"
 		case "invalid_webauthn":
 			return "Failed login: security key response refused"
+		case "busy":
+			return "Login refused: too many sign-ins were in progress to check the password"
 		default:
 			return "Failed login: " + str("reason")
 		}
 	case ReauthFailure:
+		if str("reason") == "busy" {
+			return "Password confirmation refused: too many sign-ins were in progress to check it"
+		}
 		return "Password confirmation failed"
 	case EmailAdd:
 		return "Email address added: " + str("email")

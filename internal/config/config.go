@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +54,9 @@ type Config struct {
 	SessionIdle    time.Duration // session idle timeout
 	SessionMax     time.Duration // session absolute timeout
 	TrustedProxies string        // comma-separated CIDRs whose X-Forwarded-For is believed
+
+	HashWorkers int           // passwords hashed at once; 0 in the settings means DefaultHashWorkers
+	HashWait    time.Duration // longest a login waits for a free hash worker before 429
 }
 
 // Setting describes one configuration value.
@@ -73,6 +77,20 @@ func settings() []Setting {
 			n, err := ParseSize(v)
 			if err != nil {
 				return err
+			}
+			*f(c) = n
+			return nil
+		}
+	}
+	count := func(f func(c *Config) *int) func(*Config, string) error {
+		return func(c *Config, v string) error {
+			if v == "" {
+				*f(c) = 0
+				return nil
+			}
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				return fmt.Errorf("not a whole number: %q", v)
 			}
 			*f(c) = n
 			return nil
@@ -143,6 +161,10 @@ func settings() []Setting {
 			dur(func(c *Config) *time.Duration { return &c.SessionMax })},
 		{"trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client IP (e.g. 127.0.0.1/32)",
 			str(func(c *Config) *string { return &c.TrustedProxies })},
+		{"hash-workers", "GATEHOUSE_HASH_WORKERS", "", "passwords hashed at once (argon2id: one CPU and 19 MiB each), at low priority; the rest of the CPUs stay with the index (default half the CPUs, at least 1)",
+			count(func(c *Config) *int { return &c.HashWorkers })},
+		{"hash-wait", "GATEHOUSE_HASH_WAIT", "1s", "longest a login (or registration, password change) waits for a free hash worker; past it the answer is 429 with Retry-After",
+			dur(func(c *Config) *time.Duration { return &c.HashWait })},
 	}
 }
 
@@ -245,6 +267,15 @@ func (c *Config) complete() error {
 	if c.UploadMinRate <= 0 {
 		return errors.New("--upload-min-rate must be positive, e.g. 8KiB (bytes per second)")
 	}
+	if c.HashWorkers < 0 {
+		return fmt.Errorf("--hash-workers %d: give a positive number of concurrent password hashes, or leave it unset for half the CPUs", c.HashWorkers)
+	}
+	if c.HashWorkers == 0 {
+		c.HashWorkers = DefaultHashWorkers(runtime.NumCPU())
+	}
+	if c.HashWait <= 0 {
+		return errors.New("--hash-wait must be a positive duration, e.g. 1s")
+	}
 	if c.PageCacheSize < 1<<20 {
 		return fmt.Errorf("--page-cache-size %d bytes is too small: give at least 1MiB, e.g. 64MiB", c.PageCacheSize)
 	}
@@ -260,6 +291,14 @@ func (c *Config) complete() error {
 	}
 	return nil
 }
+
+// DefaultHashWorkers is how many passwords are hashed at once on cpus CPUs
+// unless configured: half of them, at least one. argon2id with p=1 keeps
+// one CPU busy per hash (about 25 ms each), so this leaves the other half
+// to the Simple API and file downloads however many logins arrive, and
+// still verifies about 40 passwords a second per worker, far more than a
+// private index's people sign in.
+func DefaultHashWorkers(cpus int) int { return max(1, cpus/2) }
 
 // DefaultBaseURL is the base URL when none is configured. A loopback or
 // wildcard listen address becomes "localhost": WebAuthn (security keys and

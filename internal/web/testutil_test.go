@@ -43,6 +43,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/token"
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 // testSecret is the server secret of every test token service; instances
@@ -89,6 +90,9 @@ type fixtureConfig struct {
 	uploadRateWindow time.Duration // default: the server's default
 	// pageCacheSize is the page cache's budget (default the server's).
 	pageCacheSize int64
+	// hashPool runs the password hashes (default: two workers, waiting as
+	// long as the request does).
+	hashPool *workpool.Pool
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -124,7 +128,10 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	}
 	tmp := t.TempDir()
 	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, TempDir: tmp, HelpURL: help, Now: cfg.clock.Now, Log: log})
-	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(2), BaseURL: in.url, Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})
+	if cfg.hashPool == nil {
+		cfg.hashPool = workpool.New(workpool.Options{Workers: 2})
+	}
+	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(cfg.hashPool), BaseURL: in.url, Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})
 	in.sessions = session.NewManager(d, session.Options{Now: cfg.clock.Now})
 	in.mfa, err = mfa.NewService(mfa.Options{DB: d, Secret: testSecret, SiteName: "Gatehouse Test", BaseURL: in.url, Now: cfg.clock.Now, Log: log})
 	if err != nil {
