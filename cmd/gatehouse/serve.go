@@ -43,6 +43,7 @@ type app struct {
 	notifier *mail.Notifier
 	tokens   *token.Service
 	accounts *account.Service
+	hashes   *workpool.Pool // the password hashes' CPU budget (--hash-cpus)
 	audit    *audit.Service
 	mfa      *mfa.Service
 
@@ -177,9 +178,10 @@ func services(cfg *settings, log *slog.Logger, d *db.DB) (*app, error) {
 		breach = account.NewBreachChecker(cfg.HIBPURL, nil)
 	}
 	notifier := mail.NewNotifier(renderer, nil)
+	hashes := workpool.New(workpool.Options{CPUs: cfg.HashCPUs, Wait: cfg.HashWait})
 	accounts := account.NewService(account.Options{
 		DB:                      d,
-		Hasher:                  account.NewHasher(workpool.New(workpool.Options{Workers: cfg.HashWorkers, Wait: cfg.HashWait})),
+		Hasher:                  account.NewHasher(hashes),
 		Notifier:                notifier,
 		BaseURL:                 cfg.BaseURL,
 		Breach:                  breach,
@@ -190,7 +192,7 @@ func services(cfg *settings, log *slog.Logger, d *db.DB) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &app{cfg: cfg, log: log, db: d, secret: secret, notifier: notifier, tokens: tokens, accounts: accounts,
+	return &app{cfg: cfg, log: log, db: d, secret: secret, notifier: notifier, tokens: tokens, accounts: accounts, hashes: hashes,
 		audit: audit.NewService(d, nil), mfa: factors}, nil
 }
 
@@ -242,9 +244,6 @@ func serve(ctx context.Context, e env, args []string) error {
 		return helpOK(err)
 	}
 	log := newLogger(cfg, e)
-	// Password hashes run on threads of their own at low priority; these
-	// processors are theirs, so requests for the index never wait for one.
-	defer workpool.ReserveProcs(cfg.HashWorkers)()
 
 	// Listen first: with port 0 (tests) the base URL comes from the real port.
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -261,6 +260,9 @@ func serve(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	// The password hashes get processors of their own, so that the Go
+	// scheduler never runs a hash ahead of the requests on theirs.
+	defer workpool.ReserveProcs(a.hashes.Workers())()
 	if err := a.openServer(log); err != nil {
 		return err
 	}

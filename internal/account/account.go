@@ -73,7 +73,7 @@ type Notifier interface {
 // Options configures a Service. Only DB is required.
 type Options struct {
 	DB       *db.DB
-	Hasher   *Hasher  // nil: two workers, no bound on the wait
+	Hasher   *Hasher  // nil: two CPUs, no bound on the wait
 	Notifier Notifier // nil: emails are dropped (a warning is logged once)
 	// BaseURL is the site's configured external URL; emailed links are built
 	// from it only, never from a request's Host header (spec E4).
@@ -109,7 +109,7 @@ func NewService(o Options) *Service {
 		breach: o.Breach, now: o.Now, rand: o.Rand, log: o.Log, registrationOpen: o.DefaultRegistrationOpen,
 	}
 	if s.hasher == nil {
-		s.hasher = NewHasher(workpool.New(workpool.Options{Workers: 2}))
+		s.hasher = NewHasher(workpool.New(workpool.Options{CPUs: 2}))
 	}
 	s.dummy = dummyHash()
 	if s.now == nil {

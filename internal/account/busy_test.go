@@ -27,7 +27,7 @@ type busyPool struct {
 
 func newBusyPool(wait time.Duration) *busyPool {
 	bp := &busyPool{waiting: make(chan time.Duration, 16), fire: make(chan time.Time)}
-	bp.Pool = workpool.New(workpool.Options{Workers: 1, Wait: wait, After: func(d time.Duration) <-chan time.Time {
+	bp.Pool = workpool.New(workpool.Options{CPUs: 1, Wait: wait, After: func(d time.Duration) <-chan time.Time {
 		bp.waiting <- d
 		return bp.fire
 	}})
@@ -207,7 +207,7 @@ func TestHasherBusySetPassword(t *testing.T) {
 // (Counting replaces timing: the work is the same when the count is.)
 func TestEveryNameCostsOneHash(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
-		pool := workpool.New(workpool.Options{Workers: 1})
+		pool := workpool.New(workpool.Options{CPUs: 1})
 		f := newFixture(t, d, withPool(pool))
 		f.register("alice")
 		_, err := f.s.Create(f.ctx, NewUser{Username: "nopass"})
@@ -236,7 +236,7 @@ func TestEveryNameCostsOneHash(t *testing.T) {
 // TestDummyHashMatchesNothing: the dummy hash has the current parameters
 // (so it costs what a real verification costs) and no password matches it.
 func TestDummyHashMatchesNothing(t *testing.T) {
-	h := NewHasher(workpool.New(workpool.Options{Workers: 1}))
+	h := NewHasher(workpool.New(workpool.Options{CPUs: 1}))
 	d1, d2 := dummyHash(), dummyHash()
 	if d1 == d2 || needsRehash(d1) {
 		t.Fatalf("dummy hashes %q and %q: want distinct, with the current parameters", d1, d2)

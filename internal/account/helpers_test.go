@@ -88,7 +88,7 @@ func newFixture(t *testing.T, d *db.DB, opt ...func(*Options)) *fixture {
 	f := &fixture{t: t, ctx: context.Background(), d: d, clock: &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)},
 		notify: &outboxNotifier{}, logs: &bytes.Buffer{}}
 	o := Options{
-		DB: d, Hasher: NewHasher(workpool.New(workpool.Options{Workers: 4})), Notifier: f.notify, BaseURL: testBaseURL + "/", Now: f.clock.Now,
+		DB: d, Hasher: NewHasher(workpool.New(workpool.Options{CPUs: 4})), Notifier: f.notify, BaseURL: testBaseURL + "/", Now: f.clock.Now,
 		Log: slog.New(slog.NewTextHandler(&lockedWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})), DefaultRegistrationOpen: true,
 	}
 	for _, fn := range opt {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -55,8 +56,8 @@ type Config struct {
 	SessionMax     time.Duration // session absolute timeout
 	TrustedProxies string        // comma-separated CIDRs whose X-Forwarded-For is believed
 
-	HashWorkers int           // passwords hashed at once; 0 in the settings means DefaultHashWorkers
-	HashWait    time.Duration // longest a login waits for a free hash worker before 429
+	HashCPUs float64       // CPUs password hashing may use on average; 0 in the settings means DefaultHashCPUs
+	HashWait time.Duration // longest a login waits for a free hash worker before 429
 }
 
 // Setting describes one configuration value.
@@ -82,15 +83,15 @@ func settings() []Setting {
 			return nil
 		}
 	}
-	count := func(f func(c *Config) *int) func(*Config, string) error {
+	number := func(f func(c *Config) *float64) func(*Config, string) error {
 		return func(c *Config, v string) error {
 			if v == "" {
 				*f(c) = 0
 				return nil
 			}
-			n, err := strconv.Atoi(strings.TrimSpace(v))
-			if err != nil {
-				return fmt.Errorf("not a whole number: %q", v)
+			n, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+				return fmt.Errorf("not a number (e.g. 0.5, 2): %q", v)
 			}
 			*f(c) = n
 			return nil
@@ -161,8 +162,8 @@ func settings() []Setting {
 			dur(func(c *Config) *time.Duration { return &c.SessionMax })},
 		{"trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client IP (e.g. 127.0.0.1/32)",
 			str(func(c *Config) *string { return &c.TrustedProxies })},
-		{"hash-workers", "GATEHOUSE_HASH_WORKERS", "", "passwords hashed at once (argon2id: one CPU and 19 MiB each), at low priority; the rest of the CPUs stay with the index (default half the CPUs, at least 1)",
-			count(func(c *Config) *int { return &c.HashWorkers })},
+		{"hash-cpus", "GATEHOUSE_HASH_CPUS", "", "CPUs password hashing (argon2id, 19 MiB each) may use on average, e.g. 0.5 or 2; the rest stay with the index (default half the CPUs: 0.5 on one)",
+			number(func(c *Config) *float64 { return &c.HashCPUs })},
 		{"hash-wait", "GATEHOUSE_HASH_WAIT", "1s", "longest a login (or registration, password change) waits for a free hash worker; past it the answer is 429 with Retry-After",
 			dur(func(c *Config) *time.Duration { return &c.HashWait })},
 	}
@@ -267,11 +268,11 @@ func (c *Config) complete() error {
 	if c.UploadMinRate <= 0 {
 		return errors.New("--upload-min-rate must be positive, e.g. 8KiB (bytes per second)")
 	}
-	if c.HashWorkers < 0 {
-		return fmt.Errorf("--hash-workers %d: give a positive number of concurrent password hashes, or leave it unset for half the CPUs", c.HashWorkers)
+	if c.HashCPUs == 0 {
+		c.HashCPUs = DefaultHashCPUs(runtime.NumCPU())
 	}
-	if c.HashWorkers == 0 {
-		c.HashWorkers = DefaultHashWorkers(runtime.NumCPU())
+	if c.HashCPUs < minHashCPUs {
+		return fmt.Errorf("--hash-cpus %g: give at least %g (a tenth of one CPU), or leave it unset for half the CPUs", c.HashCPUs, minHashCPUs)
 	}
 	if c.HashWait <= 0 {
 		return errors.New("--hash-wait must be a positive duration, e.g. 1s")
@@ -292,13 +293,17 @@ func (c *Config) complete() error {
 	return nil
 }
 
-// DefaultHashWorkers is how many passwords are hashed at once on cpus CPUs
-// unless configured: half of them, at least one. argon2id with p=1 keeps
-// one CPU busy per hash (about 25 ms each), so this leaves the other half
-// to the Simple API and file downloads however many logins arrive, and
-// still verifies about 40 passwords a second per worker, far more than a
-// private index's people sign in.
-func DefaultHashWorkers(cpus int) int { return max(1, cpus/2) }
+// DefaultHashCPUs is the CPU budget of password hashing on cpus CPUs
+// unless configured: half of them, so the other half always stays with the
+// Simple API and file downloads however many logins arrive. argon2id with
+// p=1 keeps one CPU busy for about 20 ms a hash, so even half of one CPU
+// (a server with one) checks some 25 passwords a second, far more than a
+// private index's people sign in. "At least one whole hash at a time"
+// would give a one-CPU server's only CPU to a crowd at the login form.
+func DefaultHashCPUs(cpus int) float64 { return float64(max(1, cpus)) / 2 }
+
+// minHashCPUs is the smallest budget accepted (workpool.MinCPUs).
+const minHashCPUs = 0.1
 
 // DefaultBaseURL is the base URL when none is configured. A loopback or
 // wildcard listen address becomes "localhost": WebAuthn (security keys and

@@ -43,8 +43,8 @@ func TestDefaults(t *testing.T) {
 	if c.MaxFileSize != 100<<20 || c.MaxProjectSize != 10<<30 {
 		t.Errorf("limits: got %d/%d, want 100 MiB/10 GiB", c.MaxFileSize, c.MaxProjectSize)
 	}
-	if want := DefaultHashWorkers(runtime.NumCPU()); c.HashWorkers != want || c.HashWait != time.Second {
-		t.Errorf("hashing: got %d workers and a %v wait, want %d (half of %d CPUs) and 1s", c.HashWorkers, c.HashWait, want, runtime.NumCPU())
+	if want := float64(runtime.NumCPU()) / 2; c.HashCPUs != want || c.HashWait != time.Second {
+		t.Errorf("hashing: got %g CPUs and a %v wait, want %g (half of %d) and 1s", c.HashCPUs, c.HashWait, want, runtime.NumCPU())
 	}
 	if c.ReadTimeout != 30*time.Second || c.IdleTimeout != 2*time.Minute || c.UploadMinRate != 8<<10 || c.UploadRateWindow != time.Minute {
 		t.Errorf("timeouts: got read %v, idle %v, upload min rate %d B/s over %v; want 30s, 2m, 8 KiB/s over 1m",
@@ -80,8 +80,10 @@ func TestInvalid(t *testing.T) {
 		{"--upload-min-rate", "fast"},
 		{"--page-cache-size", "100KiB"},
 		{"--page-cache-size", "lots"},
-		{"--hash-workers", "-1"},
-		{"--hash-workers", "lots"},
+		{"--hash-cpus", "-1"},
+		{"--hash-cpus", "0.05"},
+		{"--hash-cpus", "lots"},
+		{"--hash-cpus", "NaN"},
 		{"--hash-wait", "0s"},
 		{"--hash-wait", "soon"},
 	} {
@@ -91,20 +93,20 @@ func TestInvalid(t *testing.T) {
 	}
 }
 
-// TestHashWorkers: half the CPUs by default, never none; a given number is
-// taken as it is.
-func TestHashWorkers(t *testing.T) {
-	for cpus, want := range map[int]int{1: 1, 2: 1, 3: 1, 4: 2, 16: 8} {
-		if got := DefaultHashWorkers(cpus); got != want {
-			t.Errorf("DefaultHashWorkers(%d) = %d, want %d", cpus, got, want)
+// TestHashCPUs: half the CPUs by default, half of one on a one-CPU server;
+// a given budget is taken as it is, fractions too.
+func TestHashCPUs(t *testing.T) {
+	for cpus, want := range map[int]float64{1: 0.5, 2: 1, 3: 1.5, 16: 8} {
+		if got := DefaultHashCPUs(cpus); got != want {
+			t.Errorf("DefaultHashCPUs(%d) = %g, want %g", cpus, got, want)
 		}
 	}
-	c, err := load(t, []string{"--hash-workers", "3", "--hash-wait", "250ms"}, map[string]string{"GATEHOUSE_HASH_WORKERS": "5"})
+	c, err := load(t, []string{"--hash-cpus", "0.25", "--hash-wait", "250ms"}, map[string]string{"GATEHOUSE_HASH_CPUS": "5"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.HashWorkers != 3 || c.HashWait != 250*time.Millisecond {
-		t.Errorf("got %d workers, %v wait; want the flags' 3 and 250ms", c.HashWorkers, c.HashWait)
+	if c.HashCPUs != 0.25 || c.HashWait != 250*time.Millisecond {
+		t.Errorf("got %g CPUs, %v wait; want the flags' 0.25 and 250ms", c.HashCPUs, c.HashWait)
 	}
 }
 

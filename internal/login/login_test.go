@@ -85,7 +85,7 @@ func newFixture(t *testing.T, d *db.DB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), db: d, clock: testclock.New(t0), mail: &notifier{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(workpool.New(workpool.Options{Workers: 2})), Notifier: f.mail, BaseURL: "http://localhost", Now: f.clock.Now, Log: log})
+	f.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(workpool.New(workpool.Options{CPUs: 2})), Notifier: f.mail, BaseURL: "http://localhost", Now: f.clock.Now, Log: log})
 	var err error
 	f.mfa, err = mfa.NewService(mfa.Options{DB: d, Secret: []byte(strings.Repeat("login-test-secret", 4)), SiteName: "Test", BaseURL: "http://localhost",
 		Notifier: f.mail, Now: f.clock.Now, Log: log})

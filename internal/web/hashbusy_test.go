@@ -34,7 +34,7 @@ type heldPool struct {
 
 func newHeldPool(wait time.Duration) *heldPool {
 	hp := &heldPool{waiting: make(chan time.Duration, 16), fire: make(chan time.Time)}
-	hp.Pool = workpool.New(workpool.Options{Workers: 1, Wait: wait, After: func(d time.Duration) <-chan time.Time {
+	hp.Pool = workpool.New(workpool.Options{CPUs: 1, Wait: wait, After: func(d time.Duration) <-chan time.Time {
 		hp.waiting <- d
 		return hp.fire
 	}})

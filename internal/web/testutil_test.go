@@ -90,7 +90,7 @@ type fixtureConfig struct {
 	uploadRateWindow time.Duration // default: the server's default
 	// pageCacheSize is the page cache's budget (default the server's).
 	pageCacheSize int64
-	// hashPool runs the password hashes (default: two workers, waiting as
+	// hashPool runs the password hashes (default: two CPUs, waiting as
 	// long as the request does).
 	hashPool *workpool.Pool
 }
@@ -129,7 +129,7 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	tmp := t.TempDir()
 	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, TempDir: tmp, HelpURL: help, Now: cfg.clock.Now, Log: log})
 	if cfg.hashPool == nil {
-		cfg.hashPool = workpool.New(workpool.Options{Workers: 2})
+		cfg.hashPool = workpool.New(workpool.Options{CPUs: 2})
 	}
 	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(cfg.hashPool), BaseURL: in.url, Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})
 	in.sessions = session.NewManager(d, session.Options{Now: cfg.clock.Now})

@@ -1,25 +1,31 @@
-// Package workpool runs CPU-heavy work (password hashing) on a small,
-// bounded number of workers, so that however many requests want it at once,
-// at most Workers cores are spent on it and the rest of the server (the
-// Simple API, file downloads) keeps its CPU.
+// Package workpool runs CPU-heavy work (password hashing) within a CPU
+// budget, so that however many requests want it at once, the rest of the
+// server (the Simple API, file downloads) keeps its CPU.
+//
+// The budget is a number of CPUs, which may be a fraction: 2 is two jobs
+// at once, 0.5 is one job at a time that then rests for as long as it ran,
+// so that on average it takes half of one CPU. The rest is measured on the
+// wall clock, which is at least the CPU time the job took, so the budget
+// holds even when the machine is busy (and hashing slows down further
+// then, which is the point).
 //
 // A caller waits at most Options.Wait for a free worker; past it, Do
 // returns ErrBusy at once instead of queueing without end, so a burst of
 // logins is answered quickly ("try again in a few seconds") rather than
 // piling up requests, memory and latency.
 //
-// On Linux each job also runs on an OS thread of its own at a lowered
-// scheduling priority (nice 10), which the kernel gives up to the server's
-// other threads whenever they are runnable. The runtime only hands that
-// thread a processor (a P) if one is free, so the server raises GOMAXPROCS
-// by Workers (see ReserveProcs): the hashing threads then have processors
-// of their own and never hold back the ones the rest of the server runs on.
+// The budget bounds how many jobs run; where they run is the Go
+// scheduler's business, and with GOMAXPROCS=1 it gives them the only
+// processor almost whole (golang.org/x/crypto/argon2 runs each segment of
+// a hash in a new goroutine, which the scheduler runs next, ahead of the
+// requests waiting). ReserveProcs gives the jobs processors of their own,
+// so the operating system shares the CPU between them and the requests.
 package workpool
 
 import (
 	"context"
 	"errors"
-	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -29,22 +35,32 @@ import (
 // ErrBusy is returned by Do when every worker stayed busy for the whole wait.
 var ErrBusy = errors.New("every worker stayed busy for the whole wait")
 
+// MinCPUs is the smallest budget: a worker rests at most nine times as
+// long as it worked.
+const MinCPUs = 0.1
+
 // Options configures a Pool.
 type Options struct {
-	// Workers is how many jobs run at once; below 1 means 1.
-	Workers int
+	// CPUs is the budget: ceil(CPUs) jobs run at once, each worker busy at
+	// most CPUs/ceil(CPUs) of the time. Below MinCPUs means MinCPUs; 0
+	// means 1.
+	CPUs float64
 	// Wait is the longest Do waits for a free worker before ErrBusy. Zero
 	// or less waits as long as the caller's context allows.
 	Wait time.Duration
-	// After starts the wait's timer; nil is time.After. Tests pass a
-	// channel they fire themselves.
+	// Now and After are the clock (to time a job) and the timers (the wait,
+	// a worker's rest); nil are time.Now and time.After. Tests pass their
+	// own, and fire the timers themselves.
+	Now   func() time.Time
 	After func(time.Duration) <-chan time.Time
 }
 
-// Pool bounds how many jobs run at once.
+// Pool runs jobs within its budget.
 type Pool struct {
 	slots chan struct{}
+	duty  float64 // share of the time each worker may be busy, in (0, 1]
 	wait  time.Duration
+	now   func() time.Time
 	after func(time.Duration) <-chan time.Time
 	ran   atomic.Uint64
 	busy  atomic.Uint64
@@ -61,7 +77,18 @@ func (p *Pool) Stats() Stats { return Stats{Ran: p.ran.Load(), Busy: p.busy.Load
 
 // New returns a pool.
 func New(o Options) *Pool {
-	p := &Pool{slots: make(chan struct{}, max(1, o.Workers)), wait: o.Wait, after: o.After}
+	cpus := o.CPUs
+	switch {
+	case cpus == 0:
+		cpus = 1
+	case cpus < MinCPUs:
+		cpus = MinCPUs
+	}
+	workers := math.Ceil(cpus)
+	p := &Pool{slots: make(chan struct{}, int(workers)), duty: cpus / workers, wait: o.Wait, now: o.Now, after: o.After}
+	if p.now == nil {
+		p.now = time.Now
+	}
 	if p.after == nil {
 		p.after = time.After
 	}
@@ -79,11 +106,11 @@ func (p *Pool) RetryAfter() time.Duration {
 	return max(time.Second, (p.wait + time.Second - 1).Truncate(time.Second))
 }
 
-// Do runs f on a worker and returns when it is done. It returns ErrBusy
-// when no worker came free within the wait, and ctx's error when ctx ended
-// first; f has not run then. Once f has started, Do waits for it whatever
-// ctx does: the work is under way, and its slot is only free once it ends.
-// A panic in f is raised again in Do's caller.
+// Do runs f on a worker, in the calling goroutine, and returns when it is
+// done. It returns ErrBusy when no worker came free within the wait, and
+// ctx's error when ctx ended first; f has not run then. A worker whose
+// budget is below one CPU rests after f, and takes no job meanwhile; Do's
+// caller does not wait for that.
 func (p *Pool) Do(ctx context.Context, f func()) error {
 	if err := p.acquire(ctx); err != nil {
 		if errors.Is(err, ErrBusy) {
@@ -92,25 +119,8 @@ func (p *Pool) Do(ctx context.Context, f func()) error {
 		return err
 	}
 	p.ran.Add(1)
-	done := make(chan any, 1)
-	go func() {
-		// The thread is given a lower priority that cannot be raised back
-		// without privileges, so it must never run anything else: a
-		// goroutine that exits while locked takes its thread with it.
-		runtime.LockOSThread()
-		lowerPriority()
-		defer func() {
-			v := recover()
-			// Free the slot before Do returns, so that whoever Do's caller
-			// lets in next finds it free.
-			<-p.slots
-			done <- v
-		}()
-		f()
-	}()
-	if v := <-done; v != nil {
-		panic(fmt.Sprintf("workpool: job panicked: %v", v))
-	}
+	defer p.release(p.now())
+	f()
 	return nil
 }
 
@@ -134,12 +144,26 @@ func (p *Pool) acquire(ctx context.Context) error {
 	}
 }
 
-// ReserveProcs raises GOMAXPROCS by workers, so that the threads running a
-// pool's jobs find processors of their own instead of taking them from the
-// goroutines serving requests (see the package comment). The server calls
-// it once at start for its pool; release takes the processors back (the
-// end-to-end tests run several servers in one process, one after another
-// and at once, and subtracting undoes exactly what was added).
+// release frees the slot of a job that started at start: at once, or once
+// the worker has rested long enough to keep to its share of the time.
+func (p *Pool) release(start time.Time) {
+	rest := time.Duration(float64(p.now().Sub(start)) * (1/p.duty - 1))
+	if rest <= 0 {
+		<-p.slots
+		return
+	}
+	go func() {
+		<-p.after(rest)
+		<-p.slots
+	}()
+}
+
+// ReserveProcs raises GOMAXPROCS by workers, so that a pool's jobs find
+// processors of their own instead of taking the ones serving requests (see
+// the package comment). The server calls it once at start for its pool;
+// release takes the processors back (the end-to-end tests run several
+// servers in one process, one after another and at once, and subtracting
+// undoes exactly what was added).
 func ReserveProcs(workers int) (release func()) {
 	add := func(n int) {
 		procsMu.Lock()

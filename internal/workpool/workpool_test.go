@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-index/gatehouse/internal/testclock"
 )
 
 // holder keeps one worker busy until released: the job signals when it has
@@ -37,33 +39,35 @@ func (h *holder) free(t *testing.T) {
 	}
 }
 
-// timer is an injected wait: the test sees when Do starts waiting and
-// decides when the wait runs out.
+// timers are the injected timers: the test sees each one started, with
+// its duration, and fires it itself.
+type timers struct{ started chan timer }
+
 type timer struct {
-	waiting chan time.Duration
-	fire    chan time.Time
+	d    time.Duration
+	fire chan time.Time
 }
 
-func newTimer() *timer {
-	return &timer{waiting: make(chan time.Duration, 10), fire: make(chan time.Time)}
-}
+func newTimers() *timers { return &timers{started: make(chan timer, 10)} }
 
-func (tm *timer) after(d time.Duration) <-chan time.Time {
-	tm.waiting <- d
+func (ts *timers) after(d time.Duration) <-chan time.Time {
+	tm := timer{d: d, fire: make(chan time.Time, 1)}
+	ts.started <- tm
 	return tm.fire
 }
 
 func TestBusyAfterTheWait(t *testing.T) {
-	tm := newTimer()
-	p := New(Options{Workers: 2, Wait: 2 * time.Second, After: tm.after})
+	ts := newTimers()
+	p := New(Options{CPUs: 2, Wait: 2 * time.Second, After: ts.after})
 	a, b := hold(t, p), hold(t, p)
 	ran := false
 	errc := make(chan error, 1)
 	go func() { errc <- p.Do(context.Background(), func() { ran = true }) }()
-	if d := <-tm.waiting; d != 2*time.Second {
-		t.Errorf("waited %v, want the configured 2s", d)
+	wait := <-ts.started
+	if wait.d != 2*time.Second {
+		t.Errorf("waited %v, want the configured 2s", wait.d)
 	}
-	tm.fire <- time.Time{}
+	wait.fire <- time.Time{}
 	if err := <-errc; !errors.Is(err, ErrBusy) {
 		t.Fatalf("with both workers held past the wait: got %v, want ErrBusy", err)
 	}
@@ -75,25 +79,25 @@ func TestBusyAfterTheWait(t *testing.T) {
 	}
 	a.free(t)
 	b.free(t)
-	// Both free again: no wait at all.
+	// Both free again (whole CPUs: no rest): no wait at all.
 	if err := p.Do(context.Background(), func() { ran = true }); err != nil || !ran {
 		t.Fatalf("after the workers came free: err %v, ran %v", err, ran)
 	}
-	if len(tm.waiting) != 0 {
-		t.Error("a job with a free worker started the wait's timer")
+	if len(ts.started) != 0 {
+		t.Error("a job with a free worker, or a worker with a whole CPU, started a timer")
 	}
 }
 
 // TestWaiterGetsFreedWorker: a caller waiting inside the bound gets the
 // worker that frees up, and its timer never matters.
 func TestWaiterGetsFreedWorker(t *testing.T) {
-	tm := newTimer()
-	p := New(Options{Workers: 1, Wait: time.Second, After: tm.after})
+	ts := newTimers()
+	p := New(Options{CPUs: 1, Wait: time.Second, After: ts.after})
 	h := hold(t, p)
 	errc := make(chan error, 1)
 	ran := make(chan struct{})
 	go func() { errc <- p.Do(context.Background(), func() { close(ran) }) }()
-	<-tm.waiting
+	<-ts.started
 	h.free(t)
 	if err := <-errc; err != nil {
 		t.Fatalf("waiting job: %v", err)
@@ -101,8 +105,36 @@ func TestWaiterGetsFreedWorker(t *testing.T) {
 	<-ran
 }
 
+// TestFractionRests: with a quarter of a CPU, the one worker rests three
+// times as long as a job took, and takes nothing meanwhile; Do's caller
+// does not wait for the rest.
+func TestFractionRests(t *testing.T) {
+	clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	ts := newTimers()
+	p := New(Options{CPUs: 0.25, Wait: time.Second, Now: clock.Now, After: ts.after})
+	if p.Workers() != 1 {
+		t.Fatalf("%d workers for a quarter CPU, want 1", p.Workers())
+	}
+	if err := p.Do(context.Background(), func() { clock.Advance(100 * time.Millisecond) }); err != nil {
+		t.Fatal(err)
+	}
+	rest := <-ts.started
+	if rest.d != 300*time.Millisecond {
+		t.Errorf("rest %v after a 100ms job, want 300ms", rest.d)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- p.Do(context.Background(), func() {}) }()
+	if wait := <-ts.started; wait.d != time.Second {
+		t.Errorf("the next job's wait is %v, want 1s: it must wait for the resting worker", wait.d)
+	}
+	rest.fire <- time.Time{}
+	if err := <-errc; err != nil {
+		t.Fatalf("after the rest: %v", err)
+	}
+}
+
 func TestContextEndsTheWait(t *testing.T) {
-	p := New(Options{Workers: 1}) // no bound: only the context ends the wait
+	p := New(Options{CPUs: 1}) // no bound: only the context ends the wait
 	h := hold(t, p)
 	defer h.free(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -114,8 +146,8 @@ func TestContextEndsTheWait(t *testing.T) {
 	}
 }
 
-func TestPanicReachesCaller(t *testing.T) {
-	p := New(Options{Workers: 1})
+func TestPanicFreesTheWorker(t *testing.T) {
+	p := New(Options{CPUs: 1})
 	func() {
 		defer func() {
 			if recover() == nil {
@@ -124,13 +156,12 @@ func TestPanicReachesCaller(t *testing.T) {
 		}()
 		p.Do(context.Background(), func() { panic("boom") })
 	}()
-	// The slot was given back.
 	if err := p.Do(context.Background(), func() {}); err != nil {
 		t.Fatal(err)
 	}
 }
 
-func TestRetryAfter(t *testing.T) {
+func TestBudget(t *testing.T) {
 	for wait, want := range map[time.Duration]time.Duration{
 		0: time.Second, 250 * time.Millisecond: time.Second, time.Second: time.Second,
 		1500 * time.Millisecond: 2 * time.Second, 2 * time.Second: 2 * time.Second,
@@ -139,8 +170,10 @@ func TestRetryAfter(t *testing.T) {
 			t.Errorf("wait %v: RetryAfter %v, want %v", wait, got, want)
 		}
 	}
-	if w := New(Options{Workers: 0}).Workers(); w != 1 {
-		t.Errorf("Workers 0 gives %d workers, want 1", w)
+	for cpus, want := range map[float64]int{0: 1, 0.01: 1, 0.5: 1, 1: 1, 1.5: 2, 4: 4} {
+		if got := New(Options{CPUs: cpus}).Workers(); got != want {
+			t.Errorf("CPUs %v gives %d workers, want %d", cpus, got, want)
+		}
 	}
 }
 
