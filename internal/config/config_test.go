@@ -43,8 +43,8 @@ func TestDefaults(t *testing.T) {
 	if c.MaxFileSize != 100<<20 || c.MaxProjectSize != 10<<30 {
 		t.Errorf("limits: got %d/%d, want 100 MiB/10 GiB", c.MaxFileSize, c.MaxProjectSize)
 	}
-	if want := float64(runtime.NumCPU()) / 2; c.HashCPUs != want || c.HashWait != time.Second {
-		t.Errorf("hashing: got %g CPUs and a %v wait, want %g (half of %d) and 1s", c.HashCPUs, c.HashWait, want, runtime.NumCPU())
+	if want := float64(runtime.NumCPU()) / 4; c.HashCPUs != want || c.HashWait != time.Second {
+		t.Errorf("hashing: got %g CPUs and a %v wait, want %g (a quarter of %d) and 1s", c.HashCPUs, c.HashWait, want, runtime.NumCPU())
 	}
 	if c.ReadTimeout != 30*time.Second || c.IdleTimeout != 2*time.Minute || c.UploadMinRate != 8<<10 || c.UploadRateWindow != time.Minute {
 		t.Errorf("timeouts: got read %v, idle %v, upload min rate %d B/s over %v; want 30s, 2m, 8 KiB/s over 1m",
@@ -93,10 +93,10 @@ func TestInvalid(t *testing.T) {
 	}
 }
 
-// TestHashCPUs: half the CPUs by default, half of one on a one-CPU server;
-// a given budget is taken as it is, fractions too.
+// TestHashCPUs: a quarter of the CPUs by default; a given budget is taken
+// as it is, fractions too.
 func TestHashCPUs(t *testing.T) {
-	for cpus, want := range map[int]float64{1: 0.5, 2: 1, 3: 1.5, 16: 8} {
+	for cpus, want := range map[int]float64{1: 0.25, 2: 0.5, 3: 0.75, 16: 4} {
 		if got := DefaultHashCPUs(cpus); got != want {
 			t.Errorf("DefaultHashCPUs(%d) = %g, want %g", cpus, got, want)
 		}

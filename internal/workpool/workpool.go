@@ -3,11 +3,14 @@
 // server (the Simple API, file downloads) keeps its CPU.
 //
 // The budget is a number of CPUs, which may be a fraction: 2 is two jobs
-// at once, 0.5 is one job at a time that then rests for as long as it ran,
-// so that on average it takes half of one CPU. The rest is measured on the
-// wall clock, which is at least the CPU time the job took, so the budget
-// holds even when the machine is busy (and hashing slows down further
-// then, which is the point).
+// at once, 0.25 is one job at a time that then rests three times as long
+// as it ran, so that on average it takes a quarter of one CPU. The rest is
+// measured on the wall clock, which is at least the CPU time the job took,
+// so the budget holds even when the machine is busy (and hashing slows
+// down further then, which is the point). A worker rests only when
+// someone is waiting for it as its job ends: the budget binds a crowd,
+// and a lone caller (one person signing in, however often) is never kept
+// waiting by it.
 //
 // A caller waits at most Options.Wait for a free worker; past it, Do
 // returns ErrBusy at once instead of queueing without end, so a burst of
@@ -64,6 +67,7 @@ type Pool struct {
 	after func(time.Duration) <-chan time.Time
 	ran   atomic.Uint64
 	busy  atomic.Uint64
+	queue atomic.Int64 // callers waiting for a worker
 }
 
 // Stats counts what a pool did since it was made.
@@ -109,8 +113,8 @@ func (p *Pool) RetryAfter() time.Duration {
 // Do runs f on a worker, in the calling goroutine, and returns when it is
 // done. It returns ErrBusy when no worker came free within the wait, and
 // ctx's error when ctx ended first; f has not run then. A worker whose
-// budget is below one CPU rests after f, and takes no job meanwhile; Do's
-// caller does not wait for that.
+// budget is below one CPU rests after f when others are waiting, and takes
+// no job meanwhile; Do's caller does not wait for that.
 func (p *Pool) Do(ctx context.Context, f func()) error {
 	if err := p.acquire(ctx); err != nil {
 		if errors.Is(err, ErrBusy) {
@@ -130,6 +134,8 @@ func (p *Pool) acquire(ctx context.Context) error {
 		return nil
 	default:
 	}
+	p.queue.Add(1)
+	defer p.queue.Add(-1)
 	var expired <-chan time.Time
 	if p.wait > 0 {
 		expired = p.after(p.wait)
@@ -144,11 +150,12 @@ func (p *Pool) acquire(ctx context.Context) error {
 	}
 }
 
-// release frees the slot of a job that started at start: at once, or once
-// the worker has rested long enough to keep to its share of the time.
+// release frees the slot of a job that started at start: at once, or, when
+// others are waiting for it, once the worker has rested long enough to
+// keep to its share of the time.
 func (p *Pool) release(start time.Time) {
 	rest := time.Duration(float64(p.now().Sub(start)) * (1/p.duty - 1))
-	if rest <= 0 {
+	if rest <= 0 || p.queue.Load() == 0 {
 		<-p.slots
 		return
 	}

@@ -105,9 +105,9 @@ func TestWaiterGetsFreedWorker(t *testing.T) {
 	<-ran
 }
 
-// TestFractionRests: with a quarter of a CPU, the one worker rests three
-// times as long as a job took, and takes nothing meanwhile; Do's caller
-// does not wait for the rest.
+// TestFractionRests: with a quarter of a CPU and a caller waiting, the one
+// worker rests three times as long as its job took before it takes the
+// next; Do's caller does not wait for the rest.
 func TestFractionRests(t *testing.T) {
 	clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	ts := newTimers()
@@ -115,21 +115,43 @@ func TestFractionRests(t *testing.T) {
 	if p.Workers() != 1 {
 		t.Fatalf("%d workers for a quarter CPU, want 1", p.Workers())
 	}
-	if err := p.Do(context.Background(), func() { clock.Advance(100 * time.Millisecond) }); err != nil {
-		t.Fatal(err)
+	h := hold(t, p)
+	second := make(chan error, 1)
+	go func() { second <- p.Do(context.Background(), func() {}) }()
+	if wait := <-ts.started; wait.d != time.Second {
+		t.Fatalf("the second job's wait is %v, want 1s", wait.d)
 	}
+	clock.Advance(100 * time.Millisecond) // the held job took 100ms
+	h.free(t)                             // and its Do returned: no waiting for the rest
 	rest := <-ts.started
 	if rest.d != 300*time.Millisecond {
 		t.Errorf("rest %v after a 100ms job, want 300ms", rest.d)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- p.Do(context.Background(), func() {}) }()
-	if wait := <-ts.started; wait.d != time.Second {
-		t.Errorf("the next job's wait is %v, want 1s: it must wait for the resting worker", wait.d)
+	select {
+	case err := <-second:
+		t.Fatalf("the waiting job got the worker before its rest ended (%v)", err)
+	default:
 	}
 	rest.fire <- time.Time{}
-	if err := <-errc; err != nil {
+	if err := <-second; err != nil {
 		t.Fatalf("after the rest: %v", err)
+	}
+}
+
+// TestLoneCallerNeverRests: with nobody waiting, a job's end frees the
+// worker at once, whatever the budget: one person signing in again and
+// again is not slowed by it.
+func TestLoneCallerNeverRests(t *testing.T) {
+	clock := testclock.New(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	ts := newTimers()
+	p := New(Options{CPUs: 0.25, Wait: time.Second, Now: clock.Now, After: ts.after})
+	for range 3 {
+		if err := p.Do(context.Background(), func() { clock.Advance(100 * time.Millisecond) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(ts.started); n != 0 {
+		t.Errorf("%d timers started for a lone caller, want none", n)
 	}
 }
 
