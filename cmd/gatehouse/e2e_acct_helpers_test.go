@@ -354,9 +354,16 @@ func acctStart(t *testing.T, dialect string, o acctOpts) *acctEnv {
 		public = o.publicBase
 		env.cookie = "__Host-gatehouse_session"
 	}
+	// The scenarios sign in from many parallel subtests at once, on a
+	// machine often loaded by other work: with the default hash budget and
+	// wait, that crowd would get "too many sign-ins" 429s that no scenario
+	// is about. The budget and its 429 are tested with a held pool in
+	// internal/web and internal/account, and TestE2EHashDoS sets a small
+	// server's defaults again (a later flag wins).
 	args := []string{"serve", "--data-dir", dataDir, "--database-url", dbURL, "--base-url", public,
 		"--shutdown-grace", "5s", "--cache-poll", "200ms", "--log-level", "debug",
-		"--smtp-url", "smtp+insecure://" + mb.Addr, "--trusted-proxies", "127.0.0.1/32"}
+		"--smtp-url", "smtp+insecure://" + mb.Addr, "--trusted-proxies", "127.0.0.1/32",
+		"--hash-cpus", "2", "--hash-wait", "2m"}
 	args = append(append(args, "--listen", listen), o.extra...)
 
 	ctx, cancel := context.WithCancel(context.Background())

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -32,6 +31,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/token"
 	"github.com/gatehouse-index/gatehouse/internal/trustedpub"
 	"github.com/gatehouse-index/gatehouse/internal/web"
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 // app is everything a command needs, wired once. The user and token
@@ -45,6 +45,7 @@ type app struct {
 	notifier *mail.Notifier
 	tokens   *token.Service
 	accounts *account.Service
+	hashes   *workpool.Pool // the password hashes' CPU budget (--hash-cpus)
 	audit    *audit.Service
 	mfa      *mfa.Service
 
@@ -181,9 +182,10 @@ func services(cfg *settings, log *slog.Logger, d *db.DB) (*app, error) {
 		breach = account.NewBreachChecker(cfg.HIBPURL, nil)
 	}
 	notifier := mail.NewNotifier(renderer, nil)
+	hashes := workpool.New(workpool.Options{CPUs: cfg.HashCPUs, Wait: cfg.HashWait})
 	accounts := account.NewService(account.Options{
 		DB:                      d,
-		Hasher:                  account.NewHasher(runtime.NumCPU()),
+		Hasher:                  account.NewHasher(hashes),
 		Notifier:                notifier,
 		Links:                   web.EmailLinks(cfg.BaseURL),
 		Breach:                  breach,
@@ -194,7 +196,7 @@ func services(cfg *settings, log *slog.Logger, d *db.DB) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &app{cfg: cfg, log: log, db: d, secret: secret, notifier: notifier, tokens: tokens, accounts: accounts,
+	return &app{cfg: cfg, log: log, db: d, secret: secret, notifier: notifier, tokens: tokens, accounts: accounts, hashes: hashes,
 		audit: audit.NewService(d, nil), mfa: factors}, nil
 }
 
@@ -284,6 +286,9 @@ func serve(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	// The password hashes get processors of their own, so that the Go
+	// scheduler never runs a hash ahead of the requests on theirs.
+	defer workpool.ReserveProcs(a.hashes.Workers())()
 	if err := a.openServer(log); err != nil {
 		return err
 	}

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 // User is one account. PrimaryEmail is "" when the user has no address.
@@ -72,7 +73,7 @@ type Notifier interface {
 // Options configures a Service. Only DB is required.
 type Options struct {
 	DB       *db.DB
-	Hasher   *Hasher  // nil: NewHasher(2)
+	Hasher   *Hasher  // nil: two CPUs, no bound on the wait
 	Notifier Notifier // nil: emails are dropped (a warning is logged once)
 	// Links are the pages emailed links open (see Links).
 	Links  Links
@@ -97,8 +98,7 @@ type Service struct {
 	registrationOpen bool
 	lim              limiters
 	noNotifier       sync.Once // warns once that emails are being dropped
-	dummyOnce        sync.Once
-	dummy            string // see dummyHash
+	dummy            string    // see dummyHash
 }
 
 // NewService returns an account service.
@@ -108,8 +108,9 @@ func NewService(o Options) *Service {
 		breach: o.Breach, now: o.Now, rand: o.Rand, log: o.Log, registrationOpen: o.DefaultRegistrationOpen,
 	}
 	if s.hasher == nil {
-		s.hasher = NewHasher(2)
+		s.hasher = NewHasher(workpool.New(workpool.Options{CPUs: 2}))
 	}
+	s.dummy = dummyHash()
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -188,7 +189,7 @@ func (s *Service) Create(ctx context.Context, n NewUser) (*User, error) {
 		}
 		var err error
 		if hash, err = s.hasher.Hash(ctx, n.Password); err != nil {
-			return nil, err
+			return nil, s.setPasswordErr(err)
 		}
 	}
 	now := s.clock()

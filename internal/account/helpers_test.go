@@ -17,6 +17,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/testclock"
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 const (
@@ -69,7 +70,7 @@ func newFixture(t *testing.T, d *db.DB, opt ...func(*Options)) *fixture {
 	f := &fixture{t: t, ctx: context.Background(), d: d, clock: testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)),
 		notify: &outboxNotifier{}, logs: &bytes.Buffer{}}
 	o := Options{
-		DB: d, Hasher: NewHasher(4), Notifier: f.notify, Links: Links{VerifyEmail: testBaseURL + "/account/verify-email/", ResetPassword: testBaseURL + "/account/reset-password/", ConfirmLogin: testBaseURL + "/account/confirm-login/"}, Now: f.clock.Now,
+		DB: d, Hasher: NewHasher(workpool.New(workpool.Options{CPUs: 4})), Notifier: f.notify, Links: Links{VerifyEmail: testBaseURL + "/account/verify-email/", ResetPassword: testBaseURL + "/account/reset-password/", ConfirmLogin: testBaseURL + "/account/confirm-login/"}, Now: f.clock.Now,
 		Log: slog.New(slog.NewTextHandler(&lockedWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})), DefaultRegistrationOpen: true,
 	}
 	for _, fn := range opt {

@@ -61,7 +61,7 @@ func (s *Service) Register(ctx context.Context, r Registration, c Client) (*User
 	}
 	hash, err := s.hasher.Hash(ctx, r.Password)
 	if err != nil {
-		return nil, err
+		return nil, s.setPasswordErr(err)
 	}
 
 	now := s.clock()

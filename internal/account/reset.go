@@ -58,7 +58,7 @@ func (s *Service) PreparePasswordChange(ctx context.Context, userID int64, curre
 	}
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
-		return nil, err
+		return nil, s.setPasswordErr(err)
 	}
 	return &PasswordChange{userID: userID, hash: hash}, nil
 }
@@ -74,7 +74,7 @@ func (s *Service) PrepareReset(ctx context.Context, raw, pw, confirm string) (*P
 	}
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
-		return nil, err
+		return nil, s.setPasswordErr(err)
 	}
 	return &PasswordChange{userID: u.ID, hash: hash, resetLink: raw}, nil
 }

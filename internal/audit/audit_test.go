@@ -206,3 +206,16 @@ func TestForUserPage(t *testing.T) {
 		}
 	})
 }
+
+// TestDescribeBusy: a login refused because the hasher was busy reads as a
+// refusal, not as a wrong password.
+func TestDescribeBusy(t *testing.T) {
+	for tag, want := range map[string]string{
+		LoginFailure:  "Login refused: too many sign-ins were in progress to check the password",
+		ReauthFailure: "Password confirmation refused: too many sign-ins were in progress to check it",
+	} {
+		if got := Describe(Stored{Event: Event{Tag: tag, Additional: map[string]any{"reason": "busy"}}}); got != want {
+			t.Errorf("Describe(%s, busy) = %q, want %q", tag, got, want)
+		}
+	}
+}

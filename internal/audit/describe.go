@@ -82,10 +82,15 @@ func Describe(e Stored) string {
 			return "Failed login: security key response refused"
 		case "confirm_login_wrong_browser":
 			return "Login confirmation link opened in a browser other than the one that logged in; nothing was confirmed"
+		case "busy":
+			return "Login refused: too many sign-ins were in progress to check the password"
 		default:
 			return "Failed login"
 		}
 	case ReauthFailure:
+		if str("reason") == "busy" {
+			return "Password confirmation refused: too many sign-ins were in progress to check it"
+		}
 		return "Password confirmation failed"
 	case EmailAdd:
 		return "Email address added: " + str("email")

@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/testclock"
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
@@ -86,7 +87,7 @@ func newFixture(t *testing.T, d *db.DB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), db: d, clock: testclock.New(t0), mail: &notifier{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(2), Notifier: f.mail, Links: testLinks, Now: f.clock.Now, Log: log})
+	f.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(workpool.New(workpool.Options{CPUs: 2})), Notifier: f.mail, Links: testLinks, Now: f.clock.Now, Log: log})
 	var err error
 	f.mfa, err = mfa.NewService(mfa.Options{DB: d, Secret: []byte(strings.Repeat("login-test-secret", 4)), SiteName: "Test", Links: testLinks,
 		Notifier: f.mail, Now: f.clock.Now, Log: log})

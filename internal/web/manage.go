@@ -150,6 +150,7 @@ func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) error {
 		if !ok {
 			return err
 		}
+		s.setRetryAfter(w, err)
 		return s.render(w, statusOf(err), "delete_account.html", deletePage{basePage: s.base(r, "Delete your account"), Error: msg})
 	}
 	s.mailKick()

@@ -45,6 +45,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/testclock"
 	"github.com/gatehouse-index/gatehouse/internal/token"
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 // testSecret is the server secret of every test token service; instances
@@ -82,6 +83,9 @@ type fixtureConfig struct {
 	uploadRateWindow time.Duration // default: the server's default
 	// pageCacheSize is the page cache's budget (default the server's).
 	pageCacheSize int64
+	// hashPool runs the password hashes (default: two CPUs, waiting as
+	// long as the request does).
+	hashPool *workpool.Pool
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -124,7 +128,10 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	// rendered and queued in the outbox, where the tests read them.
 	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, TempDir: tmp, HelpURL: help, Now: cfg.clock.Now, Log: log,
 		Notifier: mail.NewNotifier(renderer, cfg.clock.Now), Links: EmailLinks(in.url)})
-	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(2), Links: EmailLinks(in.url), Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})
+	if cfg.hashPool == nil {
+		cfg.hashPool = workpool.New(workpool.Options{CPUs: 2})
+	}
+	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(cfg.hashPool), Links: EmailLinks(in.url), Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})
 	in.sessions = session.NewManager(d, session.Options{Now: cfg.clock.Now})
 	in.mfa, err = mfa.NewService(mfa.Options{DB: d, Secret: testSecret, SiteName: "Gatehouse Test", Links: EmailLinks(in.url), Now: cfg.clock.Now, Log: log})
 	if err != nil {
