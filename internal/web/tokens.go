@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -92,7 +93,8 @@ func scopeLabel(t token.Token) string {
 	if len(t.Projects) == 1 {
 		return "Project " + t.Projects[0]
 	}
-	return "Projects " + strings.Join(t.Projects, ", ")
+	// Sorted: the database returns a token's projects in no fixed order.
+	return "Projects " + strings.Join(slices.Sorted(slices.Values(t.Projects)), ", ")
 }
 
 // createToken makes a token from the form and shows it once. Bad input is
