@@ -31,12 +31,17 @@ func (s *FS) stage() (*fsStaged, error) {
 	return &fsStaged{s: s, f: f, tmp: tmp}, nil
 }
 
+// writebackEvery is how many bytes a staged blob accumulates before their
+// writeback to disk is started (see startWriteback).
+const writebackEvery = 8 << 20
+
 // fsStaged is the filesystem store's [Staged]: an open temporary file.
 type fsStaged struct {
-	s    *FS
-	f    *os.File // nil once committed or discarded
-	tmp  string   // root-relative name of the temporary file
-	size int64
+	s       *FS
+	f       *os.File // nil once committed or discarded
+	tmp     string   // root-relative name of the temporary file
+	size    int64
+	written int64 // bytes whose writeback has been started
 }
 
 func (st *fsStaged) Write(p []byte) (int, error) {
@@ -45,6 +50,10 @@ func (st *fsStaged) Write(p []byte) (int, error) {
 	}
 	n, err := st.f.Write(p)
 	st.size += int64(n)
+	if st.size-st.written >= writebackEvery {
+		startWriteback(st.f, st.written, st.size-st.written)
+		st.written = st.size
+	}
 	return n, err
 }
 

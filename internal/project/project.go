@@ -94,7 +94,6 @@ type Service struct {
 	db      *db.DB
 	blobs   blob.Store
 	limits  Limits
-	tempDir string
 	log     *slog.Logger
 	now     func() time.Time
 	helpURL string
@@ -103,7 +102,6 @@ type Service struct {
 // Options configures a Service.
 type Options struct {
 	Limits  Limits
-	TempDir string           // where uploads are spooled; same disk as the blob store is fastest
 	HelpURL string           // base of help links in error messages, e.g. "https://pypi.example.com/help/"
 	Now     func() time.Time // default time.Now
 	Log     *slog.Logger
@@ -117,7 +115,7 @@ func NewService(d *db.DB, blobs blob.Store, o Options) *Service {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{db: d, blobs: blobs, limits: o.Limits, tempDir: o.TempDir, log: o.Log, now: o.Now, helpURL: o.HelpURL}
+	return &Service{db: d, blobs: blobs, limits: o.Limits, log: o.Log, now: o.Now, helpURL: o.HelpURL}
 }
 
 // Blobs returns the blob store holding the files.
