@@ -241,10 +241,11 @@ func spoolSequential(ctx context.Context, store blob.Store, r io.Reader) (blob.S
 // BenchmarkSpool compares ways of staging and hashing an upload: the bytes
 // arrive in 4 KiB pieces, as the multipart reader hands them over, and go
 // to a staged file in a real filesystem store (not fsynced: that is the
-// commit's cost, the same for all). Run it with -cpu 1,2 to see what the
-// second core buys.
+// commit's cost, the same for all). Run it on one core too, to see what
+// the second one buys (-cpu 1 did not limit GOMAXPROCS here with Go 1.26):
 //
-//	go test ./internal/project/ -run '^$' -bench Spool -cpu 1,2
+//	go test ./internal/project/ -run '^$' -bench Spool
+//	taskset -c 0 go test ./internal/project/ -run '^$' -bench Spool
 func BenchmarkSpool(b *testing.B) {
 	const size = 64 << 20
 	src := randomBytes(size, 9)
