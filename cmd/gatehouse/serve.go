@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -99,17 +98,15 @@ func open(ctx context.Context, cfg *settings, log *slog.Logger, create bool) (*a
 	return a, nil
 }
 
-// makeDataDir creates the data directory and its temp directory, saying so
-// in the log when the data directory is new: a server started in the wrong
-// directory then shows where its new, empty index is.
+// makeDataDir creates the data directory, saying so in the log when it is
+// new: a server started in the wrong directory then shows where its new,
+// empty index is. (Uploads are staged in the blob store itself, so there is
+// no temp directory.)
 func makeDataDir(cfg *settings, log *slog.Logger) error {
 	if missing(cfg.DataDir) {
 		log.Info("creating a new, empty data directory", "path", abs(cfg.DataDir))
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return explain(err)
-	}
-	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "tmp"), 0o700); err != nil {
 		return explain(err)
 	}
 	return nil
@@ -215,7 +212,6 @@ func (a *app) openServer(log *slog.Logger) error {
 	a.blobs = blobs
 	a.projects = project.NewService(a.db, blobs, project.Options{
 		Limits:  project.Limits{MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, ReleaseAgeDays: cfg.ReleaseAgeDays},
-		TempDir: filepath.Join(cfg.DataDir, "tmp"),
 		HelpURL: cfg.BaseURL + "/help/",
 		Log:     log,
 		// Collaboration and project changes email through the one notice
@@ -326,7 +322,6 @@ func serve(ctx context.Context, e env, args []string) error {
 		Log:            log,
 		BaseURL:        cfg.BaseURL,
 		SiteName:       cfg.SiteName,
-		TempDir:        filepath.Join(cfg.DataDir, "tmp"),
 
 		UploadMinRate:    cfg.UploadMinRate,
 		UploadRateWindow: cfg.UploadRateWindow,

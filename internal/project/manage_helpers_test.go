@@ -61,7 +61,7 @@ func newMfix(t *testing.T, d *db.DB) *mfix {
 	}
 	clock := testclock.New(mt0)
 	f := &mfix{t: t, d: d, blobs: blobs, clock: clock, ctx: context.Background(), files: map[string]seededFile{}}
-	f.s = NewService(d, blobs, Options{Limits: Limits{MaxFileSize: 100 << 20, MaxProjectSize: 10 << 30}, TempDir: t.TempDir(),
+	f.s = NewService(d, blobs, Options{Limits: Limits{MaxFileSize: 100 << 20, MaxProjectSize: 10 << 30},
 		HelpURL: "https://pypi.example.org/help/", Now: clock.Now, Notifier: mail.NewNotifier(r, clock.Now)})
 	f.owner = f.user("alice", false)
 	f.maint = f.user("bob", false)

@@ -110,7 +110,6 @@ type Service struct {
 	db      *db.DB
 	blobs   blob.Store
 	limits  Limits
-	tempDir string
 	log     *slog.Logger
 	now     func() time.Time
 	helpURL string
@@ -128,7 +127,6 @@ type CreateHook func(ctx context.Context, tx *sql.Tx, projectID int64, name stri
 // Options configures a Service.
 type Options struct {
 	Limits  Limits
-	TempDir string           // where uploads are spooled; same disk as the blob store is fastest
 	HelpURL string           // base of help links in error messages, e.g. "https://pypi.example.com/help/"
 	Now     func() time.Time // default time.Now
 	Log     *slog.Logger
@@ -159,7 +157,7 @@ func NewService(d *db.DB, blobs blob.Store, o Options) *Service {
 	if o.Limits.ReleaseAgeDays <= 0 {
 		o.Limits.ReleaseAgeDays = DefaultReleaseAgeDays
 	}
-	return &Service{db: d, blobs: blobs, limits: o.Limits, tempDir: o.TempDir, log: o.Log, now: o.Now, helpURL: o.HelpURL,
+	return &Service{db: d, blobs: blobs, limits: o.Limits, log: o.Log, now: o.Now, helpURL: o.HelpURL,
 		notifier: o.Notifier, links: o.Links, rand: o.Rand, created: o.OnCreate}
 }
 

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -213,11 +212,8 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 
 	// Step 26: make the bytes durable, then list them.
 	key := BlobKey(c.Blake2_256)
-	if _, err := c.File.Seek(0, io.SeekStart); err != nil {
+	if err := c.store(ctx, key); err != nil {
 		return res, err
-	}
-	if err := s.blobs.Put(ctx, key, c.File); err != nil {
-		return res, fmt.Errorf("store file: %w", err)
 	}
 	var m *storedMetadata
 	if f.Filetype == "bdist_wheel" {
@@ -408,7 +404,7 @@ func (s *Service) inspect(up *Upload, norm string) ([]byte, error) {
 	if v, err := pep.ParseVersion(fileVer); err != nil || v.Canonical() != f.Version.Canonical() {
 		return nil, derrors.New(derrors.Invalid, "Version in filename should be '%s' not '%s'.", f.Version.String(), fileVer)
 	}
-	res, err := archive.Inspect(up.Content.File, up.Content.Size, kind, distInfo, archive.DefaultLimits())
+	res, err := archive.Inspect(up.Content, up.Content.Size, kind, distInfo, archive.DefaultLimits())
 	if err != nil {
 		if errors.Is(err, archive.ErrInvalid) {
 			return nil, derrors.New(derrors.Invalid, "Invalid distribution file. %s", err.Error())

@@ -81,7 +81,7 @@ func newFixtureWith(t *testing.T, d *db.DB, o fixtureOpts) *fixture {
 	notifier := mail.NewNotifier(renderer, f.clock.Now)
 	inv := PendingInvalidator{Notifier: notifier, BaseURL: "https://gatehouse.test", Now: f.clock.Now}
 	f.projects = project.NewService(d, blobs, project.Options{
-		Limits: project.Limits{MaxFileSize: 1 << 20, MaxProjectSize: 1 << 30}, TempDir: t.TempDir(),
+		Limits:  project.Limits{MaxFileSize: 1 << 20, MaxProjectSize: 1 << 30},
 		HelpURL: "https://gatehouse.test/help/", Now: f.clock.Now, OnCreate: inv.ProjectCreated,
 	})
 	f.tp, err = New(Options{

@@ -47,7 +47,7 @@ func newTPFixture(t *testing.T, d *db.DB) *tpFixture {
 	tf.srv, err = NewServer(Deps{Projects: f.projects, Tokens: f.tokens, Accounts: f.accounts, Sessions: f.sessions,
 		Audit: audit.NewService(d, f.clock.Now), MFA: f.mfa, TrustedPub: tf.tp, Log: newTestLogger(t),
 		Login:   login.NewService(login.Options{DB: d, Accounts: f.accounts, MFA: f.mfa, Sessions: f.sessions, Now: f.clock.Now}),
-		BaseURL: f.url, SiteName: "Gatehouse Test", TempDir: t.TempDir(), Now: f.clock.Now})
+		BaseURL: f.url, SiteName: "Gatehouse Test", Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

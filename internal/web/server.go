@@ -45,7 +45,6 @@ type Deps struct {
 	TrustedProxies []string
 	BaseURL        string // public URL without trailing slash; links are built only from it
 	SiteName       string
-	TempDir        string           // where uploads are spooled
 	Now            func() time.Time // default time.Now
 
 	// UploadMinRate (bytes per second) and UploadRateWindow hold upload
@@ -75,7 +74,6 @@ type Server struct {
 	log       *slog.Logger
 	baseURL   string
 	siteName  string
-	tempDir   string
 	now       func() time.Time
 	simple    *simpleCache
 	templates map[string]*template.Template
@@ -111,7 +109,6 @@ func NewServer(d Deps) (*Server, error) {
 		log:      d.Log,
 		baseURL:  d.BaseURL,
 		siteName: d.SiteName,
-		tempDir:  d.TempDir,
 		now:      d.Now,
 
 		uploadMinRate:    d.UploadMinRate,

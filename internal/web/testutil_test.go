@@ -17,12 +17,15 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -101,6 +104,14 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	if cfg.clock == nil {
 		cfg.clock = testclock.New(t0)
 	}
+	// Registered first, so it runs last, once the server has finished
+	// every request: no upload, accepted, refused or cut off, may leave a
+	// staged file behind.
+	t.Cleanup(func() {
+		if tmp := stagedFiles(t, cfg.blobDir); len(tmp) > 0 {
+			t.Errorf("uploads left staged files in the blob store: %q", tmp)
+		}
+	})
 	blobs, err := blob.NewFS(cfg.blobDir)
 	if err != nil {
 		t.Fatal(err)
@@ -119,14 +130,13 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmp := t.TempDir()
 	renderer, err := mail.NewRenderer("Gatehouse Test", in.url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Project notices (collaboration, yanks, deletions, quarantine) are
 	// rendered and queued in the outbox, where the tests read them.
-	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, TempDir: tmp, HelpURL: help, Now: cfg.clock.Now, Log: log,
+	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, HelpURL: help, Now: cfg.clock.Now, Log: log,
 		Notifier: mail.NewNotifier(renderer, cfg.clock.Now), Links: EmailLinks(in.url)})
 	if cfg.hashPool == nil {
 		cfg.hashPool = workpool.New(workpool.Options{CPUs: 2})
@@ -145,7 +155,7 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	in.srv, err = NewServer(Deps{Projects: in.projects, Tokens: in.tokens, Accounts: in.accounts, Sessions: in.sessions,
 		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log,
 		Login:   login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now}),
-		BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now,
+		BaseURL: in.url, SiteName: "Gatehouse Test", Now: cfg.clock.Now,
 		UploadMinRate: cfg.uploadMinRate, UploadRateWindow: cfg.uploadRateWindow,
 		PageCacheSize: cfg.pageCacheSize})
 	if err != nil {
@@ -687,3 +697,20 @@ func text(n *html.Node) string {
 type htmlNode = html.Node
 
 const htmlElement = html.ElementNode
+
+// stagedFiles lists the blob store's temporary files below dir: uploads
+// staged and never committed or discarded.
+func stagedFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), blob.TempPrefix) {
+			out = append(out, p)
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // a test may remove the store
+		t.Errorf("listing the blob store: %v", err)
+	}
+	return out
+}

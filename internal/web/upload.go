@@ -1,6 +1,7 @@
 package web
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -26,6 +27,9 @@ const (
 	// maxEpilogue is how much may follow the closing boundary (RFC 2046
 	// allows an epilogue; clients send a CRLF at most).
 	maxEpilogue = 64 << 10
+	// uploadReadBuffer is how much of an upload body is read from the
+	// connection at once.
+	uploadReadBuffer = 64 << 10
 )
 
 // upload is POST /legacy/, the upload API of twine, uv, poetry and flit
@@ -77,13 +81,17 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 		return none, err
 	}
 
-	// The body: form fields into memory (bounded), the file to a temp file
-	// while it is hashed, with the size limit enforced as it streams.
+	// The body: form fields into memory (bounded), the file staged in the
+	// blob store while it is hashed, with the size limit enforced as it
+	// streams.
 	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return none, derrors.New(derrors.Invalid, "Invalid request: the upload must be multipart/form-data.")
 	}
-	mr := multipart.NewReader(r.Body, params["boundary"])
+	// The multipart reader reads 4 KiB at a time; in front of the socket
+	// that is one system call per 4 KiB, which showed in upload profiles.
+	body := bufio.NewReaderSize(r.Body, uploadReadBuffer)
+	mr := multipart.NewReader(body, params["boundary"])
 	fields := map[string][]string{}
 	var (
 		content            *project.Spooled
@@ -100,7 +108,7 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 		if err == io.EOF {
 			// Read the body to its end (the final CRLF), which also lifts
 			// the read deadline for the work that follows.
-			n, err := io.Copy(io.Discard, io.LimitReader(r.Body, maxEpilogue+1))
+			n, err := io.Copy(io.Discard, io.LimitReader(body, maxEpilogue+1))
 			if err != nil {
 				return none, derrors.New(derrors.Invalid, "Invalid request: malformed multipart body (%s).", cleanErr(err))
 			}
@@ -132,9 +140,12 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 			}
 			limit := s.projects.FileLimit(ctx, name)
 			filename, partType = rawName, part.Header.Get("Content-Type")
-			content, err = project.Spool(part, s.tempDir, limit)
+			content, err = s.projects.Spool(ctx, part, limit)
 			if errors.Is(err, project.ErrSpoolTooLarge) {
 				return none, s.projects.TooLargeError(name, limit)
+			}
+			if errors.Is(err, project.ErrSpoolStore) {
+				return none, err // the server's fault, not the file's
 			}
 			if err != nil {
 				return none, derrors.New(derrors.Invalid, "Invalid request: the file could not be read (%s).", cleanErr(err))
