@@ -18,7 +18,6 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/audit"
-	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/config"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/login"
@@ -49,7 +48,7 @@ type app struct {
 	mfa      *mfa.Service
 
 	// serve only (openServer)
-	blobs    *blob.FS
+	blobs    fileStore // the files directory or an S3 bucket (storage.go)
 	projects *project.Service
 	sessions *session.Manager
 	webauthn *mfa.WebAuthn
@@ -199,15 +198,11 @@ func services(cfg *settings, log *slog.Logger, d *db.DB) (*app, error) {
 
 // openServer adds what only the server needs: the package files, projects,
 // sessions and WebAuthn.
-func (a *app) openServer(log *slog.Logger) error {
+func (a *app) openServer(ctx context.Context, log *slog.Logger) error {
 	cfg := a.cfg
-	blobs, err := blob.NewFS(cfg.FilesDir)
+	blobs, err := openStore(ctx, cfg, storageLocation(cfg))
 	if err != nil {
-		if e := explainSystem(err); e != nil {
-			return e
-		}
-		return fail(err, "Gatehouse could not open the package files directory "+abs(cfg.FilesDir)+": "+err.Error(),
-			"Check --files-dir (or GATEHOUSE_FILES_DIR) and --data-dir.")
+		return err
 	}
 	a.blobs = blobs
 	a.projects = project.NewService(a.db, blobs, project.Options{
@@ -285,14 +280,10 @@ func serve(ctx context.Context, e env, args []string) error {
 	// The password hashes get processors of their own, so that the Go
 	// scheduler never runs a hash ahead of the requests on theirs.
 	defer workpool.ReserveProcs(a.hashes.Workers())()
-	if err := a.openServer(log); err != nil {
+	if err := a.openServer(ctx, log); err != nil {
 		return err
 	}
-	if n, err := a.blobs.Sweep(time.Hour); err != nil {
-		log.Warn("sweeping temp files failed", "err", err)
-	} else if n > 0 {
-		log.Info("removed temp files left by an earlier crash", "count", n)
-	}
+	sweepTemps(ctx, a.blobs, log)
 
 	var sender mail.Sender
 	if cfg.SMTPURL != "" {
@@ -326,6 +317,7 @@ func serve(ctx context.Context, e env, args []string) error {
 		UploadMinRate:    cfg.UploadMinRate,
 		UploadRateWindow: cfg.UploadRateWindow,
 		PageCacheSize:    cfg.PageCacheSize,
+		DownloadRedirect: downloadRedirect(cfg),
 	})
 	if err != nil {
 		return err
@@ -357,7 +349,7 @@ func serve(ctx context.Context, e env, args []string) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("Gatehouse is running", "url", cfg.BaseURL+"/", "database", a.db.Dialect, "data_dir", abs(cfg.DataDir))
+	log.Info("Gatehouse is running", "url", cfg.BaseURL+"/", "database", a.db.Dialect, "data_dir", abs(cfg.DataDir), "files", storageName(cfg))
 
 	select {
 	case err := <-errc:

@@ -31,6 +31,7 @@ type Config struct {
 	BaseURL        string        // public URL; every link and macaroon location is built from it
 	DatabaseURL    string        // sqlite:<path> or postgres://…
 	FilesDir       string        // filesystem blob store root
+	Storage        Storage       // where package files live: FilesDir, or an S3 bucket
 	SecretKey      string        // hex server secret (≥ 32 bytes); from SecretKeyFile when empty
 	SecretKeyFile  string        // file holding the hex secret; generated on first start
 	SiteName       string        // shown in page titles
@@ -137,6 +138,22 @@ func settings() []Setting {
 			str(func(c *Config) *string { return &c.DatabaseURL })},
 		{"files-dir", "GATEHOUSE_FILES_DIR", "", "directory for package files (default <data-dir>/files)",
 			str(func(c *Config) *string { return &c.FilesDir })},
+		{"storage-url", "GATEHOUSE_STORAGE_URL", "", "where package files are kept: empty for --files-dir, or s3://bucket/prefix for an S3-compatible object store",
+			str(func(c *Config) *string { return &c.Storage.URL })},
+		{"storage-endpoint", "GATEHOUSE_STORAGE_ENDPOINT", "", "the S3 server's URL, e.g. https://s3.eu-west-1.amazonaws.com or http://minio:9000 (default $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)",
+			str(func(c *Config) *string { return &c.Storage.Endpoint })},
+		{"storage-region", "GATEHOUSE_STORAGE_REGION", "", "the bucket's region (default $AWS_REGION, $AWS_DEFAULT_REGION, else asked of the server)",
+			str(func(c *Config) *string { return &c.Storage.Region })},
+		{"storage-path-style", "GATEHOUSE_STORAGE_PATH_STYLE", "auto", "address the bucket in the path (https://host/bucket/…): on, off (https://bucket.host/…) or auto (path style but for AWS)",
+			str(func(c *Config) *string { return &c.Storage.PathStyle })},
+		{"storage-access-key", "GATEHOUSE_STORAGE_ACCESS_KEY", "", "S3 access key id (default $AWS_ACCESS_KEY_ID; with neither key set, ~/.aws/credentials and then an instance role)",
+			str(func(c *Config) *string { return &c.Storage.AccessKey })},
+		{"storage-secret-key", "GATEHOUSE_STORAGE_SECRET_KEY", "", "S3 secret access key (default $AWS_SECRET_ACCESS_KEY); prefer the environment to the flag",
+			str(func(c *Config) *string { return &c.Storage.SecretKey })},
+		{"storage-redirect", "GATEHOUSE_STORAGE_REDIRECT", "off", "on: answer file downloads from S3 with a redirect to a short-lived presigned URL, so file bytes bypass Gatehouse; off: stream them through",
+			str(func(c *Config) *string { return &c.Storage.Redirect })},
+		{"storage-redirect-ttl", "GATEHOUSE_STORAGE_REDIRECT_TTL", "5m", "how long a presigned download URL stays valid (--storage-redirect on)",
+			dur(func(c *Config) *time.Duration { return &c.Storage.RedirectTTL })},
 		{"secret-key", "GATEHOUSE_SECRET_KEY", "", "server secret as hex (at least 32 bytes); API tokens are derived from it. Every instance must share it",
 			str(func(c *Config) *string { return &c.SecretKey })},
 		{"secret-key-file", "GATEHOUSE_SECRET_KEY_FILE", "", "file holding the hex server secret, created on first start if missing (default <data-dir>/secret.key)",
@@ -228,6 +245,7 @@ func ServeFlags(fs *flag.FlagSet, getenv func(string) string) func() (*Config, e
 				return nil, fmt.Errorf("--%s / %s: %w", s.Flag, s.Env, err)
 			}
 		}
+		c.Storage.awsDefaults(getenv)
 		if err := c.complete(); err != nil {
 			return nil, err
 		}
@@ -264,6 +282,9 @@ func (c *Config) complete() error {
 	}
 	if c.FilesDir == "" {
 		c.FilesDir = filepath.Join(c.DataDir, "files")
+	}
+	if err := c.Storage.check(); err != nil {
+		return err
 	}
 	if c.SecretKeyFile == "" {
 		c.SecretKeyFile = filepath.Join(c.DataDir, "secret.key")

@@ -55,6 +55,10 @@ type Deps struct {
 	// PageCacheSize is the Simple API page cache's byte budget
 	// (default DefaultPageCacheSize).
 	PageCacheSize int64
+	// DownloadRedirect, when positive and the blob store can presign
+	// (S3), answers file downloads with a redirect to a presigned URL
+	// valid this long, instead of streaming the bytes through.
+	DownloadRedirect time.Duration
 }
 
 // Server serves Gatehouse over HTTP. Create it with NewServer.
@@ -82,6 +86,7 @@ type Server struct {
 
 	uploadMinRate    int64 // bytes per second; see minRateReader
 	uploadRateWindow time.Duration
+	downloadRedirect time.Duration // 0: files are streamed (see serveFile)
 }
 
 // NewServer builds the server and its routes.
@@ -112,6 +117,7 @@ func NewServer(d Deps) (*Server, error) {
 		now:      d.Now,
 
 		uploadMinRate:    d.UploadMinRate,
+		downloadRedirect: d.DownloadRedirect,
 		uploadRateWindow: d.UploadRateWindow,
 	}
 	if s.log == nil {
