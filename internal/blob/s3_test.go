@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/minio/minio-go/v7"
-	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/blob/blobtest"
@@ -44,43 +43,6 @@ func s3Servers(t *testing.T, fn func(t *testing.T, srv *s3test.Server)) {
 	t.Run("gofakes3", func(t *testing.T) { fn(t, s3test.Fake(t)) })
 }
 
-// rawClient talks to the server directly, to see what the store left.
-func rawClient(t *testing.T, srv *s3test.Server) *minio.Client {
-	t.Helper()
-	c, err := minio.New(strings.TrimPrefix(srv.Endpoint, "http://"), &minio.Options{
-		Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// objects lists every object name in bucket.
-func objects(t *testing.T, c *minio.Client, bucket string) []string {
-	t.Helper()
-	var out []string
-	for o := range c.ListObjectsIter(t.Context(), bucket, minio.ListObjectsOptions{Recursive: true}) {
-		if o.Err != nil {
-			t.Fatal(o.Err)
-		}
-		out = append(out, o.Key)
-	}
-	return out
-}
-
-// uploads lists the unfinished multipart uploads in bucket.
-func uploads(t *testing.T, c *minio.Client, bucket string) []string {
-	t.Helper()
-	var out []string
-	for u := range c.ListIncompleteUploads(t.Context(), bucket, "", true) {
-		if u.Err != nil {
-			t.Fatal(u.Err)
-		}
-		out = append(out, u.Key)
-	}
-	return out
-}
-
 func randomBytes(n int, seed uint64) []byte {
 	b := make([]byte, n)
 	r := rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), 's', '3'})
@@ -97,7 +59,7 @@ func TestS3Prefix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := rawClient(t, srv)
+				c := srv.Client(t)
 		if _, err := c.PutObject(ctx, bucket, "elsewhere/ab/file.whl", strings.NewReader("not ours"), 8, minio.PutObjectOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +69,7 @@ func TestS3Prefix(t *testing.T) {
 		if err := s.Put(ctx, "ab/cd/file.whl", strings.NewReader("ours")); err != nil {
 			t.Fatal(err)
 		}
-		got := objects(t, c, bucket)
+		got := srv.Objects(t, bucket)
 		want := []string{"elsewhere/ab/file.whl", "team/index/ab/cd/file.whl", "team/indexed/file.whl"}
 		if strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Fatalf("objects in the bucket = %q, want %q", got, want)
@@ -135,8 +97,7 @@ func TestS3StageMultipart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := rawClient(t, srv)
-		b := randomBytes(11<<20+12345, 1) // two full 5 MiB parts and a tail
+				b := randomBytes(11<<20+12345, 1) // two full 5 MiB parts and a tail
 		st, err := s.Stage(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -149,7 +110,7 @@ func TestS3StageMultipart(t *testing.T) {
 			}
 			rest = rest[k:]
 		}
-		if got := objects(t, c, bucket); len(got) != 0 {
+		if got := srv.Objects(t, bucket); len(got) != 0 {
 			t.Fatalf("objects while staging = %q, want none (parts of an unfinished upload only)", got)
 		}
 		for _, r := range []struct{ off, n int }{{0, 100}, {5<<20 - 10, 20}, {10<<20 - 7, 5000}, {len(b) - 50, 50}, {123, 3 << 20}} {
@@ -176,10 +137,10 @@ func TestS3StageMultipart(t *testing.T) {
 		if err != nil || !bytes.Equal(got, b) {
 			t.Fatalf("committed blob: %d bytes, %v; want the %d staged bytes", len(got), err, len(b))
 		}
-		if got := objects(t, c, bucket); len(got) != 1 || got[0] != "p/"+key {
+		if got := srv.Objects(t, bucket); len(got) != 1 || got[0] != "p/"+key {
 			t.Fatalf("objects after Commit = %q, want only p/%s", got, key)
 		}
-		if got := uploads(t, c, bucket); len(got) != 0 {
+		if got := srv.Uploads(t, bucket); len(got) != 0 {
 			t.Fatalf("unfinished multipart uploads after Commit: %q", got)
 		}
 	})
@@ -195,8 +156,7 @@ func TestS3FailedWritesLeaveNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := rawClient(t, srv)
-		boom := errors.New("client went away")
+				boom := errors.New("client went away")
 		r := io.MultiReader(bytes.NewReader(randomBytes(12<<20, 2)), &failing{boom})
 		if err := s.Put(ctx, "ab/big.whl", r); !errors.Is(err, boom) {
 			t.Fatalf("Put with a reader failing after two parts = %v, want %v", err, boom)
@@ -231,10 +191,10 @@ func TestS3FailedWritesLeaveNothing(t *testing.T) {
 		if err := st.Commit(cctx, "ab/cancelled.whl"); !errors.Is(err, context.Canceled) {
 			t.Fatalf("Commit with a cancelled context = %v, want context.Canceled", err)
 		}
-		if got := objects(t, c, bucket); len(got) != 0 {
+		if got := srv.Objects(t, bucket); len(got) != 0 {
 			t.Fatalf("objects left: %q", got)
 		}
-		if got := uploads(t, c, bucket); len(got) != 0 {
+		if got := srv.Uploads(t, bucket); len(got) != 0 {
 			t.Fatalf("unfinished multipart uploads left: %q", got)
 		}
 	})
@@ -254,7 +214,7 @@ func TestS3Sweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := rawClient(t, srv)
+		c := srv.Client(t)
 	core := minio.Core{Client: c}
 	if err := s.Put(ctx, "ab/kept.whl", strings.NewReader("a blob")); err != nil {
 		t.Fatal(err)
@@ -274,17 +234,17 @@ func TestS3Sweep(t *testing.T) {
 	if n, err := s.Sweep(ctx, time.Hour, time.Now()); err != nil || n != 0 {
 		t.Fatalf("Sweep of fresh leftovers = %d, %v; want 0, nil", n, err)
 	}
-	if got := uploads(t, c, bucket); len(got) != 1 {
+	if got := srv.Uploads(t, bucket); len(got) != 1 {
 		t.Fatalf("unfinished uploads after the first sweep: %q, want the one", got)
 	}
 	// An hour and a bit later.
 	if n, err := s.Sweep(ctx, time.Hour, time.Now().Add(61*time.Minute)); err != nil || n != 2 {
 		t.Fatalf("Sweep of old leftovers = %d, %v; want 2, nil", n, err)
 	}
-	if got := uploads(t, c, bucket); len(got) != 0 {
+	if got := srv.Uploads(t, bucket); len(got) != 0 {
 		t.Fatalf("unfinished uploads after the sweep: %q", got)
 	}
-	if got := objects(t, c, bucket); len(got) != 1 || got[0] != "p/ab/kept.whl" {
+	if got := srv.Objects(t, bucket); len(got) != 1 || got[0] != "p/ab/kept.whl" {
 		t.Fatalf("objects after the sweep = %q, want only the blob", got)
 	}
 }

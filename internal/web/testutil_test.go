@@ -64,7 +64,7 @@ const coreMetadataHelp = "https://packaging.python.org/specifications/core-metad
 // instance is one Gatehouse server: what cmd/gatehouse would build.
 type instance struct {
 	db       *db.DB
-	blobs    *blob.FS
+	blobs    blob.Store
 	projects *project.Service
 	tokens   *token.Service
 	accounts *account.Service
@@ -89,6 +89,10 @@ type fixtureConfig struct {
 	// hashPool runs the password hashes (default: two CPUs, waiting as
 	// long as the request does).
 	hashPool *workpool.Pool
+	// store, if set, holds the files instead of a filesystem store in
+	// blobDir (an S3 store, say); downloadRedirect is Deps.DownloadRedirect.
+	store            blob.Store
+	downloadRedirect time.Duration
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -112,12 +116,17 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 			t.Errorf("uploads left staged files in the blob store: %q", tmp)
 		}
 	})
-	blobs, err := blob.NewFS(cfg.blobDir)
-	if err != nil {
-		t.Fatal(err)
+	var blobs blob.Store = cfg.store
+	if blobs == nil {
+		fsStore, err := blob.NewFS(cfg.blobDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fsStore.Close() })
+		blobs = fsStore
 	}
-	t.Cleanup(func() { blobs.Close() })
 	log := newTestLogger(t)
+	var err error
 
 	in := &instance{db: d, blobs: blobs}
 	var handler http.Handler = http.NotFoundHandler()
@@ -157,7 +166,7 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		Login:   login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now}),
 		BaseURL: in.url, SiteName: "Gatehouse Test", Now: cfg.clock.Now,
 		UploadMinRate: cfg.uploadMinRate, UploadRateWindow: cfg.uploadRateWindow,
-		PageCacheSize: cfg.pageCacheSize})
+		PageCacheSize: cfg.pageCacheSize, DownloadRedirect: cfg.downloadRedirect})
 	if err != nil {
 		t.Fatal(err)
 	}

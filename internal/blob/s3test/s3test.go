@@ -50,12 +50,7 @@ func (s *Server) Options(bucket, prefix string) blob.S3Options {
 func (s *Server) NewBucket(t testing.TB) string {
 	t.Helper()
 	name := "gh-" + strings.ToLower(rand.Text()[:12])
-	host := strings.TrimPrefix(s.Endpoint, "http://")
-	c, err := minio.New(host, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), Region: "us-east-1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.MakeBucket(context.Background(), name, minio.MakeBucketOptions{Region: "us-east-1"}); err != nil {
+	if err := s.Client(t).MakeBucket(context.Background(), name, minio.MakeBucketOptions{Region: "us-east-1"}); err != nil {
 		t.Fatalf("create bucket %s at %s: %v", name, s.Endpoint, err)
 	}
 	return name
@@ -69,6 +64,43 @@ func (s *Server) Store(t testing.TB, prefix string) *blob.S3 {
 		t.Fatalf("NewS3: %v", err)
 	}
 	return st
+}
+
+// Client is a plain S3 client of s, to look at what a store left.
+func (s *Server) Client(t testing.TB) *minio.Client {
+	t.Helper()
+	c, err := minio.New(strings.TrimPrefix(s.Endpoint, "http://"), &minio.Options{
+		Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Objects lists every object name in bucket, temporary ones included.
+func (s *Server) Objects(t testing.TB, bucket string) []string {
+	t.Helper()
+	var out []string
+	for o := range s.Client(t).ListObjectsIter(context.Background(), bucket, minio.ListObjectsOptions{Recursive: true}) {
+		if o.Err != nil {
+			t.Fatal(o.Err)
+		}
+		out = append(out, o.Key)
+	}
+	return out
+}
+
+// Uploads lists the names of the unfinished multipart uploads in bucket.
+func (s *Server) Uploads(t testing.TB, bucket string) []string {
+	t.Helper()
+	var out []string
+	for u := range s.Client(t).ListIncompleteUploads(context.Background(), bucket, "", true) {
+		if u.Err != nil {
+			t.Fatal(u.Err)
+		}
+		out = append(out, u.Key)
+	}
+	return out
 }
 
 // Fake starts gofakes3 (in memory, in process) for t.
