@@ -173,6 +173,11 @@ func (s *Service) exchangeTx(ctx context.Context, tx *sql.Tx, vt *verifiedToken,
 		if e, err := claimJTI(ctx, tx, vt); e != nil || err != nil {
 			return nil, e, 0, err
 		}
+		if env := ignoredEnvironment(pub, vt.claims, projectIDs); env != "" {
+			if err := s.noteIgnoredEnvironment(ctx, tx, pub, env, projectIDs[0], now); err != nil {
+				return nil, nil, 0, err
+			}
+		}
 	}
 
 	recorded := recordedClaims(vt.issuer, vt.claims)

@@ -38,6 +38,13 @@ type publishingPage struct {
 	Provider    string
 	Form        map[string]string
 	ProjectName string
+	// Constrain is the offer to limit a publisher to an environment
+	// (publishing_environment.go), asked for by constrainID and
+	// constrainEnv; ConstrainGone says the link's publisher cannot be
+	// limited any more.
+	Constrain                 *constrainOffer
+	ConstrainGone             bool
+	constrainID, constrainEnv string
 }
 
 // Val is a field's value to show in a provider's form.
@@ -117,6 +124,10 @@ func (s *Server) renderPublishing(w http.ResponseWriter, r *http.Request, status
 			return err
 		}
 		page.Publishers, page.Only = pp.Publishers, pp.Only
+		if page.constrainID == "" && r.Method == http.MethodGet {
+			page.constrainID, page.constrainEnv = r.URL.Query().Get("constrain_publisher_id"), r.URL.Query().Get("constrain_environment")
+		}
+		page.Constrain, page.ConstrainGone = constrainFor(page.Publishers, page.constrainID, page.constrainEnv)
 	}
 	if page.Form == nil && r.Method == http.MethodGet {
 		// Prefilled from the query string, as PyPI's links do.
