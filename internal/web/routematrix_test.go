@@ -185,6 +185,7 @@ var routePolicy = map[string]string{
 	"GET /_/oidc/audience":                                             "tool",
 	"POST /_/oidc/mint-token":                                          "tool",
 	"POST /_/oidc/github/mint-token":                                   "tool",
+	"POST /_/oidc/burn-token":                                          "tool",
 	"GET /manage/project/{project}/settings/publishing/{$}":            "manage owner sudo",
 	"POST /manage/project/{project}/settings/publishing/{$}":           "manage owner sudo",
 	"POST /manage/project/{project}/settings/publishing/remove/{$}":    "manage owner sudo",
