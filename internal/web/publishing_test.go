@@ -396,3 +396,46 @@ func TestLongLivedTokenUploadNotice(t *testing.T) {
 		}
 	})
 }
+
+// G8's "for account routes": a token minted for a trusted publisher is no
+// credential for any page (account, tokens, the project's publishing
+// page), as a user's token is not (TestF6TokenPrivilege).
+func TestG8MintedTokenOnAccountRoutes(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		tf := newTPFixture(t, d)
+		tf.mustUpload(t, wheel(t, meta{Name: "widget", Version: "1.0"}))
+		widget, err := tf.projects.Get(context.Background(), "widget")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tf.tp.AddToProject(context.Background(), trustedpub.Actor{UserID: tf.alice, Username: "alice"}, widget,
+			trustedpub.Input{Provider: trustedpub.KindGoogle, Fields: map[string]string{"email": "ci@proj.iam.gserviceaccount.com"}}); err != nil {
+			t.Fatal(err)
+		}
+		m, refusal, err := tf.tp.Exchange(context.Background(),
+			tf.google.Sign(oidctest.Google("gatehouse.test", "ci@proj.iam.gserviceaccount.com", "7", tf.clock.Now())), tf.client())
+		if err != nil || refusal != nil {
+			t.Fatalf("exchange: %v %v", err, refusal)
+		}
+		before := dbState(t, d)
+		for _, c := range []struct{ method, path string }{
+			{"GET", "/manage/account/"}, {"POST", "/manage/account/token/"}, {"GET", "/manage/projects/"},
+			{"GET", "/manage/project/widget/settings/publishing/"}, {"POST", "/manage/project/widget/settings/publishing/only/"},
+			{"POST", "/manage/account/publishing/"},
+		} {
+			for _, auth := range []string{basicToken(m.Token), "Bearer " + m.Token} {
+				r := httptest.NewRequest(c.method, c.path, strings.NewReader(url.Values{"only": {"on"}, "description": {"x"}, "scope": {"user"}}.Encode()))
+				r.Header.Set("Authorization", auth)
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				rec := httptest.NewRecorder()
+				tf.srv.ServeHTTP(rec, r)
+				if rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), "/account/login/") {
+					t.Errorf("%s %s with the minted token: %d to %q, want the login page", c.method, c.path, rec.Code, rec.Header().Get("Location"))
+				}
+			}
+		}
+		if after := dbState(t, d); after != before {
+			t.Error("requests with a minted token changed the database")
+		}
+	})
+}
