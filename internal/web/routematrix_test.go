@@ -550,3 +550,71 @@ func TestEmailLinksAreRoutes(t *testing.T) {
 		}
 	}
 }
+
+// TestPostNeedsWhatItsPageNeeds: the 2026 audit's "a POST handler that
+// checks a weaker permission than its GET page" (TOB-PYPI26-7), generated
+// from routes.go. Every POST page route is held to the GET page its
+// address sits under (the longest GET pattern that is a prefix of it): each
+// requirement of that page must be among the POST's, or implied by one of
+// them (owner implies maintainer, maintainer manage, admin manage and
+// sudo, manage and sudo being signed in).
+func TestPostNeedsWhatItsPageNeeds(t *testing.T) {
+	implies := map[string][]string{
+		"sudo": {"signedIn"}, "manage": {"signedIn"}, "maintainer": {"manage"}, "owner": {"maintainer"},
+		"admin": {"manage", "sudo"},
+	}
+	closure := func(guards []string) map[string]bool {
+		out := map[string]bool{}
+		var add func(g string)
+		add = func(g string) {
+			g = strings.TrimSuffix(g, "JSON") // the JSON variants refuse in JSON, same rule
+			if out[g] {
+				return
+			}
+			out[g] = true
+			for _, h := range implies[g] {
+				add(h)
+			}
+		}
+		for _, g := range guards {
+			add(g)
+		}
+		return out
+	}
+	routes := readRoutes(t)
+	gets := map[string]routeInfo{}
+	for _, r := range routes {
+		if m, p, ok := strings.Cut(r.key, " "); ok && m == "GET" && r.kind == "page" {
+			gets[strings.TrimSuffix(p, "{$}")] = r
+		}
+	}
+	checked := 0
+	for _, r := range routes {
+		m, p, ok := strings.Cut(r.key, " ")
+		if !ok || m != "POST" || r.kind != "page" {
+			continue
+		}
+		p = strings.TrimSuffix(p, "{$}")
+		var page routeInfo
+		best := -1
+		for gp, g := range gets {
+			if strings.HasPrefix(p, gp) && len(gp) > best {
+				page, best = g, len(gp)
+			}
+		}
+		if best < 0 {
+			t.Errorf("%s sits under no GET page", r.key)
+			continue
+		}
+		have := closure(r.guards)
+		for need := range closure(page.guards) {
+			if !have[need] {
+				t.Errorf("%s (%s) checks less than its page %s (%s): it lacks %s", r.key, r.policy(), page.key, page.policy(), need)
+			}
+		}
+		checked++
+	}
+	if checked < 40 {
+		t.Fatalf("checked %d POST routes; the route reader no longer finds them", checked)
+	}
+}
