@@ -57,6 +57,17 @@ func encodeMacaroon(t *testing.T, m *macaroon.Macaroon) string {
 	return token.Prefix + base64.RawURLEncoding.EncodeToString(b)
 }
 
+// mintNamed creates an API token with a description of its own (token
+// descriptions are unique per user).
+func (in *instance) mintNamed(t *testing.T, user int64, desc string, projects ...string) string {
+	t.Helper()
+	raw, _, err := in.tokens.Create(context.Background(), user, desc, projects, nil, token.Origin{CommandLine: true})
+	if err != nil {
+		t.Fatalf("mint token %q: %v", desc, err)
+	}
+	return raw
+}
+
 // uploadVersion uploads name==version with tok.
 func (in *instance) uploadVersion(t *testing.T, tok, name, version string) uploadResult {
 	t.Helper()
@@ -185,7 +196,7 @@ func TestF3CaveatIntegrity(t *testing.T) {
 			}
 			return encodeMacaroon(t, &m)
 		}
-		flipped := edit(f.mintToken(t, f.alice, "alpha"), func(j map[string]any) {
+		flipped := edit(f.mintNamed(t, f.alice, "flipped", "alpha"), func(j map[string]any) {
 			sig, err := macaroon.Base64Decode([]byte(j["s64"].(string)))
 			if err != nil || len(sig) == 0 {
 				t.Fatalf("the macaroon's JSON signature %v: %v", j["s64"], err)
@@ -194,20 +205,20 @@ func TestF3CaveatIntegrity(t *testing.T) {
 			j["s64"] = base64.RawURLEncoding.EncodeToString(sig)
 		})
 		wantUpload(t, "a changed signature", up(flipped, "alpha"), 403, "")
-		stripped := edit(f.mintToken(t, f.alice, "alpha"), func(j map[string]any) { delete(j, "c") })
+		stripped := edit(f.mintNamed(t, f.alice, "stripped", "alpha"), func(j map[string]any) { delete(j, "c") })
 		wantUpload(t, "the project caveat removed", up(stripped, "beta"), 403, "")
 
 		// Attenuation narrows: a whole-account token limited to alpha is
 		// refused on beta; a "broader" caveat appended to an alpha token
 		// does not open beta.
-		whole := f.mintToken(t, f.alice)
+		whole := f.token // alice's whole-account token
 		narrowed, err := token.Attenuate(whole, `[1,["alpha"]]`)
 		if err != nil {
 			t.Fatal(err)
 		}
 		wantUpload(t, "narrowed to alpha, on alpha", up(narrowed, "alpha"), 200, "OK")
 		wantUpload(t, "narrowed to alpha, on beta", up(narrowed, "beta"), 403, "not valid for project: 'beta'")
-		wider, err := token.Attenuate(f.mintToken(t, f.alice, "alpha"), `[1,["alpha","beta"]]`)
+		wider, err := token.Attenuate(f.mintNamed(t, f.alice, "wider", "alpha"), `[1,["alpha","beta"]]`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,10 +341,11 @@ func TestF7UploaderPrerequisites(t *testing.T) {
 		if _, err := d.Exec(`INSERT INTO totp_secrets (user_id, secret_enc, created_at) VALUES ($1, 'unused', $2)`, unverified.ID, t0); err != nil {
 			t.Fatal(err)
 		}
+		noFactorTok, unverifiedTok := f.mintToken(t, noFactor.ID), f.mintToken(t, unverified.ID)
 		before := dbState(t, d)
-		wantUpload(t, "no second factor", f.uploadVersion(t, f.mintToken(t, noFactor.ID), "np", "1.0"), 403,
+		wantUpload(t, "no second factor", f.uploadVersion(t, noFactorTok, "np", "1.0"), 403,
 			"User 'nofactor', associated with the API token used, does not have two-factor authentication enabled. Please enable two-factor authentication before attempting to upload to Gatehouse Test.")
-		wantUpload(t, "no verified email", f.uploadVersion(t, f.mintToken(t, unverified.ID), "up", "1.0"), 403,
+		wantUpload(t, "no verified email", f.uploadVersion(t, unverifiedTok, "up", "1.0"), 403,
 			"User 'unverified', associated with the API token used, does not have a verified primary email address.")
 		if after := dbState(t, d); after != before {
 			t.Error("refused uploads changed the database")

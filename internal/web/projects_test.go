@@ -543,7 +543,7 @@ func TestSettingsPageListsUploadTokens(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newProjFix(t, d, fixtureConfig{})
 		f.mustUpload(t, wheel(t, meta{Name: "other", Version: "1.0"}))
-		f.mintToken(t, f.alice)            // whole account
+		// alice's whole-account token is the fixture's.
 		f.mintToken(t, f.alice, "foo-bar") // this project
 		f.mintToken(t, f.alice, "other")   // another project only
 		f.mintToken(t, f.bob, "foo-bar")   // the maintainer's

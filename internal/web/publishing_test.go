@@ -381,7 +381,7 @@ func TestLongLivedTokenUploadNotice(t *testing.T) {
 		if n := notices(); n != 1 {
 			t.Fatalf("%d notices after two uploads with one token, want 1", n)
 		}
-		upload(tf.mintToken(t, tf.alice), "widget", "1.3")
+		upload(tf.mintNamed(t, tf.alice, "a second token"), "widget", "1.3")
 		if n := notices(); n != 2 {
 			t.Fatalf("%d notices after a second token uploaded, want 2", n)
 		}
