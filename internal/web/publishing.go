@@ -23,8 +23,10 @@ var publisherFields = []string{"owner", "owner_id", "repository", "workflow", "e
 
 type publishingPage struct {
 	basePage
-	Account       bool // the account page (pending publishers), not a project's
-	Project       *project.Project
+	Account bool // the account page (pending publishers), not a project's
+	Project *project.Project
+	// Nav is the project's tabs (projectnav), with Publishing current.
+	Nav           projectBase
 	Publishers    []trustedpub.Publisher
 	Only          bool
 	Pending       []trustedpub.Pending
@@ -119,6 +121,8 @@ func (s *Server) renderPublishing(w http.ResponseWriter, r *http.Request, status
 		}
 	} else {
 		page.basePage = s.base(r, "Publishing · "+page.Project.Name)
+		// Only owners reach this page (routes.go).
+		page.Nav = projectBase{Project: *page.Project, Role: project.RoleOwner, IsOwner: true, Tab: "publishing"}
 		pp, err := s.tp.ForProject(ctx, page.Project.ID)
 		if err != nil {
 			return err
