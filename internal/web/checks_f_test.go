@@ -271,12 +271,14 @@ func TestF4Revocation(t *testing.T) {
 		if _, err := d.Exec(`INSERT INTO totp_secrets (user_id, secret_enc, created_at) VALUES ($1, 'unused', $2)`, u.ID, t0); err != nil {
 			t.Fatal(err)
 		}
+		// A maintainer: an account that owns a project cannot be deleted.
+		addRole(t, d, "alpha", u.ID, "Maintainer")
 		leavers := f.mintToken(t, u.ID)
-		wantUpload(t, "before the account is deleted", f.uploadVersion(t, leavers, "leavers-pkg", "1.0"), 200, "OK")
+		wantUpload(t, "before the account is deleted", f.uploadVersion(t, leavers, "alpha", "2.0"), 200, "OK")
 		if err := f.accounts.DeleteAccount(ctx, u.ID, "a long enough passphrase", account.Client{IP: "192.0.2.1"}); err != nil {
 			t.Fatal(err)
 		}
-		wantUpload(t, "after the account is deleted", f.uploadVersion(t, leavers, "leavers-pkg", "1.1"), 403, "Invalid or non-existent authentication information.")
+		wantUpload(t, "after the account is deleted", f.uploadVersion(t, leavers, "alpha", "2.1"), 403, "Invalid or non-existent authentication information.")
 	})
 }
 
