@@ -49,10 +49,10 @@ type banner struct {
 func parseTemplates(trustedPublishing bool) (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
 		"trustedPublishing": func() bool { return trustedPublishing },
-		"date":          func(t time.Time) string { return t.UTC().Format("2006-01-02") },
-		"datetime":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"size":          humanSize,
-		"datetimeShort": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"date":              func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"datetime":          func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"size":              humanSize,
+		"datetimeShort":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	}
 	pages, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
