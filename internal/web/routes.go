@@ -44,10 +44,12 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /legacy", http.RedirectHandler("/legacy/", http.StatusPermanentRedirect))
 
 	// Trusted publishing: the exchange CI jobs make (oidc.go). The mint
-	// endpoint reads its own, bounded body.
+	// and burn endpoints read their own, bounded bodies.
 	mux.Handle("GET /_/oidc/audience", tool(s.oidcAudience))
 	mux.Handle("POST /_/oidc/mint-token", tool(s.mintToken))
 	mux.Handle("POST /_/oidc/github/mint-token", tool(s.mintToken))
+	// uv revokes its minted token when its uploads are done (oidc_burn.go).
+	mux.Handle("POST /_/oidc/burn-token", tool(s.burnToken))
 	// Leaked-token reports (spec §1.7): no guard, no cookies. Knowing a
 	// token's value is the authority to have it revoked (leak.go).
 	mux.Handle("POST /_/secrets/disclose-token", s.recoverer(s.logRequests(noSniff(s.toolErrors(s.discloseToken)))))
@@ -157,6 +159,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /manage/project/{project}/settings/publishing/{$}", page(s.manage(s.owner(s.sudo(s.addProjectPublisher)))))
 	mux.Handle("POST /manage/project/{project}/settings/publishing/remove/{$}", page(s.manage(s.owner(s.sudo(s.removeProjectPublisher)))))
 	mux.Handle("POST /manage/project/{project}/settings/publishing/only/{$}", page(s.manage(s.owner(s.sudo(s.setTrustedPublishingOnly)))))
+	mux.Handle("POST /manage/project/{project}/settings/publishing/constrain/{$}", page(s.manage(s.owner(s.sudo(s.constrainPublisher)))))
 	mux.Handle("GET /manage/account/publishing/{$}", page(s.manage(s.accountPublishingPage)))
 	mux.Handle("POST /manage/account/publishing/{$}", page(s.manage(s.addPendingPublisher)))
 	mux.Handle("POST /manage/account/publishing/remove/{$}", page(s.manage(s.removePendingPublisher)))

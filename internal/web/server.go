@@ -144,7 +144,7 @@ func NewServer(d Deps) (*Server, error) {
 		http.Error(w, "Cross-origin request refused. Reload the page and submit the form again.", http.StatusForbidden)
 	}))
 	var err error
-	if s.templates, err = parseTemplates(); err != nil {
+	if s.templates, err = parseTemplates(s.tp != nil); err != nil {
 		return nil, err
 	}
 	if s.static, err = loadStatic(); err != nil {

@@ -74,6 +74,7 @@ type instance struct {
 	ts       *httptest.Server
 	url      string // the server's base URL, also Deps.BaseURL
 	client   *http.Client
+	logs     *lockedBuffer // what the server logged
 }
 
 // fixtureConfig changes how newInstance builds an instance.
@@ -117,9 +118,9 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { blobs.Close() })
-	log := newTestLogger(t)
+	log, logs := newTestLoggerBuf(t)
 
-	in := &instance{db: d, blobs: blobs}
+	in := &instance{db: d, blobs: blobs, logs: logs}
 	var handler http.Handler = http.NotFoundHandler()
 	in.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(in.ts.Close)
@@ -242,13 +243,20 @@ func (l *lockedBuffer) String() string {
 }
 
 func newTestLogger(t *testing.T) *slog.Logger {
+	l, _ := newTestLoggerBuf(t)
+	return l
+}
+
+// newTestLoggerBuf is newTestLogger and what it has written, for tests of
+// what the server logs (spec F1, J1: no secret in the log).
+func newTestLoggerBuf(t *testing.T) (*slog.Logger, *lockedBuffer) {
 	buf := &lockedBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", buf)
 		}
 	})
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo})), buf
 }
 
 // ---- distributions ----
