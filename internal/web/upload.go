@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/metrics"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/token"
 )
@@ -46,8 +47,19 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.writeUploadError(w, r, err)
+		outcome := metrics.UploadRefused
+		if statusOf(err) >= 500 {
+			outcome = metrics.UploadFailed
+		}
+		// After writeUploadError, which drains what the client still sent.
+		s.metrics.Upload(outcome, body.read)
 		return
 	}
+	outcome := metrics.UploadAccepted
+	if res.Duplicate {
+		outcome = metrics.UploadDuplicate
+	}
+	s.metrics.Upload(outcome, body.read)
 	if res.Duplicate {
 		s.log.Info("upload was a duplicate; nothing changed", "project", res.Project, "file", res.Filename)
 	} else {
