@@ -584,18 +584,30 @@ func (l *e2eLog) String() string {
 // time.
 func (l *e2eLog) waitFor(t *testing.T, from int, re *regexp.Regexp) string {
 	t.Helper()
+	line, err := l.await(from, re, nil)
+	if err != nil {
+		t.Fatalf("%v; the log:\n%s", err, l.String())
+	}
+	return line
+}
+
+// await is waitFor for a process that may exit first: it gives up when
+// exited delivers (nil: never), or after a minute.
+func (l *e2eLog) await(from int, re *regexp.Regexp, exited <-chan error) (string, error) {
 	deadline := time.After(time.Minute)
 	for {
 		l.mu.Lock()
 		m := re.Find(l.buf.Bytes()[from:])
 		l.mu.Unlock()
 		if m != nil {
-			return string(m)
+			return string(m), nil
 		}
 		select {
 		case <-l.wake:
+		case err := <-exited:
+			return "", fmt.Errorf("the process exited (%v) before logging a line matching %q", err, re)
 		case <-deadline:
-			t.Fatalf("the server log has no line matching %q after a minute:\n%s", re, l.String())
+			return "", fmt.Errorf("no line matching %q after a minute", re)
 		}
 	}
 }

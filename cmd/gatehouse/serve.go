@@ -310,11 +310,6 @@ func serve(ctx context.Context, e env, args []string) error {
 	if err := a.openServer(log); err != nil {
 		return err
 	}
-	if n, err := a.blobs.Sweep(time.Hour); err != nil {
-		log.Warn("sweeping temp files failed", "err", err)
-	} else if n > 0 {
-		log.Info("removed temp files left by an earlier crash", "count", n)
-	}
 
 	var sender mail.Sender
 	if cfg.SMTPURL != "" {
@@ -372,6 +367,19 @@ func serve(ctx context.Context, e env, args []string) error {
 	go srv.WatchChanges(watchCtx, cfg.CachePoll)
 	go worker.Run(watchCtx)
 	go sweep(watchCtx, a.db, a.sessions, log)
+	// The temp-file sweep walks the whole file store: it runs beside the
+	// server, not before it, so that start-up does no work that grows
+	// with the index (P9). The hour keeps it off uploads in progress.
+	swept := make(chan struct{})
+	defer func() { <-swept }() // before a.Close closes the store
+	go func() {
+		defer close(swept)
+		if n, err := a.blobs.Sweep(time.Hour); err != nil {
+			log.Warn("sweeping temp files failed", "err", err)
+		} else if n > 0 {
+			log.Info("removed temp files left by an earlier crash", "count", n)
+		}
+	}()
 	go sweepTrustedPublishing(watchCtx, a.tp, log)
 
 	// ReadTimeout bounds reading a request, headers and body: page forms
