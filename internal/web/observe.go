@@ -203,3 +203,13 @@ func loginOutcome(err error) metrics.LoginOutcome {
 	}
 	return metrics.LoginRefused
 }
+
+// SetReadDeadline is net/http's own writer's method, passed through so
+// that liftReadDeadline, on every GET, finds it without a
+// ResponseController behind the recorder.
+func (w *statusRecorder) SetReadDeadline(t time.Time) error {
+	if d, ok := w.ResponseWriter.(interface{ SetReadDeadline(time.Time) error }); ok {
+		return d.SetReadDeadline(t)
+	}
+	return http.NewResponseController(w.ResponseWriter).SetReadDeadline(t)
+}
