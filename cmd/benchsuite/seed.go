@@ -258,7 +258,9 @@ func (h *harness) commonFlags() []string {
 
 // startGatehouse starts the server, pinned, and waits until it answers
 // /healthz; h.ours.boot is the time from exec to that first 200.
-func (h *harness) startGatehouse(ctx context.Context) error { return h.launchGatehouse(ctx, "/healthz") }
+func (h *harness) startGatehouse(ctx context.Context) error {
+	return h.launchGatehouse(ctx, "/healthz")
+}
 
 // launchGatehouse starts the server and waits for a 200 on path.
 func (h *harness) launchGatehouse(ctx context.Context, path string) error {

@@ -395,7 +395,7 @@ func serve(ctx context.Context, e env, args []string) error {
 		ReadTimeout:       cfg.ReadTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          serverErrorLog(log),
 	}
 	errc := make(chan error, 2)
 	if certs != nil {

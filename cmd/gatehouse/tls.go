@@ -1,11 +1,14 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	stdlog "log"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -77,4 +80,24 @@ func (c *certReloader) reloadOnSignal(hup <-chan os.Signal, done <-chan struct{}
 				"not_after", leaf.NotAfter.UTC().Format(time.RFC3339), "serial", leaf.SerialNumber.Text(16))
 		}
 	}
+}
+
+// serverErrorLog is net/http's error log for the index's listener: its
+// messages at warn, except a client's failed TLS handshake (a client that
+// does not trust the certificate, a scanner, a connection cut during the
+// handshake), which says nothing about the server and goes at debug.
+func serverErrorLog(log *slog.Logger) *stdlog.Logger {
+	return stdlog.New(handshakeFilter{log}, "", 0)
+}
+
+type handshakeFilter struct{ log *slog.Logger }
+
+func (f handshakeFilter) Write(p []byte) (int, error) {
+	msg := strings.TrimRight(string(p), "\n")
+	level := slog.LevelWarn
+	if strings.HasPrefix(msg, "http: TLS handshake error") {
+		level = slog.LevelDebug
+	}
+	f.log.Log(context.Background(), level, msg)
+	return len(p), nil
 }

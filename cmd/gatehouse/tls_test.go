@@ -1,6 +1,7 @@
 package main
 
 import (
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,5 +62,18 @@ func TestCertReloaderKeepsTheOldPairOnFailure(t *testing.T) {
 
 	if _, err := newCertReloader(filepath.Join(dir, "missing.pem"), keyFile); err == nil {
 		t.Error("newCertReloader with a missing certificate: no error, want serve to refuse to start")
+	}
+}
+
+// TestServerErrorLog: a client's failed TLS handshake is logged at debug,
+// anything else net/http reports at warn.
+func TestServerErrorLog(t *testing.T) {
+	var b strings.Builder
+	l := serverErrorLog(slog.New(slog.NewTextHandler(&b, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	l.Print("http: TLS handshake error from 127.0.0.1:5000: remote error: tls: unknown certificate authority")
+	l.Print("http: Accept error: too many open files; retrying in 5ms")
+	out := b.String()
+	if !strings.Contains(out, `level=DEBUG msg="http: TLS handshake error`) || !strings.Contains(out, `level=WARN msg="http: Accept error`) {
+		t.Errorf("log:\n%s\nwant the handshake error at DEBUG and the accept error at WARN", out)
 	}
 }
