@@ -87,6 +87,53 @@ func e2eBackupScenario(t *testing.T, dialect string, tools e2eToolSet) {
 			}
 		}
 	}()
+	// And, beside twine, uploads over plain HTTP as fast as they go (as
+	// curl would send them), so that some land while the backup runs.
+	var rapid []e2eForm
+	for i := range 400 {
+		v := fmt.Sprintf("3.0.%d", i)
+		rapid = append(rapid, e2eWheelForm("busy-pkg", v, e2eWheelName("busy-pkg", v), e2eWheel(t, "busy-pkg", v, e2eMetadata("busy-pkg", v))))
+	}
+	rapidDone := make(chan struct{})
+	go func() {
+		defer close(rapidDone)
+		for _, f := range rapid {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			name := ""
+			for _, p := range f {
+				if p.filename != "" {
+					name = p.filename
+				}
+			}
+			body, ct, err := f.encode()
+			if err == nil {
+				var req *http.Request
+				if req, err = http.NewRequest(http.MethodPost, srv.URL+"/legacy/", bytes.NewReader(body)); err == nil {
+					req.Header.Set("Content-Type", ct)
+					req.SetBasicAuth("__token__", tok)
+					var resp *http.Response
+					if resp, err = e2eClient.Do(req); err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != http.StatusOK {
+							err = fmt.Errorf("status %s", resp.Status)
+						}
+					}
+				}
+			}
+			mu.Lock()
+			if err != nil {
+				failed = append(failed, fmt.Sprintf("%s: %v", name, err))
+			} else {
+				acked = append(acked, name)
+			}
+			mu.Unlock()
+		}
+	}()
 	<-first
 	mu.Lock()
 	before := append([]string(nil), acked...) // acknowledged before the backup began
@@ -101,6 +148,7 @@ func e2eBackupScenario(t *testing.T, dialect string, tools e2eToolSet) {
 	mu.Unlock()
 	close(stop)
 	<-done
+	<-rapidDone
 	if err != nil {
 		t.Fatalf("gatehouse backup: %v\n%s", err, stderr.String())
 	}
