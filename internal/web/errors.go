@@ -99,7 +99,7 @@ func (s *Server) writeUploadError(w http.ResponseWriter, r *http.Request, err er
 	if status >= 500 {
 		s.log.Warn("upload failed", "status", status, "request_id", requestIDOf(w))
 	} else {
-		s.log.Info("upload refused", "status", status, "reason", msg)
+		s.log.Info("upload refused", "status", status, "reason", msg, "request_id", requestIDOf(w))
 	}
 	body := fmt.Sprintf("<html><head><title>%d %s</title></head><body><h1>%d %s</h1>%s</body></html>\n",
 		status, http.StatusText(status), status, http.StatusText(status), htmlEscape(msg))

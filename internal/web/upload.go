@@ -61,10 +61,10 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	s.metrics.Upload(outcome, body.read)
 	if res.Duplicate {
-		s.log.Info("upload was a duplicate; nothing changed", "project", res.Project, "file", res.Filename)
+		s.log.Info("upload was a duplicate; nothing changed", "project", res.Project, "file", res.Filename, "request_id", requestIDOf(w))
 	} else {
 		s.simple.invalidate(res.Project)
-		s.log.Info("uploaded", "project", res.Project, "file", res.Filename, "serial", res.Serial)
+		s.log.Info("uploaded", "project", res.Project, "file", res.Filename, "serial", res.Serial, "request_id", requestIDOf(w))
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
