@@ -226,7 +226,7 @@ func (s *Server) pageErrors(h handlerFunc) http.Handler {
 			return
 		}
 		status := statusOf(err)
-		msg := s.publicMessage(r, err, status)
+		msg := s.publicMessage(w, r, err, status)
 		s.setRetryAfter(w, err)
 		if r.Header.Get("Accept") == "application/json" {
 			// webauthn.js's fetches: it shows the message under its button.

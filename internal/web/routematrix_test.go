@@ -170,6 +170,7 @@ var routePolicy = map[string]string{
 	"GET /static/{file}":                                               "tool",
 	"GET /favicon.ico":                                                 "tool",
 	"GET /healthz":                                                     "tool",
+	"GET /readyz":                                                      "tool",
 	"/":                                                                "public",
 	"GET /manage/project/{project}/collaboration/{$}":                  "manage owner sudo",
 	"POST /manage/project/{project}/collaboration/{$}":                 "manage owner sudo",

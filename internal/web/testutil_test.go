@@ -42,6 +42,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/login"
 	"github.com/gatehouse-index/gatehouse/internal/mail"
+	"github.com/gatehouse-index/gatehouse/internal/metrics"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
@@ -90,6 +91,13 @@ type fixtureConfig struct {
 	// hashPool runs the password hashes (default: two CPUs, waiting as
 	// long as the request does).
 	hashPool *workpool.Pool
+	// metrics, ready and proxies are Deps' Metrics, Ready and
+	// TrustedProxies (default none).
+	metrics *metrics.Metrics
+	ready   func(ctx context.Context) error
+	proxies []string
+	// log receives the server's log (default: kept, shown on failure).
+	log *slog.Logger
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -119,6 +127,9 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	}
 	t.Cleanup(func() { blobs.Close() })
 	log, logs := newTestLoggerBuf(t)
+	if cfg.log != nil {
+		log = cfg.log
+	}
 
 	in := &instance{db: d, blobs: blobs, logs: logs}
 	var handler http.Handler = http.NotFoundHandler()
@@ -158,7 +169,7 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		Login:   login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now}),
 		BaseURL: in.url, SiteName: "Gatehouse Test", Now: cfg.clock.Now,
 		UploadMinRate: cfg.uploadMinRate, UploadRateWindow: cfg.uploadRateWindow,
-		PageCacheSize: cfg.pageCacheSize})
+		PageCacheSize: cfg.pageCacheSize, Metrics: cfg.metrics, Ready: cfg.ready, TrustedProxies: cfg.proxies})
 	if err != nil {
 		t.Fatal(err)
 	}
