@@ -47,6 +47,7 @@ type minRateReader struct {
 	setDeadline func(time.Time) error
 	deadline    time.Time
 	err         error // errTooSlow once tripped
+	read        int64 // bytes of the body read so far (the upload metrics)
 }
 
 func newMinRateReader(body io.ReadCloser, rate int64, window time.Duration, now func() time.Time, setDeadline func(time.Time) error) *minRateReader {
@@ -71,6 +72,7 @@ func (m *minRateReader) Read(p []byte) (int, error) {
 		return 0, m.err
 	}
 	n, err := m.body.Read(p)
+	m.read += int64(n)
 	if n > 0 {
 		now := m.now()
 		next := m.deadline
