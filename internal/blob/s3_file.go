@@ -132,7 +132,13 @@ func (s *S3) get(ctx context.Context, object, etag string, start, end int64) (io
 			return nil, err
 		}
 	}
-	if start > 0 || end >= 0 {
+	switch {
+	case start > 0 && end < 0:
+		// minio-go spells "from start to the end" (bytes=N-) with end 0.
+		if err := opts.SetRange(start, 0); err != nil {
+			return nil, err
+		}
+	case end >= 0:
 		if err := opts.SetRange(start, end); err != nil {
 			return nil, err
 		}

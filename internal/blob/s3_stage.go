@@ -70,7 +70,9 @@ func (st *s3Staged) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("blob: read: negative offset %d", off)
 	}
-	if !st.up.multipart() {
+	// Once completed the upload is no longer multipart (finish ended it),
+	// but its bytes are in the temporary object and the tail.
+	if !st.completed && !st.up.multipart() {
 		return readAtBytes(st.up.buf, p, off)
 	}
 	if !st.completed {
@@ -141,7 +143,7 @@ const maxS3Copy = 5 << 30
 
 func (st *s3Staged) commit(ctx context.Context, key string) error {
 	up := st.up
-	if !up.multipart() {
+	if !st.completed && !up.multipart() {
 		// One PUT to the key; nothing is left for Discard to remove.
 		return up.finish(ctx, st.s.object(key))
 	}

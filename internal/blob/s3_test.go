@@ -59,7 +59,7 @@ func TestS3Prefix(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-				c := srv.Client(t)
+		c := srv.Client(t)
 		if _, err := c.PutObject(ctx, bucket, "elsewhere/ab/file.whl", strings.NewReader("not ours"), 8, minio.PutObjectOptions{}); err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestS3StageMultipart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-				b := randomBytes(11<<20+12345, 1) // two full 5 MiB parts and a tail
+		b := randomBytes(11<<20+12345, 1) // two full 5 MiB parts and a tail
 		st, err := s.Stage(ctx)
 		if err != nil {
 			t.Fatal(err)
@@ -156,7 +156,7 @@ func TestS3FailedWritesLeaveNothing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-				boom := errors.New("client went away")
+		boom := errors.New("client went away")
 		r := io.MultiReader(bytes.NewReader(randomBytes(12<<20, 2)), &failing{boom})
 		if err := s.Put(ctx, "ab/big.whl", r); !errors.Is(err, boom) {
 			t.Fatalf("Put with a reader failing after two parts = %v, want %v", err, boom)
@@ -214,7 +214,7 @@ func TestS3Sweep(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-		c := srv.Client(t)
+	c := srv.Client(t)
 	core := minio.Core{Client: c}
 	if err := s.Put(ctx, "ab/kept.whl", strings.NewReader("a blob")); err != nil {
 		t.Fatal(err)

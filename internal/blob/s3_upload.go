@@ -123,7 +123,11 @@ func (u *s3Upload) finish(ctx context.Context, object string) error {
 		return err
 	}
 	if !u.multipart() {
-		_, err := u.s.core.PutObject(ctx, u.s.bucket, object, bytes.NewReader(u.buf), int64(len(u.buf)), "", "", minio.PutObjectOptions{})
+		// minio-go signs a body over plain HTTP in aws-chunked encoding,
+		// and sends an empty one with no Content-Length, which S3 refuses
+		// (MissingContentLength); with nothing to sign there is no need.
+		opts := minio.PutObjectOptions{DisableContentSha256: len(u.buf) == 0}
+		_, err := u.s.core.PutObject(ctx, u.s.bucket, object, bytes.NewReader(u.buf), int64(len(u.buf)), "", "", opts)
 		u.buf = nil
 		return err
 	}

@@ -33,7 +33,7 @@ func TestFileDownloadsFromS3(t *testing.T) {
 
 		// Only the wheel and its metadata are in the bucket: the upload
 		// left no temporary object and no unfinished multipart upload.
-		key := "files/" + strings.TrimPrefix(f.fileURL(w), "/packages/")
+		key := "files/" + strings.TrimPrefix(f.fileURL(w), f.url+"/packages/")
 		key = strings.TrimSuffix(key, "/"+w.Filename)
 		if got := srv.Objects(t, bucket); len(got) != 2 || got[0] != key || got[1] != key+".metadata" {
 			t.Fatalf("objects after the upload = %q, want %s and its .metadata", got, key)
@@ -65,8 +65,8 @@ func TestFileDownloadsFromS3(t *testing.T) {
 			path, ctype string
 			want        []byte
 		}{
-			{f.fileURL(w), "application/zip", w.Content},
-			{f.fileURL(w) + ".metadata", "text/plain; charset=utf-8", m.metadataFile()},
+			{red.fileURL(w), "application/zip", w.Content},
+			{red.fileURL(w) + ".metadata", "text/plain; charset=utf-8", m.metadataFile()},
 		} {
 			resp := red.get(t, c.path)
 			loc := resp.header.Get("Location")
@@ -89,7 +89,7 @@ func TestFileDownloadsFromS3(t *testing.T) {
 			}
 		}
 		// No file, no redirect.
-		if nf := red.get(t, strings.Replace(f.fileURL(w), w.Filename, "other-1.0-py3-none-any.whl", 1)); nf.code != http.StatusNotFound {
+		if nf := red.get(t, strings.Replace(red.fileURL(w), w.Filename, "other-1.0-py3-none-any.whl", 1)); nf.code != http.StatusNotFound {
 			t.Fatalf("a name that is not the file's: %d, want 404 and no redirect", nf.code)
 		}
 	})
