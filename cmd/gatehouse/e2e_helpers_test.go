@@ -37,6 +37,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-index/gatehouse/internal/blob/s3test"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
 	"github.com/gatehouse-index/gatehouse/internal/token"
@@ -50,6 +51,7 @@ const e2eCmdTimeout = 3 * time.Minute
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	s3test.Stop()
 	if e2eFix.dir != "" {
 		os.RemoveAll(e2eFix.dir)
 	}

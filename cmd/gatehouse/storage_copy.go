@@ -89,7 +89,7 @@ func storageCmd(ctx context.Context, e env, args []string) error {
 	c := &copier{src: src, dst: dst, out: e.stderr, now: time.Now, total: len(blobs)}
 	c.run(ctx, blobs, jobs)
 	fmt.Fprintf(e.stdout, "Copied %d file(s) (%s) from %s to %s; %d were there already; %d failed.\n",
-		c.copied, sizeText(c.bytes), from, to, c.skipped, len(c.failed))
+		c.copied, humanBytes(c.bytes), from, to, c.skipped, len(c.failed))
 	if ctx.Err() != nil {
 		return fail(ctx.Err(), "The copy was interrupted", "Run the same command again: it goes on where it stopped.")
 	}
@@ -177,7 +177,7 @@ func (c *copier) showLocked(final bool) {
 	}
 	c.lastShow = now
 	fmt.Fprintf(c.out, "%d/%d files: %d copied (%s), %d already there, %d failed\n",
-		c.done, c.total, c.copied, sizeText(c.bytes), c.skipped, len(c.failed))
+		c.done, c.total, c.copied, humanBytes(c.bytes), c.skipped, len(c.failed))
 }
 
 // copyOne copies one blob unless the destination has it already, and
@@ -222,17 +222,4 @@ func (c *copier) copyOne(ctx context.Context, b project.StoredBlob) (bool, error
 		return false, err
 	}
 	return true, nil
-}
-
-// sizeText writes a byte count for people.
-func sizeText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
