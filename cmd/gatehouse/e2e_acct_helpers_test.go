@@ -312,6 +312,10 @@ type acctOpts struct {
 	// purpose (a refused cross-origin request); any other WARN, any ERROR
 	// and any panic fail the test.
 	allowWarn []string
+	// dbURL and mail, when set, are the database and SMTP server to use
+	// instead of new ones: several instances share them.
+	dbURL string
+	mail  *acctMailbox
 }
 
 const acctHTTPSBase = "https://gatehouse.test"
@@ -323,10 +327,16 @@ func acctStart(t *testing.T, dialect string, o acctOpts) *acctEnv {
 	if testing.Short() {
 		t.Skip("end-to-end test; skipped with -short")
 	}
-	mb := acctStartSMTP(t)
+	mb := o.mail
+	if mb == nil {
+		mb = acctStartSMTP(t)
+	}
 	dataDir := t.TempDir()
 	dbURL := "sqlite:" + filepath.Join(dataDir, "gatehouse.db")
-	if dialect == "postgres" {
+	switch {
+	case o.dbURL != "":
+		dbURL = o.dbURL
+	case dialect == "postgres":
 		dbURL = dbtest.PostgresURL(t)
 	}
 	env := &acctEnv{
