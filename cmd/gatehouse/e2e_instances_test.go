@@ -7,15 +7,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/descope/virtualwebauthn"
 
 	"github.com/gatehouse-index/gatehouse/internal/blob/s3test"
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
@@ -43,6 +48,11 @@ func TestE2ETwoInstances(t *testing.T) {
 	}}
 	a := acctStart(t, "postgres", opts)
 	b := acctStart(t, "postgres", opts)
+	// The commands of the helpers run with A's data dir: there, too, the
+	// one secret.
+	if err := os.WriteFile(filepath.Join(a.dataDir, "secret.key"), []byte(hex.EncodeToString(secret)), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	a.secrets.add("S3 secret key", vgw.SecretKey)
 	b.secrets.add("S3 secret key", vgw.SecretKey)
 	// Both are the one public URL; the test's load balancer is which
@@ -106,6 +116,32 @@ func TestE2ETwoInstances(t *testing.T) {
 		}
 	})
 
+	t.Run("a WebAuthn ceremony started on A finishes on B", func(t *testing.T) {
+		u := mfaNewUser(t, a, "dave", true, false)
+		onA := a.browser(acctFirefox)
+		onA.mustLogin(t, u.name, u.pw)
+		u.generateCodes(t, onA)
+		u.confirmCodes(t, on(onA, b))
+		opts := onA.post(t, "/manage/account/webauthn-provision/options/", nil)
+		if opts.Code != http.StatusOK {
+			t.Fatalf("registration options from A: %s", opts)
+		}
+		o, err := virtualwebauthn.ParseAttestationOptions(opts.Body)
+		if err != nil {
+			t.Fatalf("registration options from A: %v\n%s", err, opts.Body)
+		}
+		rp := virtualwebauthn.RelyingParty{ID: "gatehouse.test", Name: "Gatehouse", Origin: acctHTTPSBase}
+		key, cred := virtualwebauthn.NewAuthenticator(), e2eWebAuthnCredential()
+		att := virtualwebauthn.CreateAttestationResponse(rp, key, cred, *o)
+		done := on(onA, b).post(t, "/manage/account/webauthn-provision/validate/", url.Values{"label": {"desk key"}, "credential": {att}})
+		if done.Code != http.StatusOK || !strings.Contains(done.Body, `"redirect"`) {
+			t.Fatalf("finishing on B the registration begun on A: %s", done)
+		}
+		if n := a.queryInt(t, `SELECT count(*) FROM webauthn_credentials WHERE user_id = $1`, u.id); n != 1 {
+			t.Fatalf("dave has %d security keys after the ceremony, want 1", n)
+		}
+	})
+
 	t.Run("an upload through A is served by B; a token revoked on A is refused by B", func(t *testing.T) {
 		cli("user", "create", "--username", "alice", "--email", "alice@example.com", "--email-verified", "--no-password")
 		a.giveSecondFactor(t, "alice")
@@ -157,4 +193,24 @@ func mailTo(mb *acctMailbox, addr string) []*acctMail {
 		}
 	}
 	return out
+}
+
+// e2eWebAuthnCredential is a new EC2 credential whose coordinates are 32
+// bytes long each, as go-webauthn insists (a random point lacks that once in
+// 128 tries).
+func e2eWebAuthnCredential() virtualwebauthn.Credential {
+	for {
+		cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+		k, err := x509.ParsePKCS8PrivateKey(cred.Key.Data)
+		if err != nil {
+			panic(err)
+		}
+		pt, err := k.(*ecdsa.PrivateKey).PublicKey.Bytes()
+		if err != nil {
+			panic(err)
+		}
+		if pt[1] != 0 && pt[33] != 0 {
+			return cred
+		}
+	}
 }
