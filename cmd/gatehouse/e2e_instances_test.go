@@ -13,11 +13,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/descope/virtualwebauthn"
@@ -40,14 +43,32 @@ func TestE2ETwoInstances(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte(hex.EncodeToString(secret)), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The load balancer: one public URL, each request to the next
+	// instance in turn, no affinity.
+	lbl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, lbPort, _ := net.SplitHostPort(lbl.Addr().String())
+	var backends []*httputil.ReverseProxy
+	var turn atomic.Uint64
+	lb := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		backends[turn.Add(1)%uint64(len(backends))].ServeHTTP(w, r)
+	})}
 	// The same settings for both, as a deployment gives them.
-	opts := acctOpts{dbURL: dbURL, mail: mb, httpsBase: true, extra: []string{
+	opts := acctOpts{dbURL: dbURL, mail: mb, publicBase: "http://localhost:" + lbPort, extra: []string{
 		"--secret-key-file", secretFile,
 		"--storage-url", "s3://" + bucket + "/index", "--storage-endpoint", vgw.Endpoint, "--storage-region", "us-east-1",
 		"--storage-path-style", "on", "--storage-access-key", vgw.AccessKey, "--storage-secret-key", vgw.SecretKey,
 	}}
 	a := acctStart(t, "postgres", opts)
 	b := acctStart(t, "postgres", opts)
+	for _, env := range []*acctEnv{a, b} {
+		u, _ := url.Parse(env.URL)
+		backends = append(backends, httputil.NewSingleHostReverseProxy(u))
+	}
+	go lb.Serve(lbl)
+	t.Cleanup(func() { lb.Close() })
 	// The commands of the helpers run with A's data dir: there, too, the
 	// one secret.
 	if err := os.WriteFile(filepath.Join(a.dataDir, "secret.key"), []byte(hex.EncodeToString(secret)), 0o600); err != nil {
@@ -130,7 +151,7 @@ func TestE2ETwoInstances(t *testing.T) {
 		if err != nil {
 			t.Fatalf("registration options from A: %v\n%s", err, opts.Body)
 		}
-		rp := virtualwebauthn.RelyingParty{ID: "gatehouse.test", Name: "Gatehouse", Origin: acctHTTPSBase}
+		rp := virtualwebauthn.RelyingParty{ID: "localhost", Name: "Gatehouse", Origin: a.base}
 		key, cred := virtualwebauthn.NewAuthenticator(), e2eWebAuthnCredential()
 		att := virtualwebauthn.CreateAttestationResponse(rp, key, cred, *o)
 		done := on(onA, b).post(t, "/manage/account/webauthn-provision/validate/", url.Values{"label": {"desk key"}, "credential": {att}})
@@ -142,7 +163,7 @@ func TestE2ETwoInstances(t *testing.T) {
 		}
 	})
 
-	t.Run("an upload through A is served by B; a token revoked on A is refused by B", func(t *testing.T) {
+	t.Run("an upload through A is served by B, twine and pip work through the balancer, a token revoked on A is refused by B", func(t *testing.T) {
 		cli("user", "create", "--username", "alice", "--email", "alice@example.com", "--email-verified", "--no-password")
 		a.giveSecondFactor(t, "alice")
 		out := cli("token", "create", "--user", "alice", "--description", "ci")
@@ -173,6 +194,26 @@ func TestE2ETwoInstances(t *testing.T) {
 		}
 		// Through B too, while the token lives.
 		b.mustUpload(t, tok, e2eWheelForm("twoinst", "1.1", e2eWheelName("twoinst", "1.1"), e2eWheel(t, "twoinst", "1.1", e2eMetadata("twoinst", "1.1"))))
+
+		// twine and pip through the load balancer: their requests go to A
+		// and B in turn.
+		tools := e2eTools(t)
+		fx := e2eFixtureSet(t)
+		home := t.TempDir()
+		dep, pkg := fx.dists["demo-dep"], fx.dists["demo-pkg"]
+		e2eMustExec(t, home, e2eEnv(home), tools.twine, "upload", "--repository-url", a.base+"/legacy/",
+			"-u", "__token__", "-p", tok, "--non-interactive", "--disable-progress-bar", dep.wheel, pkg.wheel, pkg.sdist)
+		venv, err := e2eVenv(tools, home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = e2eMustExec(t, home, e2eEnv(home), filepath.Join(venv, "bin", "pip"), "install", "--index-url", a.base+"/simple/", "demo-pkg")
+		if !strings.Contains(out, "demo-dep-0.3") || !strings.Contains(out, "demo-pkg-1.0") {
+			t.Errorf("pip install through the load balancer does not list demo-pkg and demo-dep as installed:\n%s", out)
+		}
+		if turn.Load() < 4 {
+			t.Errorf("the load balancer passed on %d requests, want twine's and pip's on both instances", turn.Load())
+		}
 
 		cli("token", "delete", "--user", "alice", "--description", "ci")
 		for _, env := range []*acctEnv{a, b} {
