@@ -30,6 +30,7 @@ func commands() []command {
 		{"migrate", "set up a new index (--create), or apply database migrations, and exit", migrate},
 		{"user", "manage users: user create, user list", userCmd},
 		{"token", "manage API tokens: token create, token list, token delete", tokenCmd},
+		{"sweep", "remove files that interrupted uploads left behind (also done at every start)", sweep},
 		{"version", "print the version and the source revision it was built from", versionCmd},
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -261,7 +262,12 @@ func serve(ctx context.Context, e env, args []string) error {
 	if err := a.openServer(log); err != nil {
 		return err
 	}
-	if n, err := a.blobs.Sweep(time.Hour); err != nil {
+	started := time.Now()
+	n, stopWriting, err := a.blobs.StartWriting(time.Hour)
+	if stopWriting != nil {
+		defer stopWriting()
+	}
+	if err != nil {
 		log.Warn("sweeping temp files failed", "err", err)
 	} else if n > 0 {
 		log.Info("removed temp files left by an earlier crash", "count", n)
@@ -308,6 +314,12 @@ func serve(ctx context.Context, e env, args []string) error {
 	go srv.WatchChanges(watchCtx, cfg.CachePoll)
 	go worker.Run(watchCtx)
 	go sweepSessions(watchCtx, a.sessions, log)
+	// Files written by uploads that a crash stopped before they were
+	// listed. In the background: start-up must not wait on a walk of every
+	// file, and the sweep is safe beside uploads (project/blobrefs.go).
+	var sweeping sync.WaitGroup
+	defer func() { stopWatch(); sweeping.Wait() }() // before the database and the files close
+	sweeping.Go(func() { sweepOrphans(watchCtx, a.projects, started, log) })
 
 	// ReadTimeout bounds reading a request, headers and body: page forms
 	// are small. The web layer lifts it once a body is in, so slow handlers
@@ -356,6 +368,21 @@ func sweepSessions(ctx context.Context, m *session.Manager, log *slog.Logger) {
 				log.Warn("sweeping expired sessions failed", "err", err)
 			}
 		}
+	}
+}
+
+// sweepOrphans removes the package files no row names that were written
+// before the server started, logging what it did.
+func sweepOrphans(ctx context.Context, p *project.Service, before time.Time, log *slog.Logger) {
+	n, err := p.SweepOrphans(ctx, before)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		log.Warn("sweeping unlisted package files failed; run 'gatehouse sweep' to retry", "removed", n, "err", err)
+	case err != nil:
+	case n > 0:
+		log.Info("removed unlisted package files left by interrupted uploads", "count", n)
+	default:
+		log.Debug("removed unlisted package files left by interrupted uploads", "count", 0)
 	}
 }
 

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/gatehouse-index/gatehouse/internal/failpoint"
 )
 
 const (
@@ -134,6 +136,7 @@ func (s *FS) put(ctx context.Context, key string, r io.Reader) (err error) {
 	if err := f.Sync(); err != nil {
 		return err
 	}
+	failpoint.Hit("blob-temp-written")
 	if err := f.Close(); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/archive"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/failpoint"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 )
 
@@ -200,24 +201,38 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 
 	// Step 26: make the bytes durable, then list them.
 	key := BlobKey(c.Blake2_256)
-	if _, err := c.File.Seek(0, io.SeekStart); err != nil {
-		return res, err
-	}
-	if err := s.blobs.Put(ctx, key, c.File); err != nil {
-		return res, fmt.Errorf("store file: %w", err)
-	}
 	var m *storedMetadata
 	if f.Filetype == "bdist_wheel" {
 		m = newStoredMetadata(key, meta)
-		if err := s.blobs.Put(ctx, m.key, strings.NewReader(string(meta))); err != nil {
-			return res, fmt.Errorf("store metadata: %w", err)
+	}
+	for attempt := 1; ; attempt++ {
+		if err := s.putBlobs(ctx, c, key, m, meta); err != nil {
+			s.dropUnlisted(ctx, key, m)
+			return res, err
+		}
+		failpoint.Hit("upload-before-commit")
+		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+			var err error
+			res.Serial, err = s.insertFile(ctx, tx, who, up, isNew, key, m, limit, totalLimit)
+			if err != nil {
+				return err
+			}
+			return s.blobsPresent(ctx, tx, key, m)
+		})
+		// A sweep took the blobs for orphans between the write and the
+		// transaction: write them again (see blobrefs.go).
+		if !errors.Is(err, errBlobGone) || attempt == 3 {
+			break
 		}
 	}
-	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		res.Serial, err = s.insertFile(ctx, tx, who, up, isNew, key, m, limit, totalLimit)
-		return err
-	})
+	if err != nil {
+		// Not listed: what this upload wrote must not linger. If the
+		// error turns out to be a lost race with an identical upload,
+		// its row names the blobs and they stay.
+		s.dropUnlisted(ctx, key, m)
+	} else {
+		failpoint.Hit("upload-committed")
+	}
 	if db.IsUniqueViolation(err) {
 		// A concurrent upload won the race: answer as if it had come first.
 		dup, derr := s.checkDuplicate(ctx, s.db, up)
@@ -234,6 +249,24 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		return res, derrors.New(derrors.Conflict, "File already exists ('%s', with blake2_256 hash '%s'). See %s for more information.", up.Filename, c.Blake2_256, s.help("file-name-reuse"))
 	}
 	return res, err
+}
+
+// putBlobs makes an upload's file, and a wheel's METADATA, durable in the
+// blob store.
+func (s *Service) putBlobs(ctx context.Context, c *Spooled, key string, m *storedMetadata, meta []byte) error {
+	if _, err := c.File.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	if err := s.blobs.Put(ctx, key, c.File); err != nil {
+		return fmt.Errorf("store file: %w", err)
+	}
+	failpoint.Hit("upload-file-stored")
+	if m != nil {
+		if err := s.blobs.Put(ctx, m.key, strings.NewReader(string(meta))); err != nil {
+			return fmt.Errorf("store metadata: %w", err)
+		}
+	}
+	return nil
 }
 
 func (s *Service) projectTooLarge(name string, limit int64) error {
