@@ -399,3 +399,7 @@ func blake2Hex(b []byte) string {
 	sum := blake2b.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// randFor is a random source of its own for a goroutine (a *rand.Rand is
+// not safe for concurrent use).
+func randFor(seed int) *rand.Rand { return rand.New(rand.NewPCG(uint64(seed), 7)) }

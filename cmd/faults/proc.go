@@ -28,7 +28,7 @@ type server struct {
 	dbURL   string
 	dialect string // "sqlite" or "postgres"
 	port    int
-	base    string // http://localhost:port
+	base    string   // http://localhost:port
 	args    []string // extra serve flags
 	logLvl  string
 

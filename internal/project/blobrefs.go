@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/db"
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
 )
 
 // Blobs and the rows that name them
@@ -147,7 +149,11 @@ func (s *Service) dropIfUnreferenced(ctx context.Context, key string) (bool, err
 // listed after all (it lost a race at commit, or the database failed), so
 // that a refused upload leaves nothing behind. It runs even when the
 // client has gone. A failure only leaves an orphan for SweepOrphans.
-func (s *Service) dropUnlisted(ctx context.Context, key string, m *storedMetadata) {
+//
+// When the upload failed because the database is unreachable or busy, the
+// removal would only fail or wait too: it is queued for after the next
+// commit, and the client gets its answer at once.
+func (s *Service) dropUnlisted(ctx context.Context, cause error, key string, m *storedMetadata) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	keys := []string{key}
@@ -155,11 +161,68 @@ func (s *Service) dropUnlisted(ctx context.Context, key string, m *storedMetadat
 		keys = append(keys, m.key)
 	}
 	for _, k := range keys {
+		if errors.Is(cause, derrors.Unavailable) {
+			s.unlisted.add(k)
+			continue
+		}
 		if _, err := s.dropIfUnreferenced(ctx, k); err != nil {
-			s.log.Warn("could not remove the blob of an upload that was not listed; 'gatehouse sweep' will",
-				"key", k, "err", err)
+			// Most likely the database is down, which is also why the
+			// upload failed: try again once it works.
+			s.unlisted.add(k)
+			s.log.Info("could not remove the blob of an upload that was not listed yet; will retry", "key", k, "err", err)
 		}
 	}
+}
+
+// retryUnlisted removes the blobs dropUnlisted could not, now that a
+// commit shows the database works again.
+func (s *Service) retryUnlisted(ctx context.Context) {
+	keys := s.unlisted.take()
+	if len(keys) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for _, k := range keys {
+		if _, err := s.dropIfUnreferenced(ctx, k); err != nil {
+			s.unlisted.add(k)
+			s.log.Warn("could not remove the blob of an upload that was not listed; will retry, and the next start or 'gatehouse sweep' removes it", "key", k, "err", err)
+		}
+	}
+}
+
+// unlistedQueue holds keys for retryUnlisted. It is bounded: past that, the
+// start-up sweep (or 'gatehouse sweep') removes what is left.
+type unlistedQueue struct {
+	mu   sync.Mutex
+	keys map[string]bool
+}
+
+const maxUnlisted = 10000
+
+func (q *unlistedQueue) add(key string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.keys == nil {
+		q.keys = map[string]bool{}
+	}
+	if len(q.keys) < maxUnlisted {
+		q.keys[key] = true
+	}
+}
+
+func (q *unlistedQueue) take() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.keys) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(q.keys))
+	for k := range q.keys {
+		keys = append(keys, k)
+	}
+	q.keys = nil
+	return keys
 }
 
 // SweepOrphans removes package files and metadata files that no file row

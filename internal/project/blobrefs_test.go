@@ -250,3 +250,46 @@ func TestUploadThatLosesTheRaceLeavesNoBlob(t *testing.T) {
 		}
 	})
 }
+
+// failingDeletes is a blob store whose Delete fails while armed, as when
+// the database is down at the moment a refused upload cleans up.
+type failingDeletes struct {
+	*interleaved
+	failing atomic.Bool
+}
+
+func (s *failingDeletes) Delete(ctx context.Context, key string) error {
+	if s.failing.Load() {
+		return fmt.Errorf("delete %s: refused by the test", key)
+	}
+	return s.interleaved.Delete(ctx, key)
+}
+
+func TestUnlistedBlobIsRemovedAfterTheNextCommit(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		var f *blobFixture
+		var st *failingDeletes
+		f = newBlobFixture(t, d, func(s blob.Store) blob.Store {
+			st = &failingDeletes{interleaved: &interleaved{Store: s, then: func() { f.upload(t, "1.0", "winner = True\n") }}}
+			return st
+		})
+		if _, err := f.upload(t, "0.9", "first = True\n"); err != nil {
+			t.Fatal(err)
+		}
+		st.armed.Store(true)
+		st.failing.Store(true)
+		if _, err := f.upload(t, "1.0", "loser = True\n"); err == nil {
+			t.Fatal("the losing upload was accepted")
+		}
+		if got := len(f.keys(t)); got != 6 {
+			t.Fatalf("blobs after the loser could not clean up: %d, want 6 (two files listed, one not, each with metadata)", got)
+		}
+		st.failing.Store(false)
+		if _, err := f.upload(t, "1.1", "later = True\n"); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := f.keys(t), listedKeys(t, d); !slices.Equal(got, want) {
+			t.Errorf("blobs after the next commit:\ngot  %v\nwant %v (the loser's removed)", got, want)
+		}
+	})
+}

@@ -98,6 +98,8 @@ type Service struct {
 	log     *slog.Logger
 	now     func() time.Time
 	helpURL string
+
+	unlisted unlistedQueue // blobs of refused uploads still to remove (blobrefs.go)
 }
 
 // Options configures a Service.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/archive"
@@ -207,7 +208,7 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 	}
 	for attempt := 1; ; attempt++ {
 		if err := s.putBlobs(ctx, c, key, m, meta); err != nil {
-			s.dropUnlisted(ctx, key, m)
+			s.dropUnlisted(ctx, err, key, m)
 			return res, err
 		}
 		failpoint.Hit("upload-before-commit")
@@ -229,9 +230,10 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		// Not listed: what this upload wrote must not linger. If the
 		// error turns out to be a lost race with an identical upload,
 		// its row names the blobs and they stay.
-		s.dropUnlisted(ctx, key, m)
+		s.dropUnlisted(ctx, err, key, m)
 	} else {
 		failpoint.Hit("upload-committed")
+		s.retryUnlisted(ctx)
 	}
 	if db.IsUniqueViolation(err) {
 		// A concurrent upload won the race: answer as if it had come first.
@@ -258,15 +260,34 @@ func (s *Service) putBlobs(ctx context.Context, c *Spooled, key string, m *store
 		return err
 	}
 	if err := s.blobs.Put(ctx, key, c.File); err != nil {
-		return fmt.Errorf("store file: %w", err)
+		return OutOfSpace(fmt.Errorf("store file: %w", err))
 	}
 	failpoint.Hit("upload-file-stored")
 	if m != nil {
 		if err := s.blobs.Put(ctx, m.key, strings.NewReader(string(meta))); err != nil {
-			return fmt.Errorf("store metadata: %w", err)
+			return OutOfSpace(fmt.Errorf("store metadata: %w", err))
 		}
 	}
 	return nil
+}
+
+// OutOfSpace turns a write the disk refused for lack of space (or quota)
+// into the error the client is told about (507); other errors are returned
+// as they are. Nothing of the upload is kept: the caller removes what it
+// wrote.
+func OutOfSpace(err error) error {
+	if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
+		return err
+	}
+	return &outOfSpace{err}
+}
+
+type outOfSpace struct{ err error }
+
+func (e *outOfSpace) Error() string   { return e.err.Error() }
+func (e *outOfSpace) Unwrap() []error { return []error{derrors.NoSpace, e.err} }
+func (e *outOfSpace) Message() string {
+	return "The server has run out of disk space, so this file was not stored. Nothing was changed; upload it again later, or tell the index's administrator."
 }
 
 func (s *Service) projectTooLarge(name string, limit int64) error {

@@ -136,6 +136,9 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 			if errors.Is(err, project.ErrSpoolTooLarge) {
 				return none, s.projects.TooLargeError(name, limit)
 			}
+			if full := project.OutOfSpace(err); full != err {
+				return none, full
+			}
 			if err != nil {
 				return none, derrors.New(derrors.Invalid, "Invalid request: the file could not be read (%s).", cleanErr(err))
 			}
