@@ -32,6 +32,7 @@ type wheel struct {
 	data             []byte
 	sha256           string
 	metadata         []byte
+	extra            [][2]string // more form fields (a long description, say)
 }
 
 // buildWheel makes a small real wheel (package, METADATA, WHEEL, RECORD)
@@ -82,6 +83,9 @@ func (w *wheel) form() (body []byte, contentType string) {
 		{"metadata_version", "2.1"}, {"summary", "fault harness fixture"},
 		{"sha256_digest", w.sha256},
 	} {
+		mw.WriteField(kv[0], kv[1])
+	}
+	for _, kv := range w.extra {
 		mw.WriteField(kv[0], kv[1])
 	}
 	hdr := textproto.MIMEHeader{}
@@ -304,7 +308,7 @@ func fetchView(ctx context.Context, c *http.Client, base string, projects []stri
 
 // classify says how visible w is, downloading its file and metadata when
 // download is set or when the APIs list it.
-func classify(ctx context.Context, c *http.Client, base string, v *view, w *wheel) (visibility, string) {
+func visibilityOf(ctx context.Context, c *http.Client, base string, v *view, w *wheel) (visibility, string) {
 	sf, inSimple := v.simple[w.project][w.filename]
 	jsha, inJSON := v.json[w.project][w.filename]
 	if !inSimple && !inJSON {

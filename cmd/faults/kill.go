@@ -184,7 +184,7 @@ func (h *harness) killLoop(ctx context.Context, dialect string, n int) error {
 		full := i%25 == 24 || i == len(plan)-1
 		for _, m := range mustStay {
 			if m == w || full {
-				if vis, why := classify(ctx, c, s.base, v, m); vis != complete {
+				if vis, why := visibilityOf(ctx, c, s.base, v, m); vis != complete {
 					t.lost = append(t.lost, fmt.Sprintf("%s (%s, %s)", m.filename, vis, why))
 				}
 			} else if !listed(v, m) {
@@ -192,7 +192,7 @@ func (h *harness) killLoop(ctx context.Context, dialect string, n int) error {
 			}
 		}
 		if r.code != http.StatusOK {
-			switch vis, why := classify(ctx, c, s.base, v, w); vis {
+			switch vis, why := visibilityOf(ctx, c, s.base, v, w); vis {
 			case absent:
 				t.absent++
 			case complete:

@@ -122,7 +122,7 @@ func (h *harness) races(ctx context.Context, dialect string) error {
 		if err != nil {
 			return err
 		}
-		vis, why := classify(ctx, c, s.base, v, winner)
+		vis, why := visibilityOf(ctx, c, s.base, v, winner)
 		rep.count(raceCase, dialect, "16 different files, one name: winner served intact", boolInt(vis == complete), 1, why)
 	}
 

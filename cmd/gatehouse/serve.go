@@ -348,11 +348,24 @@ func serve(ctx context.Context, e env, args []string) error {
 	log.Info("shutting down", "grace", cfg.ShutdownGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	err = hs.Shutdown(sctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	// The grace is over. Uploads still arriving are told so (503) rather
+	// than cut off; anything else still running is closed.
+	log.Warn("shutdown grace is over; refusing the uploads still in flight and closing the remaining connections")
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), uploadStopTime)
+	defer cancelStop()
+	srv.StopUploads(stopCtx)
+	hs.Close()
 	return nil
 }
+
+// uploadStopTime bounds how long uploads still in flight when the shutdown
+// grace ends take to be answered 503 (the answer waits briefly for the
+// client to stop sending, so that it is read and not lost to a reset).
+const uploadStopTime = 3 * time.Second
 
 // sweepSessions deletes expired sessions every few minutes; expired ones are
 // refused on load anyway, this only keeps the table small.

@@ -7,8 +7,10 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -18,6 +20,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
 )
 
 // The rules of blobrefs.go, tested on both databases with a real blob store:
@@ -290,6 +293,61 @@ func TestUnlistedBlobIsRemovedAfterTheNextCommit(t *testing.T) {
 		}
 		if got, want := f.keys(t), listedKeys(t, d); !slices.Equal(got, want) {
 			t.Errorf("blobs after the next commit:\ngot  %v\nwant %v (the loser's removed)", got, want)
+		}
+	})
+}
+
+// devFull is a blob store on a full disk: every write fails as the kernel
+// fails it (/dev/full answers ENOSPC).
+type devFull struct{ blob.Store }
+
+func (devFull) Put(ctx context.Context, key string, r io.Reader) error {
+	f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(f, r)
+	return err
+}
+
+func TestUploadOnAFullDiskIsRefusedAsOutOfSpace(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full here")
+	}
+	f := newBlobFixture(t, dbtest.NewSQLite(t), func(s blob.Store) blob.Store { return devFull{s} })
+	_, err := f.upload(t, "1.0", "x = 1\n")
+	if !errors.Is(err, derrors.NoSpace) {
+		t.Fatalf("upload onto a full disk: got %v, want an error matching derrors.NoSpace (507)", err)
+	}
+	if msg, ok := derrors.Message(err); !ok || !strings.Contains(msg, "out of disk space") {
+		t.Errorf("message: got %q (ok %v), want one saying the server is out of disk space", msg, ok)
+	}
+	if rows := listedKeys(t, f.svc.db); len(rows) != 0 {
+		t.Errorf("rows after the refused upload: %v, want none", rows)
+	}
+}
+
+// Two files of a new project uploaded at once by its future owner (CI jobs
+// in parallel): both are accepted, whichever creates the project.
+func TestParallelUploadsCreatingOneProjectBothSucceed(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		var f *blobFixture
+		var otherErr error
+		var st *interleaved
+		f = newBlobFixture(t, d, func(s blob.Store) blob.Store {
+			st = &interleaved{Store: s, then: func() { _, otherErr = f.upload(t, "1.1", "other = True\n") }}
+			return st
+		})
+		st.armed.Store(true)
+		if _, err := f.upload(t, "1.0", "first = True\n"); err != nil {
+			t.Errorf("the upload whose project was created under it: %v", err)
+		}
+		if otherErr != nil {
+			t.Errorf("the upload that created the project: %v", otherErr)
+		}
+		if got := len(listedKeys(t, d)); got != 4 {
+			t.Errorf("listed blobs: %d, want 4 (two wheels and their metadata)", got)
 		}
 	})
 }

@@ -75,7 +75,23 @@ func (s *Service) TooLargeError(name string, limit int64) error {
 // order, then stores the file. The bytes are made durable before the
 // database transaction that lists them commits; if anything fails, nothing
 // is listed and no row is written.
-func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (res UploadResult, err error) {
+func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (UploadResult, error) {
+	res, err := s.acceptUpload(ctx, who, up)
+	if errors.Is(err, errProjectCreatedMeanwhile) {
+		// Another upload created the project between this one's look-up
+		// and its commit: most often the same user sending several files
+		// of a new project at once (CI jobs in parallel). It is an
+		// existing project now, with the permission rules of one.
+		res, err = s.acceptUpload(ctx, who, up)
+	}
+	return res, err
+}
+
+// errProjectCreatedMeanwhile: the upload meant to create its project, and
+// a concurrent upload created it first. AcceptUpload runs it again.
+var errProjectCreatedMeanwhile = errors.New("the project was created by a concurrent upload")
+
+func (s *Service) acceptUpload(ctx context.Context, who Uploader, up *Upload) (res UploadResult, err error) {
 	defer derrors.Wrap(&err, "upload %q", up.Filename)
 	f := up.Form
 	norm := pep.NormalizeName(f.Name)
@@ -234,6 +250,13 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 	} else {
 		failpoint.Hit("upload-committed")
 		s.retryUnlisted(ctx)
+	}
+	if isNew && (db.IsUniqueViolation(err) || errors.Is(err, derrors.Conflict)) {
+		if _, gerr := getProject(ctx, s.db, norm); gerr == nil {
+			if dup, derr := s.checkDuplicate(ctx, s.db, up); derr != nil || !dup {
+				return res, errProjectCreatedMeanwhile
+			}
+		}
 	}
 	if db.IsUniqueViolation(err) {
 		// A concurrent upload won the race: answer as if it had come first.

@@ -77,6 +77,7 @@ type Server struct {
 
 	uploadMinRate    int64 // bytes per second; see minRateReader
 	uploadRateWindow time.Duration
+	uploads          uploadSet // in flight, for StopUploads
 }
 
 // NewServer builds the server and its routes.

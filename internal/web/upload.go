@@ -34,7 +34,15 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	// rest of a refused upload that writeUploadError drains.
 	body := s.holdToMinRate(w, r.Body)
 	r.Body = body
+	if !s.uploads.add(body) {
+		s.writeUploadError(w, r, errShutdown)
+		return
+	}
+	defer s.uploads.remove(body)
 	res, err := s.handleUpload(r)
+	if err != nil && body.stopped() {
+		err = errShutdown
+	}
 	if err != nil && body.tooSlow() {
 		err = derrors.New(derrors.TooSlow, "Upload too slow: less than %s per second arrived on average, or nothing for %s, so the server stopped reading. Check the connection and upload again.",
 			humanSize(s.uploadMinRate), humanDuration(s.uploadRateWindow))
