@@ -349,11 +349,14 @@ func fileURLGuess(base string, w *wheel) string {
 	return base + "/packages/" + d[:2] + "/" + d[2:4] + "/" + d + "/" + w.filename
 }
 
-// python is Debian's python3 (scripts/test sets GATEHOUSE_TEST_PYTHON), for
-// pip.
+// python is the python3 whose pip downloads: GATEHOUSE_TEST_PYTHON (which
+// scripts/test sets), else Debian's own, else the first on PATH.
 func python() string {
 	if p := os.Getenv("GATEHOUSE_TEST_PYTHON"); p != "" {
 		return p
+	}
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		return "/usr/bin/python3"
 	}
 	return "python3"
 }
@@ -362,9 +365,27 @@ func python() string {
 // each downloaded file has the expected sha256. pip itself also checks the
 // hash the Simple API gives.
 func pipDownload(ctx context.Context, base, dir string, wheels []*wheel) error {
-	if len(wheels) == 0 {
-		return nil
+	// pip resolves its requirements together, and two versions of one
+	// project conflict: one version of each project per run.
+	var rounds [][]*wheel
+	n := map[string]int{}
+	for _, w := range wheels {
+		i := n[w.project]
+		n[w.project]++
+		if i == len(rounds) {
+			rounds = append(rounds, nil)
+		}
+		rounds[i] = append(rounds[i], w)
 	}
+	for _, r := range rounds {
+		if err := pipDownloadOnce(ctx, base, dir, r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func pipDownloadOnce(ctx context.Context, base, dir string, wheels []*wheel) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return err
 	}

@@ -206,6 +206,9 @@ func (h *harness) killLoop(ctx context.Context, dialect string, n int) error {
 
 	// pip, from the index alone, fetches every file that must be there.
 	pipErr := pipDownload(ctx, s.base, filepath.Join(h.work, "pip-"+dialect), mustStay)
+	if pipErr != nil {
+		fmt.Printf("faults: %s\n", pipErr)
+	}
 
 	// A clean stop, then `gatehouse sweep` with no grace: nothing unlisted,
 	// nothing temporary, every row with its bytes.
