@@ -351,3 +351,41 @@ func TestParallelUploadsCreatingOneProjectBothSucceed(t *testing.T) {
 		}
 	})
 }
+
+// Two users create one project at once: one owns it, and the other is told
+// what it would be told a moment later, that it may not upload to it.
+func TestOtherUserCreatingTheProjectMeanwhileIsForbidden(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		var f *blobFixture
+		var bobErr error
+		var st *interleaved
+		f = newBlobFixture(t, d, func(s blob.Store) blob.Store {
+			st = &interleaved{Store: s, then: func() {
+				alice := f.who
+				var bob int64
+				if err := d.QueryRow(`INSERT INTO users (username, username_key, created_at) VALUES ('bob', 'bob', $1) RETURNING id`, testNow).Scan(&bob); err != nil {
+					bobErr = err
+					return
+				}
+				f.who = Uploader{UserID: bob, Username: "bob", CanCreateProjects: true}
+				_, bobErr = f.upload(t, "1.1", "bob = True\n")
+				f.who = alice
+			}}
+			return st
+		})
+		st.armed.Store(true)
+		_, err := f.upload(t, "1.0", "alice = True\n")
+		if bobErr != nil {
+			t.Fatalf("bob's upload, which creates the project: %v", bobErr)
+		}
+		if !errors.Is(err, derrors.Forbidden) || !strings.Contains(err.Error(), "isn't allowed to upload to project") {
+			t.Errorf("alice's upload: got %v, want 403 isn't allowed to upload to project", err)
+		}
+		if got := len(listedKeys(t, d)); got != 2 {
+			t.Errorf("listed blobs: %d, want bob's file and metadata", got)
+		}
+		if got := len(f.keys(t)); got != 2 {
+			t.Errorf("blobs: %d, want only bob's 2 (alice's removed)", got)
+		}
+	})
+}

@@ -251,7 +251,11 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		failpoint.Hit("upload-committed")
 		s.retryUnlisted(ctx)
 	}
-	if isNew && (db.IsUniqueViolation(err) || errors.Is(err, derrors.Conflict)) {
+	// Whichever check noticed (the unique index, or the name checks in the
+	// transaction, which can see the other project half-way: "too similar"
+	// before "conflicts"), a new project that now exists was created by a
+	// concurrent upload.
+	if isNew && err != nil {
 		if _, gerr := getProject(ctx, s.db, norm); gerr == nil {
 			if dup, derr := s.checkDuplicate(ctx, s.db, up); derr != nil || !dup {
 				return res, errProjectCreatedMeanwhile
