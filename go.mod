@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/ccojocar/zxcvbn-go v1.0.4
 	github.com/chromedp/chromedp v0.23.0
+	github.com/go-jose/go-jose/v4 v4.1.8
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/microcosm-cc/bluemonday v1.0.27
@@ -15,6 +16,11 @@ require (
 	golang.org/x/text v0.43.0
 	gopkg.in/macaroon.v2 v2.1.0
 	modernc.org/sqlite v1.60.1
+)
+
+require (
+	github.com/coreos/go-oidc/v3 v3.21.0
+	golang.org/x/oauth2 v0.36.0 // indirect
 )
 
 require (

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ type server struct {
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process has exited
 	log  string        // its stdout+stderr
+	boot time.Duration // from exec to the first 200 (Gatehouse)
 }
 
 // procs remembers every server started so that all of them are stopped at
@@ -56,23 +58,35 @@ func (p *procs) start(s *server) error {
 	return nil
 }
 
-// stopAll sends SIGTERM to every server's process group, newest first, and
-// SIGKILL to any that has not exited five seconds later.
+// stopAll stops every server, newest first.
 func (p *procs) stopAll() {
 	p.mu.Lock()
 	list := p.list
 	p.list = nil
 	p.mu.Unlock()
 	for i := len(list) - 1; i >= 0; i-- {
-		s := list[i]
-		pgid := -s.cmd.Process.Pid
-		syscall.Kill(pgid, syscall.SIGTERM)
-		select {
-		case <-s.done:
-		case <-time.After(5 * time.Second):
-			syscall.Kill(pgid, syscall.SIGKILL)
-			<-s.done
-		}
+		terminate(list[i])
+	}
+}
+
+// stop stops one server and forgets it.
+func (p *procs) stop(s *server) {
+	p.mu.Lock()
+	p.list = slices.DeleteFunc(p.list, func(x *server) bool { return x == s })
+	p.mu.Unlock()
+	terminate(s)
+}
+
+// terminate sends SIGTERM to the server's process group, and SIGKILL if it
+// has not exited five seconds later.
+func terminate(s *server) {
+	pgid := -s.cmd.Process.Pid
+	syscall.Kill(pgid, syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		syscall.Kill(pgid, syscall.SIGKILL)
+		<-s.done
 	}
 }
 
@@ -144,6 +158,8 @@ func procStatus(pid int, field string) (float64, error) {
 type rssPoller struct {
 	stop chan struct{}
 	done chan float64
+	once sync.Once
+	peak float64
 }
 
 func pollRSS(pid int) *rssPoller {
@@ -167,10 +183,13 @@ func pollRSS(pid int) *rssPoller {
 	return p
 }
 
-// Stop ends the sampling and returns the peak in MiB.
+// Stop ends the sampling and returns the peak in MiB; again, the same.
 func (p *rssPoller) Stop() float64 {
-	close(p.stop)
-	return <-p.done
+	p.once.Do(func() {
+		close(p.stop)
+		p.peak = <-p.done
+	})
+	return p.peak
 }
 
 // childEnv is our environment without GATEHOUSE_* variables, so that a

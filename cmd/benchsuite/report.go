@@ -1,13 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -15,67 +12,105 @@ import (
 	"time"
 )
 
-// result is one JSON line of the output (spec Part 4.1 rule 5).
+// result is one server's summary in one benchmark (spec Part 4.1 rule 5).
 type result struct {
-	Bench     string   `json:"bench"`
-	Variant   string   `json:"variant"`
-	Server    string   `json:"server"` // gatehouse, nginx or dd
-	N         int      `json:"n"`      // files per project (P1, P3); uploads per round (P6)
-	Conc      int      `json:"conc"`
-	RPS       float64  `json:"rps"`
-	P50       float64  `json:"p50_ms"`
-	P99       float64  `json:"p99_ms"`
-	BytesPerS float64  `json:"bytes_per_s"`
-	RSSMiB    float64  `json:"rss_mib"`
-	CPUms     float64  `json:"cpu_ms_per_1k"`  // server CPU (user+sys) per 1,000 requests
-	OtherCPU0 float64  `json:"other_cpu0_pct"` // CPU0 used by unrelated processes (max over rounds; -1 unknown)
-	OtherCPU1 float64  `json:"other_cpu1_pct"` // CPU1 likewise
-	Ratio     *float64 `json:"ratio"`          // ours/reference; null on reference lines
-	Errors    int64    `json:"errors"`
-	Round     int      `json:"round,omitempty"` // only in the per-round file
-	Goal      string   `json:"goal,omitempty"`
-	Met       *bool    `json:"met,omitempty"`
+	Bench        string             `json:"bench"`
+	Variant      string             `json:"variant"`
+	Server       string             `json:"server"` // gatehouse, nginx, bare-go, dd, idle …
+	N            int                `json:"n"`      // files per project (P1, P3); uploads per round (P6); projects (P4, P11)
+	Conc         int                `json:"conc"`
+	RPS          float64            `json:"rps"`
+	P50          float64            `json:"p50_ms"`
+	P99          float64            `json:"p99_ms"`
+	BytesPerS    float64            `json:"bytes_per_s"`
+	RSSMiB       float64            `json:"rss_mib"`
+	CPUms        float64            `json:"cpu_ms_per_1k"`            // server CPU (user+sys) per 1,000 requests
+	AllocsPerReq float64            `json:"allocs_per_req,omitempty"` // heap allocations per request (benchdebug builds, bare Go)
+	OtherCPU0    float64            `json:"other_cpu0_pct"`           // CPU0 used by unrelated processes (max over rounds; -1 unknown)
+	OtherCPU1    float64            `json:"other_cpu1_pct"`           // CPU1 likewise
+	Ratio        *float64           `json:"ratio"`                    // ours/reference; null on reference lines
+	Errors       int64              `json:"errors"`
+	Round        int                `json:"round,omitempty"` // only in the per-round file
+	WallS        float64            `json:"wall_s,omitempty"`
+	Requests     int                `json:"requests,omitempty"`
+	Extra        map[string]float64 `json:"extra,omitempty"`
+	Goal         string             `json:"goal,omitempty"`
+	Met          *bool              `json:"met,omitempty"`
+	Key          string             `json:"key,omitempty"`
+	Value        *float64           `json:"value,omitempty"` // what the goal judges
 }
 
-// goal is a pass mark from the spec: a minimum ratio or a maximum RSS.
+// goal is a pass mark from the issue or the spec: bounds on a line's value.
+// A goal with neither bound only records.
 type goal struct {
-	minRatio float64 // when > 0
-	maxMiB   float64 // when > 0
-	what     string
+	text     string
+	min, max float64
+	hasMin   bool
+	hasMax   bool
 }
 
-func ratioGoal(v float64, what string) goal { return goal{minRatio: v, what: what} }
-func maxMiBGoal(v float64) goal             { return goal{maxMiB: v} }
+func atLeast(v float64, text string) goal { return goal{text: text, min: v, hasMin: true} }
+func atMost(v float64, text string) goal  { return goal{text: text, max: v, hasMax: true} }
+func within(lo, hi float64, text string) goal {
+	return goal{text: text, min: lo, max: hi, hasMin: true, hasMax: true}
+}
+func record(text string) goal { return goal{text: text} }
+
+// ratioGoal is the usual "≥ v× reference" mark.
+func ratioGoal(v float64, what string) goal { return atLeast(v, fmt.Sprintf("≥ %.2g× %s", v, what)) }
+func maxMiBGoal(v float64) goal             { return atMost(v, fmt.Sprintf("≤ %.0f MiB", v)) }
 
 func (g goal) String() string {
-	if g.minRatio > 0 {
-		return fmt.Sprintf("≥ %.1f× %s", g.minRatio, g.what)
+	if g.text == "" {
+		return "—"
 	}
-	return fmt.Sprintf("≤ %.0f MiB", g.maxMiB)
+	return g.text
 }
 
-// line is one row of the report: our summary beside the reference's.
+func (g goal) judged() bool { return g.hasMin || g.hasMax }
+
+func (g goal) ok(v float64) bool {
+	return (!g.hasMin || v >= g.min) && (!g.hasMax || v <= g.max)
+}
+
+// line is one row of the report: our summary beside a reference's, or a
+// value of ours on its own (memory, render counts).
 type line struct {
-	ours    result
-	ref     result
-	refName string  // "" for memory lines
-	ratio   float64 // median of the rounds' ratios
-	lo, hi  float64 // smallest and largest round ratio: how noisy it was
-	goal    goal
-	note    string
+	key      string // bench, variant and reference: unique in a run
+	label    string // its name in the issue summary; "" is variant vs reference
+	issue    int    // the row of issue 15's table it answers (issueRows), 0 for none
+	ours     result
+	ref      *result
+	refName  string
+	value    float64 // what the goal judges: a ratio, MiB, a count
+	lo, hi   float64 // smallest and largest per-round value: how noisy it was
+	unit     string  // "×" for ratios, else a unit for the value column
+	oursCell string
+	refCell  string
+	goal     goal
+	note     string
+	chart    bool // drawn in the ratios chart
 }
 
 func (l line) met() bool {
-	if l.ours.Errors > 0 { // a fast error is no success
+	if l.ours.Errors > 0 || (l.ref != nil && l.ref.Errors > 0) { // a fast error is no success
 		return false
 	}
-	if l.goal.minRatio > 0 {
-		return l.ratio >= l.goal.minRatio
-	}
-	return l.ours.RSSMiB <= l.goal.maxMiB
+	return l.goal.ok(l.value)
 }
 
-func (h *harness) add(l line) { h.lines = append(h.lines, l) }
+func (h *harness) add(l line) {
+	if l.key == "" {
+		l.key = l.ours.Bench + "/" + l.ours.Variant
+		if l.refName != "" {
+			l.key += "/" + l.refName
+		}
+	}
+	if l.lo == 0 && l.hi == 0 {
+		l.lo, l.hi = l.value, l.value
+	}
+	h.lines = append(h.lines, l)
+}
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -115,6 +150,8 @@ func medianResult(rs []result) result {
 	out.BytesPerS = pick(func(r result) float64 { return r.BytesPerS })
 	out.RSSMiB = pick(func(r result) float64 { return r.RSSMiB })
 	out.CPUms = pick(func(r result) float64 { return r.CPUms })
+	out.AllocsPerReq = pick(func(r result) float64 { return r.AllocsPerReq })
+	out.WallS = pick(func(r result) float64 { return r.WallS })
 	out.OtherCPU0, out.OtherCPU1 = -1, -1
 	for _, r := range rs { // the worst round tells whether to trust the line
 		out.OtherCPU0, out.OtherCPU1 = max(out.OtherCPU0, r.OtherCPU0), max(out.OtherCPU1, r.OtherCPU1)
@@ -131,6 +168,7 @@ type machineInfo struct {
 	cpus                            int
 	cpuModel, kernel, fsType        string
 	nginx, wrk, dd, goVersion, date string
+	pip, twine, curl                string
 	loadStart                       string  // load average when the run began
 	busyStart                       float64 // % CPU busy in the second before the run
 }
@@ -158,6 +196,8 @@ func probeMachine(ctx context.Context, pinned bool) machineInfo {
 	}
 	m.wrk, _, _ = strings.Cut(first("wrk", "-v"), " [")
 	m.dd = first("dd", "--version")
+	m.curl, _, _ = strings.Cut(first("curl", "--version"), " (")
+	m.twine, _, _ = strings.Cut(first("twine", "--version"), " (")
 	// findmnt names ext4 as such; stat -f says "ext2/ext3" for it.
 	if m.fsType = first("findmnt", "-n", "-o", "FSTYPE", "-T", os.TempDir()); m.fsType == "" {
 		m.fsType = first("stat", "-f", "-c", "%T", os.TempDir())
@@ -207,162 +247,4 @@ func cpuBusy(d time.Duration) float64 {
 		return -1
 	}
 	return 100 * (b1 - b0) / (t1 - t0)
-}
-
-// report writes the JSON lines and the markdown to -out and prints the
-// markdown.
-func (h *harness) report() error {
-	if err := os.MkdirAll(h.cfg.outDir, 0o755); err != nil {
-		return err
-	}
-	stamp := h.start.UTC().Format("20060102-150405")
-	base := filepath.Join(h.cfg.outDir, "bench-"+stamp)
-
-	var sum bytes.Buffer
-	enc := json.NewEncoder(&sum)
-	for _, l := range h.lines {
-		o := l.ours
-		if l.refName != "" {
-			r := l.ratio
-			o.Ratio = &r
-		}
-		met := l.met()
-		o.Goal, o.Met = l.goal.String(), &met
-		enc.Encode(o)
-		if l.refName != "" {
-			ref := l.ref
-			ref.Ratio = nil
-			enc.Encode(ref)
-		}
-	}
-	var raw bytes.Buffer
-	enc = json.NewEncoder(&raw)
-	for _, r := range h.raw {
-		enc.Encode(r)
-	}
-	md := h.markdown()
-	for _, f := range []struct {
-		path string
-		data []byte
-	}{{base + ".jsonl", sum.Bytes()}, {base + "-rounds.jsonl", raw.Bytes()}, {base + ".md", []byte(md)}} {
-		if err := os.WriteFile(f.path, f.data, 0o644); err != nil {
-			return err
-		}
-	}
-	fmt.Fprint(h.stdout, md)
-	h.logf("wrote %s.jsonl, %s-rounds.jsonl and %s.md", base, base, base)
-	return nil
-}
-
-func (h *harness) markdown() string {
-	var b strings.Builder
-	m, c := h.machine, h.cfg
-	fmt.Fprintf(&b, "## Gatehouse benchmark, %s\n\n", m.date)
-	if c.bin != "" {
-		fmt.Fprintf(&b, "- Server under test: prebuilt binary `%s` (-bin)\n", c.bin)
-	} else {
-		b.WriteString("- Server under test: `go build ./cmd/gatehouse` of the working tree when the run began\n")
-	}
-	fmt.Fprintf(&b, "- Machine: %d CPUs (%s), Linux %s, temp dir on %s\n", m.cpus, m.cpuModel, m.kernel, m.fsType)
-	fmt.Fprintf(&b, "- Tools: nginx %s, %s, %s, Go %s\n", m.nginx, m.wrk, m.dd, m.goVersion)
-	if h.pin {
-		fmt.Fprintf(&b, "- Pinning: servers and dd on CPU%d (`taskset -c %d`, Gatehouse with GOMAXPROCS=%d); wrk and this harness on CPU%d\n",
-			cpuServer, cpuServer, c.gomaxprocs, cpuLoad)
-	} else {
-		fmt.Fprintf(&b, "- Pinning: none (taskset missing or -pin=false); Gatehouse with GOMAXPROCS=%d\n", c.gomaxprocs)
-	}
-	fmt.Fprintf(&b, "- Load: `%s` (keep-alive) per run, %s warm-up per server, %d round(s) interleaved Gatehouse/reference; ratio = median of per-round ratios, other columns medians\n",
-		wrkCommand(c.conns, c.duration), c.warmup, c.rounds)
-	fmt.Fprintf(&b, "- Seed: %d uploads through POST /legacy/ in %s\n", h.seeded.uploads, h.seeded.took.Round(100*time.Millisecond))
-	fmt.Fprintf(&b, "- Other load on the machine: %.0f%% CPU busy in the second before the run; load average %s at start, %s at end\n",
-		m.busyStart, m.loadStart, loadAvg())
-	fmt.Fprintf(&b, "- Run time: %s\n\n", time.Since(h.start).Round(time.Second))
-
-	b.WriteString("| ID | Variant | Gatehouse | Reference | Ratio (rounds' range) | p50 ms G / R | p99 ms G / R | CPU ms per 1k req G / R | Other load % CPU0 / CPU1 | RSS MiB | Goal | Met |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-	var notes []string
-	for _, l := range h.lines {
-		o, r := l.ours, l.ref
-		met := "met"
-		if !l.met() {
-			met = "**not met**"
-		}
-		if o.Errors+r.Errors > 0 {
-			met += fmt.Sprintf(" (%d errors: G %d, R %d)", o.Errors+r.Errors, o.Errors, r.Errors)
-		}
-		switch {
-		case l.refName == "":
-			fmt.Fprintf(&b, "| %s | %s | %.1f MiB | — | — | — | — | — | — | %.1f | %s | %s |\n", o.Bench, o.Variant, o.RSSMiB, o.RSSMiB, l.goal, met)
-			if l.note != "" {
-				notes = append(notes, fmt.Sprintf("MEM %s: %s.", o.Variant, l.note))
-			}
-		case o.Bench == "P5" || o.Bench == "P6":
-			fmt.Fprintf(&b, "| %s | %s | %.0f MB/s | %s %.0f MB/s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s |\n",
-				o.Bench, o.Variant, o.BytesPerS/1e6, l.refName, r.BytesPerS/1e6, l.ratioCell(),
-				ms(o.P50), ms(r.P50), ms(o.P99), ms(r.P99), cpu(o.CPUms, r.CPUms), l.otherCell(), rss(o.RSSMiB), l.goal, met)
-		default:
-			fmt.Fprintf(&b, "| %s | %s | %s req/s | %s %s req/s | %s | %s / %s | %s / %s | %s | %s | %s | %s | %s |\n",
-				o.Bench, o.Variant, thousands(o.RPS), l.refName, thousands(r.RPS), l.ratioCell(),
-				ms(o.P50), ms(r.P50), ms(o.P99), ms(r.P99), cpu(o.CPUms, r.CPUms), l.otherCell(), rss(o.RSSMiB), l.goal, met)
-		}
-	}
-	b.WriteString("\n")
-	for _, n := range notes {
-		b.WriteString("- " + n + "\n")
-	}
-	return b.String()
-}
-
-func (l line) ratioCell() string {
-	if l.lo == l.hi {
-		return fmt.Sprintf("%.2f", l.ratio)
-	}
-	return fmt.Sprintf("%.2f (%.2f–%.2f)", l.ratio, l.lo, l.hi)
-}
-
-// otherCell is the worst round's load from unrelated processes on each
-// CPU, over both servers' runs: above ~10 % the line is suspect.
-func (l line) otherCell() string {
-	c0, c1 := max(l.ours.OtherCPU0, l.ref.OtherCPU0), max(l.ours.OtherCPU1, l.ref.OtherCPU1)
-	if c0 < 0 || c1 < 0 {
-		return "—" // not measured (no pinning)
-	}
-	return fmt.Sprintf("%.0f / %.0f", c0, c1)
-}
-
-func cpu(g, r float64) string {
-	if g == 0 && r == 0 {
-		return "—"
-	}
-	return fmt.Sprintf("%.0f / %.0f", g, r)
-}
-
-func ms(v float64) string {
-	switch {
-	case v >= 100:
-		return fmt.Sprintf("%.0f", v)
-	case v >= 10:
-		return fmt.Sprintf("%.1f", v)
-	}
-	return fmt.Sprintf("%.2f", v)
-}
-
-func rss(v float64) string {
-	if v == 0 {
-		return "—"
-	}
-	return fmt.Sprintf("%.1f", v)
-}
-
-// thousands formats 12345.6 as "12,346".
-func thousands(v float64) string {
-	s := fmt.Sprintf("%.0f", v)
-	var b strings.Builder
-	for i, c := range s {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(c)
-	}
-	return b.String()
 }

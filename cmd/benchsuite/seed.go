@@ -28,9 +28,15 @@ import (
 const (
 	smallProject  = "bench-small"  // P1/P3 at N = -small-files
 	bigProject    = "bench-big"    // P1/P3 at N = -big-files
-	dlProject     = "bench-dl"     // the 1 MiB wheel of P5
 	uploadProject = "bench-upload" // P6
+	growProject   = "bench-grow"   // P11's uploads
+	benchUser     = "bench"        // owns every project, uploads with a token
+	loginUser     = "loginbench"   // P7's logins
 )
+
+// loginPassword is P7's user's password: long and random enough for the
+// password policy, and known to be a benchmark fixture.
+const loginPassword = "benchsuite-login-Quartz-7f3a9c-Meadow"
 
 // wheelTags are the platform variants each release of the seeded projects
 // gets, so that pages look like a real project's: several wheels per
@@ -47,13 +53,16 @@ type wheel struct {
 	project, version, tag string
 	filename              string
 	data                  []byte
+	metadata              []byte // the METADATA file, which is also the PEP 658 file
 }
 
 // buildWheel makes a small but real wheel: a package, METADATA, WHEEL and
 // RECORD, which is what the server's archive inspection requires. payload
 // random bytes are stored uncompressed, so the file's size is what we ask
 // for and inflating it costs what a real binary wheel's would.
-func buildWheel(project, version, tag string, payload int, rng *rand.Rand) (*wheel, error) {
+//
+// extraMeta lines (e.g. "Requires-Dist: x >=1.0") go into METADATA.
+func buildWheel(project, version, tag string, payload int, rng *rand.Rand, extraMeta ...string) (*wheel, error) {
 	dist := strings.ReplaceAll(project, "-", "_")
 	distInfo := dist + "-" + version + ".dist-info"
 	var buf bytes.Buffer
@@ -72,7 +81,7 @@ func buildWheel(project, version, tag string, payload int, rng *rand.Rand) (*whe
 	}{
 		{dist + "/__init__.py", []byte("__version__ = \"" + version + "\"\n")},
 		{distInfo + "/METADATA", []byte("Metadata-Version: 2.1\nName: " + project + "\nVersion: " + version +
-			"\nSummary: Gatehouse benchmark fixture\nRequires-Python: >=3.8\n\nA wheel made by cmd/benchsuite.\n")},
+			"\nSummary: Gatehouse benchmark fixture\nRequires-Python: >=3.8\n" + metaLines(extraMeta) + "\nA wheel made by cmd/benchsuite.\n")},
 		{distInfo + "/WHEEL", []byte("Wheel-Version: 1.0\nGenerator: benchsuite\nRoot-Is-Purelib: true\nTag: " + tag + "\n")},
 	}
 	record := ""
@@ -101,26 +110,40 @@ func buildWheel(project, version, tag string, payload int, rng *rand.Rand) (*whe
 	if err := zw.Close(); err != nil {
 		return nil, err
 	}
-	return &wheel{project: project, version: version, tag: tag,
+	return &wheel{project: project, version: version, tag: tag, metadata: []byte(files[1].body),
 		filename: dist + "-" + version + "-" + tag + ".whl", data: buf.Bytes()}, nil
+}
+
+func metaLines(ls []string) string {
+	var b strings.Builder
+	for _, l := range ls {
+		b.WriteString(l + "\n")
+	}
+	return b.String()
+}
+
+// formFields are the upload form's fields besides the file, as twine sends
+// them for w.
+func formFields(w *wheel) [][2]string {
+	sum := sha256.Sum256(w.data)
+	pyver := "py3"
+	if !strings.HasPrefix(w.tag, "py3") {
+		pyver, _, _ = strings.Cut(w.tag, "-")
+	}
+	return [][2]string{
+		{":action", "file_upload"}, {"protocol_version", "1"},
+		{"name", w.project}, {"version", w.version},
+		{"filetype", "bdist_wheel"}, {"pyversion", pyver},
+		{"metadata_version", "2.1"}, {"summary", "Gatehouse benchmark fixture"},
+		{"requires_python", ">=3.8"}, {"sha256_digest", hex.EncodeToString(sum[:])},
+	}
 }
 
 // uploadBody is the multipart form twine would send for w.
 func uploadBody(w *wheel) (body []byte, contentType string, err error) {
 	var buf bytes.Buffer
 	mw := multipart.NewWriter(&buf)
-	sum := sha256.Sum256(w.data)
-	pyver := "py3"
-	if !strings.HasPrefix(w.tag, "py3") {
-		pyver, _, _ = strings.Cut(w.tag, "-")
-	}
-	for _, kv := range [][2]string{
-		{":action", "file_upload"}, {"protocol_version", "1"},
-		{"name", w.project}, {"version", w.version},
-		{"filetype", "bdist_wheel"}, {"pyversion", pyver},
-		{"metadata_version", "2.1"}, {"summary", "Gatehouse benchmark fixture"},
-		{"requires_python", ">=3.8"}, {"sha256_digest", hex.EncodeToString(sum[:])},
-	} {
+	for _, kv := range formFields(w) {
 		if err := mw.WriteField(kv[0], kv[1]); err != nil {
 			return nil, "", err
 		}
@@ -172,20 +195,20 @@ func (h *harness) uploadWheel(ctx context.Context, w *wheel) error {
 	return nil
 }
 
-// startGatehouse creates a user and a token with the CLI, exactly as an
-// operator would, then starts the server on a free loopback port.
-func (h *harness) startGatehouse(ctx context.Context) error {
+// setupIndex creates the index, a user and a token with the CLI, exactly
+// as an operator would, and the login user of P7 with a password; then
+// inserts the first scale's filler projects directly.
+func (h *harness) setupIndex(ctx context.Context) error {
 	port, err := freePort()
 	if err != nil {
 		return err
 	}
+	h.port = port
 	h.dataDir = filepath.Join(h.tmp, "data")
-	// The CLI gets the same listen address as the server: the token's
-	// location is derived from the base URL.
-	common := []string{"--data-dir", h.dataDir, "--listen", fmt.Sprintf("127.0.0.1:%d", port)}
-	cli := func(args ...string) (string, error) {
-		cmd := exec.CommandContext(ctx, h.bin, append(args, common...)...)
+	cli := func(stdin string, args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, h.bin, append(args, h.commonFlags()...)...)
 		cmd.Env = childEnv()
+		cmd.Stdin = strings.NewReader(stdin)
 		var stderr bytes.Buffer
 		cmd.Stderr = &stderr
 		out, err := cmd.Output()
@@ -198,29 +221,73 @@ func (h *harness) startGatehouse(ctx context.Context) error {
 	// PyPI. The CLI vouches for the address; see addSecondFactor for the
 	// second factor.
 	// The index is new: migrate --create sets it up, as serve would.
-	if _, err := cli("migrate", "--create"); err != nil {
+	if _, err := cli("", "migrate", "--create"); err != nil {
 		return err
 	}
-	if _, err := cli("user", "create", "--username", "bench", "--email", "bench@example.com", "--email-verified", "--no-password"); err != nil {
+	if _, err := cli("", "user", "create", "--username", benchUser, "--email", "bench@example.com", "--email-verified", "--no-password"); err != nil {
 		return err
 	}
-	if err := addSecondFactor(ctx, h.dataDir, "bench"); err != nil {
+	// P7's user signs in with a password and nothing else, so every login
+	// is one real argon2 hash and a new session.
+	if _, err := cli(loginPassword+"\n", "user", "create", "--username", loginUser, "--email", "login@example.com", "--email-verified", "--password-stdin"); err != nil {
 		return err
 	}
-	out, err := cli("token", "create", "--user", "bench", "--description", "benchsuite")
+	if err := addSecondFactor(ctx, h.dataDir, benchUser); err != nil {
+		return err
+	}
+	out, err := cli("", "token", "create", "--user", benchUser, "--description", "benchsuite")
 	if err != nil {
 		return err
 	}
 	h.token = strings.TrimSpace(out)
+	n, took, err := bulkSeed(ctx, h.dataDir, 0, h.cfg.scales[0], h.cfg.seedFiles)
+	if err != nil {
+		return err
+	}
+	h.filler, h.projects = n, n
+	h.logf("inserted %d filler projects in %s", n, took.Round(time.Millisecond))
+	return nil
+}
 
-	cmd := h.pinned(context.Background(), cpuServer, h.bin, append([]string{"serve"}, common...)...)
-	cmd.Env = childEnv(fmt.Sprintf("GOMAXPROCS=%d", h.cfg.gomaxprocs))
-	h.ours = &server{name: "gatehouse", base: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, log: filepath.Join(h.tmp, "gatehouse.log")}
+// commonFlags are given to every gatehouse command. The CLI gets the same
+// listen address as the server: the token's location is derived from the
+// base URL.
+func (h *harness) commonFlags() []string {
+	return []string{"--data-dir", h.dataDir, "--listen", fmt.Sprintf("127.0.0.1:%d", h.port)}
+}
+
+// startGatehouse starts the server, pinned, and waits until it answers. It
+// returns the time from exec to the first 200 (P9's cold start).
+func (h *harness) startGatehouse(ctx context.Context) error {
+	debugPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	cmd := h.pinned(context.Background(), cpuServer, h.bin, append([]string{"serve"}, h.commonFlags()...)...)
+	cmd.Env = childEnv(fmt.Sprintf("GOMAXPROCS=%d", h.cfg.gomaxprocs), fmt.Sprintf("BENCHSUITE_DEBUG_ADDR=127.0.0.1:%d", debugPort))
+	h.ours = &server{name: "gatehouse", base: fmt.Sprintf("http://127.0.0.1:%d", h.port), cmd: cmd,
+		log: filepath.Join(h.tmp, fmt.Sprintf("gatehouse-%d.log", h.starts))}
+	h.starts++
+	t0 := time.Now()
 	if err := h.procs.start(h.ours); err != nil {
 		return err
 	}
-	return h.waitHTTP(ctx, h.ours, h.ours.base+"/healthz")
+	if err := h.waitHTTP(ctx, h.ours, h.ours.base+"/healthz"); err != nil {
+		return err
+	}
+	h.ours.boot = time.Since(t0)
+	h.debugAddr = ""
+	addr := fmt.Sprintf("http://127.0.0.1:%d", debugPort)
+	if _, err := h.memStats(ctx, addr+"/debug/memstats"); err == nil {
+		h.debugAddr = addr
+	} else if h.starts == 1 {
+		h.logf("no benchdebug listener (a -bin built without -tags benchdebug?): no profiles, allocation or render counts")
+	}
+	return nil
 }
+
+// stopGatehouse stops the server and waits for it to exit.
+func (h *harness) stopGatehouse() { h.procs.stop(h.ours) }
 
 // addSecondFactor gives the benchmark user a placeholder authenticator-app
 // row, written straight into the SQLite database before the server starts
@@ -259,22 +326,25 @@ type seedInfo struct {
 // seed uploads the fixture projects through POST /legacy/, the real path:
 // each upload is hashed, inspected, fsynced and committed. A release's
 // wheels go up one after another (they share the release row); different
-// releases go up four at a time.
+// releases go up four at a time. P12's two dependency graphs go up too.
 func (h *harness) seed(ctx context.Context) error {
 	start := time.Now()
 	rng := rand.New(rand.NewPCG(1, 2))
-	dl, err := buildWheel(dlProject, "1.0", "py3-none-any", 1<<20-2048, rng)
-	if err != nil {
-		return err
+	n := 0
+	for _, mib := range h.cfg.dlMiB {
+		dl, err := buildWheel(dlProjectName(mib), "1.0", "py3-none-any", mib<<20-2048, rng)
+		if err != nil {
+			return err
+		}
+		if err := h.uploadWheel(ctx, dl); err != nil {
+			return err
+		}
+		n++
 	}
-	if err := h.uploadWheel(ctx, dl); err != nil {
-		return err
-	}
-	n := 1
 	for _, p := range []struct {
 		name  string
 		files int
-	}{{smallProject, h.cfg.smallFiles}, {bigProject, h.cfg.bigFiles}} {
+	}{{smallProject, h.cfg.smallFiles}, {bigProject, h.cfg.bigFiles}, {growProject, 1}} {
 		var releases [][]*wheel
 		for i := 0; i < p.files; i++ {
 			v := i / len(wheelTags)
@@ -297,9 +367,17 @@ func (h *harness) seed(ctx context.Context) error {
 		}
 		n += p.files
 	}
+	h.projects += len(h.cfg.dlMiB) + 3
+	up, err := h.seedPip(ctx, rng)
+	if err != nil {
+		return err
+	}
+	n += up
 	h.seeded = seedInfo{uploads: n, took: time.Since(start)}
 	return nil
 }
+
+func dlProjectName(mib int) string { return fmt.Sprintf("bench-dl%d", mib) }
 
 // uploadAll uploads groups concurrently, the wheels of a group in order.
 func (h *harness) uploadAll(ctx context.Context, groups [][]*wheel, workers int) error {

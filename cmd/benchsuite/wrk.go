@@ -24,9 +24,19 @@ type wrkResult struct {
 // and one thread, pinned to the load-generator CPU when pinning is on, so
 // the server under test keeps its own CPU to itself.
 func (h *harness) runWrk(ctx context.Context, url string, headers []string, d time.Duration) (wrkResult, error) {
-	args := []string{"-t1", fmt.Sprintf("-c%d", h.cfg.conns), fmt.Sprintf("-d%ds", max(1, int(d.Round(time.Second)/time.Second))), "--latency"}
+	return h.runWrkScript(ctx, url, headers, d, "")
+}
+
+// runWrkScript is runWrk with a Lua script (wrk -s), or none for "".
+func (h *harness) runWrkScript(ctx context.Context, url string, headers []string, d time.Duration, script string) (wrkResult, error) {
+	// --timeout: wrk counts answers slower than 2 s (its default) as
+	// errors, and 32 concurrent 50 MiB downloads take longer than that.
+	args := []string{"-t1", fmt.Sprintf("-c%d", h.cfg.conns), fmt.Sprintf("-d%ds", max(1, int(d.Round(time.Second)/time.Second))), "--latency", "--timeout", "30s"}
 	for _, hd := range headers {
 		args = append(args, "-H", hd)
+	}
+	if script != "" {
+		args = append(args, "-s", script)
 	}
 	args = append(args, url)
 	cmd := h.pinned(ctx, cpuLoad, "wrk", args...)
@@ -135,5 +145,5 @@ func parseBytes(s string) (float64, error) {
 
 // wrkCommand is the command line as it would be typed, for the report.
 func wrkCommand(conns int, d time.Duration) string {
-	return fmt.Sprintf("wrk -t1 -c%d -d%s --latency", conns, d)
+	return fmt.Sprintf("wrk -t1 -c%d -d%s --latency --timeout 30s", conns, d)
 }

@@ -78,9 +78,10 @@ func readsWork(ctx context.Context, s *server, w *wheel) (bool, string) {
 	return vis == complete, why
 }
 
-// dataDirFull puts the whole data directory (database, files, temp files)
-// on a 64 MiB tmpfs and uploads 100 MiB, then 40 MiB (which spools but
-// does not fit twice), then frees space and uploads the 100 MiB again.
+// dataDirFull puts the whole data directory (database, files, staged
+// uploads) on a 64 MiB tmpfs and uploads 100 MiB; then 40 MiB, which fits
+// because the staged file becomes the blob (no second copy); then frees
+// space and uploads the 100 MiB again.
 func (h *harness) dataDirFull(ctx context.Context) error {
 	mnt := filepath.Join(h.work, "tmpfs-data")
 	resize, unmount, err := tmpfs(mnt, "64m")
@@ -113,7 +114,7 @@ func (h *harness) dataDirFull(ctx context.Context) error {
 	}
 	rep := h.rep
 	const where = "data dir on a 64 MiB tmpfs"
-	for _, size := range []int{100, 40} {
+	for _, size := range []int{100} {
 		big := buildWheel("full-disk", fmt.Sprintf("2.%d", size), size<<20, h.rng)
 		r := uploadWheel(ctx, c, s.base, tokens["alice"], big)
 		clear := r.code == http.StatusInsufficientStorage && strings.Contains(r.status, "disk space")
@@ -132,6 +133,9 @@ func (h *harness) dataDirFull(ctx context.Context) error {
 		ok, why := readsWork(ctx, s, seed)
 		rep.count(diskCase, "sqlite", fmt.Sprintf("%s: reads failing after the %d MiB upload", where, size), boolInt(!ok), 0, why)
 	}
+	fits := buildWheel("full-disk", "2.40", 40<<20, h.rng)
+	r40 := uploadWheel(ctx, c, s.base, tokens["alice"], fits)
+	rep.count(diskCase, "sqlite", where+": a 40 MiB upload (fits once, not twice) refused", boolInt(r40.code != http.StatusOK), 0, r40.String())
 	if err := resize("512m"); err != nil {
 		return err
 	}

@@ -126,7 +126,7 @@ type state struct {
 	projects  []string // normalized names
 	owners    map[string][]string
 	blobs     map[string]int64 // key → size, temp files excluded
-	temps     []string         // .tmp-* in the files directory, anything in <data-dir>/tmp
+	temps     []string         // .tmp-* in the files directory (uploads being staged)
 	orphans   []string         // blobs no row names
 	missing   []string         // rows whose blob (or metadata) is missing or of the wrong size
 	corrupt   []string         // rows whose blob's sha256 is wrong (checked rows only)
@@ -230,11 +230,6 @@ func (s *server) inspect(ctx context.Context, hashFiles func(filename string) bo
 	})
 	if err != nil {
 		return nil, err
-	}
-	if ents, err := os.ReadDir(filepath.Join(s.dataDir, "tmp")); err == nil {
-		for _, e := range ents {
-			st.temps = append(st.temps, "tmp/"+e.Name())
-		}
 	}
 	named := map[string]bool{}
 	for _, r := range st.rows {

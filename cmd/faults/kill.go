@@ -25,6 +25,7 @@ var killPoints = []killPoint{
 	{name: "10% of the body sent", body: 0.10},
 	{name: "50% of the body sent", body: 0.50},
 	{name: "99% of the body sent", body: 0.99},
+	{name: "checked and flushed, not published", fp: "upload-staged"},
 	{name: "blob temp file written, not renamed", fp: "blob-temp-written"},
 	{name: "file stored, metadata not", fp: "upload-file-stored"},
 	{name: "blobs stored, not committed", fp: "upload-before-commit"},

@@ -79,7 +79,7 @@ func main() {
 	flag.BoolVar(&cfg.long, "long", false, "the long form: 200 kills on SQLite, 50 on PostgreSQL, a 30-minute soak (results go in docs/reliability.md)")
 	flag.IntVar(&cfg.killSQLite, "kills-sqlite", 0, "kill -9 loops on SQLite (default 20, or 200 with -long)")
 	flag.IntVar(&cfg.killPostgres, "kills-postgres", 0, "kill -9 loops on PostgreSQL (default 5, or 50 with -long)")
-	flag.DurationVar(&cfg.soak, "soak", 0, "soak duration (default 20s, or 30m with -long)")
+	flag.DurationVar(&cfg.soak, "soak", 0, "soak duration (default 3m, or 30m with -long)")
 	flag.DurationVar(&cfg.pgDown, "pg-down", 0, "how long PostgreSQL stays stopped (default 3s, or 10s with -long)")
 	flag.DurationVar(&cfg.lockHold, "lock-hold", 12*time.Second, "how long the SQLite write lock is held (longer than busy_timeout, 10s)")
 	flag.StringVar(&cfg.cases, "cases", "", "comma-separated cases to run (kill, race, db, disk, slow, soak); default all")
@@ -95,7 +95,7 @@ func main() {
 		cfg.killPostgres = pick(cfg.long, 50, 5)
 	}
 	if cfg.soak == 0 {
-		cfg.soak = pick(cfg.long, 30*time.Minute, 20*time.Second)
+		cfg.soak = pick(cfg.long, 30*time.Minute, 3*time.Minute)
 	}
 	if cfg.pgDown == 0 {
 		cfg.pgDown = pick(cfg.long, 10*time.Second, 3*time.Second)

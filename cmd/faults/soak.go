@@ -64,13 +64,17 @@ func (h *harness) soak(ctx context.Context) error {
 			return err
 		}
 		for _, f := range page {
-			files = append(files, strings.SplitN(f.URL, "#", 2)[0])
+			u := f.URL
+			if i := strings.IndexByte(u, '#'); i >= 0 {
+				u = u[:i] // the digest fragment
+			}
+			files = append(files, u)
 		}
 	}
 	slices.Sort(files)
 
-	interval := pick(h.cfg.long, 30*time.Second, 2*time.Second)
 	dur := h.cfg.soak
+	interval := min(max(dur/40, 2*time.Second), 30*time.Second) // 40 samples or so
 	const workers = 8
 	type result struct {
 		took time.Duration

@@ -94,6 +94,7 @@ func TestCLIHelpEverywhere(t *testing.T) {
 		{"serve", "--help"}, {"migrate", "--help"}, {"version", "--help"},
 		{"user", "--help"}, {"user", "create", "--help"}, {"user", "list", "--help"},
 		{"token", "--help"}, {"token", "create", "--help"}, {"token", "list", "--help"}, {"token", "delete", "--help"},
+		{"token", "revoke", "--help"},
 	} {
 		out, _, err := cli(t, "", args...)
 		if err != nil {
@@ -216,6 +217,52 @@ func TestCLIUserAndTokenCommands(t *testing.T) {
 	out, _, err = cli(t, "", "migrate", "--database-url", "sqlite:"+filepath.Join(dir, "gatehouse.db"))
 	if err != nil || !strings.Contains(out, "up to date") {
 		t.Errorf("migrate: %q, %v", out, err)
+	}
+}
+
+// TestCLITokenRevoke: 'gatehouse token revoke' takes a leaked token's value
+// on standard input, revokes it and queues the owner's email; anything
+// that is not a live token of this index changes nothing and says why.
+func TestCLITokenRevoke(t *testing.T) {
+	dd := newIndex(t)
+	mustCLI(t, "violet-harbour-lantern-42\n", append([]string{"user", "create", "--username", "alice", "--email", "alice@example.com", "--password-stdin", "--email-verified"}, dd...)...)
+	leaked := strings.TrimSpace(mustCLI(t, "", append([]string{"token", "create", "--user", "alice", "--description", "laptop"}, dd...)...))
+	kept := strings.TrimSpace(mustCLI(t, "", append([]string{"token", "create", "--user", "alice", "--description", "ci"}, dd...)...))
+
+	out, errOut, err := cli(t, leaked+"\n", append([]string{"token", "revoke", "--url", "https://gist.example/1"}, dd...)...)
+	if err != nil || out != "Revoked alice's token \"laptop\" (whole account); it no longer works. An email telling alice is queued; the server sends it.\n" {
+		t.Fatalf("token revoke: %q, %v", out, err)
+	}
+	if strings.Contains(out+errOut, leaked) {
+		t.Error("token revoke printed the token")
+	}
+	if out := mustCLI(t, "", append([]string{"token", "list", "--user", "alice"}, dd...)...); strings.Contains(out, "laptop") || !strings.Contains(out, "ci") {
+		t.Errorf("token list after revoke: %q, want only ci", out)
+	}
+
+	for _, tc := range []struct {
+		what, stdin, want string
+		usage             bool
+	}{
+		{"again", leaked + "\n", "This token is not one of this index's, or it was already deleted or revoked", false},
+		{"nothing", "", "No token on standard input", true},
+		{"not a token", "hunter2\n", `That is not an API token: tokens start with "pypi-"`, true},
+		{"bad url", kept + "\n", "Report 1: the url must be at most 2000 characters", false},
+	} {
+		args := []string{"token", "revoke"}
+		if tc.what == "bad url" {
+			args = append(args, "--url", "https://x.example/\x07")
+		}
+		out, _, err := cli(t, tc.stdin, append(args, dd...)...)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || out != "" {
+			t.Errorf("%s: got %q, %v; want an error saying %q and nothing on stdout", tc.what, out, err, tc.want)
+		}
+		if errors.Is(err, errUsage) != tc.usage {
+			t.Errorf("%s: usage error %v, want %v", tc.what, errors.Is(err, errUsage), tc.usage)
+		}
+	}
+	if out := mustCLI(t, "", append([]string{"token", "list", "--user", "alice"}, dd...)...); !strings.Contains(out, "ci") {
+		t.Errorf("a refused revoke deleted the other token: %q", out)
 	}
 }
 

@@ -5,13 +5,12 @@ package main
 //
 //   - A 200 MiB multipart POST /account/login/ (and 200 MiB urlencoded ones,
 //     with and without Content-Length) is refused with a 4xx without the
-//     body being read, and leaves nothing in the temp directories: Go's
-//     multipart parser used to spool the file part to $TMPDIR and nothing
-//     removed it.
+//     body being read, and leaves nothing in $TMPDIR: Go's multipart parser
+//     used to spool the file part there and nothing removed it.
 //   - 200 uploads that trickle their body are cut off (and 20 login forms
 //     that trickle theirs), and /simple/ answers while they are connected.
-//     Afterwards the temp directories are empty and no file in them is
-//     still open.
+//     Afterwards $TMPDIR is empty, no upload is left staged in the files
+//     directory, and no file in either is still open.
 //   - An idle keep-alive connection is closed after --idle-timeout.
 //
 // The server runs in this process, so the test is not parallel: it points
@@ -60,16 +59,18 @@ func e2eBodiesScenario(t *testing.T, dialect string) {
 	tok := srv.createToken(t, "bob", "uploads")
 	osTemp := t.TempDir()
 	t.Setenv("TMPDIR", osTemp)
-	uploadTemp := filepath.Join(srv.dataDir, "tmp")
+	filesDir := filepath.Join(srv.dataDir, "files") // where uploads are staged
 	before := srv.snapshot(t)
 
 	t.Run("200 MiB login bodies", func(t *testing.T) {
 		e2eHugeLogins(t, srv)
-		e2eTempDirsClean(t, osTemp, uploadTemp)
+		e2eTempDirsClean(t, osTemp)
+		e2eNoStagedUploads(t, filesDir)
 	})
 	t.Run("trickling uploads and forms", func(t *testing.T) {
 		e2eTricklers(t, srv, tok)
-		e2eTempDirsClean(t, osTemp, uploadTemp)
+		e2eTempDirsClean(t, osTemp)
+		e2eNoStagedUploads(t, filesDir)
 	})
 	t.Run("idle connection", func(t *testing.T) { e2eIdleClosed(t, srv) })
 	e2eSameState(t, before, srv.snapshot(t))
@@ -389,8 +390,8 @@ func e2eTrickle(srv *e2eServer, head string, connected func(), pace func() (int,
 }
 
 // e2eTempDirsClean fails t unless every directory is empty and no file
-// below one is still open in this process (the server's spool files are
-// unlinked at once, so only /proc/self/fd shows one still held).
+// below one is still open in this process (only /proc/self/fd shows an
+// unlinked file still held).
 func e2eTempDirsClean(t *testing.T, dirs ...string) {
 	t.Helper()
 	for _, d := range dirs {
@@ -406,9 +407,37 @@ func e2eTempDirsClean(t *testing.T, dirs ...string) {
 			t.Errorf("temp directory %s holds %v, want it empty", d, names)
 		}
 	}
+	e2eNoOpenFilesBelow(t, dirs...)
+}
+
+// e2eNoStagedUploads fails t if an upload is still staged in the blob store
+// at dir (a ".tmp-" file anywhere below it) or any file below dir is still
+// open in this process: a refused or cut-off upload must remove its staged
+// file and close it before it is answered.
+func e2eNoStagedUploads(t *testing.T, dir string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), ".tmp-") {
+			t.Errorf("staged upload %s left in the files directory", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e2eNoOpenFilesBelow(t, dir)
+}
+
+// e2eNoOpenFilesBelow fails t if this process holds a file below one of
+// dirs open.
+func e2eNoOpenFilesBelow(t *testing.T, dirs ...string) {
+	t.Helper()
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
-		t.Logf("cannot list open files (%v); checked only that the directories are empty", err)
+		t.Logf("cannot list open files (%v); checked only the directories' entries", err)
 		return
 	}
 	for _, fd := range fds {

@@ -4,7 +4,7 @@ package main
 // driven by chromedp) registers, follows the emailed verification link,
 // looks at the account page and its security history, logs out and comes
 // back to the login page. Full-page screenshots of each main page (1280
-// pixels wide, and the account page as a 390-pixel phone) are written to
+// pixels wide, and the account pages as a 390-pixel phone) are written to
 // $GATEHOUSE_SCREENSHOT_DIR (default: a temp dir), so the look of the pages
 // can be checked; scripts/screenshots refreshes docs/screenshots with them.
 //
@@ -110,39 +110,50 @@ func TestE2EScreenshots(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#password"), password),
 		chromedp.SendKeys(chromedp.CSS("#password_confirm"), password),
 		chromedp.Click(chromedp.CSS(`form[action="/account/register/"] button[type="submit"]`)),
-		chromedp.WaitVisible(chromedp.CSS("#history-h")),
+		chromedp.WaitVisible(chromedp.CSS("#emails-h")),
 	)
 	wantText("main", "Welcome, alice.", "Your account")
 
 	// The emailed link, opened in the same browser.
 	link := acctLink(t, env, env.mail.take(t, "alice@example.com", "Email verification"), "/account/verify-email/")
-	do("follow the verification link", chromedp.Navigate(strings.Replace(link, env.base, env.URL, 1)), chromedp.WaitVisible(chromedp.CSS("#history-h")))
+	do("follow the verification link", chromedp.Navigate(strings.Replace(link, env.base, env.URL, 1)), chromedp.WaitVisible(chromedp.CSS("#emails-h")))
 	wantText("main", "Email address alice@example.com verified.")
 
 	// Some history: a wrong password from elsewhere, and a second session.
 	acctWant(t, env.browser(acctSafari).login(t, "alice", "not-alices-password"), 400, msgInvalidLogin)
 	env.browser(acctChrome).mustLogin(t, "alice", password)
 
-	do("open the account page", chromedp.Navigate(env.URL+"/manage/account/"), chromedp.WaitVisible(chromedp.CSS("#history-h")))
+	do("open the account page", chromedp.Navigate(env.URL+"/manage/account/"), chromedp.WaitVisible(chromedp.CSS("#emails-h")))
+	wantText("main", "Account settings", "Email addresses", "alice@example.com", "Change password")
+	shot("account.png", 1280, full)
+	do("open the security history", chromedp.Navigate(env.URL+"/manage/account/history/"), chromedp.WaitVisible(chromedp.CSS("#history-h")))
 	wantText("main", "Security history", "Logged in after registering", "Email address verified: alice@example.com",
 		"Failed login: wrong password", "Chrome on Windows", "Headless Chrome on Linux")
-	shot("account.png", 1280, full)
-	shot("security-history.png", 0, chromedp.Screenshot(chromedp.CSS(`section[aria-labelledby="history-h"]`)))
+	shot("security-history.png", 1280, full)
+	do("open the two-factor and sessions page", chromedp.Navigate(env.URL+"/manage/account/two-factor/"), chromedp.WaitVisible(chromedp.CSS("#sessions-h")))
+	wantText("main", "Recovery codes", "Active sessions", "Chrome on Windows", "this browser")
+	shot("two-factor-setup.png", 1280, full)
 
-	// The same page on a phone.
-	do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch),
-		chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS("#history-h")))
-	shot("account-phone.png", 390, full)
-	overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if overflow {
-		t.Errorf("the account page is wider than a 390-pixel phone screen (it scrolls sideways)")
+	// The same pages on a phone, none wider than the screen.
+	do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch))
+	for _, p := range []struct{ path, ready, name string }{
+		{"/manage/account/", "#emails-h", "account-phone.png"},
+		{"/manage/account/history/", "#history-h", "security-history-phone.png"},
+		{"/manage/account/two-factor/", "#sessions-h", "two-factor-setup-phone.png"},
+	} {
+		do("open "+p.path+" on a phone", chromedp.Navigate(env.URL+p.path), chromedp.WaitVisible(chromedp.CSS(p.ready)))
+		shot(p.name, 390, full)
+		overflow, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if overflow {
+			t.Errorf("%s is wider than a 390-pixel phone screen (it scrolls sideways)", p.path)
+		}
 	}
 
 	// Log out with the header's button, then the login page.
-	do("log out", desktop, chromedp.Navigate(env.URL+"/manage/account/"), chromedp.WaitVisible(chromedp.CSS("#history-h")),
+	do("log out", desktop, chromedp.Navigate(env.URL+"/manage/account/"), chromedp.WaitVisible(chromedp.CSS("#emails-h")),
 		chromedp.Click(chromedp.CSS(`form[action="/account/logout/"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(".flash-success")))
 	wantText("main", "You are now logged out.")

@@ -237,11 +237,18 @@ func (u *mfaUser) provisionPage(t *testing.T, b *acctBrowser) (*acctResp, string
 // back, read the secret, type the app's code. b becomes a known browser.
 func (u *mfaUser) enrol(t *testing.T, b *acctBrowser) {
 	t.Helper()
+	u.enrolBackTo(t, b, "/manage/account/two-factor/")
+}
+
+// enrolBackTo is enrol for a browser the management gate sent to the
+// two-factor page from back: where it lands once the app is added.
+func (u *mfaUser) enrolBackTo(t *testing.T, b *acctBrowser, back string) {
+	t.Helper()
 	u.generateCodes(t, b)
 	u.confirmCodes(t, b)
 	_, secret := u.provisionPage(t, b)
 	r := b.post(t, "/manage/account/totp-provision/", url.Values{"totp_value": {mfaCodeAt(t, secret, time.Now())}})
-	acctWantRedirect(t, r, "/manage/account/two-factor/")
+	acctWantRedirect(t, r, back)
 	acctWant(t, b.follow(t, r), 200, "Authentication app added.")
 	u.secret = secret
 	u.env.mail.take(t, u.email, "Two-factor method added")

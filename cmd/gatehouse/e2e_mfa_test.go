@@ -200,7 +200,7 @@ func mfaEnrolment(t *testing.T, env *acctEnv) {
 		audit.RecoveryCodesGenerated: 1, audit.RecoveryCodeUsed: 1, audit.TwoFactorAdded: 1, audit.LoginFailure: 1,
 	})
 	page = b.get(t, "/manage/account/")
-	history := acctSection(t, page.Body, "Security history")
+	history := b.get(t, "/manage/account/history/").Body
 	for _, want := range []string{"Recovery codes generated", "Recovery codes confirmed", "Authentication app added"} {
 		if !strings.Contains(history, want) {
 			t.Errorf("the security history lacks %q:\n%s", want, history)
@@ -384,7 +384,7 @@ func mfaPartialAuth(t *testing.T, env *acctEnv) {
 	}
 
 	for _, p := range []string{"/manage/account/", "/manage/account/two-factor/", "/manage/account/totp-provision/",
-		"/admin/", "/account/reauthenticate/", "/manage/account/delete/"} {
+		"/admin/", "/account/reauthenticate/", "/manage/account/delete/", "/manage/account/token/", "/manage/account/history/"} {
 		r := b.get(t, p)
 		if r.Code != http.StatusSeeOther || !strings.HasPrefix(r.loc(), "/account/login/") {
 			t.Errorf("GET %s half-way through a login: got %d to %q, want a redirect to log in", p, r.Code, r.loc())
@@ -395,6 +395,7 @@ func mfaPartialAuth(t *testing.T, env *acctEnv) {
 			(SELECT count(*) FROM recovery_codes WHERE user_id = $1 AND burned_at IS NULL) AS codes,
 			(SELECT password_hash FROM users WHERE id = $1) AS pw,
 			(SELECT count(*) FROM devices WHERE user_id = $1) AS devices,
+			(SELECT count(*) FROM api_tokens WHERE user_id = $1) AS tokens,
 			(SELECT count(*) FROM user_emails WHERE user_id = $1) AS emails`, u.id), "\n")
 	}
 	before := state()
@@ -403,7 +404,8 @@ func mfaPartialAuth(t *testing.T, env *acctEnv) {
 		path string
 		form url.Values
 	}{
-		{"/manage/account/totp/remove/", nil},
+		{"/manage/account/totp/remove/", url.Values{"confirm_username": {u.name}}},
+		{"/manage/account/token/", url.Values{"description": {"stolen"}, "scope": {"user"}}},
 		{"/manage/account/recovery-codes/generate/", nil},
 		{"/manage/account/password/", url.Values{"current_password": {u.pw}, "password": {"paula-hijacked-it"}, "password_confirm": {"paula-hijacked-it"}}},
 		{"/manage/account/devices/revoke/", url.Values{"device_id": {strconv.FormatInt(devID, 10)}}},
@@ -501,8 +503,15 @@ func mfaRecoveryCodeLogin(t *testing.T, env *acctEnv) {
 	acctWant(t, use(n, "ffffffffffffffff"), 400, "Invalid recovery code.")
 	code := u.takeCode(t)
 	acctWantRedirect(t, use(n, code), "/account/confirm-login/")
-	// Recovery codes can be phished: from a new browser the login is held.
+	// Recovery codes can be phished: from a new browser the login is held,
+	// and the security history says so, not that anyone logged in.
 	mfaWantHeld(t, n)
+	hist := b.get(t, "/manage/account/history/")
+	acctWant(t, hist, 200, "Recovery code used to log in (it cannot be used again)",
+		"Login with a recovery code from an unrecognized browser held until it is confirmed from the emailed link; not logged in yet")
+	if strings.Contains(hist.Body, "Logged in with a recovery code") || strings.Contains(hist.Body, "recovery-code") {
+		t.Errorf("the history of a held recovery-code login says it logged in, or shows the method's code:\n%s", hist.Body)
+	}
 	env.mail.take(t, u.email, "Recovery code use notification")
 	link := u.confirmLink(t)
 	r := n.get(t, link)
@@ -597,8 +606,13 @@ func mfaRemoval(t *testing.T, env *acctEnv) {
 		t.Fatal("the app was removed without re-authentication")
 	}
 
+	// The username must be typed, as a key's label is.
+	acctWant(t, b.post(t, "/manage/account/totp/remove/", nil), http.StatusBadRequest,
+		"Type your username exactly to confirm removing the authentication app.")
+	confirm := url.Values{"confirm_username": {u.name}}
+
 	// The last second factor stays.
-	acctWant(t, b.post(t, "/manage/account/totp/remove/", nil), http.StatusConflict,
+	acctWant(t, b.post(t, "/manage/account/totp/remove/", confirm), http.StatusConflict,
 		"You cannot remove your last second factor. Add another one first.")
 	if n := env.queryInt(t, `SELECT count(*) FROM totp_secrets WHERE user_id = $1`, u.id); n != 1 {
 		t.Fatal("the last second factor was removed")
@@ -613,7 +627,7 @@ func mfaRemoval(t *testing.T, env *acctEnv) {
 		t.Skipf("cannot add a security key in the database (the WebAuthn schema may be changing): %v", err)
 	}
 	acctWant(t, b.get(t, "/manage/account/two-factor/"), 200, "spare key")
-	r = b.post(t, "/manage/account/totp/remove/", nil)
+	r = b.post(t, "/manage/account/totp/remove/", confirm)
 	acctWantRedirect(t, r, "/manage/account/two-factor/")
 	acctWant(t, b.follow(t, r), 200, "Authentication app removed. Remove this site from the app too.", "Set up an authentication app")
 	if n := env.queryInt(t, `SELECT count(*) FROM totp_secrets WHERE user_id = $1`, u.id); n != 0 {
@@ -670,7 +684,7 @@ func mfaAdminRecovery(t *testing.T, env *acctEnv) {
 	r := ab.get(t, "/admin/")
 	acctWantRedirect(t, r, "/manage/account/two-factor/")
 	acctWant(t, ab.follow(t, r), 200, "Two-factor authentication must be enabled on your account to perform this action.")
-	admin.enrol(t, ab)
+	admin.enrolBackTo(t, ab, "/admin/") // back to the page the gate refused
 	acctWant(t, ab.get(t, "/admin/"), 200, "<h1>Administration</h1>")
 
 	w := mfaNewUser(t, env, "wendy", true, false)
@@ -735,8 +749,8 @@ func mfaAdminRecovery(t *testing.T, env *acctEnv) {
 	// No second factor now: a password login, and the banner asks for one.
 	wb.mustLogin(t, w.name, w.pw)
 	mfaWantLevel(t, wb, w, session.Password)
-	acctWant(t, wb.get(t, "/manage/account/"), 200, "Two-factor authentication is required to publish packages and manage your account.",
-		"Account recovered by administrator root")
+	acctWant(t, wb.get(t, "/manage/account/"), 200, "Two-factor authentication is required to publish packages and manage your account.")
+	acctWant(t, wb.get(t, "/manage/account/history/"), 200, "Account recovered by administrator root")
 	env.wantEvents(t, w.id, map[string]int{audit.AdminAccountRecovery: 1, audit.PasswordReset: 1})
 	env.noMail(t, w.email)
 }
@@ -757,10 +771,9 @@ func mfaKnownBrowsers(t *testing.T, env *acctEnv) {
 	if len(ids) != 1 {
 		t.Fatalf("known browsers %v, want one", ids)
 	}
-	// The account page lists them too, with the same Forget button.
-	acctDevices := acctSection(t, b.get(t, "/manage/account/").Body, "Recognized browsers")
-	if got := mfaDeviceIDs(acctDevices); len(got) != 1 || got[0] != ids[0] || !strings.Contains(acctDevices, "Firefox on Linux") {
-		t.Fatalf("account page's recognized browsers %v, want %v:\n%s", got, ids, acctDevices)
+	// The account settings page does not repeat them: one place for them.
+	if strings.Contains(b.get(t, "/manage/account/").Body, "Recognized browsers") {
+		t.Error("the account settings page still lists the recognized browsers")
 	}
 
 	// Another user's device cannot be forgotten from here.

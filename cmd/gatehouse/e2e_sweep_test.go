@@ -20,10 +20,12 @@ func TestE2ESweepRemovesUnlistedFiles(t *testing.T) {
 			s.mustUpload(t, tok, e2eWheelForm("kept", "1.0", e2eWheelName("kept", "1.0"), data))
 			listed := s.snapshot(t).Blobs
 
-			// What a kill -9 between the write and the commit leaves.
+			// What a kill -9 leaves: an upload's staged file (at the top
+			// of the files directory), and blobs published by a
+			// transaction that never committed.
 			digest := strings.Repeat("5e", 32)
 			orphan := filepath.Join(s.dataDir, "files", digest[:2], digest[2:4], digest)
-			temp := filepath.Join(s.dataDir, "files", digest[:2], digest[2:4], ".tmp-interrupted")
+			temp := filepath.Join(s.dataDir, "files", ".tmp-interrupted")
 			old := time.Now().Add(-2 * time.Hour)
 			for _, p := range []string{orphan, orphan + ".metadata", temp} {
 				if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {

@@ -79,7 +79,7 @@ func wabFlow(t *testing.T, env *acctEnv, shotDir string) {
 	// 2. Log in with the password (no second factor yet) and store recovery
 	// codes: no second factor can be added before.
 	b.passwordLogin(u.name, u.pw)
-	b.waitPath("/manage/account/", "#history-h")
+	b.waitPath("/manage/account/", "#emails-h")
 	b.signedInAs(u.name)
 	b.open("/manage/account/two-factor/", "#rc-h")
 	b.do("generate recovery codes", chromedp.Click(chromedp.CSS(`form[action="/manage/account/recovery-codes/generate/"] button`)))
@@ -148,8 +148,9 @@ func wabFlow(t *testing.T, env *acctEnv, shotDir string) {
 	b.shot("two-factor-login.png")
 	b.do("tick Remember this browser", chromedp.Click(chromedp.CSS(`form[action="/account/webauthn-authenticate/validate/"] input[name="remember_device"]`)))
 	b.pressWebAuthn("get")
-	b.waitPath("/manage/account/", "#history-h")
+	b.waitPath("/manage/account/", "#emails-h")
 	b.signedInAs(u.name)
+	b.open("/manage/account/history/", "#history-h")
 	b.wantText(`section[aria-labelledby="history-h"]`, "Logged in with a security key")
 	if m := u.lastLoginMethod(t); m != "webauthn" {
 		t.Errorf("the login's two_factor_method is %q, want webauthn", m)
@@ -224,7 +225,7 @@ func wabFlow(t *testing.T, env *acctEnv, shotDir string) {
 	// Back to where the login page was asked for.
 	b.waitPath("/manage/account/two-factor/", "#f-h")
 	b.signedInAs(u.name)
-	b.open("/manage/account/", "#history-h")
+	b.open("/manage/account/history/", "#history-h")
 	b.signedInAs(u.name)
 	b.wantText(`section[aria-labelledby="history-h"]`, "Signed in with a passkey", "Logged in with a security key")
 	if m := u.lastLoginMethod(t); m != "passkey" {

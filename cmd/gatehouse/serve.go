@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,8 +27,11 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
+	"github.com/gatehouse-index/gatehouse/internal/throttle"
 	"github.com/gatehouse-index/gatehouse/internal/token"
+	"github.com/gatehouse-index/gatehouse/internal/trustedpub"
 	"github.com/gatehouse-index/gatehouse/internal/web"
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 // app is everything a command needs, wired once. The user and token
@@ -44,6 +45,7 @@ type app struct {
 	notifier *mail.Notifier
 	tokens   *token.Service
 	accounts *account.Service
+	hashes   *workpool.Pool // the password hashes' CPU budget (--hash-cpus)
 	audit    *audit.Service
 	mfa      *mfa.Service
 
@@ -52,6 +54,7 @@ type app struct {
 	projects *project.Service
 	sessions *session.Manager
 	webauthn *mfa.WebAuthn
+	tp       *trustedpub.Service
 }
 
 func (a *app) Close() {
@@ -96,17 +99,15 @@ func open(ctx context.Context, cfg *settings, log *slog.Logger, create bool) (*a
 	return a, nil
 }
 
-// makeDataDir creates the data directory and its temp directory, saying so
-// in the log when the data directory is new: a server started in the wrong
-// directory then shows where its new, empty index is.
+// makeDataDir creates the data directory, saying so in the log when it is
+// new: a server started in the wrong directory then shows where its new,
+// empty index is. (Uploads are staged in the blob store itself, so there is
+// no temp directory.)
 func makeDataDir(cfg *settings, log *slog.Logger) error {
 	if missing(cfg.DataDir) {
 		log.Info("creating a new, empty data directory", "path", abs(cfg.DataDir))
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return explain(err)
-	}
-	if err := os.MkdirAll(filepath.Join(cfg.DataDir, "tmp"), 0o700); err != nil {
 		return explain(err)
 	}
 	return nil
@@ -164,34 +165,36 @@ func services(cfg *settings, log *slog.Logger, d *db.DB) (*app, error) {
 		return nil, fail(err, "The server secret is not usable: "+err.Error(),
 			"Give the server's own secret with --secret-key / GATEHOUSE_SECRET_KEY or --secret-key-file / GATEHOUSE_SECRET_KEY_FILE.")
 	}
-	u, _ := url.Parse(cfg.BaseURL)
-	tokens, err := token.NewService(d, token.Options{Secret: secret, Location: u.Host, HelpURL: cfg.BaseURL + "/help/"})
-	if err != nil {
-		return nil, err
-	}
 	renderer, err := mail.NewRenderer(cfg.SiteName, cfg.BaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("email templates: %w", err)
+	}
+	u, _ := url.Parse(cfg.BaseURL)
+	tokens, err := token.NewService(d, token.Options{Secret: secret, Location: u.Host, HelpURL: cfg.BaseURL + "/help/",
+		Notifier: mail.NewNotifier(renderer, nil), Links: web.EmailLinks(cfg.BaseURL), Logger: log})
+	if err != nil {
+		return nil, err
 	}
 	var breach *account.BreachChecker
 	if cfg.HIBPURL != "" {
 		breach = account.NewBreachChecker(cfg.HIBPURL, nil)
 	}
 	notifier := mail.NewNotifier(renderer, nil)
+	hashes := workpool.New(workpool.Options{CPUs: cfg.HashCPUs, Wait: cfg.HashWait})
 	accounts := account.NewService(account.Options{
 		DB:                      d,
-		Hasher:                  account.NewHasher(runtime.NumCPU()),
+		Hasher:                  account.NewHasher(hashes),
 		Notifier:                notifier,
-		BaseURL:                 cfg.BaseURL,
+		Links:                   web.EmailLinks(cfg.BaseURL),
 		Breach:                  breach,
 		Log:                     log,
 		DefaultRegistrationOpen: cfg.Registration == "open",
 	})
-	factors, err := mfa.NewService(mfa.Options{DB: d, Secret: secret, SiteName: cfg.SiteName, BaseURL: cfg.BaseURL, Notifier: notifier, Log: log})
+	factors, err := mfa.NewService(mfa.Options{DB: d, Secret: secret, SiteName: cfg.SiteName, Links: web.EmailLinks(cfg.BaseURL), Notifier: notifier, Log: log})
 	if err != nil {
 		return nil, err
 	}
-	return &app{cfg: cfg, log: log, db: d, secret: secret, notifier: notifier, tokens: tokens, accounts: accounts,
+	return &app{cfg: cfg, log: log, db: d, secret: secret, notifier: notifier, tokens: tokens, accounts: accounts, hashes: hashes,
 		audit: audit.NewService(d, nil), mfa: factors}, nil
 }
 
@@ -209,11 +212,28 @@ func (a *app) openServer(log *slog.Logger) error {
 	}
 	a.blobs = blobs
 	a.projects = project.NewService(a.db, blobs, project.Options{
-		Limits:  project.Limits{MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize},
-		TempDir: filepath.Join(cfg.DataDir, "tmp"),
+		Limits:  project.Limits{MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, ReleaseAgeDays: cfg.ReleaseAgeDays},
 		HelpURL: cfg.BaseURL + "/help/",
 		Log:     log,
+		// Collaboration and project changes email through the one notice
+		// path, and invitations link to web's page.
+		Notifier: a.notifier,
+		Links:    web.EmailLinks(cfg.BaseURL),
+		// A new project (by upload or a pending publisher) invalidates
+		// other users' pending publishers for its name.
+		OnCreate: trustedpub.PendingInvalidator{Notifier: a.notifier, BaseURL: cfg.BaseURL}.ProjectCreated,
 	})
+	a.tp, err = trustedpub.New(trustedpub.Options{
+		DB: a.db, Tokens: a.tokens, Projects: a.projects, Notifier: a.notifier,
+		Audience: cfg.OIDCAudience, Disabled: cfg.TrustedPublishing == "off", Providers: cfg.OIDCProviderList(),
+		GitHubIssuer: cfg.OIDCGitHubIssuer, GitLabIssuers: cfg.OIDCGitLabIssuerList(),
+		GitHubAPI: cfg.GitHubAPIURL, FetchTimeout: cfg.OIDCFetchTimeout,
+		BaseURL: cfg.BaseURL, SiteName: cfg.SiteName, Log: log,
+	})
+	if err != nil {
+		return fail(errUsage, "Trusted publishing cannot start: "+err.Error(),
+			"Check --oidc-providers, --oidc-github-issuer and --oidc-gitlab-issuers (or their GATEHOUSE_OIDC_* variables).")
+	}
 	a.sessions = session.NewManager(a.db, session.Options{IdleTimeout: cfg.SessionIdle, AbsoluteTimeout: cfg.SessionMax})
 	// WebAuthn binds credentials to the site: the RP ID is the base URL's
 	// host and the only accepted origin is the base URL's origin.
@@ -252,6 +272,10 @@ func serve(ctx context.Context, e env, args []string) error {
 	defer ln.Close()
 	if _, port, _ := net.SplitHostPort(cfg.Listen); port == "0" && cfg.origin("base-url", "GATEHOUSE_BASE_URL") == "the default" {
 		cfg.BaseURL = config.DefaultBaseURL(ln.Addr().String())
+		if cfg.origin("oidc-audience", "GATEHOUSE_OIDC_AUDIENCE") == "the default" {
+			u, _ := url.Parse(cfg.BaseURL)
+			cfg.OIDCAudience = u.Host
+		}
 	}
 
 	a, err := open(ctx, cfg, log, true)
@@ -259,6 +283,9 @@ func serve(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	defer a.Close()
+	// The password hashes get processors of their own, so that the Go
+	// scheduler never runs a hash ahead of the requests on theirs.
+	defer workpool.ReserveProcs(a.hashes.Workers())()
 	if err := a.openServer(log); err != nil {
 		return err
 	}
@@ -286,13 +313,14 @@ func serve(ctx context.Context, e env, args []string) error {
 	worker := mail.NewWorker(a.db, sender, mail.WorkerOptions{From: cfg.MailFrom, Log: log})
 
 	srv, err := web.NewServer(web.Deps{
-		Projects: a.projects,
-		Tokens:   a.tokens,
-		Accounts: a.accounts,
-		Sessions: a.sessions,
-		Audit:    a.audit,
-		MFA:      a.mfa,
-		WebAuthn: a.webauthn,
+		Projects:   a.projects,
+		Tokens:     a.tokens,
+		Accounts:   a.accounts,
+		Sessions:   a.sessions,
+		Audit:      a.audit,
+		MFA:        a.mfa,
+		WebAuthn:   a.webauthn,
+		TrustedPub: a.tp,
 		Login: login.NewService(login.Options{DB: a.db, Accounts: a.accounts, MFA: a.mfa, WebAuthn: a.webauthn,
 			Sessions: a.sessions}),
 		MailKick:       worker.Kick,
@@ -300,7 +328,6 @@ func serve(ctx context.Context, e env, args []string) error {
 		Log:            log,
 		BaseURL:        cfg.BaseURL,
 		SiteName:       cfg.SiteName,
-		TempDir:        filepath.Join(cfg.DataDir, "tmp"),
 
 		UploadMinRate:    cfg.UploadMinRate,
 		UploadRateWindow: cfg.UploadRateWindow,
@@ -309,11 +336,15 @@ func serve(ctx context.Context, e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if benchHook != nil {
+		benchHook(srv, log)
+	}
 	watchCtx, stopWatch := context.WithCancel(ctx)
 	defer stopWatch()
 	go srv.WatchChanges(watchCtx, cfg.CachePoll)
 	go worker.Run(watchCtx)
-	go sweepSessions(watchCtx, a.sessions, log)
+	go sweepTables(watchCtx, a.db, a.sessions, log)
+	go sweepTrustedPublishing(watchCtx, a.tp, log)
 	// Files written by uploads that a crash stopped before they were
 	// listed. In the background: start-up must not wait on a walk of every
 	// file, and the sweep is safe beside uploads (project/blobrefs.go).
@@ -367,9 +398,10 @@ func serve(ctx context.Context, e env, args []string) error {
 // client to stop sending, so that it is read and not lost to a reset).
 const uploadStopTime = 3 * time.Second
 
-// sweepSessions deletes expired sessions every few minutes; expired ones are
-// refused on load anyway, this only keeps the table small.
-func sweepSessions(ctx context.Context, m *session.Manager, log *slog.Logger) {
+// sweepTables deletes expired sessions and rate-limit counts no limit can
+// still use, every few minutes; neither is ever read again, this only keeps
+// the tables small.
+func sweepTables(ctx context.Context, d *db.DB, m *session.Manager, log *slog.Logger) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
 	for {
@@ -379,6 +411,27 @@ func sweepSessions(ctx context.Context, m *session.Manager, log *slog.Logger) {
 		case <-t.C:
 			if _, err := m.Sweep(ctx); err != nil && ctx.Err() == nil {
 				log.Warn("sweeping expired sessions failed", "err", err)
+			}
+			if _, err := throttle.Sweep(ctx, d, time.Now()); err != nil && ctx.Err() == nil {
+				log.Warn("sweeping old rate-limit counts failed", "err", err)
+			}
+		}
+	}
+}
+
+// sweepTrustedPublishing drops used JWT ids past their keep time and
+// expired publisher tokens, and expires pending publishers (telling their
+// owners), every few minutes.
+func sweepTrustedPublishing(ctx context.Context, tp *trustedpub.Service, log *slog.Logger) {
+	t := time.NewTicker(5 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := tp.Sweep(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("trusted publishing sweep failed", "err", err)
 			}
 		}
 	}

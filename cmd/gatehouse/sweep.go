@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/blob"
@@ -21,9 +20,9 @@ the same at every start, in the background.
 
 It is safe to run while servers are running and accepting uploads: a file
 is removed only when no release lists it, under the same lock an upload
-takes to list its file, and an upload that finds its file removed writes it
-again. --older-than leaves recently written files alone all the same, so
-that uploads in progress are not made to write twice.`
+takes to publish and list its file, and the temporary files of uploads in
+progress are left alone. --older-than leaves recently written files alone
+all the same.`
 
 func sweep(ctx context.Context, e env, args []string) error {
 	var olderThan time.Duration
@@ -57,7 +56,7 @@ func sweep(ctx context.Context, e env, args []string) error {
 		return fail(err, "Gatehouse could not remove temporary files in "+abs(cfg.FilesDir)+": "+err.Error(),
 			"Check that this user may write to --files-dir (or GATEHOUSE_FILES_DIR).")
 	}
-	projects := project.NewService(a.db, blobs, project.Options{TempDir: filepath.Join(cfg.DataDir, "tmp"), Log: log})
+	projects := project.NewService(a.db, blobs, project.Options{Log: log})
 	orphans, err := projects.SweepOrphans(ctx, cutoff)
 	if err != nil {
 		return fail(err, fmt.Sprintf("Gatehouse removed %d unlisted file(s) and then stopped: %v", orphans, err),

@@ -11,18 +11,20 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
+	"github.com/gatehouse-index/gatehouse/internal/token"
 )
 
-const tokenUsage = `Usage: gatehouse token <create|list|delete> [flags]
+const tokenUsage = `Usage: gatehouse token <create|list|delete|revoke> [flags]
 
   create   make an API token and print it (run 'gatehouse token create --help')
   list     list a user's tokens
-  delete   delete one of a user's tokens; it stops working at once`
+  delete   delete one of a user's tokens; it stops working at once
+  revoke   revoke a leaked token by its value and email its owner`
 
 func tokenCmd(ctx context.Context, e env, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprintln(e.stderr, tokenUsage)
-		return usageErr("token", "'gatehouse token' needs a subcommand: create, list or delete")
+		return usageErr("token", "'gatehouse token' needs a subcommand: create, list, delete or revoke")
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
@@ -34,8 +36,10 @@ func tokenCmd(ctx context.Context, e env, args []string) error {
 		return tokenList(ctx, e, args[1:])
 	case "delete":
 		return tokenDelete(ctx, e, args[1:])
+	case "revoke":
+		return tokenRevoke(ctx, e, args[1:])
 	}
-	return usageErr("token", "There is no token subcommand %q (want create, list or delete)", args[0])
+	return usageErr("token", "There is no token subcommand %q (want create, list, delete or revoke)", args[0])
 }
 
 const tokenCreateUsage = `Usage: gatehouse token create --user NAME --description TEXT [--project NAME ...] [--expires DURATION] [flags]
@@ -95,7 +99,7 @@ func tokenCreate(ctx context.Context, e env, args []string) error {
 	for _, p := range projects {
 		norm = append(norm, pep.NormalizeName(p))
 	}
-	raw, tok, err := a.tokens.Create(ctx, u.ID, description, norm, expiresAt)
+	raw, tok, err := a.tokens.Create(ctx, u.ID, description, norm, expiresAt, token.Origin{CommandLine: true})
 	if err != nil {
 		return explain(err,
 			advice{kind: derrors.Conflict, what: fmt.Sprintf("%s already has a token named %q", u.Username, strings.TrimSpace(description)),
@@ -216,7 +220,7 @@ func tokenDelete(ctx context.Context, e env, args []string) error {
 	want := strings.TrimSpace(description)
 	for _, t := range tokens {
 		if t.Description == want {
-			if err := a.tokens.Delete(ctx, u.ID, t.ID); err != nil {
+			if _, err := a.tokens.Delete(ctx, u.ID, t.ID, token.Origin{CommandLine: true}); err != nil {
 				return err
 			}
 			fmt.Fprintf(e.stdout, "Deleted %s's token %q; it no longer works.\n", u.Username, t.Description)
@@ -225,6 +229,62 @@ func tokenDelete(ctx context.Context, e env, args []string) error {
 	}
 	return fail(derrors.NotFound, fmt.Sprintf("%s has no token named %q", u.Username, want),
 		fmt.Sprintf("'gatehouse token list --user %s' lists %s's tokens.", u.Username, u.Username))
+}
+
+const tokenRevokeUsage = `Usage: gatehouse token revoke [--url URL] [flags] < token.txt
+
+Revokes a leaked API token by its value: the token is deleted at once and
+its owner is emailed that an administrator revoked it, and why. Give the
+token on standard input (type or paste it when asked, or pipe it), never as
+an argument, where it would stay in the shell's history:
+
+  printf '%s\n' "$LEAKED" | gatehouse token revoke --url https://example.com/where/it/was/found
+
+Use it when someone reports a token found in public. Anyone can also report
+one to the server itself: POST /_/secrets/disclose-token (see docs/tokens.md).`
+
+func tokenRevoke(ctx context.Context, e env, args []string) error {
+	var foundAt string
+	cfg, err := loadConfig(e, "token revoke", tokenRevokeUsage, args, func(fs *flag.FlagSet) {
+		fs.StringVar(&foundAt, "url", "", "where the token was found (`URL`), for the owner's email and the security history")
+	})
+	if err != nil {
+		return helpOK(err)
+	}
+	line, fromTerminal, rerr := readSecretLine(e.stdin, func() {
+		fmt.Fprint(e.stderr, "Paste the leaked token (not shown as you type), then Enter: ")
+	})
+	if fromTerminal {
+		fmt.Fprintln(e.stderr)
+	}
+	if ctx.Err() != nil {
+		return explain(ctx.Err())
+	}
+	raw := strings.TrimSpace(line)
+	if raw == "" && rerr != nil {
+		return fail(errUsage, "No token on standard input",
+			"Paste the token and press Enter, or pipe it: printf '%s\n' \"$LEAKED\" | gatehouse token revoke")
+	}
+	if !strings.HasPrefix(raw, token.Prefix) {
+		return fail(errUsage, fmt.Sprintf("That is not an API token: tokens start with %q", token.Prefix),
+			"Give the whole token, as it was found, on standard input.")
+	}
+	a, err := open(ctx, cfg, newLogger(cfg, e), false)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	revoked, err := a.tokens.RevokeLeaked(ctx, []token.Leak{{Token: raw, URL: foundAt}}, token.Origin{CommandLine: true})
+	if err != nil {
+		return explain(err, advice{kind: derrors.Invalid, todo: "Nothing was revoked. Check --url."})
+	}
+	if len(revoked) == 0 {
+		return fail(derrors.NotFound, "This token is not one of this index's, or it was already deleted or revoked",
+			"Nothing was changed. A token of another index (pypi.org's, say) must be revoked there.")
+	}
+	t := revoked[0]
+	fmt.Fprintf(e.stdout, "Revoked %s's token %q (%s); it no longer works. An email telling %s is queued; the server sends it.\n", t.Username, t.Description, token.ScopeWords(t.Token), t.Username)
+	return nil
 }
 
 // parseLifetime accepts Go durations plus a "d" suffix for days.

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 // User is one account. PrimaryEmail is "" when the user has no address.
@@ -62,7 +63,7 @@ type Client struct {
 	IP, UserAgent string
 }
 
-// Notifier queues an email inside tx; the web wiring renders the template
+// Notifier queues an email inside tx; cmd/gatehouse wires one that renders the template
 // with internal/mail and writes the outbox. It must use tx for every
 // statement: on SQLite the pool has a single connection.
 type Notifier interface {
@@ -72,15 +73,14 @@ type Notifier interface {
 // Options configures a Service. Only DB is required.
 type Options struct {
 	DB       *db.DB
-	Hasher   *Hasher  // nil: NewHasher(2)
+	Hasher   *Hasher  // nil: two CPUs, no bound on the wait
 	Notifier Notifier // nil: emails are dropped (a warning is logged once)
-	// BaseURL is the site's configured external URL; emailed links are built
-	// from it only, never from a request's Host header (spec E4).
-	BaseURL string
-	Breach  *BreachChecker // nil: no breached-password check
-	Now     func() time.Time
-	Rand    io.Reader // token randomness; nil: crypto/rand
-	Log     *slog.Logger
+	// Links are the pages emailed links open (see Links).
+	Links  Links
+	Breach *BreachChecker // nil: no breached-password check
+	Now    func() time.Time
+	Rand   io.Reader // token randomness; nil: crypto/rand
+	Log    *slog.Logger
 	// DefaultRegistrationOpen applies until an administrator flips the switch.
 	DefaultRegistrationOpen bool
 }
@@ -90,7 +90,7 @@ type Service struct {
 	db               *db.DB
 	hasher           *Hasher
 	notifier         Notifier
-	baseURL          string
+	links            Links
 	breach           *BreachChecker
 	now              func() time.Time
 	rand             io.Reader
@@ -98,19 +98,19 @@ type Service struct {
 	registrationOpen bool
 	lim              limiters
 	noNotifier       sync.Once // warns once that emails are being dropped
-	dummyOnce        sync.Once
-	dummy            string // see dummyHash
+	dummy            string    // see dummyHash
 }
 
 // NewService returns an account service.
 func NewService(o Options) *Service {
 	s := &Service{
-		db: o.DB, hasher: o.Hasher, notifier: o.Notifier, baseURL: strings.TrimRight(o.BaseURL, "/"),
+		db: o.DB, hasher: o.Hasher, notifier: o.Notifier, links: o.Links,
 		breach: o.Breach, now: o.Now, rand: o.Rand, log: o.Log, registrationOpen: o.DefaultRegistrationOpen,
 	}
 	if s.hasher == nil {
-		s.hasher = NewHasher(2)
+		s.hasher = NewHasher(workpool.New(workpool.Options{CPUs: 2}))
 	}
+	s.dummy = dummyHash()
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -146,6 +146,10 @@ func idKey(id int64) string { return strconv.FormatInt(id, 10) }
 // "Alice" and "alice" are one account. Every lookup by name and the login
 // limit's key (loginKey) go through it, so they cannot disagree.
 func usernameKey(name string) string { return strings.ToLower(name) }
+
+// UsernameKey is usernameKey for the packages that find a user by name in
+// their own transactions (inviting a collaborator).
+func UsernameKey(name string) string { return usernameKey(name) }
 
 // NewUser is what Create needs.
 type NewUser struct {
@@ -185,7 +189,7 @@ func (s *Service) Create(ctx context.Context, n NewUser) (*User, error) {
 		}
 		var err error
 		if hash, err = s.hasher.Hash(ctx, n.Password); err != nil {
-			return nil, err
+			return nil, s.setPasswordErr(err)
 		}
 	}
 	now := s.clock()
@@ -353,16 +357,6 @@ func (s *Service) notify(ctx context.Context, tx *sql.Tx, template string, userI
 		return fmt.Errorf("queue %s email: %w", template, err)
 	}
 	return nil
-}
-
-// notifyPrimary sends a security notice to the user's primary address, only
-// when it is verified: an unproven address may belong to someone else
-// (Warehouse's rule for every template not flagged "allow unverified").
-func (s *Service) notifyPrimary(ctx context.Context, tx *sql.Tx, template string, u *User, data map[string]any) error {
-	if !u.PrimaryVerified {
-		return nil
-	}
-	return s.notify(ctx, tx, template, u.ID, u.PrimaryEmail, data)
 }
 
 // onLimitErr logs a limiter's database error; the limiter then fails open.

@@ -43,10 +43,8 @@ func (s *Service) DeleteAccount(ctx context.Context, userID int64, password stri
 			}
 		}
 		// The outbox has no foreign key, so the notice outlives the account.
-		if err := s.notifyPrimary(ctx, tx, "account-deleted", u, map[string]any{"Username": u.Username}); err != nil {
-			return err
-		}
-		if err := record(ctx, tx, now, c, selfEvent(u, audit.AccountDelete, map[string]any{"username": u.Username})); err != nil {
+		if err := SendNotice(ctx, tx, s.notifier, now, c, Notice{Event: selfEvent(u, audit.AccountDelete, map[string]any{"username": u.Username}),
+			Template: "account-deleted", Data: map[string]any{"Username": u.Username}}); err != nil {
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM users WHERE id = $1`, userID)

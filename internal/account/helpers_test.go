@@ -16,31 +16,14 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
-	"github.com/gatehouse-index/gatehouse/internal/throttle"
+	"github.com/gatehouse-index/gatehouse/internal/testclock"
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 const (
 	testBaseURL  = "https://index.example"
 	goodPassword = "violet-harbour-lantern-42"
 )
-
-// fakeClock is the injected time: tests move it instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // outboxNotifier is the recording Notifier: it writes each email into the
 // outbox table through the caller's transaction (template, recipient, data
@@ -75,7 +58,7 @@ type fixture struct {
 	ctx    context.Context
 	d      *db.DB
 	s      *Service
-	clock  *fakeClock
+	clock  *testclock.Clock
 	notify *outboxNotifier
 	logs   *bytes.Buffer
 }
@@ -84,10 +67,10 @@ type fixture struct {
 // the outbox notifier and logs captured for the secret scan.
 func newFixture(t *testing.T, d *db.DB, opt ...func(*Options)) *fixture {
 	t.Helper()
-	f := &fixture{t: t, ctx: context.Background(), d: d, clock: &fakeClock{t: time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)},
+	f := &fixture{t: t, ctx: context.Background(), d: d, clock: testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 123456789, time.UTC)),
 		notify: &outboxNotifier{}, logs: &bytes.Buffer{}}
 	o := Options{
-		DB: d, Hasher: NewHasher(4), Notifier: f.notify, BaseURL: testBaseURL + "/", Now: f.clock.Now,
+		DB: d, Hasher: NewHasher(workpool.New(workpool.Options{CPUs: 4})), Notifier: f.notify, Links: Links{VerifyEmail: testBaseURL + "/account/verify-email/", ResetPassword: testBaseURL + "/account/reset-password/", ConfirmLogin: testBaseURL + "/account/confirm-login/"}, Now: f.clock.Now,
 		Log: slog.New(slog.NewTextHandler(&lockedWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})), DefaultRegistrationOpen: true,
 	}
 	for _, fn := range opt {
@@ -273,15 +256,14 @@ func wantErr(t *testing.T, err error, kind error, want string) {
 // wantLimited checks that err is a rate-limit refusal with msg.
 func wantLimited(t *testing.T, err error, want string) {
 	t.Helper()
-	var le *throttle.LimitedError
-	if !errors.As(err, &le) {
+	if !errors.Is(err, derrors.RateLimited) {
 		t.Fatalf("got %v, want a rate-limit error %q", err, want)
 	}
-	if !strings.Contains(le.Msg, want) {
-		t.Errorf("limit message %q, want %q", le.Msg, want)
+	if msg, _ := derrors.Message(err); !strings.Contains(msg, want) {
+		t.Errorf("limit message %q, want %q", msg, want)
 	}
-	if le.RetryAfter <= 0 {
-		t.Errorf("RetryAfter = %v, want > 0", le.RetryAfter)
+	if wait, ok := derrors.RetryAfter(err); !ok {
+		t.Errorf("RetryAfter = %v, want > 0", wait)
 	}
 }
 

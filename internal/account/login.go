@@ -2,7 +2,6 @@ package account
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
@@ -33,6 +32,8 @@ const (
 // argon2id verification so that the time taken does not tell them apart
 // either. The per-user limit counts them too, under the same key a real
 // account would have, so it trips and answers alike for both (spec A6).
+// When the hasher is busy for its whole wait, both get the same 429 (see
+// busyError), counted alike (hitBusyLimits).
 func (s *Service) CheckLogin(ctx context.Context, username, password string, c Client) (*User, error) {
 	if strings.Contains(username, "@") {
 		return nil, derrors.New(derrors.Invalid, "Usernames are not the same as email addresses. Enter your username instead of your email address.")
@@ -46,10 +47,24 @@ func (s *Service) CheckLogin(ctx context.Context, username, password string, c C
 	}
 	u, hash, err := scanUser(s.db.QueryRowContext(ctx, userSelect+` WHERE u.username_key = $1`, usernameKey(username)))
 	if errors.Is(err, sql.ErrNoRows) {
-		s.hasher.verify(ctx, password, s.dummyHash())
-		err := s.db.InTx(ctx, func(tx *sql.Tx) error { return s.hitLoginLimits(ctx, tx, c, key) })
+		// The same work as for an account, against a hash nothing matches,
+		// so the time taken and a busy hasher's 429 are the same too.
+		_, _, err := s.verifyPassword(ctx, "", password)
+		if err != nil && !isBusy(err) {
+			return nil, err
+		}
+		busy := isBusy(err)
+		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+			if busy {
+				return s.hitBusyLimits(ctx, tx, c, key)
+			}
+			return s.hitLoginLimits(ctx, tx, c, key)
+		})
 		if err != nil {
 			return nil, err
+		}
+		if busy {
+			return nil, s.busyError(msgLoginBusy)
 		}
 		return nil, derrors.New(derrors.Invalid, msgInvalidLogin)
 	}
@@ -118,32 +133,40 @@ func (s *Service) hitLoginLimits(ctx context.Context, tx *sql.Tx, c Client, key 
 // checkPassword is the shared password check, once the limits passed:
 // verification (a failure is recorded under failTag and counted by every
 // login limiter, the per-user one under key, in one transaction), disabled
-// accounts, and the upgrade of an old hash.
+// accounts, and the upgrade of an old hash. A busy hasher is recorded
+// under failTag too, with the reason "busy", and counted by hitBusyLimits.
 func (s *Service) checkPassword(ctx context.Context, u *User, hash, password string, c Client, key, failTag string) error {
-	ok, rehash := false, false
-	if hash != "" && password != "" && !tooLongToTry(password) {
-		var err error
-		ok, rehash, err = s.hasher.verify(ctx, password, hash)
-		if errors.Is(err, errUnsupportedHash) {
-			// An imported hash we cannot read: the user must reset.
-			s.log.Error("stored password hash has an unsupported format", "user_id", u.ID)
-		} else if err != nil {
-			return err
-		}
+	ok, rehash, err := s.verifyPassword(ctx, hash, password)
+	busy := isBusy(err)
+	switch {
+	case errors.Is(err, errUnsupportedHash):
+		// An imported hash we cannot read: the user must reset.
+		s.log.Error("stored password hash has an unsupported format", "user_id", u.ID)
+	case err != nil && !busy:
+		return err
 	}
-	if !ok {
+	if busy || !ok {
 		now := s.clock()
+		reason := "invalid_password"
+		if busy {
+			reason = "busy"
+		}
 		err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-			e := audit.Event{UserID: u.ID, Tag: failTag, Additional: map[string]any{"reason": "invalid_password"}}
+			e := audit.Event{UserID: u.ID, Tag: failTag, Additional: map[string]any{"reason": reason}}
 			if err := record(ctx, tx, now, c, e); err != nil {
 				return err
 			}
+			if busy {
+				return s.hitBusyLimits(ctx, tx, c, key)
+			}
 			return s.hitLoginLimits(ctx, tx, c, key)
 		})
-		if err != nil {
+		switch {
+		case err != nil:
 			return err
-		}
-		if failTag == audit.LoginFailure {
+		case busy:
+			return s.busyError(msgLoginBusy)
+		case failTag == audit.LoginFailure:
 			return derrors.New(derrors.Invalid, msgInvalidLogin)
 		}
 		return derrors.New(derrors.Invalid, msgInvalidPassword)
@@ -157,6 +180,23 @@ func (s *Service) checkPassword(ctx context.Context, u *User, hash, password str
 		s.upgradeHash(ctx, u.ID, hash, password)
 	}
 	return nil
+}
+
+// verifyPassword checks password against an account's stored hash, which
+// is "" for an unknown user or an account without a password: those are
+// checked against the dummy hash, so that every name costs the same and
+// meets a busy hasher alike. A password no account can have (empty, or
+// longer than the longest allowed) is refused without hashing, whoever
+// the account.
+func (s *Service) verifyPassword(ctx context.Context, hash, password string) (ok, rehash bool, err error) {
+	if password == "" || tooLongToTry(password) {
+		return false, false, nil
+	}
+	if hash == "" {
+		_, _, err := s.hasher.verify(ctx, password, s.dummy)
+		return false, false, err
+	}
+	return s.hasher.verify(ctx, password, hash)
 }
 
 // tooLongToTry reports whether a submitted password is longer than any
@@ -173,6 +213,11 @@ func tooLongToTry(pw string) bool {
 // itself succeeded.
 func (s *Service) upgradeHash(ctx context.Context, userID int64, old, password string) {
 	fresh, err := s.hasher.Hash(ctx, password)
+	if isBusy(err) {
+		// Tried again at the next login; a busy hasher is no fault.
+		s.log.Debug("password hash not upgraded: the hasher is busy", "user_id", userID)
+		return
+	}
 	if err == nil {
 		_, err = s.db.ExecContext(ctx, `UPDATE users SET password_hash = $1 WHERE id = $2 AND password_hash = $3`, fresh, userID, old)
 	}
@@ -206,16 +251,4 @@ func (s *Service) CompleteLogin(ctx context.Context, tx *sql.Tx, userID int64, m
 		return err
 	}
 	return s.lim.userLogin.Clear(ctx, tx, loginKey(username))
-}
-
-// dummyHash is an argon2id hash of a random password with the current
-// parameters, computed once, for timing-equal failures on unknown users.
-func (s *Service) dummyHash() string {
-	s.dummyOnce.Do(func() {
-		h, err := s.hasher.Hash(context.Background(), rand.Text())
-		if err == nil {
-			s.dummy = h
-		}
-	})
-	return s.dummy
 }

@@ -3,7 +3,6 @@ package account
 import (
 	"database/sql"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -17,7 +16,6 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
-	"github.com/gatehouse-index/gatehouse/internal/throttle"
 )
 
 func TestLoginMessages(t *testing.T) {
@@ -215,11 +213,8 @@ func TestLoginLimitUnknownNames(t *testing.T) {
 }
 
 func retryAfter(err error) time.Duration {
-	var le *throttle.LimitedError
-	if errors.As(err, &le) {
-		return le.RetryAfter
-	}
-	return 0
+	wait, _ := derrors.RetryAfter(err)
+	return wait
 }
 
 func mustUser(t *testing.T, f *fixture, name string) *User {

@@ -107,6 +107,4 @@ func (t *oneTime) consume(ctx context.Context, tx *sql.Tx, now time.Time) error 
 }
 
 // link builds an emailed link from the configured base URL.
-func (s *Service) link(path, raw string) string {
-	return s.baseURL + path + "?token=" + raw
-}
+func (s *Service) link(page, raw string) string { return s.links.With(page, raw) }

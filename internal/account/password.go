@@ -8,10 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/text/unicode/norm"
+
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 // argon2id parameters: OWASP's recommendation (m=19 MiB, t=2, p=1).
@@ -29,31 +32,21 @@ const bcryptMaxBytes = 72
 // errUnsupportedHash marks a stored hash this package cannot verify.
 var errUnsupportedHash = errors.New("unsupported password hash format")
 
-// Hasher hashes passwords with argon2id, at most `limit` at a time: each hash
-// takes 19 MiB, so unbounded concurrency (200 simultaneous logins) would
-// exhaust memory.
+// Hasher hashes passwords with argon2id on a workpool.Pool: each hash
+// takes one core for tens of milliseconds and 19 MiB, so the pool's bound
+// keeps a burst of logins from exhausting memory or taking the CPU the
+// Simple API and file downloads need. When the pool stays full for its
+// wait, hashing fails with an error matching workpool.ErrBusy, and nothing
+// was hashed.
 type Hasher struct {
-	sem chan struct{}
+	pool *workpool.Pool
 }
 
-// NewHasher returns a Hasher allowing limit concurrent hashes.
-func NewHasher(limit int) *Hasher {
-	if limit < 1 {
-		limit = 1
-	}
-	return &Hasher{sem: make(chan struct{}, limit)}
-}
+// NewHasher returns a Hasher running on pool.
+func NewHasher(pool *workpool.Pool) *Hasher { return &Hasher{pool: pool} }
 
-func (h *Hasher) acquire(ctx context.Context) error {
-	select {
-	case h.sem <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (h *Hasher) release() { <-h.sem }
+// RetryAfter is when a caller refused with workpool.ErrBusy should try again.
+func (h *Hasher) RetryAfter() time.Duration { return h.pool.RetryAfter() }
 
 // normalize applies NFKC, as NIST SP 800-63B §5.1.1.2 asks, so the same
 // password typed on systems that compose accents differently (NFC on most,
@@ -64,18 +57,35 @@ func normalize(pw string) string { return norm.NFKC.String(pw) }
 // normalized password, the format argon2-cffi and passlib write, so hashes
 // move between systems.
 func (h *Hasher) Hash(ctx context.Context, pw string) (string, error) {
-	if err := h.acquire(ctx); err != nil {
-		return "", err
-	}
-	defer h.release()
 	salt := make([]byte, argonSaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(normalize(pw)), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	var key []byte
+	if err := h.pool.Do(ctx, func() {
+		key = argon2.IDKey([]byte(normalize(pw)), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	}); err != nil {
+		return "", err
+	}
+	return phc(salt, key), nil
+}
+
+// phc formats an argon2id hash with the current parameters.
+func phc(salt, key []byte) string {
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
-		enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+		enc.EncodeToString(salt), enc.EncodeToString(key))
+}
+
+// dummyHash is an argon2id hash with the current parameters that no
+// password matches: its salt and "hash" are random bytes. Verifying a
+// password against it costs exactly what verifying against a real one
+// costs, which is what a login for an unknown user (or an account with no
+// password) needs, and making it costs nothing.
+func dummyHash() string {
+	b := make([]byte, argonSaltLen+argonKeyLen)
+	rand.Read(b) // never fails: since Go 1.24 it crashes the program instead
+	return phc(b[:argonSaltLen], b[argonSaltLen:])
 }
 
 // Verify reports whether pw matches a stored hash: argon2id or argon2i (PHC
@@ -89,39 +99,58 @@ func (h *Hasher) Verify(ctx context.Context, pw, stored string) (bool, error) {
 // verify also reports whether a matching hash should be replaced by a fresh
 // one: any other algorithm or parameters, or a hash of the un-normalized
 // password (imported from a system that did not normalize).
+//
+// Both tries run in one job on the pool, so a verification waits for a
+// worker once and is refused (workpool.ErrBusy) before any work or not at
+// all. A stored hash this package cannot read is refused without waiting.
 func (h *Hasher) verify(ctx context.Context, pw, stored string) (ok, rehash bool, err error) {
-	n := normalize(pw)
-	if ok, err = h.verifyExact(ctx, n, stored); err != nil || ok {
-		return ok, ok && needsRehash(stored), err
+	check, err := checker(stored)
+	if err != nil {
+		return false, false, err
 	}
-	if n == pw {
-		return false, false, nil
+	var checkErr error
+	if err := h.pool.Do(ctx, func() {
+		n := normalize(pw)
+		if ok, checkErr = check(n); checkErr != nil || ok {
+			rehash = ok && needsRehash(stored)
+			return
+		}
+		if n != pw {
+			ok, checkErr = check(pw)
+			rehash = ok
+		}
+	}); err != nil {
+		return false, false, err
 	}
-	ok, err = h.verifyExact(ctx, pw, stored)
-	return ok, ok, err
+	return ok, rehash, checkErr
 }
 
-func (h *Hasher) verifyExact(ctx context.Context, pw, stored string) (bool, error) {
+// checker returns the function that compares a password with stored, or
+// errUnsupportedHash.
+func checker(stored string) (func(pw string) (bool, error), error) {
 	switch {
 	case strings.HasPrefix(stored, "$argon2id$"), strings.HasPrefix(stored, "$argon2i$"):
-		return h.verifyArgon2(ctx, pw, stored)
+		a, err := parseArgon2(stored)
+		if err != nil {
+			return nil, err
+		}
+		return a.matches, nil
 	case strings.HasPrefix(stored, "$2a$"), strings.HasPrefix(stored, "$2b$"), strings.HasPrefix(stored, "$2y$"):
-		// bcrypt silently ignores bytes past 72, so a longer password would
-		// "match" on its prefix alone: refuse it instead of truncating.
-		if len(pw) > bcryptMaxBytes {
-			return false, nil
-		}
-		if err := h.acquire(ctx); err != nil {
-			return false, err
-		}
-		defer h.release()
-		err := bcrypt.CompareHashAndPassword([]byte(stored), []byte(pw))
-		if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
-			return false, nil
-		}
-		return err == nil, err
+		return func(pw string) (bool, error) {
+			// bcrypt silently ignores bytes past 72, so a longer password
+			// would "match" on its prefix alone: refuse it instead of
+			// truncating.
+			if len(pw) > bcryptMaxBytes {
+				return false, nil
+			}
+			err := bcrypt.CompareHashAndPassword([]byte(stored), []byte(pw))
+			if errors.Is(err, bcrypt.ErrMismatchedHashAndPassword) {
+				return false, nil
+			}
+			return err == nil, err
+		}, nil
 	default:
-		return false, errUnsupportedHash
+		return nil, errUnsupportedHash
 	}
 }
 
@@ -162,15 +191,8 @@ func parseArgon2(phc string) (*argonParams, error) {
 	return a, nil
 }
 
-func (h *Hasher) verifyArgon2(ctx context.Context, pw, phc string) (bool, error) {
-	a, err := parseArgon2(phc)
-	if err != nil {
-		return false, err
-	}
-	if err := h.acquire(ctx); err != nil {
-		return false, err
-	}
-	defer h.release()
+// matches reports whether pw hashes to a's hash.
+func (a *argonParams) matches(pw string) (bool, error) {
 	var got []byte
 	if a.variant == "argon2id" {
 		got = argon2.IDKey([]byte(pw), a.salt, a.t, a.m, a.p, uint32(len(a.hash)))

@@ -61,7 +61,7 @@ func (s *Service) Register(ctx context.Context, r Registration, c Client) (*User
 	}
 	hash, err := s.hasher.Hash(ctx, r.Password)
 	if err != nil {
-		return nil, err
+		return nil, s.setPasswordErr(err)
 	}
 
 	now := s.clock()
@@ -140,7 +140,7 @@ func (s *Service) sendVerification(ctx context.Context, tx *sql.Tx, now time.Tim
 		return err
 	}
 	err = s.notify(ctx, tx, "verify-email", u.ID, addr, map[string]any{
-		"Username": u.Username, "Email": addr, "Link": s.link("/account/verify-email/", raw), "ExpiresIn": tokenExpiresIn,
+		"Username": u.Username, "Email": addr, "Link": s.link(s.links.VerifyEmail, raw), "ExpiresIn": tokenExpiresIn,
 	})
 	if err != nil {
 		return err

@@ -58,7 +58,7 @@ func (s *Service) PreparePasswordChange(ctx context.Context, userID int64, curre
 	}
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
-		return nil, err
+		return nil, s.setPasswordErr(err)
 	}
 	return &PasswordChange{userID: userID, hash: hash}, nil
 }
@@ -74,7 +74,7 @@ func (s *Service) PrepareReset(ctx context.Context, raw, pw, confirm string) (*P
 	}
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {
-		return nil, err
+		return nil, s.setPasswordErr(err)
 	}
 	return &PasswordChange{userID: u.ID, hash: hash, resetLink: raw}, nil
 }
@@ -115,10 +115,7 @@ func (s *Service) ApplyPasswordChange(ctx context.Context, tx *sql.Tx, pc *Passw
 	if pc.resetLink != "" {
 		e = audit.Event{UserID: u.ID, Tag: tag}
 	}
-	if err := record(ctx, tx, now, c, e); err != nil {
-		return nil, err
-	}
-	if err := s.notifyPrimary(ctx, tx, "password-change", u, map[string]any{"Username": u.Username}); err != nil {
+	if err := SendNotice(ctx, tx, s.notifier, now, c, Notice{Event: e, Template: "password-change", Data: map[string]any{"Username": u.Username}}); err != nil {
 		return nil, err
 	}
 	return u, nil
@@ -201,7 +198,7 @@ func (s *Service) RequestPasswordReset(ctx context.Context, usernameOrEmail stri
 				return err
 			}
 			err = s.notify(ctx, tx, "password-reset", u.ID, to, map[string]any{
-				"Username": u.Username, "Link": s.link("/account/reset-password/", raw), "ExpiresIn": tokenExpiresIn,
+				"Username": u.Username, "Link": s.link(s.links.ResetPassword, raw), "ExpiresIn": tokenExpiresIn,
 			})
 			if err != nil {
 				return err

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/gatehouse-index/gatehouse/internal/throttle"
 	"strings"
 	"testing"
 	"time"
@@ -257,8 +256,7 @@ func TestResetRequestsPerIP(t *testing.T) {
 				t.Fatalf("request %d: %v", i+1, err)
 			}
 		}
-		var le *throttle.LimitedError
-		if err := f.s.RequestPasswordReset(f.ctx, "nobody-else", client("7.7.7.7")); !errors.As(err, &le) {
+		if err := f.s.RequestPasswordReset(f.ctx, "nobody-else", client("7.7.7.7")); !errors.Is(err, derrors.RateLimited) {
 			t.Fatalf("21st request from one IP: got %v, want a rate limit", err)
 		}
 		if err := f.s.RequestPasswordReset(f.ctx, "nobody-else", client("8.8.8.8")); err != nil {

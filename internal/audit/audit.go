@@ -45,6 +45,7 @@ const (
 	AccountDelete            = "account:delete"
 	APITokenAdded            = "account:api_token:added"
 	APITokenRemoved          = "account:api_token:removed"
+	APITokenRemovedLeak      = "account:api_token:removed_leak"
 	LoginNewDevice           = "account:login:new_device"
 	LoginConfirmed           = "account:login:confirmed"
 	TwoFactorAdded           = "account:two_factor:method_added"
@@ -60,6 +61,47 @@ const (
 	AdminUserEnabled         = "admin:user:enabled"
 	AdminRegistrationChanged = "admin:registration:changed"
 	AdminReadOnlyChanged     = "admin:read_only:changed"
+)
+
+// Project collaboration (spec §2.1). Each change is recorded twice, as
+// Warehouse does: on the project (ProjectID set, UserID 0; additional
+// target_user, role_name, submitted_by) and on the account it concerns
+// (UserID set, ProjectID 0; additional project_name, role_name,
+// submitted_by), so the project's history and the person's security
+// history each show it once. Accepting an invitation is recorded as an add.
+const (
+	AccountRoleAdd           = "account:role:add"
+	AccountRoleChange        = "account:role:change"
+	AccountRoleRemove        = "account:role:remove"
+	AccountRoleInvite        = "account:role:invite"
+	AccountRoleDeclineInvite = "account:role:decline_invite"
+	AccountRoleRevokeInvite  = "account:role:revoke_invite"
+	ProjectRoleAdd           = "project:role:add"
+	ProjectRoleChange        = "project:role:change"
+	ProjectRoleRemove        = "project:role:remove"
+	ProjectRoleInvite        = "project:role:invite"
+	ProjectRoleDeclineInvite = "project:role:decline_invite"
+	ProjectRoleRevokeInvite  = "project:role:revoke_invite"
+)
+
+// Trusted publishing (spec §2.1 names; the admin and policy tags are ours).
+const (
+	PublisherAdded                = "project:oidc:publisher-added"
+	PublisherRemoved              = "project:oidc:publisher-removed"
+	PendingPublisherAdded         = "account:oidc:pending-publisher-added"
+	PendingPublisherRemoved       = "account:oidc:pending-publisher-removed"
+	ShortLivedTokenAdded          = "account:short_lived_api_token:added"
+	TrustedPublishingOnlyEnabled  = "project:trusted_publishing_only:enabled"
+	TrustedPublishingOnlyDisabled = "project:trusted_publishing_only:disabled"
+	OIDCIssuerAdded               = "admin:oidc_issuer:added"
+	OIDCIssuerRemoved             = "admin:oidc_issuer:removed"
+)
+
+// Project event tags (spec §2.1): recorded with Event.ProjectID set and no
+// UserID, so they show in the project's history, not in a person's.
+const (
+	ProjectAPITokenAdded   = "project:api_token:added"
+	ProjectAPITokenRemoved = "project:api_token:removed"
 )
 
 // Event is one thing that happened.
@@ -147,8 +189,31 @@ func (s *Service) Record(ctx context.Context, e Event) error {
 
 // ForUser returns a user's events since the given time, newest first.
 func (s *Service) ForUser(ctx context.Context, userID int64, since time.Time, limit int) ([]Stored, error) {
+	return s.forUser(ctx, userID, since, limit, 0)
+}
+
+// ForUserPage returns page (counted from 1) of a user's events since the
+// given time, perPage to a page, newest first, and whether an older page
+// follows. The pages are counted by offset, so an event recorded between
+// two page views shifts the pages by one; a security history can live with
+// that, and it needs no count of every event in the window.
+func (s *Service) ForUserPage(ctx context.Context, userID int64, since time.Time, page, perPage int) (events []Stored, more bool, err error) {
+	if page < 1 || perPage < 1 {
+		return nil, false, fmt.Errorf("audit.ForUserPage: page %d, perPage %d", page, perPage)
+	}
+	events, err = s.forUser(ctx, userID, since, perPage+1, (page-1)*perPage)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(events) > perPage {
+		return events[:perPage], true, nil
+	}
+	return events, false, nil
+}
+
+func (s *Service) forUser(ctx context.Context, userID int64, since time.Time, limit, offset int) ([]Stored, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT id, user_id, project_id, tag, actor_id, actor, ip, user_agent, additional, created_at
-		FROM events WHERE user_id = $1 ORDER BY id DESC LIMIT $2`, userID, limit)
+		FROM events WHERE user_id = $1 ORDER BY id DESC LIMIT $2 OFFSET $3`, userID, limit, offset)
 	if err != nil {
 		return nil, err
 	}

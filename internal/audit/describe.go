@@ -1,15 +1,46 @@
 package audit
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
+
+// methodWords names a login method (the two_factor_method of login events)
+// the way the pages do.
+func methodWords(m string) string {
+	switch m {
+	case "totp":
+		return "an authentication app"
+	case "recovery-code":
+		return "a recovery code"
+	case "webauthn":
+		return "a security key"
+	case "passkey":
+		return "a passkey"
+	case "remembered-device":
+		return "a remembered browser"
+	case "email-confirmation":
+		return "an emailed confirmation link"
+	}
+	return "a second factor"
+}
 
 // Describe says what an event means in plain words, for the security
-// history on the account page.
+// history on the account page. Every tag this package defines has its own
+// words (TestDescribeKnowsEveryTag); what is stored in the event's details
+// (a reason, a method) is translated, never shown as the raw value.
 func Describe(e Stored) string {
+	if d, ok := describeProject(e); ok {
+		return d
+	}
 	str := func(k string) string {
 		if v, ok := e.Additional[k]; ok {
 			return fmt.Sprint(v)
 		}
 		return ""
+	}
+	if d, ok := describeCollaboration(e, str); ok {
+		return d
 	}
 	switch e.Tag {
 	case AccountCreate:
@@ -30,8 +61,10 @@ func Describe(e Stored) string {
 			return "Logged in from a remembered browser"
 		case "recovery-code":
 			return "Logged in with a recovery code"
+		case "email-confirmation":
+			return "Logged in after confirming the login from the emailed link"
 		default:
-			return "Logged in (" + m + ")"
+			return "Logged in with " + methodWords(m)
 		}
 	case LoginFailure:
 		switch str("reason") {
@@ -47,10 +80,17 @@ func Describe(e Stored) string {
 			return "Failed login: recovery code already used"
 		case "invalid_webauthn":
 			return "Failed login: security key response refused"
+		case "confirm_login_wrong_browser":
+			return "Login confirmation link opened in a browser other than the one that logged in; nothing was confirmed"
+		case "busy":
+			return "Login refused: too many sign-ins were in progress to check the password"
 		default:
-			return "Failed login: " + str("reason")
+			return "Failed login"
 		}
 	case ReauthFailure:
+		if str("reason") == "busy" {
+			return "Password confirmation refused: too many sign-ins were in progress to check it"
+		}
 		return "Password confirmation failed"
 	case EmailAdd:
 		return "Email address added: " + str("email")
@@ -78,11 +118,20 @@ func Describe(e Stored) string {
 		}
 		return "Ended a session"
 	case APITokenAdded:
-		return "API token created: " + str("description")
+		return "API token created: " + str("description") + " (" + scopeWords(str("scope")) + ")"
 	case APITokenRemoved:
 		return "API token deleted: " + str("description")
+	case APITokenRemovedLeak:
+		if str("origin") == "command line" {
+			return "API token revoked by an administrator because it leaked: " + str("description")
+		}
+		return "API token revoked because it was found in public: " + str("description")
+	case ProjectAPITokenAdded:
+		return "API token " + str("description") + " of " + str("owner") + " created for this project"
+	case ProjectAPITokenRemoved:
+		return "API token " + str("description") + " of " + str("owner") + " for this project deleted"
 	case LoginNewDevice:
-		return "Login from an unrecognized browser held for email confirmation (" + str("two_factor_method") + ")"
+		return "Login with " + methodWords(str("two_factor_method")) + " from an unrecognized browser held until it is confirmed from the emailed link; not logged in yet"
 	case LoginConfirmed:
 		return "Login confirmed from the emailed link"
 	case TwoFactorAdded, TwoFactorRemoved:
@@ -113,7 +162,9 @@ func Describe(e Stored) string {
 		if str("purpose") == "confirm_stored" {
 			return "Recovery codes confirmed"
 		}
-		return "Logged in with a recovery code"
+		// Only the code: whether the login then went through or was held
+		// for email confirmation is the next event's to say.
+		return "Recovery code used to log in (it cannot be used again)"
 	case WebAuthnSignCountError:
 		return "Security key “" + str("label") + "” refused: its signature counter went backwards (possible clone)"
 	case AdminAccountRecovery:
@@ -134,6 +185,95 @@ func Describe(e Stored) string {
 		return "Read-only mode turned off by administrator " + e.Actor
 	case Logout:
 		return "Logged out"
+	case PublisherAdded:
+		if str("reified_from_pending_publisher") == "true" {
+			return "Project created by pending trusted publisher " + str("specifier")
+		}
+		return "Trusted publisher added by " + e.Actor + ": " + str("specifier")
+	case PublisherRemoved:
+		return "Trusted publisher removed by " + e.Actor + ": " + str("specifier")
+	case PendingPublisherAdded:
+		return "Pending trusted publisher added for " + str("project") + ": " + str("specifier")
+	case PendingPublisherRemoved:
+		switch str("submitted_by") {
+		case "system:ttl-expired":
+			return "Pending trusted publisher for " + str("project") + " expired"
+		case "":
+			return "Pending trusted publisher for " + str("project") + " removed: " + str("reason")
+		}
+		return "Pending trusted publisher for " + str("project") + " removed"
+	case ShortLivedTokenAdded:
+		what := "Upload token minted for trusted publisher " + str("publisher")
+		if r := str("ref"); r != "" {
+			what += " at " + r
+		}
+		if sha := str("sha"); sha != "" {
+			what += " (" + sha + ")"
+		}
+		return what
+	case TrustedPublishingOnlyEnabled:
+		return "Trusted publishing only: turned on by " + e.Actor + "; API tokens can no longer upload"
+	case TrustedPublishingOnlyDisabled:
+		return "Trusted publishing only: turned off by " + e.Actor
+	case OIDCIssuerAdded:
+		return "Trusted publishing issuer " + str("issuer") + " added by administrator " + e.Actor
+	case OIDCIssuerRemoved:
+		return "Trusted publishing issuer " + str("issuer") + " removed by administrator " + e.Actor
+	case AccountDelete:
+		return "Account deleted"
 	}
-	return e.Tag
+	return fallbackWords(e.Tag)
+}
+
+// fallbackWords is what a tag without words of its own shows: its parts as
+// words, never a blank line. The tags of this package all have their own.
+func fallbackWords(tag string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(tag, ":", " "), "_", " ")
+}
+
+// scopeWords is a token's permissions summary as the pages say it.
+func scopeWords(scope string) string {
+	if names, ok := strings.CutPrefix(scope, "projects: "); ok {
+		return "projects " + names
+	}
+	return "whole account"
+}
+
+// describeCollaboration words the project-collaboration events: on the
+// account ("you") and on the project (its history).
+func describeCollaboration(e Stored, str func(string) string) (string, bool) {
+	role, project, target := str("role_name"), str("project_name"), str("target_user")
+	switch e.Tag {
+	case AccountRoleInvite:
+		return "Invited by " + e.Actor + " to join project " + project + " as " + role, true
+	case AccountRoleAdd:
+		return "Joined project " + project + " as " + role, true
+	case AccountRoleChange:
+		return "Role on project " + project + " changed to " + role + " by " + e.Actor, true
+	case AccountRoleRemove:
+		if e.ActorID == e.UserID {
+			return "Left project " + project + " (was " + role + ")", true
+		}
+		return "Removed from project " + project + " (was " + role + ") by " + e.Actor, true
+	case AccountRoleDeclineInvite:
+		return "Declined the invitation to join project " + project + " as " + role, true
+	case AccountRoleRevokeInvite:
+		return "Invitation to join project " + project + " as " + role + " withdrawn by " + e.Actor, true
+	case ProjectRoleInvite:
+		return e.Actor + " invited " + target + " to be " + role, true
+	case ProjectRoleAdd:
+		return target + " joined as " + role, true
+	case ProjectRoleChange:
+		return e.Actor + " changed the role of " + target + " to " + role, true
+	case ProjectRoleRemove:
+		if e.Actor == target {
+			return target + " left (was " + role + ")", true
+		}
+		return e.Actor + " removed " + target + " (was " + role + ")", true
+	case ProjectRoleDeclineInvite:
+		return target + " declined the invitation to be " + role, true
+	case ProjectRoleRevokeInvite:
+		return e.Actor + " withdrew the invitation of " + target + " to be " + role, true
+	}
+	return "", false
 }

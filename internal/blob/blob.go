@@ -10,35 +10,52 @@
 // ".tmp-" are reserved for a Store's own temporary files and are never valid
 // keys, so temporary files can neither be addressed nor listed.
 //
+// # Staged writes
+//
+// An upload's key is derived from its blake2b digest, which is known only
+// once the last byte has arrived, and the upload must be checked (its
+// archive read, its digests compared) before it is stored. [Store.Stage]
+// serves both: the bytes stream into the store's own temporary area as they
+// arrive, can be read back there for the checks, and then either become the
+// blob under its key with [Staged.Commit] (for the filesystem store, a
+// rename: no second copy) or vanish with [Staged.Discard]. A staged blob is
+// invisible to Open, Stat and List.
+//
 // # Durability protocol (filesystem store)
 //
 // An index that has told a client "upload accepted" (and has recorded the
 // file in its database) must still be able to serve that file after a crash
 // or power loss, and a reader must never be handed a half-written wheel whose
-// hash does not match what the index advertises. [FS.Put] therefore writes
-// every blob with the classic POSIX atomic-replace sequence:
+// hash does not match what the index advertises. [FS.Put] and
+// [Staged.Commit] therefore publish every blob with the classic POSIX
+// atomic-replace sequence:
 //
-//  1. Create any missing parent directories. For every directory this
-//     creates, the directory's parent is fsynced, because a new directory
-//     entry is only durable once the directory containing it is synced;
-//     without that, a crash could lose the whole subtree including the blob.
-//  2. Write the bytes to a temporary file ".tmp-<random>" in the destination
-//     directory. Same directory means same filesystem, which is what makes
-//     the final rename atomic. Nobody can see this file under the final key.
-//  3. fsync the temporary file, so its data blocks reach stable storage
+//  1. Write the bytes to a temporary file ".tmp-<random>" at the top of the
+//     store's root. It is on the same filesystem as every key, which is what
+//     makes the final rename atomic. Nobody can see this file under a key.
+//  2. fsync the temporary file, so its data blocks reach stable storage
 //     before its name does. Skipping this is the famous "zero-length file
 //     after crash" bug: on many filesystems the rename can be persisted
 //     before the data.
+//  3. Create any missing parent directories of the key. For every directory
+//     this creates, the directory's parent is fsynced, because a new
+//     directory entry is only durable once the directory containing it is
+//     synced; without that, a crash could lose the whole subtree including
+//     the blob.
 //  4. rename(2) the temporary file over the final name. rename is atomic: a
 //     concurrent reader opens either the old file, or nothing, or the complete
 //     new file, never a partial one. Cancellation is checked just before this
 //     point; after it the blob is published.
 //  5. fsync the destination directory, which persists the rename itself.
-//     Only then does Put return nil.
+//     Only then does Put (or Commit) return nil. The root, where the
+//     temporary name was, is not synced: if a crash resurrected that name
+//     it would be one more link to the blob's inode, and the sweep below
+//     unlinks it.
 //
-// On any failure before the rename the temporary file is removed. If the
-// process dies mid-Put, the orphaned ".tmp-*" file is invisible to
-// Open/Stat/List and is removed at the next startup by [FS.Sweep].
+// On any failure before the rename the temporary file is removed, and so is
+// a discarded staged blob. If the process dies mid-write, the orphaned
+// ".tmp-*" file is invisible to Open/Stat/List and is removed at the next
+// startup by [FS.Sweep].
 package blob
 
 import (
@@ -91,6 +108,14 @@ type Store interface {
 	// Delete removes key; deleting a missing key is not an error.
 	Delete(ctx context.Context, key string) error
 
+	// Stage starts a blob whose key is not known yet. Its bytes are
+	// written to the returned Staged, read back from it if need be, and
+	// then published under a key with Commit or dropped with Discard.
+	// Until Commit it is invisible to Open, Stat and List. The caller must
+	// end every Staged with Commit or Discard (deferring Discard is the
+	// usual way: it does nothing after a Commit).
+	Stage(ctx context.Context) (Staged, error)
+
 	// List calls fn for every key with the given prefix ("" = all), in
 	// lexical (byte-wise) order. It stops at, and returns, the first error
 	// fn returns. Used to find orphan blobs.
@@ -100,6 +125,50 @@ type Store interface {
 	// ErrInvalidKey.
 	List(ctx context.Context, prefix string, fn func(key string, info Info) error) error
 }
+
+// Staged is a blob being written before its key is known (see
+// [Store.Stage]). It is for one goroutine at a time.
+//
+// The filesystem store keeps it as a temporary file in its root and commits
+// it by renaming. An object store can stream the bytes into a multipart
+// upload of a temporary object and, at Commit, complete it and copy it to
+// the key server-side (or keep a local temporary file and upload it to the
+// key at Commit); ReadAt may then be served from a local copy, since the
+// archive checks read with many small ReadAt calls.
+type Staged interface {
+	// Write appends p to the blob.
+	io.Writer
+
+	// ReadAt reads bytes already written. Call it only after the last
+	// Write; it follows the io.ReaderAt rules (io.EOF at the end).
+	io.ReaderAt
+
+	// Size is the number of bytes written so far.
+	Size() int64
+
+	// Sync makes the bytes written so far durable, as Commit does before
+	// it publishes them. Calling it first is optional; it lets a caller do
+	// the slow part of a Commit before taking a lock that the Commit must
+	// run under (the project package commits an upload's blobs inside the
+	// transaction that lists them).
+	Sync() error
+
+	// Commit publishes the bytes under key, atomically and durably, with
+	// the same promises as Put: after it returns nil the blob survives a
+	// crash, and an existing blob under key is replaced. Commit ends the
+	// Staged whatever its outcome: on failure nothing is published and the
+	// staged bytes are removed. A cancelled ctx is honoured until the
+	// moment of publication.
+	Commit(ctx context.Context, key string) error
+
+	// Discard removes the staged bytes. It does nothing (and returns nil)
+	// after Commit or an earlier Discard.
+	Discard() error
+}
+
+// ErrStagedDone is returned (wrapped) by the methods of a [Staged] that was
+// already committed or discarded.
+var ErrStagedDone = errors.New("staged blob already committed or discarded")
 
 // File is an open blob. *os.File satisfies it.
 type File interface {

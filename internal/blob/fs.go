@@ -16,8 +16,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/gatehouse-index/gatehouse/internal/failpoint"
 )
 
 const (
@@ -99,7 +97,8 @@ func (s *FS) Close() error {
 }
 
 // Put implements [Store.Put] using the temp-file, fsync, rename,
-// directory-fsync protocol described in the package documentation.
+// directory-fsync protocol described in the package documentation: it is a
+// staged write whose key is known from the start.
 func (s *FS) Put(ctx context.Context, key string, r io.Reader) error {
 	if err := ValidKey(key); err != nil {
 		return err
@@ -107,56 +106,27 @@ func (s *FS) Put(ctx context.Context, key string, r io.Reader) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("blob: put %q: %w", key, err)
 	}
-	if err := s.put(ctx, key, r); err != nil {
+	st, err := s.stage()
+	if err != nil {
+		return fmt.Errorf("blob: put %q: %w", key, err)
+	}
+	defer st.Discard()
+	// ReadFrom hands r to (*os.File).ReadFrom untouched, so that it can use
+	// copy_file_range/splice when r is a file or socket.
+	if _, err := st.ReadFrom(r); err != nil {
+		return fmt.Errorf("blob: put %q: %w", key, err)
+	}
+	if err := st.commit(ctx, key); err != nil {
 		return fmt.Errorf("blob: put %q: %w", key, err)
 	}
 	return nil
 }
 
-func (s *FS) put(ctx context.Context, key string, r io.Reader) (err error) {
-	dir := path.Dir(key)
-	if err := s.mkdirAll(ctx, dir); err != nil {
-		return err
-	}
-	f, tmp, err := s.createTemp(dir)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close() // no-op error if already closed
-			s.root.Remove(tmp)
-		}
-	}()
-	// r is passed through untouched so that (*os.File).ReadFrom can use
-	// copy_file_range/splice when r is a file or socket.
-	if _, err := io.Copy(f, r); err != nil {
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		return err
-	}
-	failpoint.Hit("blob-temp-written")
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := s.root.Rename(tmp, filepath.FromSlash(key)); err != nil {
-		return err
-	}
-	// The blob is now published; what remains is making the rename itself
-	// durable. There is no temp file left to clean up.
-	return s.syncDir(dir)
-}
-
-// createTemp creates a new, exclusive temporary file in dir (a
-// slash-separated path relative to the root) and returns it with its
-// root-relative native name.
-func (s *FS) createTemp(dir string) (*os.File, string, error) {
+// createTemp creates a new, exclusive temporary file at the top of the root
+// and returns it with its root-relative name.
+func (s *FS) createTemp() (*os.File, string, error) {
 	for range 10 {
-		name := filepath.FromSlash(path.Join(dir, TempPrefix+rand.Text()))
+		name := TempPrefix + rand.Text()
 		f, err := s.root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, filePerm)
 		if errors.Is(err, fs.ErrExist) {
 			continue // 128 random bits collided; astonishing, but retry

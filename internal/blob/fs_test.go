@@ -120,6 +120,82 @@ func TestFSNoTempFilesAfterFailedPut(t *testing.T) {
 	}
 }
 
+// TestFSStagedTempFiles checks where a staged blob lives (a temporary file
+// at the top of the root, invisible to List) and that every way of ending
+// it other than a crash leaves no temporary file behind.
+func TestFSStagedTempFiles(t *testing.T) {
+	root := t.TempDir()
+	s := newFS(t, root)
+	ctx := t.Context()
+	if err := s.Put(ctx, "dir/inner", strings.NewReader("x")); err != nil {
+		t.Fatal(err)
+	}
+	stage := func() blob.Staged {
+		t.Helper()
+		st, err := s.Stage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write([]byte("staged bytes")); err != nil {
+			t.Fatal(err)
+		}
+		tmp := tempFiles(t, root)
+		if len(tmp) != 1 || strings.Contains(tmp[0], "/") {
+			t.Fatalf("while staged, temp files = %q, want one at the top of the root", tmp)
+		}
+		return st
+	}
+
+	st := stage()
+	if err := st.Discard(); err != nil {
+		t.Fatal(err)
+	}
+	if tmp := tempFiles(t, root); len(tmp) != 0 {
+		t.Fatalf("temp files after Discard: %q", tmp)
+	}
+
+	for _, key := range []string{"dir", "dir/inner/below", ".tmp-x"} {
+		st := stage()
+		if err := st.Commit(ctx, key); err == nil {
+			t.Fatalf("Commit(%q) succeeded", key)
+		}
+		if tmp := tempFiles(t, root); len(tmp) != 0 {
+			t.Fatalf("temp files after failed Commit(%q): %q", key, tmp)
+		}
+	}
+
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	st = stage()
+	if err := st.Commit(cctx, "ab/cd/cancelled"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Commit = %v", err)
+	}
+	if tmp := tempFiles(t, root); len(tmp) != 0 {
+		t.Fatalf("temp files after cancelled Commit: %q", tmp)
+	}
+
+	st = stage()
+	if err := st.Commit(ctx, "ab/cd/done"); err != nil {
+		t.Fatal(err)
+	}
+	if tmp := tempFiles(t, root); len(tmp) != 0 {
+		t.Fatalf("temp files after Commit: %q", tmp)
+	}
+	b, err := os.ReadFile(filepath.Join(root, "ab", "cd", "done"))
+	if err != nil || string(b) != "staged bytes" {
+		t.Fatalf("committed file = %q, %v", b, err)
+	}
+
+	// A staged blob abandoned by a crash is what Sweep removes.
+	st = stage()
+	if n, err := s.Sweep(0); n != 1 || err != nil {
+		t.Fatalf("Sweep(0) with an abandoned staged blob = %d, %v; want 1, nil", n, err)
+	}
+	if err := st.Discard(); err != nil {
+		t.Fatalf("Discard of a swept staged blob = %v, want nil", err)
+	}
+}
+
 func TestFSSweep(t *testing.T) {
 	root := t.TempDir()
 	s := newFS(t, root)

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -42,6 +43,12 @@ func TestDefaults(t *testing.T) {
 	if c.MaxFileSize != 100<<20 || c.MaxProjectSize != 10<<30 {
 		t.Errorf("limits: got %d/%d, want 100 MiB/10 GiB", c.MaxFileSize, c.MaxProjectSize)
 	}
+	if c.ReleaseAgeDays != 14 {
+		t.Errorf("ReleaseAgeDays: got %d, want PyPI's 14", c.ReleaseAgeDays)
+	}
+	if want := float64(runtime.NumCPU()) / 4; c.HashCPUs != want || c.HashWait != time.Second {
+		t.Errorf("hashing: got %g CPUs and a %v wait, want %g (a quarter of %d) and 1s", c.HashCPUs, c.HashWait, want, runtime.NumCPU())
+	}
 	if c.ReadTimeout != 30*time.Second || c.IdleTimeout != 2*time.Minute || c.UploadMinRate != 8<<10 || c.UploadRateWindow != time.Minute {
 		t.Errorf("timeouts: got read %v, idle %v, upload min rate %d B/s over %v; want 30s, 2m, 8 KiB/s over 1m",
 			c.ReadTimeout, c.IdleTimeout, c.UploadMinRate, c.UploadRateWindow)
@@ -76,10 +83,37 @@ func TestInvalid(t *testing.T) {
 		{"--upload-min-rate", "fast"},
 		{"--page-cache-size", "100KiB"},
 		{"--page-cache-size", "lots"},
+		{"--release-age-days", "0"},
+		{"--release-age-days", "-3"},
+		{"--release-age-days", "two weeks"},
+		{"--release-age-days", "36501"},
+		{"--hash-cpus", "-1"},
+		{"--hash-cpus", "0.05"},
+		{"--hash-cpus", "lots"},
+		{"--hash-cpus", "NaN"},
+		{"--hash-wait", "0s"},
+		{"--hash-wait", "soon"},
 	} {
 		if _, err := load(t, args, nil); err == nil {
 			t.Errorf("%v: got no error, want one", args)
 		}
+	}
+}
+
+// TestHashCPUs: a quarter of the CPUs by default; a given budget is taken
+// as it is, fractions too.
+func TestHashCPUs(t *testing.T) {
+	for cpus, want := range map[int]float64{1: 0.25, 2: 0.5, 3: 0.75, 16: 4} {
+		if got := DefaultHashCPUs(cpus); got != want {
+			t.Errorf("DefaultHashCPUs(%d) = %g, want %g", cpus, got, want)
+		}
+	}
+	c, err := load(t, []string{"--hash-cpus", "0.25", "--hash-wait", "250ms"}, map[string]string{"GATEHOUSE_HASH_CPUS": "5"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HashCPUs != 0.25 || c.HashWait != 250*time.Millisecond {
+		t.Errorf("got %g CPUs, %v wait; want the flags' 0.25 and 250ms", c.HashCPUs, c.HashWait)
 	}
 }
 
@@ -129,5 +163,22 @@ func TestDocumented(t *testing.T) {
 		if !strings.Contains(string(doc), "`"+s.Env+"`") || !strings.Contains(string(doc), "`--"+s.Flag+"`") {
 			t.Errorf("docs/configuration.md does not document --%s / %s", s.Flag, s.Env)
 		}
+	}
+}
+
+func TestReleaseAgeDaysFromEnvAndFlag(t *testing.T) {
+	env := map[string]string{"GATEHOUSE_RELEASE_AGE_DAYS": "30"}
+	c, err := load(t, nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ReleaseAgeDays != 30 {
+		t.Errorf("from the environment: got %d, want 30", c.ReleaseAgeDays)
+	}
+	if c, err = load(t, []string{"--release-age-days", "7"}, env); err != nil {
+		t.Fatal(err)
+	}
+	if c.ReleaseAgeDays != 7 {
+		t.Errorf("flag over the environment: got %d, want 7", c.ReleaseAgeDays)
 	}
 }

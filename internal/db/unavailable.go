@@ -33,11 +33,16 @@ type unavailableError struct {
 	busy bool // SQLite's lock, not a lost connection
 }
 
-func (e *unavailableError) Error() string   { return "database unavailable: " + e.err.Error() }
-func (e *unavailableError) Unwrap() []error { return []error{derrors.Unavailable, e.err} }
+func (e *unavailableError) Error() string { return "database unavailable: " + e.err.Error() }
 
-// Message is what the client is told (derrors.Message finds it).
-func (e *unavailableError) Message() string {
+// Unwrap gives errors.As the client's message as a *derrors.Error (which
+// matches derrors.Unavailable), and errors.Is the driver's error.
+func (e *unavailableError) Unwrap() []error {
+	return []error{&derrors.Error{Kind: derrors.Unavailable, Msg: e.message()}, e.err}
+}
+
+// message is what the client is told.
+func (e *unavailableError) message() string {
 	if e.busy {
 		return "The database is busy right now, so this was not done. Nothing was changed; try again in a minute."
 	}
@@ -47,9 +52,11 @@ func (e *unavailableError) Message() string {
 // fullError is a write refused because the database's disk is full.
 type fullError struct{ err error }
 
-func (e *fullError) Error() string   { return "database disk full: " + e.err.Error() }
-func (e *fullError) Unwrap() []error { return []error{derrors.NoSpace, e.err} }
-func (e *fullError) Message() string {
+func (e *fullError) Error() string { return "database disk full: " + e.err.Error() }
+func (e *fullError) Unwrap() []error {
+	return []error{&derrors.Error{Kind: derrors.NoSpace, Msg: e.message()}, e.err}
+}
+func (e *fullError) message() string {
 	return "The server's database has run out of disk space, so this was not stored. Nothing was changed; the index's administrator must free space."
 }
 

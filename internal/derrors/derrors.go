@@ -7,6 +7,10 @@
 //
 // and web/errors.go turns the kind into a status code while the message is
 // shown to the user (for uploads, in the HTTP status line that twine prints).
+// A tripped rate limit also says when to come back:
+//
+//	return derrors.Limited(wait, "Too many attempts. Try again later.")
+//
 // Errors that wrap no kind are internal errors: logged in full, shown as a
 // generic 500.
 package derrors
@@ -14,6 +18,7 @@ package derrors
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // The kinds. Each is a sentinel so callers can test with errors.Is.
@@ -49,6 +54,12 @@ var (
 type Error struct {
 	Kind error
 	Msg  string
+	// RetryAfter is set on a RateLimited error made by Limited: how long
+	// until the next attempt would be allowed (the Retry-After header).
+	RetryAfter time.Duration
+	// Field names the form field the message is about, when there is one
+	// (see InField), so that a page can show it next to that field.
+	Field string
 }
 
 func (e *Error) Error() string { return e.Msg }
@@ -61,6 +72,27 @@ func New(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
 
+// Limited returns a RateLimited error whose message is shown to users as
+// is and which asks them to wait retryAfter before trying again.
+func Limited(retryAfter time.Duration, format string, args ...any) error {
+	return &Error{Kind: RateLimited, Msg: fmt.Sprintf(format, args...), RetryAfter: retryAfter}
+}
+
+// InField returns an error of the given kind about one form field: pages
+// show the message next to the field named field.
+func InField(kind error, field, format string, args ...any) error {
+	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Field: field}
+}
+
+// FieldOf returns the form field err is about, "" when it names none.
+func FieldOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Field
+	}
+	return ""
+}
+
 // Message returns the user-facing message of err if it carries a kind, and
 // ok=false for internal errors whose text must not be shown.
 func Message(err error) (msg string, ok bool) {
@@ -68,11 +100,17 @@ func Message(err error) (msg string, ok bool) {
 	if errors.As(err, &e) {
 		return e.Msg, true
 	}
-	var m interface{ Message() string }
-	if errors.As(err, &m) {
-		return m.Message(), true
-	}
 	return "", false
+}
+
+// RetryAfter returns how long a rate-limited err asks the client to wait,
+// and ok=false when err says nothing about it.
+func RetryAfter(err error) (d time.Duration, ok bool) {
+	var e *Error
+	if errors.As(err, &e) && e.RetryAfter > 0 {
+		return e.RetryAfter, true
+	}
+	return 0, false
 }
 
 // Wrap adds context to *errp, if non-nil, keeping its kind. Use it deferred:

@@ -21,11 +21,14 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/testclock"
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 var t0 = time.Date(2026, 6, 1, 9, 0, 0, 0, time.UTC)
 
 const password = "correct horse battery staple"
+
+var testLinks = account.Links{VerifyEmail: "http://localhost/verify/", ResetPassword: "http://localhost/reset/", ConfirmLogin: "http://localhost/confirm/"}
 
 // notifier records the emails the flow queues, and fails on demand: a
 // failure mid-action must roll the whole action back.
@@ -84,9 +87,9 @@ func newFixture(t *testing.T, d *db.DB) *fixture {
 	t.Helper()
 	f := &fixture{t: t, ctx: context.Background(), db: d, clock: testclock.New(t0), mail: &notifier{}}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	f.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(2), Notifier: f.mail, BaseURL: "http://localhost", Now: f.clock.Now, Log: log})
+	f.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(workpool.New(workpool.Options{CPUs: 2})), Notifier: f.mail, Links: testLinks, Now: f.clock.Now, Log: log})
 	var err error
-	f.mfa, err = mfa.NewService(mfa.Options{DB: d, Secret: []byte(strings.Repeat("login-test-secret", 4)), SiteName: "Test", BaseURL: "http://localhost",
+	f.mfa, err = mfa.NewService(mfa.Options{DB: d, Secret: []byte(strings.Repeat("login-test-secret", 4)), SiteName: "Test", Links: testLinks,
 		Notifier: f.mail, Now: f.clock.Now, Log: log})
 	if err != nil {
 		t.Fatal(err)

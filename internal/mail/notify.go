@@ -7,8 +7,9 @@ import (
 )
 
 // Notifier renders a template and queues the message in the caller's
-// transaction in one step. Domain packages (account, and later mfa) take it
-// through their own small interfaces, so they do not depend on rendering.
+// transaction in one step, so a rolled-back change sends no email. account
+// and mfa take it as an account.Notifier (cmd/gatehouse wires this one in),
+// so they do not depend on rendering.
 type Notifier struct {
 	r   *Renderer
 	now func() time.Time

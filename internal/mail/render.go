@@ -51,6 +51,77 @@ const (
 	// Data: Username, Admin (the administrator's username). Sent even to an
 	// unverified primary address.
 	TemplateAccountRecovery = "account-recovery"
+
+	// Project collaboration (spec §2.2). Project is the project's display
+	// name, Role "Owner" or "Maintainer", Submitter the username of whoever
+	// made the change.
+	//
+	// Data: Username (the invitee), Inviter, Project, Role, AcceptLink,
+	// DeclineLink (the invitation page, each with the one-time token),
+	// ExpiresIn. Sent to the invitee, who must have a verified address.
+	TemplateVerifyProjectRole = "verify-project-role"
+	// Data: Username (the owner told), Collaborator, Project, Role,
+	// Submitter. Sent to each owner but the new collaborator.
+	TemplateCollaboratorAdded = "collaborator-added"
+	// Data: Username, Project, Role, Submitter. Sent to the new collaborator.
+	TemplateAddedAsCollaborator = "added-as-collaborator"
+	// Data: Username (the owner told), Collaborator, Project, Submitter.
+	TemplateCollaboratorRemoved = "collaborator-removed"
+	// Data: Username, Project, Submitter. Sent to whoever was removed (or left).
+	TemplateRemovedAsCollaborator = "removed-as-collaborator"
+	// Data: Username (the owner told), Collaborator, Project, Role (the new
+	// one), Submitter.
+	TemplateCollaboratorRoleChanged = "collaborator-role-changed"
+	// Data: Username, Project, Role (the new one), Submitter.
+	TemplateRoleChangedAsCollaborator = "role-changed-as-collaborator"
+	// Data: Username (the owner told), Invitee, Project, Role.
+	TemplateProjectInviteDeclined = "project-role-invite-declined"
+	// Data: Username (the invitee), Project, Role, Submitter.
+	TemplateProjectInviteRevoked = "project-role-invite-revoked"
+
+	// Notices to each owner and maintainer of a project (sent one by one
+	// through account.SendNotice). Every one takes Username (the
+	// recipient), Project (its display name) and RecipientRole ("an owner"
+	// or "a maintainer").
+	//
+	// Also Version, ReleaseDate (YYYY-MM-DD), Submitter, SubmitterRole
+	// ("owner"), Reason ("None provided" when none was given).
+	TemplateYankedRelease = "yanked-project-release"
+	// Also Version, ReleaseDate, Submitter, SubmitterRole.
+	TemplateUnyankedRelease = "unyanked-project-release"
+	// Also Version, ReleaseDate, Submitter, SubmitterRole.
+	TemplateRemovedRelease = "removed-project-release"
+	// Also File (the filename), Version, Submitter, SubmitterRole.
+	TemplateRemovedFile = "removed-project-release-file"
+	// Also Submitter, SubmitterRole.
+	TemplateRemovedProject = "removed-project"
+	// Also Reason (the administrator's). Not a PyPI template: PyPI
+	// quarantines on malware reports; here an administrator does, and the
+	// owners are told.
+	TemplateProjectQuarantined = "project-quarantined"
+	// No more.
+	TemplateQuarantineCleared = "project-quarantine-cleared"
+)
+
+// Trusted publishing. Data for each: Username (the recipient), Project
+// (its display name), Publisher (the publisher as people read it), Link
+// (the page to act on); trusted-publisher-added and -removed also By (who
+// did it).
+const (
+	TemplateTrustedPublisherAdded       = "trusted-publisher-added"
+	TemplateTrustedPublisherRemoved     = "trusted-publisher-removed"
+	TemplatePendingPublisherReified     = "pending-trusted-publisher-reified"
+	TemplatePendingPublisherInvalidated = "pending-trusted-publisher-invalidated"
+	TemplatePendingPublisherExpired     = "pending-trusted-publisher-expired"
+	// Also Expires (the date).
+	TemplatePendingPublisherReminder = "pending-trusted-publisher-expiration-reminder"
+	TemplateTokenUsedWithPublisher   = "api-token-used-in-trusted-publisher-project"
+	// Data: Username, Description (the token's), Scope (e.g. "whole
+	// account"), URL (where it was found, may be ""), ByAdmin ("" for a
+	// leak report, "yes" when an administrator revoked it), TokensLink (the
+	// API tokens page). Sent even to an unverified primary address, as on
+	// PyPI: the owner must hear that a credential leaked.
+	TemplateTokenCompromisedLeak = "token-compromised-leak"
 )
 
 // Templates lists every template a Renderer knows.
@@ -70,18 +141,43 @@ var Templates = []string{
 	TemplateUnrecognizedLogin,
 	TemplateWebAuthnSignCount,
 	TemplateAccountRecovery,
+	TemplateVerifyProjectRole,
+	TemplateCollaboratorAdded,
+	TemplateAddedAsCollaborator,
+	TemplateCollaboratorRemoved,
+	TemplateRemovedAsCollaborator,
+	TemplateCollaboratorRoleChanged,
+	TemplateRoleChangedAsCollaborator,
+	TemplateProjectInviteDeclined,
+	TemplateProjectInviteRevoked,
+	TemplateTrustedPublisherAdded,
+	TemplateTrustedPublisherRemoved,
+	TemplatePendingPublisherReified,
+	TemplatePendingPublisherInvalidated,
+	TemplatePendingPublisherExpired,
+	TemplatePendingPublisherReminder,
+	TemplateTokenUsedWithPublisher,
+	TemplateYankedRelease,
+	TemplateUnyankedRelease,
+	TemplateRemovedRelease,
+	TemplateRemovedFile,
+	TemplateRemovedProject,
+	TemplateProjectQuarantined,
+	TemplateQuarantineCleared,
+	TemplateTokenCompromisedLeak,
 }
 
 // AllowsUnverified reports whether template may go to an unverified
 // address. Spec §1.4: an email goes to the user's primary address and is
 // skipped when that address is unverified, except for these templates
 // (verify-email, password-reset-unverified; unrecognized-login, without
-// which the owner could not finish a login at all; account-recovery, which
-// the owner must hear of whatever the state of their address). Callers
+// which the owner could not finish a login at all; account-recovery and
+// token-compromised-leak, which the owner must hear of whatever the state
+// of their address). Callers
 // apply the policy; Enqueue does not know whether an address is verified.
 func AllowsUnverified(template string) bool {
 	switch template {
-	case TemplateVerifyEmail, TemplatePasswordResetUnverified, TemplateUnrecognizedLogin, TemplateAccountRecovery:
+	case TemplateVerifyEmail, TemplatePasswordResetUnverified, TemplateUnrecognizedLogin, TemplateAccountRecovery, TemplateTokenCompromisedLeak:
 		return true
 	}
 	return false

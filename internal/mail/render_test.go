@@ -76,6 +76,130 @@ var samples = map[string]struct {
 		data:    map[string]string{"Username": "alice", "Admin": "root"},
 		subject: "Your account has been recovered by an administrator",
 	},
+	TemplateYankedRelease: {
+		data: map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Version": "1.0", "ReleaseDate": "2026-02-01",
+			"Submitter": "alice", "SubmitterRole": "owner", "RecipientRole": "a maintainer", "Reason": "broken on Python 3.13"},
+		subject: "A release for Demo-Pkg has been yanked.",
+	},
+	TemplateUnyankedRelease: {
+		data: map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Version": "1.0", "ReleaseDate": "2026-02-01",
+			"Submitter": "alice", "SubmitterRole": "owner", "RecipientRole": "an owner"},
+		subject: "The Demo-Pkg release 1.0 has been un-yanked.",
+	},
+	TemplateRemovedRelease: {
+		data: map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Version": "1.0", "ReleaseDate": "2026-02-01",
+			"Submitter": "alice", "SubmitterRole": "owner", "RecipientRole": "an owner"},
+		subject: "A release for Demo-Pkg has been deleted.",
+	},
+	TemplateRemovedFile: {
+		data: map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Version": "1.0", "File": "demo_pkg-1.0-py3-none-any.whl",
+			"Submitter": "alice", "SubmitterRole": "owner", "RecipientRole": "an owner"},
+		subject: "File deleted for Demo-Pkg 1.0",
+	},
+	TemplateRemovedProject: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Submitter": "alice", "SubmitterRole": "owner", "RecipientRole": "an owner"},
+		subject: "The project Demo-Pkg has been deleted.",
+	},
+	TemplateProjectQuarantined: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "RecipientRole": "an owner", "Reason": "reported as malware"},
+		subject: "The project Demo-Pkg has been quarantined.",
+	},
+	TemplateQuarantineCleared: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "RecipientRole": "an owner"},
+		subject: "The quarantine of Demo-Pkg has been lifted.",
+	},
+	// Its two links are checked by TestVerifyProjectRoleLinks.
+	TemplateVerifyProjectRole: {
+		data: map[string]string{"Username": "bob", "Inviter": "alice", "Project": "Demo-Pkg", "Role": "Maintainer",
+			"AcceptLink": testInviteLink, "DeclineLink": testInviteLink + "&decline=1", "ExpiresIn": "72 hours"},
+		subject: "alice has invited you to join the Demo-Pkg project",
+	},
+	TemplateCollaboratorAdded: {
+		data:    map[string]string{"Username": "alice", "Collaborator": "bob", "Project": "Demo-Pkg", "Role": "Maintainer", "Submitter": "carol"},
+		subject: "Collaborator added notification",
+	},
+	TemplateAddedAsCollaborator: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Role": "Maintainer", "Submitter": "alice"},
+		subject: "You have joined the Demo-Pkg project",
+	},
+	TemplateCollaboratorRemoved: {
+		data:    map[string]string{"Username": "alice", "Collaborator": "bob", "Project": "Demo-Pkg", "Submitter": "carol"},
+		subject: "Collaborator removed notification",
+	},
+	TemplateRemovedAsCollaborator: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Submitter": "alice"},
+		subject: "You are no longer a collaborator on the Demo-Pkg project",
+	},
+	TemplateCollaboratorRoleChanged: {
+		data:    map[string]string{"Username": "alice", "Collaborator": "bob", "Project": "Demo-Pkg", "Role": "Owner", "Submitter": "carol"},
+		subject: "Collaborator role change notification",
+	},
+	TemplateRoleChangedAsCollaborator: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Role": "Owner", "Submitter": "alice"},
+		subject: "Your role on the Demo-Pkg project has changed",
+	},
+	TemplateProjectInviteDeclined: {
+		data:    map[string]string{"Username": "alice", "Invitee": "bob", "Project": "Demo-Pkg", "Role": "Maintainer"},
+		subject: "bob declined the invitation to Demo-Pkg",
+	},
+	TemplateProjectInviteRevoked: {
+		data:    map[string]string{"Username": "bob", "Project": "Demo-Pkg", "Role": "Maintainer", "Submitter": "alice"},
+		subject: "Your invitation to the Demo-Pkg project was withdrawn",
+	},
+	TemplateTrustedPublisherAdded: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitHub: octo/widget, workflow release.yml", "By": "bob", "Link": "https://pypi.example.org/manage/project/widget/settings/publishing/"},
+		subject: "Trusted publisher added to Widget",
+	},
+	TemplateTrustedPublisherRemoved: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitHub: octo/widget, workflow release.yml", "By": "bob", "Link": "https://pypi.example.org/manage/project/widget/settings/publishing/"},
+		subject: "Trusted publisher removed from Widget",
+	},
+	TemplatePendingPublisherReified: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitLab: acme/widget, CI file .gitlab-ci.yml", "Link": "https://pypi.example.org/manage/project/widget/settings/publishing/"},
+		subject: "Trusted publisher created project Widget",
+	},
+	TemplatePendingPublisherInvalidated: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "Google: service account a@b.iam.gserviceaccount.com", "Link": "https://pypi.example.org/manage/account/publishing/"},
+		subject: "Pending trusted publisher invalidated for Widget",
+	},
+	TemplatePendingPublisherExpired: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "ActiveState: acme/widget, actor bob", "Link": "https://pypi.example.org/manage/account/publishing/"},
+		subject: "Pending trusted publisher expired for Widget",
+	},
+	TemplatePendingPublisherReminder: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "ActiveState: acme/widget, actor bob", "Expires": "2026-06-01", "Link": "https://pypi.example.org/manage/account/publishing/"},
+		subject: "Pending trusted publisher for Widget expiring soon",
+	},
+	TemplateTokenUsedWithPublisher: {
+		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitHub: octo/widget, workflow release.yml", "Link": "https://pypi.example.org/manage/project/widget/settings/publishing/"},
+		subject: "API token used to upload to project Widget despite Trusted Publishing enabled",
+	},
+	TemplateTokenCompromisedLeak: {
+		data: map[string]string{"Username": "alice", "Description": "laptop", "Scope": "whole account",
+			"URL": "https://gist.example/alice/123", "ByAdmin": "", "TokensLink": "https://pypi.example.org/manage/account/token/"},
+		subject: "Your API credentials from Gatehouse were found on a public webpage",
+	},
+}
+
+const testInviteLink = "https://pypi.example.org/account/verify-project-role/?token=tok_Invite456"
+
+// TestVerifyProjectRoleLinks: the invitation carries an accept and a
+// decline link, in that order, in the text and as hrefs in the HTML.
+func TestVerifyProjectRoleLinks(t *testing.T) {
+	s := samples[TemplateVerifyProjectRole]
+	m, err := newTestRenderer(t).Render(TemplateVerifyProjectRole, 7, "bob@example.org", s.data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{s.data["AcceptLink"], s.data["DeclineLink"], "https://pypi.example.org"}
+	if got := Links(m.Text); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("text links: got %q, want %q", got, want)
+	}
+	for _, l := range want[:2] {
+		if !strings.Contains(m.HTML, `href="`+strings.ReplaceAll(l, "&", "&amp;")+`"`) {
+			t.Errorf("html lacks the link %s as href:\n%s", l, m.HTML)
+		}
+	}
 }
 
 func newTestRenderer(t *testing.T) *Renderer {
@@ -218,8 +342,10 @@ func TestTemplateFilesComplete(t *testing.T) {
 
 func TestAllowsUnverified(t *testing.T) {
 	for _, n := range Templates {
-		// spec §2.2 "To unverified?"; plus account-recovery, our admin recovery notice.
-		want := n == "verify-email" || n == "password-reset-unverified" || n == "unrecognized-login" || n == "account-recovery"
+		// spec §2.2 "To unverified?" (token-compromised-leak among them); plus
+		// account-recovery, our admin recovery notice.
+		want := n == "verify-email" || n == "password-reset-unverified" || n == "unrecognized-login" || n == "account-recovery" ||
+			n == "token-compromised-leak"
 		if AllowsUnverified(n) != want {
 			t.Errorf("AllowsUnverified(%s) = %v", n, !want)
 		}

@@ -67,7 +67,7 @@ func (s *Service) onLimitErr(err error) {
 }
 
 // CheckLimit refuses a second-factor attempt for userID from ip when either
-// limiter is over its limit, with a *throttle.LimitedError (429, with
+// limiter is over its limit, with a derrors.RateLimited error (429, with
 // Retry-After). Call it before every second-factor verification, whatever
 // the method: VerifyTOTP and UseRecoveryCode do, and WebAuthn must too.
 func (s *Service) CheckLimit(ctx context.Context, userID int64, ip string) error {

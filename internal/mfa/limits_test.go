@@ -1,14 +1,13 @@
 package mfa
 
 import (
-	"errors"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
-	"github.com/gatehouse-index/gatehouse/internal/throttle"
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
 )
 
 const msgLimited = "There have been too many unsuccessful login attempts. Try again later."
@@ -75,9 +74,8 @@ func TestLimiterDailyBudget(t *testing.T) {
 		failures := 0
 		for i := 0; f.clock.Now().Before(start.Add(23 * time.Hour)); i++ {
 			err := f.s.CheckLimit(f.ctx, uid, fmt.Sprintf("10.%d.%d.1", i/250, i%250))
-			var le *throttle.LimitedError
-			if errors.As(err, &le) {
-				f.clock.Advance(le.RetryAfter)
+			if wait, ok := derrors.RetryAfter(err); ok {
+				f.clock.Advance(wait)
 				continue
 			}
 			mfaMust(t, err)

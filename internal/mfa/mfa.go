@@ -40,14 +40,12 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
-	"github.com/gatehouse-index/gatehouse/internal/mail"
 )
 
 // Options configures a Service. DB and Secret are required.
@@ -59,9 +57,8 @@ type Options struct {
 	Secret []byte
 	// SiteName is the TOTP issuer shown in authenticator apps.
 	SiteName string
-	// BaseURL is the site's configured external URL; emailed links are built
-	// from it only, never from a request's Host header (spec E4).
-	BaseURL  string
+	// Links are the pages emailed links open (account.Links).
+	Links    account.Links
 	Notifier account.Notifier // nil: emails are dropped (a warning is logged once)
 	Now      func() time.Time
 	Rand     io.Reader // nil: crypto/rand
@@ -83,13 +80,12 @@ type Service struct {
 	totpKey     []byte // AES-256-GCM key for totp_secrets.secret_enc
 	recoveryKey []byte // HMAC-SHA256 key for recovery_codes.code_hash
 	siteName    string
-	baseURL     string
+	links       account.Links
 	notifier    account.Notifier
 	now         func() time.Time
 	rand        io.Reader
 	log         *slog.Logger
 	lim         limiters
-	noNotifier  sync.Once // warns once that emails are being dropped
 }
 
 // NewService returns a second-factor service.
@@ -101,7 +97,7 @@ func NewService(o Options) (*Service, error) {
 		return nil, fmt.Errorf("mfa: server secret is %d bytes, want at least %d", len(o.Secret), minSecretLen)
 	}
 	s := &Service{
-		db: o.DB, siteName: strings.TrimSpace(o.SiteName), baseURL: strings.TrimRight(o.BaseURL, "/"),
+		db: o.DB, siteName: strings.TrimSpace(o.SiteName), links: o.Links,
 		notifier: o.Notifier, now: o.Now, rand: o.Rand, log: o.Log,
 	}
 	if s.siteName == "" {
@@ -207,31 +203,9 @@ func selfEvent(u *subject, tag string, add map[string]any) audit.Event {
 	return audit.Event{UserID: u.ID, Tag: tag, ActorID: u.ID, Actor: u.Username, Additional: add}
 }
 
-// notify queues an email in tx, or drops it when no Notifier is configured.
-func (s *Service) notify(ctx context.Context, tx *sql.Tx, template string, userID int64, to string, data map[string]any) error {
-	if to == "" {
-		return nil
-	}
-	if s.notifier == nil {
-		s.noNotifier.Do(func() { s.log.Warn("no notifier configured: second-factor emails are not sent") })
-		return nil
-	}
-	if err := s.notifier.Notify(ctx, tx, template, userID, to, data); err != nil {
-		return fmt.Errorf("queue %s email: %w", template, err)
-	}
-	return nil
-}
-
-// notifyOwner sends a security notice to the user's primary address. An
-// unverified address gets only the templates mail.AllowsUnverified lists
-// (spec §1.4): anything else could tell a stranger, who typed that address
-// at registration, about this account. The new-browser link and the
-// administrator's recovery notice are on the list: without the first the
-// owner could not log in at all, and the second they must hear of whatever
-// the state of their address.
-func (s *Service) notifyOwner(ctx context.Context, tx *sql.Tx, template string, u *subject, data map[string]any) error {
-	if !u.PrimaryVerified && !mail.AllowsUnverified(template) {
-		return nil
-	}
-	return s.notify(ctx, tx, template, u.ID, u.PrimaryEmail, data)
+// notice records a security event (none when e.Tag is "") and emails its
+// notice, through the one notice path (account.SendNotice: every verified
+// address; an unverified primary only for the templates that must reach it).
+func (s *Service) notice(ctx context.Context, tx *sql.Tx, now time.Time, c account.Client, e audit.Event, template string, data map[string]any) error {
+	return account.SendNotice(ctx, tx, s.notifier, now, c, account.Notice{Event: e, Template: template, Data: data})
 }

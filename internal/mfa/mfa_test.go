@@ -18,7 +18,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
-	"github.com/gatehouse-index/gatehouse/internal/throttle"
+	"github.com/gatehouse-index/gatehouse/internal/testclock"
 )
 
 // The shared test fixture of the TOTP, recovery-code, device, pending-login
@@ -28,24 +28,6 @@ import (
 const mfaTestBaseURL = "https://index.example"
 
 var mfaTestSecret = []byte("0123456789abcdef0123456789abcdef")
-
-// mfaClock is the injected time: tests move it instead of sleeping.
-type mfaClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *mfaClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *mfaClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // mfaRand is a deterministic, concurrency-safe randomness source.
 type mfaRand struct {
@@ -79,7 +61,7 @@ type mfaFixture struct {
 	ctx   context.Context
 	d     *db.DB
 	s     *Service
-	clock *mfaClock
+	clock *testclock.Clock
 	logs  *bytes.Buffer
 }
 
@@ -89,7 +71,7 @@ type mfaFixture struct {
 func newMFAFixture(t *testing.T, d *db.DB) *mfaFixture {
 	t.Helper()
 	f := &mfaFixture{t: t, ctx: context.Background(), d: d,
-		clock: &mfaClock{t: time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC)}, logs: &bytes.Buffer{}}
+		clock: testclock.New(time.Date(2026, 3, 1, 12, 0, 10, 0, time.UTC)), logs: &bytes.Buffer{}}
 	f.s = f.service()
 	return f
 }
@@ -99,7 +81,7 @@ func newMFAFixture(t *testing.T, d *db.DB) *mfaFixture {
 func (f *mfaFixture) service() *Service {
 	f.t.Helper()
 	s, err := NewService(Options{
-		DB: f.d, Secret: mfaTestSecret, SiteName: "Gatehouse", BaseURL: mfaTestBaseURL + "/",
+		DB: f.d, Secret: mfaTestSecret, SiteName: "Gatehouse", Links: account.Links{ConfirmLogin: mfaTestBaseURL + "/account/confirm-login/"},
 		Notifier: mfaNotifier{}, Now: f.clock.Now, Rand: &mfaRand{r: rand.NewChaCha8([32]byte{1, 2, 3})},
 		Log: slog.New(slog.NewTextHandler(&mfaLockedWriter{w: f.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
@@ -305,23 +287,21 @@ func wantErr(t *testing.T, err error, kind error, want string) {
 	}
 }
 
-// wantLimited checks that err is a rate-limit refusal with msg and returns it.
-func wantLimited(t *testing.T, err error, want string) *throttle.LimitedError {
+// wantLimited checks that err is a rate-limit refusal with msg and returns
+// its Retry-After.
+func wantLimited(t *testing.T, err error, want string) time.Duration {
 	t.Helper()
-	var le *throttle.LimitedError
-	if !errors.As(err, &le) {
+	if !errors.Is(err, derrors.RateLimited) {
 		t.Fatalf("got %v, want a rate-limit error %q", err, want)
 	}
-	if !errors.Is(err, derrors.RateLimited) {
-		t.Errorf("limit error is not derrors.RateLimited")
+	if msg, _ := derrors.Message(err); !strings.Contains(msg, want) {
+		t.Errorf("limit message %q, want %q", msg, want)
 	}
-	if !strings.Contains(le.Msg, want) {
-		t.Errorf("limit message %q, want %q", le.Msg, want)
+	wait, ok := derrors.RetryAfter(err)
+	if !ok {
+		t.Errorf("RetryAfter = %v, want > 0", wait)
 	}
-	if le.RetryAfter <= 0 {
-		t.Errorf("RetryAfter = %v, want > 0", le.RetryAfter)
-	}
-	return le
+	return wait
 }
 
 func mfaMust(t *testing.T, err error) {

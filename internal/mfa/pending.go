@@ -14,7 +14,6 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/mail"
-	"github.com/gatehouse-index/gatehouse/internal/throttle"
 )
 
 // New-browser confirmation (spec §1.3 "Unrecognized-login email
@@ -40,7 +39,6 @@ const (
 	pendingLifetime    = 6 * time.Hour // Warehouse's confirm_login token age
 	pendingExpiresIn   = "6 hours"     // for the email text
 	pendingResendEvery = 15 * time.Minute
-	confirmLoginPath   = "/account/confirm-login/"
 )
 
 const (
@@ -153,7 +151,7 @@ func (s *Service) HoldLogin(ctx context.Context, tx *sql.Tx, userID int64, metho
 
 // ResendPendingLogin sends the confirmation email of the browser's pending
 // login again, with a new link, unless one went out in the last 15 minutes
-// (then a *throttle.LimitedError says when to retry).
+// (then a derrors.RateLimited error says when to retry).
 func (s *Service) ResendPendingLogin(ctx context.Context, userID int64, browserHash string, c account.Client) error {
 	now := s.clock()
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
@@ -170,7 +168,7 @@ func (s *Service) ResendPendingLogin(ctx context.Context, userID int64, browserH
 		}
 		if next := p.lastEmailAt.Add(pendingResendEvery); now.Before(next) {
 			wait := next.Sub(now).Round(time.Second)
-			return &throttle.LimitedError{Msg: msgResendTooSoon, RetryAfter: max(wait, time.Second)}
+			return derrors.Limited(max(wait, time.Second), msgResendTooSoon)
 		}
 		return s.resendPending(ctx, tx, u, p, "", c, now)
 	})
@@ -197,12 +195,12 @@ func (s *Service) resendPending(ctx context.Context, tx *sql.Tx, u *subject, p *
 
 // emailPending queues the unrecognized-login email with the link for raw.
 func (s *Service) emailPending(ctx context.Context, tx *sql.Tx, u *subject, raw string, c account.Client, now time.Time) error {
-	return s.notifyOwner(ctx, tx, mail.TemplateUnrecognizedLogin, u, map[string]any{
+	return s.notice(ctx, tx, now, c, audit.Event{UserID: u.ID}, mail.TemplateUnrecognizedLogin, map[string]any{
 		"Username":  u.Username,
 		"IP":        orUnknown(c.IP),
 		"Browser":   orUnknown(c.UserAgent),
 		"Time":      now.UTC().Format(time.RFC1123),
-		"Link":      s.baseURL + confirmLoginPath + "?token=" + raw,
+		"Link":      s.links.With(s.links.ConfirmLogin, raw),
 		"ExpiresIn": pendingExpiresIn,
 	})
 }

@@ -97,10 +97,10 @@ func TestPendingLoginResend(t *testing.T) {
 		f.clock.Advance(14 * time.Minute)
 		// Retried logins in that browser do not send again within 15 minutes.
 		mfaMust(t, f.s.StartPendingLogin(f.ctx, uid, MethodTOTP, attackerBrowser, c))
-		le := wantLimited(t, f.s.ResendPendingLogin(f.ctx, uid, attackerBrowser, c),
+		wait := wantLimited(t, f.s.ResendPendingLogin(f.ctx, uid, attackerBrowser, c),
 			"We already sent a confirmation email in the last 15 minutes. Check your inbox.")
-		if le.RetryAfter != time.Minute {
-			t.Errorf("RetryAfter = %v, want 1m", le.RetryAfter)
+		if wait != time.Minute {
+			t.Errorf("RetryAfter = %v, want 1m", wait)
 		}
 		if n := len(f.mails("unrecognized-login")); n != 1 {
 			t.Fatalf("%d emails within 15 minutes, want 1", n)

@@ -99,10 +99,7 @@ func (s *Service) GenerateRecoveryCodes(ctx context.Context, userID int64, c acc
 		if _, err := tx.ExecContext(ctx, `UPDATE users SET recovery_confirmed_at = NULL WHERE id = $1`, userID); err != nil {
 			return err
 		}
-		if err := record(ctx, tx, now, c, selfEvent(u, tag, nil)); err != nil {
-			return err
-		}
-		return s.notifyOwner(ctx, tx, mail.TemplateRecoveryCodesGenerated, u, map[string]any{"Username": u.Username})
+		return s.notice(ctx, tx, now, c, selfEvent(u, tag, nil), mail.TemplateRecoveryCodesGenerated, map[string]any{"Username": u.Username})
 	})
 	if err != nil {
 		return nil, err
@@ -217,10 +214,7 @@ func (s *Service) UseRecoveryCode(ctx context.Context, userID int64, code string
 		if err := burnRecoveryCode(ctx, tx, row, u, now); err != nil {
 			return err
 		}
-		if err := record(ctx, tx, now, c, selfEvent(u, audit.RecoveryCodeUsed, nil)); err != nil {
-			return err
-		}
-		return s.notifyOwner(ctx, tx, mail.TemplateRecoveryCodeUsed, u, map[string]any{"Username": u.Username})
+		return s.notice(ctx, tx, now, c, selfEvent(u, audit.RecoveryCodeUsed, nil), mail.TemplateRecoveryCodeUsed, map[string]any{"Username": u.Username})
 	})
 }
 
@@ -284,6 +278,6 @@ func (s *Service) RemindIfNoCodes(ctx context.Context, tx *sql.Tx, userID int64)
 		if err := s.lim.reminder.Hit(ctx, tx, idKey(userID)); err != nil {
 			return err
 		}
-		return s.notifyOwner(ctx, tx, mail.TemplateRecoveryCodeReminder, u, map[string]any{"Username": u.Username})
+		return s.notice(ctx, tx, now, account.Client{}, audit.Event{UserID: u.ID}, mail.TemplateRecoveryCodeReminder, map[string]any{"Username": u.Username})
 	})
 }

@@ -79,10 +79,7 @@ func (s *Service) AdminRecover(ctx context.Context, adminID int64, adminName str
 			VALUES ($1, $2, $3, $4, $5)`, userID, adminID, adminName, verifiedHow, now); err != nil {
 			return err
 		}
-		if err := record(ctx, tx, now, c, audit.Event{UserID: userID, Tag: audit.AdminAccountRecovery, ActorID: adminID, Actor: adminName,
-			Additional: map[string]any{"verified_how": verifiedHow}}); err != nil {
-			return err
-		}
-		return s.notifyOwner(ctx, tx, mail.TemplateAccountRecovery, u, map[string]any{"Username": u.Username, "Admin": adminName})
+		return s.notice(ctx, tx, now, c, audit.Event{UserID: userID, Tag: audit.AdminAccountRecovery, ActorID: adminID, Actor: adminName,
+			Additional: map[string]any{"verified_how": verifiedHow}}, mail.TemplateAccountRecovery, map[string]any{"Username": u.Username, "Admin": adminName})
 	})
 }

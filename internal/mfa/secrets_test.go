@@ -61,7 +61,7 @@ func TestNoSecretsInEventsOrLogs(t *testing.T) {
 		_, _, err = f.s.ConfirmPendingLogin(f.ctx, last, attackerBrowser, c)
 		mfaMust(t, err)
 		f.addSecurityKey(uid, "YubiKey")
-		mfaMust(t, f.s.RemoveTOTP(f.ctx, uid, c))
+		mfaMust(t, f.s.RemoveTOTP(f.ctx, uid, "alice", c))
 		mfaMust(t, f.s.AdminRecover(f.ctx, root, "root", uid, verifiedHow, c))
 		f.s.log.Info("end of scan") // the log handler works: the scan below is not vacuous
 		if len(secrets) < 20 {

@@ -45,15 +45,18 @@ const (
 )
 
 const (
-	msgTOTPDigits       = "TOTP code must be 6 digits."
-	msgTOTPInvalid      = "Invalid TOTP code."
-	msgTOTPOutOfSync    = "Invalid TOTP code. Your device time may be out of sync."
-	msgTOTPReplayed     = "This TOTP code has already been used. Wait for your authentication app to show the next code, then enter that one."
-	msgNeedRecovery     = "You must generate and safely store recovery codes before enabling two factor authentication on your account."
-	msgNeedVerified     = "Verify your email to modify two factor authentication"
-	msgLastFactor       = "You cannot remove your last second factor. Add another one first."
-	msgNoTOTP           = "You have no authentication app to remove."
-	msgTOTPSetupExpired = "The authentication app setup is invalid or has expired. Start again."
+	msgTOTPDigits    = "TOTP code must be 6 digits."
+	msgTOTPInvalid   = "Invalid TOTP code."
+	msgTOTPOutOfSync = "Invalid TOTP code. Your device time may be out of sync."
+	msgTOTPReplayed  = "This TOTP code has already been used. Wait for your authentication app to show the next code, then enter that one."
+	msgNeedRecovery  = "You must generate and safely store recovery codes before enabling two factor authentication on your account."
+	msgNeedVerified  = "Verify your email to modify two factor authentication"
+	msgLastFactor    = "You cannot remove your last second factor. Add another one first."
+	msgNoTOTP        = "You have no authentication app to remove."
+	// msgConfirmTOTPRemoval asks for the username typed out, as removing a
+	// key asks for its label.
+	msgConfirmTOTPRemoval = "Type your username exactly to confirm removing the authentication app."
+	msgTOTPSetupExpired   = "The authentication app setup is invalid or has expired. Start again."
 )
 
 var errInvalidTOTP = derrors.New(derrors.Invalid, msgTOTPInvalid)
@@ -283,13 +286,11 @@ func (s *Service) ConfirmTOTP(ctx context.Context, userID int64, secret, code st
 			userID, enc, step, now); err != nil {
 			return err
 		}
-		if err := record(ctx, tx, now, c, selfEvent(u, audit.TwoFactorAdded, map[string]any{"method": "totp"})); err != nil {
-			return err
-		}
 		if err := s.ForgetRememberedDevices(ctx, tx, userID); err != nil {
 			return err
 		}
-		return s.notifyOwner(ctx, tx, mail.TemplateTwoFactorAdded, u, map[string]any{"Username": u.Username, "Method": totpMethodName})
+		return s.notice(ctx, tx, now, c, selfEvent(u, audit.TwoFactorAdded, map[string]any{"method": "totp"}),
+			mail.TemplateTwoFactorAdded, map[string]any{"Username": u.Username, "Method": totpMethodName})
 	})
 }
 
@@ -383,8 +384,10 @@ func (s *Service) claimStep(ctx context.Context, userID, step int64) (bool, erro
 // RemoveTOTP turns the authenticator app off. It refuses to remove the last
 // second factor (Warehouse's "Cannot remove last 2FA method"): an account
 // that had 2FA must not silently fall back to password only. The caller
-// asks for the password first (re-authentication).
-func (s *Service) RemoveTOTP(ctx context.Context, userID int64, c account.Client) error {
+// asks for the password first (re-authentication). As removing a security
+// key takes its label typed out, removing the app takes the username
+// (typedUsername), so that no stray click turns a factor off.
+func (s *Service) RemoveTOTP(ctx context.Context, userID int64, typedUsername string, c account.Client) error {
 	now := s.clock()
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		// Lock the user row, as RemoveCredential does, so a concurrent
@@ -398,6 +401,9 @@ func (s *Service) RemoveTOTP(ctx context.Context, userID int64, c account.Client
 		}
 		if err := canModifyFactors(u); err != nil {
 			return err
+		}
+		if strings.TrimSpace(typedUsername) != u.Username {
+			return derrors.New(derrors.Invalid, msgConfirmTOTPRemoval)
 		}
 		var keys int
 		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM webauthn_credentials WHERE user_id = $1`, userID).Scan(&keys); err != nil {
@@ -416,13 +422,11 @@ func (s *Service) RemoveTOTP(ctx context.Context, userID int64, c account.Client
 			// Rolled back with the transaction.
 			return derrors.New(derrors.Conflict, msgLastFactor)
 		}
-		if err := record(ctx, tx, now, c, selfEvent(u, audit.TwoFactorRemoved, map[string]any{"method": "totp"})); err != nil {
-			return err
-		}
 		if err := s.ForgetRememberedDevices(ctx, tx, userID); err != nil {
 			return err
 		}
-		return s.notifyOwner(ctx, tx, mail.TemplateTwoFactorRemoved, u, map[string]any{"Username": u.Username, "Method": totpMethodName})
+		return s.notice(ctx, tx, now, c, selfEvent(u, audit.TwoFactorRemoved, map[string]any{"method": "totp"}),
+			mail.TemplateTwoFactorRemoved, map[string]any{"Username": u.Username, "Method": totpMethodName})
 	})
 }
 

@@ -380,13 +380,24 @@ func TestTOTPEnrolment(t *testing.T) {
 		mfaMust(t, f.s.VerifyTOTP(f.ctx, uid, f.code(raw2, 0), c))
 
 		// Removal: never the last factor.
-		wantErr(t, f.s.RemoveTOTP(f.ctx, uid, c), derrors.Conflict, "You cannot remove your last second factor.")
+		wantErr(t, f.s.RemoveTOTP(f.ctx, uid, "alice", c), derrors.Conflict, "You cannot remove your last second factor.")
 		if ok, _ := f.s.HasTOTP(f.ctx, uid); !ok {
 			t.Fatal("refused removal removed the app")
 		}
 		f.addSecurityKey(uid, "YubiKey")
 		mfaMust(t, f.s.RememberDevice(f.ctx, nil, uid, tok, c))
-		mfaMust(t, f.s.RemoveTOTP(f.ctx, uid, c))
+		// Only with the username typed out, as a key's label is.
+		for _, typed := range []string{"", "Alice", "bob"} {
+			wantErr(t, f.s.RemoveTOTP(f.ctx, uid, typed, c), derrors.Invalid,
+				"Type your username exactly to confirm removing the authentication app.")
+		}
+		if ok, _ := f.s.HasTOTP(f.ctx, uid); !ok {
+			t.Fatal("removal without the username typed removed the app")
+		}
+		if n := len(f.events(uid, "account:two_factor:method_removed")); n != 1 {
+			t.Errorf("refused removals recorded events: %d method_removed, want 1", n)
+		}
+		mfaMust(t, f.s.RemoveTOTP(f.ctx, uid, " alice ", c))
 		if ok, _ := f.s.HasTOTP(f.ctx, uid); ok {
 			t.Error("HasTOTP after RemoveTOTP")
 		}
@@ -402,6 +413,6 @@ func TestTOTPEnrolment(t *testing.T) {
 		if m := f.lastMail("two-factor-removed"); m.Data["Method"] != "authentication app" {
 			t.Errorf("two-factor-removed email %+v", m)
 		}
-		wantErr(t, f.s.RemoveTOTP(f.ctx, uid, c), derrors.NotFound, "no authentication app")
+		wantErr(t, f.s.RemoveTOTP(f.ctx, uid, "alice", c), derrors.NotFound, "no authentication app")
 	})
 }

@@ -66,7 +66,7 @@ const (
 
 // SecondFactorLimiter is the 2FA rate limit shared by every second factor
 // ("2fa.user" and "2fa.ip", spec §1.6). CheckLimit runs before any check and
-// returns an error (a *throttle.LimitedError) when the user or the address
+// returns an error (a derrors.RateLimited one) when the user or the address
 // is over a limit; RecordFailure counts one failed attempt and audits it.
 type SecondFactorLimiter interface {
 	CheckLimit(ctx context.Context, userID int64, ip string) error

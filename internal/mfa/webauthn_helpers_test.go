@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/mail"
+	"github.com/gatehouse-index/gatehouse/internal/testclock"
 	"github.com/gatehouse-index/gatehouse/internal/throttle"
 )
 
@@ -35,24 +36,6 @@ const (
 )
 
 var waRP = virtualwebauthn.RelyingParty{ID: waRPID, Name: "Gatehouse", Origin: waOrigin}
-
-// waClock is the injected time.
-type waClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *waClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *waClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // waNotifier renders each email with the real templates (which refuse a
 // missing field) and writes it into the outbox through the caller's
@@ -123,13 +106,13 @@ type waFixture struct {
 	t     testing.TB
 	ctx   context.Context
 	d     *db.DB
-	clock *waClock
+	clock *testclock.Clock
 	w     *WebAuthn
 }
 
 func waNewFixture(t testing.TB, d *db.DB, lim SecondFactorLimiter) *waFixture {
 	t.Helper()
-	f := &waFixture{t: t, ctx: context.Background(), d: d, clock: &waClock{t: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}}
+	f := &waFixture{t: t, ctx: context.Background(), d: d, clock: testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
 	if lim == nil {
 		lim = waNewLimiter(d, f.clock.Now)
 	}

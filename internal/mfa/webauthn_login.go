@@ -213,11 +213,8 @@ func (w *WebAuthn) signCountRegression(ctx context.Context, userID int64, rec *w
 		if err != nil {
 			return err
 		}
-		if err := webAuthnAudit(ctx, tx, now, who, c, audit.WebAuthnSignCountError,
-			map[string]any{"label": rec.Label, "stored": rec.SignCount, "got": got}); err != nil {
-			return err
-		}
-		return w.notify(ctx, tx, mail.TemplateWebAuthnSignCount, who, map[string]any{"Username": who.username, "Label": rec.Label})
+		return w.notice(ctx, tx, now, who, c, audit.WebAuthnSignCountError, map[string]any{"label": rec.Label, "stored": rec.SignCount, "got": got},
+			mail.TemplateWebAuthnSignCount, map[string]any{"Username": who.username, "Label": rec.Label})
 	})
 	if err != nil {
 		return err

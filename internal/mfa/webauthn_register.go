@@ -204,11 +204,8 @@ func (w *WebAuthn) FinishRegistration(ctx context.Context, u *account.User, labe
 			return err
 		}
 		// "kind", not "passkey": audit drops every key containing "key".
-		if err := webAuthnAudit(ctx, tx, now, who, c, audit.TwoFactorAdded,
-			map[string]any{"method": "webauthn", "label": label, "kind": out.kind()}); err != nil {
-			return err
-		}
-		return w.notify(ctx, tx, mail.TemplateTwoFactorAdded, who, map[string]any{"Username": who.username, "Method": out.method()})
+		return w.notice(ctx, tx, now, who, c, audit.TwoFactorAdded, map[string]any{"method": "webauthn", "label": label, "kind": out.kind()},
+			mail.TemplateTwoFactorAdded, map[string]any{"Username": who.username, "Method": out.method()})
 	})
 	if err != nil {
 		return nil, err

@@ -203,20 +203,14 @@ func (c *webAuthnContact) mayAdd() error {
 	return nil
 }
 
-// notify queues a security email in tx to the user's verified primary
-// address.
-func (w *WebAuthn) notify(ctx context.Context, tx *sql.Tx, template string, to *webAuthnContact, data map[string]any) error {
-	if to.email == "" {
-		return nil
-	}
-	if w.notifier == nil {
-		w.log.WarnContext(ctx, "no notifier configured: security email dropped", "template", template)
-		return nil
-	}
-	if err := w.notifier.Notify(ctx, tx, template, to.userID, to.email, data); err != nil {
-		return fmt.Errorf("queue %s email: %w", template, err)
-	}
-	return nil
+// notice records an event the user caused on their own account and sends
+// its security email, through the one notice path (account.SendNotice).
+func (w *WebAuthn) notice(ctx context.Context, tx *sql.Tx, now time.Time, who *webAuthnContact, c account.Client, tag string, add map[string]any,
+	template string, data map[string]any) error {
+	return account.SendNotice(ctx, tx, w.notifier, now, c, account.Notice{
+		Event:    audit.Event{UserID: who.userID, Tag: tag, ActorID: who.userID, Actor: who.username, Additional: add},
+		Template: template, Data: data,
+	})
 }
 
 // webAuthnAudit appends an event the user caused on their own account.
@@ -338,10 +332,8 @@ func (w *WebAuthn) RemoveCredential(ctx context.Context, userID, credID int64, t
 		if _, err := tx.ExecContext(ctx, `UPDATE devices SET remember_until = NULL WHERE user_id = $1`, userID); err != nil {
 			return err
 		}
-		if err := webAuthnAudit(ctx, tx, now, who, c, audit.TwoFactorRemoved, map[string]any{"method": "webauthn", "label": label}); err != nil {
-			return err
-		}
 		cred := Credential{Label: label, Passkey: passkey}
-		return w.notify(ctx, tx, mail.TemplateTwoFactorRemoved, who, map[string]any{"Username": who.username, "Method": cred.method()})
+		return w.notice(ctx, tx, now, who, c, audit.TwoFactorRemoved, map[string]any{"method": "webauthn", "label": label},
+			mail.TemplateTwoFactorRemoved, map[string]any{"Username": who.username, "Method": cred.method()})
 	})
 }

@@ -12,6 +12,9 @@ import (
 // Two names refer to the same project exactly when their normalized forms
 // are equal, so this is the key used for lookups and for the /simple/ URLs.
 func NormalizeName(name string) string {
+	if isNormalized(name) {
+		return name // the common case on every /simple/ request: no copy
+	}
 	name = validUTF8(name)
 	var b strings.Builder
 	b.Grow(len(name))
@@ -31,6 +34,21 @@ func NormalizeName(name string) string {
 	// Lower-casing after collapsing is safe: no character lower-cases to
 	// one of the separators.
 	return strings.ToLower(b.String())
+}
+
+// isNormalized reports whether name is already its own normalized form:
+// lower-case ASCII letters, digits and single '-'s only.
+func isNormalized(name string) bool {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', '0' <= c && c <= '9':
+		case c == '-' && (i == 0 || name[i-1] != '-'):
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // ValidProjectName reports whether name is a valid project name, i.e. it

@@ -13,6 +13,9 @@ func TestNormalizeName(t *testing.T) {
 		{"A.B_C-D", "a-b-c-d"},
 		{"", ""},
 		{"Ünïcode", "ünïcode"},
+		{"a--b", "a-b"},
+		{"-", "-"},
+		{"foo-bar-2", "foo-bar-2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -20,6 +23,18 @@ func TestNormalizeName(t *testing.T) {
 				t.Errorf("NormalizeName(%q): got %q, want %q", tt.in, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestNormalizeNameNormalizedDoesNotCopy: a name that is already normalized
+// (every /simple/<name>/ request pip sends) comes back as it is, without a
+// copy.
+func TestNormalizeNameNormalizedDoesNotCopy(t *testing.T) {
+	for _, name := range []string{"foo-bar", "requests", "p0000001", "a-b-c-2"} {
+		var got string
+		if allocs := testing.AllocsPerRun(100, func() { got = NormalizeName(name) }); allocs != 0 || got != name {
+			t.Errorf("NormalizeName(%q): %q with %.0f allocations, want it back with none", name, got, allocs)
+		}
 	}
 }
 

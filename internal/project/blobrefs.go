@@ -14,27 +14,26 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/failpoint"
 )
 
 // Blobs and the rows that name them
 //
-// An upload writes its blobs (the file, and a wheel's METADATA) before the
-// transaction that lists them. Removing an unlisted blob is therefore a race
-// with any upload of the same bytes that has written them and not committed
-// yet. Two rules settle it, both under the blob's lock (lockBlob):
+// An upload's bytes are staged (temporary files, invisible under any key)
+// while it is checked. Removing an unlisted blob is a race with any upload
+// of the same bytes that is being listed. Two rules settle it, both under
+// the blob's lock (lockBlob):
 //
 //   - a blob is deleted only by a transaction that holds the lock and finds
 //     no row naming it (dropIfUnreferenced);
-//   - an upload's transaction takes the lock and checks that its blobs are
-//     still there before it commits (blobsPresent); if one was deleted in
-//     between, the upload writes it again and retries.
+//   - an upload's staged bytes become blobs under their keys only inside
+//     the transaction that lists them, once it holds the lock (storeBlobs).
 //
 // So a committed row always has its bytes, whichever comes first, and
-// neither side waits for anything but the other's transaction.
-
-// errBlobGone: an upload's blob was removed (as an orphan) between the write
-// and the transaction that lists it. The upload writes it again.
-var errBlobGone = errors.New("blob removed before its row was committed")
+// neither side waits for anything but the other's transaction. Only a
+// crash, or a transaction that fails after storeBlobs, leaves a blob no
+// row names: the upload removes it (dropUnlisted), else the next start or
+// 'gatehouse sweep' does (SweepOrphans).
 
 // lockBlob takes the lock that orders deleting the blobs of file key with
 // listing them. On SQLite every transaction starts with BEGIN IMMEDIATE and
@@ -66,21 +65,40 @@ func blobLockID(fileKey string) int32 {
 	return int32(uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]))
 }
 
-// blobsPresent checks, inside the upload's transaction and under the blob's
-// lock, that the upload's blobs are still there.
-func (s *Service) blobsPresent(ctx context.Context, tx *sql.Tx, key string, m *storedMetadata) error {
+// stageMetadata stages a wheel's METADATA, durably, to be published by
+// storeBlobs.
+func (s *Service) stageMetadata(ctx context.Context, meta []byte) (blob.Staged, error) {
+	st, err := s.blobs.Stage(ctx)
+	if err != nil {
+		return nil, OutOfSpace(fmt.Errorf("store metadata: %w", err))
+	}
+	_, err = st.Write(meta)
+	if err == nil {
+		err = st.Sync()
+	}
+	if err != nil {
+		st.Discard()
+		return nil, OutOfSpace(fmt.Errorf("store metadata: %w", err))
+	}
+	return st, nil
+}
+
+// storeBlobs publishes an upload's staged file, and a wheel's staged
+// METADATA, under their keys: inside the transaction that lists them,
+// after its rows are written (a refused insert publishes nothing), and
+// under the blob's lock. Their bytes were synced before the transaction,
+// so what remains here is a rename and a directory fsync each.
+func (s *Service) storeBlobs(ctx context.Context, tx *sql.Tx, c *Spooled, key string, m *storedMetadata, ms blob.Staged) error {
 	if err := s.lockBlob(ctx, tx, key); err != nil {
 		return err
 	}
-	keys := []string{key}
-	if m != nil {
-		keys = append(keys, m.key)
+	if err := c.store(ctx, key); err != nil {
+		return OutOfSpace(err)
 	}
-	for _, k := range keys {
-		if _, err := s.blobs.Stat(ctx, k); errors.Is(err, blob.ErrNotFound) {
-			return errBlobGone
-		} else if err != nil {
-			return err
+	failpoint.Hit("upload-file-stored")
+	if ms != nil {
+		if err := ms.Commit(ctx, m.key); err != nil {
+			return OutOfSpace(fmt.Errorf("store metadata: %w", err))
 		}
 	}
 	return nil

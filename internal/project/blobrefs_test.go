@@ -10,7 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -24,36 +26,38 @@ import (
 )
 
 // The rules of blobrefs.go, tested on both databases with a real blob store:
-// a sweep never takes a listed file's bytes, even when it runs between an
-// upload's write and its commit, and an upload that is not listed leaves no
-// bytes behind.
+// a sweep never takes a listed file's bytes, even when it runs while the
+// upload is being listed, and an upload that is not listed leaves no bytes
+// behind, neither blobs nor staged files.
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 type blobFixture struct {
 	svc   *Service
 	blobs *blob.FS
+	root  string
 	who   Uploader
 }
 
 func newBlobFixture(t *testing.T, d *db.DB, wrap func(blob.Store) blob.Store) *blobFixture {
 	t.Helper()
-	fs, err := blob.NewFS(t.TempDir())
+	root := t.TempDir()
+	fsys, err := blob.NewFS(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { fs.Close() })
-	var store blob.Store = fs
+	t.Cleanup(func() { fsys.Close() })
+	var store blob.Store = fsys
 	if wrap != nil {
-		store = wrap(fs)
+		store = wrap(fsys)
 	}
 	var uid int64
 	if err := d.QueryRow(`INSERT INTO users (username, username_key, created_at) VALUES ('alice', 'alice', $1) RETURNING id`, testNow).Scan(&uid); err != nil {
 		t.Fatal(err)
 	}
-	svc := NewService(d, store, Options{Limits: Limits{MaxFileSize: 1 << 20, MaxProjectSize: 1 << 30}, TempDir: t.TempDir(),
+	svc := NewService(d, store, Options{Limits: Limits{MaxFileSize: 1 << 20, MaxProjectSize: 1 << 30},
 		Now: func() time.Time { return testNow }})
-	return &blobFixture{svc: svc, blobs: fs, who: Uploader{UserID: uid, Username: "alice", CanCreateProjects: true}}
+	return &blobFixture{svc: svc, blobs: fsys, root: root, who: Uploader{UserID: uid, Username: "alice", CanCreateProjects: true}}
 }
 
 // testWheel is a minimal valid wheel of demo at version; payload varies
@@ -102,7 +106,7 @@ func (f *blobFixture) upload(t *testing.T, version, payload string) (UploadResul
 	if err != nil {
 		t.Fatal(err)
 	}
-	sp, err := Spool(bytes.NewReader(data), f.svc.tempDir, 1<<20)
+	sp, err := f.svc.Spool(context.Background(), bytes.NewReader(data), 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +122,23 @@ func (f *blobFixture) keys(t *testing.T) []string {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+// staged lists the store's temporary files: uploads being written, or
+// what one left behind.
+func (f *blobFixture) staged(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	err := filepath.WalkDir(f.root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), blob.TempPrefix) {
+			names = append(names, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return names
 }
 
 // listedKeys are the blob keys the files table names.
@@ -176,36 +197,87 @@ func TestSweepOrphansRemovesOnlyUnlistedBlobs(t *testing.T) {
 	})
 }
 
-// interleaved is a blob store that runs a function right after the first
-// Put of a package file (not a .metadata file) has made it durable: what
-// another goroutine or process could do between an upload's write and its
-// commit.
+// interleaved is a blob store that runs a function once, when armed, at
+// one moment of an upload: what another goroutine or process could do
+// there.
+//   - atSync: the upload's file has been checked and flushed, and its
+//     transaction is about to start;
+//   - atCommit: the file has just been published under its key (a
+//     .metadata key does not count).
 type interleaved struct {
 	blob.Store
-	armed atomic.Bool // then runs once when armed, and a Put it makes passes straight through
+	at    moment
+	armed atomic.Bool // then runs once when armed; what it does passes straight through
 	then  func()
+
+	failMeta atomic.Bool // while set, publishing a .metadata blob fails
 }
 
-func (s *interleaved) Put(ctx context.Context, key string, r io.Reader) error {
-	if err := s.Store.Put(ctx, key, r); err != nil {
+type moment int
+
+const (
+	atSync moment = iota
+	atCommit
+)
+
+func (s *interleaved) Stage(ctx context.Context) (blob.Staged, error) {
+	st, err := s.Store.Stage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &interleavedStaged{Staged: st, s: s}, nil
+}
+
+type interleavedStaged struct {
+	blob.Staged
+	s *interleaved
+}
+
+func (st *interleavedStaged) Sync() error {
+	if err := st.Staged.Sync(); err != nil {
 		return err
 	}
-	if !strings.HasSuffix(key, ".metadata") && s.armed.CompareAndSwap(true, false) {
-		s.then()
+	// The uploaded file is a zip (a wheel); its METADATA is text.
+	head := make([]byte, 4)
+	if _, err := st.ReadAt(head, 0); err == nil && string(head) == "PK\x03\x04" && st.s.at == atSync && st.s.armed.CompareAndSwap(true, false) {
+		st.s.then()
 	}
 	return nil
 }
 
-func TestSweepBetweenWriteAndCommitKeepsTheUpload(t *testing.T) {
+func (st *interleavedStaged) Commit(ctx context.Context, key string) error {
+	isMeta := strings.HasSuffix(key, ".metadata")
+	if isMeta && st.s.failMeta.Load() {
+		st.Staged.Discard()
+		return fmt.Errorf("commit %s: refused by the test", key)
+	}
+	if err := st.Staged.Commit(ctx, key); err != nil {
+		return err
+	}
+	if !isMeta && st.s.at == atCommit && st.s.armed.CompareAndSwap(true, false) {
+		st.s.then()
+	}
+	return nil
+}
+
+// A sweep that runs while an upload is being listed, as `gatehouse sweep
+// --older-than 0s` run at the worst moment in another process, cannot take
+// the upload's bytes: they are published inside the upload's transaction,
+// under the lock the sweep needs, so the sweep waits (here, until its
+// deadline) and then finds them listed.
+func TestSweepDuringTheUploadKeepsTheUpload(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		var f *blobFixture
 		var swept int
 		var sweepErr error
 		f = newBlobFixture(t, d, func(s blob.Store) blob.Store {
-			st := &interleaved{Store: s, then: func() {
-				// A sweep with no grace at all, as `gatehouse sweep
-				// --older-than 0s` run at the worst moment.
-				swept, sweepErr = f.svc.SweepOrphans(context.Background(), time.Now().Add(time.Minute))
+			st := &interleaved{Store: s, at: atCommit, then: func() {
+				// The sweep must not finish while the upload's
+				// transaction is open; if it could, it would have
+				// removed the file by the deadline.
+				ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+				defer cancel()
+				swept, sweepErr = f.svc.SweepOrphans(ctx, time.Now().Add(time.Minute))
 			}}
 			st.armed.Store(true)
 			return st
@@ -214,14 +286,17 @@ func TestSweepBetweenWriteAndCommitKeepsTheUpload(t *testing.T) {
 		if err != nil {
 			t.Fatalf("upload: %v", err)
 		}
-		if sweepErr != nil || swept != 1 {
-			t.Fatalf("the interleaved sweep removed %d blobs (err %v), want 1: the upload's file, not yet listed", swept, sweepErr)
+		if swept != 0 || !errors.Is(sweepErr, context.DeadlineExceeded) {
+			t.Fatalf("the sweep during the upload's transaction removed %d blobs (err %v), want 0, stopped by its deadline while waiting for the upload", swept, sweepErr)
 		}
 		if res.Duplicate {
 			t.Errorf("the upload was answered as a duplicate")
 		}
 		if got, want := f.keys(t), listedKeys(t, d); !slices.Equal(got, want) || len(want) != 2 {
 			t.Errorf("blobs: got %v, want the listed %v (a row without its bytes otherwise)", got, want)
+		}
+		if n, err := f.svc.SweepOrphans(context.Background(), time.Now().Add(time.Minute)); n != 0 || err != nil {
+			t.Errorf("a sweep after the upload removed %d blobs (err %v), want 0", n, err)
 		}
 	})
 }
@@ -232,9 +307,10 @@ func TestUploadThatLosesTheRaceLeavesNoBlob(t *testing.T) {
 		var winErr error
 		var st *interleaved
 		f = newBlobFixture(t, d, func(s blob.Store) blob.Store {
-			// Between the loser's write and its commit, another upload of
-			// the same filename with other bytes comes and is listed.
-			st = &interleaved{Store: s, then: func() { _, winErr = f.upload(t, "1.0", "winner = True\n") }}
+			// Between the loser's checks and its transaction, another
+			// upload of the same filename with other bytes comes and is
+			// listed.
+			st = &interleaved{Store: s, at: atSync, then: func() { _, winErr = f.upload(t, "1.0", "winner = True\n") }}
 			return st
 		})
 		if _, err := f.upload(t, "0.9", "first = True\n"); err != nil {
@@ -250,6 +326,9 @@ func TestUploadThatLosesTheRaceLeavesNoBlob(t *testing.T) {
 		}
 		if got, want := f.keys(t), listedKeys(t, d); !slices.Equal(got, want) || len(want) != 4 {
 			t.Errorf("blobs: got %v, want only the listed %v", got, want)
+		}
+		if got := f.staged(t); len(got) != 0 {
+			t.Errorf("staged files left: %v, want none", got)
 		}
 	})
 }
@@ -268,54 +347,77 @@ func (s *failingDeletes) Delete(ctx context.Context, key string) error {
 	return s.interleaved.Delete(ctx, key)
 }
 
+// An upload whose transaction fails after its file was published removes
+// the file; if it cannot at that moment, the next commit does.
 func TestUnlistedBlobIsRemovedAfterTheNextCommit(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
-		var f *blobFixture
 		var st *failingDeletes
-		f = newBlobFixture(t, d, func(s blob.Store) blob.Store {
-			st = &failingDeletes{interleaved: &interleaved{Store: s, then: func() { f.upload(t, "1.0", "winner = True\n") }}}
+		f := newBlobFixture(t, d, func(s blob.Store) blob.Store {
+			st = &failingDeletes{interleaved: &interleaved{Store: s}}
 			return st
 		})
 		if _, err := f.upload(t, "0.9", "first = True\n"); err != nil {
 			t.Fatal(err)
 		}
-		st.armed.Store(true)
+		st.failMeta.Store(true)
 		st.failing.Store(true)
-		if _, err := f.upload(t, "1.0", "loser = True\n"); err == nil {
-			t.Fatal("the losing upload was accepted")
+		if _, err := f.upload(t, "1.0", "failed = True\n"); err == nil {
+			t.Fatal("the upload whose metadata could not be stored was accepted")
 		}
-		if got := len(f.keys(t)); got != 6 {
-			t.Fatalf("blobs after the loser could not clean up: %d, want 6 (two files listed, one not, each with metadata)", got)
+		if got := len(f.keys(t)); got != 3 {
+			t.Fatalf("blobs after the failed upload could not clean up: %d, want 3 (a file listed with its metadata, one file not)", got)
 		}
+		st.failMeta.Store(false)
 		st.failing.Store(false)
 		if _, err := f.upload(t, "1.1", "later = True\n"); err != nil {
 			t.Fatal(err)
 		}
 		if got, want := f.keys(t), listedKeys(t, d); !slices.Equal(got, want) {
-			t.Errorf("blobs after the next commit:\ngot  %v\nwant %v (the loser's removed)", got, want)
+			t.Errorf("blobs after the next commit:\ngot  %v\nwant %v (the failed upload's removed)", got, want)
+		}
+		if got := f.staged(t); len(got) != 0 {
+			t.Errorf("staged files left: %v, want none", got)
 		}
 	})
 }
 
-// devFull is a blob store on a full disk: every write fails as the kernel
-// fails it (/dev/full answers ENOSPC).
-type devFull struct{ blob.Store }
+// fillingDisk is a blob store whose disk fills up once the upload's file
+// has arrived: every staged blob after the first writes to /dev/full, which
+// fails as a full disk does (ENOSPC).
+type fillingDisk struct {
+	blob.Store
+	stages atomic.Int32
+}
 
-func (devFull) Put(ctx context.Context, key string, r io.Reader) error {
-	f, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
-	if err != nil {
-		return err
+func (s *fillingDisk) Stage(ctx context.Context) (blob.Staged, error) {
+	st, err := s.Store.Stage(ctx)
+	if err != nil || s.stages.Add(1) == 1 {
+		return st, err
 	}
-	defer f.Close()
-	_, err = io.Copy(f, r)
-	return err
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		st.Discard()
+		return nil, err
+	}
+	return &fullStaged{Staged: st, full: full}, nil
+}
+
+type fullStaged struct {
+	blob.Staged
+	full *os.File
+}
+
+func (f *fullStaged) Write(p []byte) (int, error) { return f.full.Write(p) }
+func (f *fullStaged) Discard() error {
+	f.full.Close()
+	return f.Staged.Discard()
 }
 
 func TestUploadOnAFullDiskIsRefusedAsOutOfSpace(t *testing.T) {
 	if _, err := os.Stat("/dev/full"); err != nil {
 		t.Skip("no /dev/full here")
 	}
-	f := newBlobFixture(t, dbtest.NewSQLite(t), func(s blob.Store) blob.Store { return devFull{s} })
+	f := newBlobFixture(t, dbtest.NewSQLite(t), func(s blob.Store) blob.Store { return &fillingDisk{Store: s} })
 	_, err := f.upload(t, "1.0", "x = 1\n")
 	if !errors.Is(err, derrors.NoSpace) {
 		t.Fatalf("upload onto a full disk: got %v, want an error matching derrors.NoSpace (507)", err)
@@ -325,6 +427,37 @@ func TestUploadOnAFullDiskIsRefusedAsOutOfSpace(t *testing.T) {
 	}
 	if rows := listedKeys(t, f.svc.db); len(rows) != 0 {
 		t.Errorf("rows after the refused upload: %v, want none", rows)
+	}
+	if keys, staged := f.keys(t), f.staged(t); len(keys)+len(staged) != 0 {
+		t.Errorf("after the refused upload: blobs %v, staged files %v; want none", keys, staged)
+	}
+}
+
+// An upload arriving on a full disk: the web layer answers what
+// OutOfSpace makes of the spool's error (507 with a message), and nothing
+// of it stays.
+func TestSpoolOntoAFullDiskIsOutOfSpace(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Skip("no /dev/full here")
+	}
+	var disk *fillingDisk
+	f := newBlobFixture(t, dbtest.NewSQLite(t), func(s blob.Store) blob.Store {
+		disk = &fillingDisk{Store: s}
+		disk.stages.Store(1) // full from the start
+		return disk
+	})
+	_, data := testWheel(t, "1.0", "x = 1\n")
+	_, err := f.svc.Spool(context.Background(), bytes.NewReader(data), 1<<20)
+	if !errors.Is(err, ErrSpoolStore) {
+		t.Fatalf("spool onto a full disk: got %v, want ErrSpoolStore", err)
+	}
+	if full := OutOfSpace(err); !errors.Is(full, derrors.NoSpace) {
+		t.Errorf("OutOfSpace(%v) does not match derrors.NoSpace (507)", err)
+	} else if msg, _ := derrors.Message(full); !strings.Contains(msg, "out of disk space") {
+		t.Errorf("message %q does not say the server is out of disk space", msg)
+	}
+	if keys, staged := f.keys(t), f.staged(t); len(keys)+len(staged) != 0 {
+		t.Errorf("after the refused spool: blobs %v, staged files %v; want none", keys, staged)
 	}
 }
 
@@ -336,7 +469,7 @@ func TestParallelUploadsCreatingOneProjectBothSucceed(t *testing.T) {
 		var otherErr error
 		var st *interleaved
 		f = newBlobFixture(t, d, func(s blob.Store) blob.Store {
-			st = &interleaved{Store: s, then: func() { _, otherErr = f.upload(t, "1.1", "other = True\n") }}
+			st = &interleaved{Store: s, at: atSync, then: func() { _, otherErr = f.upload(t, "1.1", "other = True\n") }}
 			return st
 		})
 		st.armed.Store(true)
@@ -349,6 +482,9 @@ func TestParallelUploadsCreatingOneProjectBothSucceed(t *testing.T) {
 		if got := len(listedKeys(t, d)); got != 4 {
 			t.Errorf("listed blobs: %d, want 4 (two wheels and their metadata)", got)
 		}
+		if got, want := f.keys(t), listedKeys(t, d); !slices.Equal(got, want) {
+			t.Errorf("blobs: got %v, want the listed %v", got, want)
+		}
 	})
 }
 
@@ -360,7 +496,7 @@ func TestOtherUserCreatingTheProjectMeanwhileIsForbidden(t *testing.T) {
 		var bobErr error
 		var st *interleaved
 		f = newBlobFixture(t, d, func(s blob.Store) blob.Store {
-			st = &interleaved{Store: s, then: func() {
+			st = &interleaved{Store: s, at: atSync, then: func() {
 				alice := f.who
 				var bob int64
 				if err := d.QueryRow(`INSERT INTO users (username, username_key, created_at) VALUES ('bob', 'bob', $1) RETURNING id`, testNow).Scan(&bob); err != nil {
@@ -386,6 +522,9 @@ func TestOtherUserCreatingTheProjectMeanwhileIsForbidden(t *testing.T) {
 		}
 		if got := len(f.keys(t)); got != 2 {
 			t.Errorf("blobs: %d, want only bob's 2 (alice's removed)", got)
+		}
+		if got := f.staged(t); len(got) != 0 {
+			t.Errorf("staged files left: %v, want none", got)
 		}
 	})
 }

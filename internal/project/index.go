@@ -132,7 +132,7 @@ func (d *Detail) Release(version string) (*Release, error) {
 			}
 		}
 	}
-	return nil, derrors.New(derrors.NotFound, "release %q not found", version)
+	return nil, derrors.New(derrors.NotFound, "%s has no release %s.", d.Project.Name, version)
 }
 
 // FilesOf returns the files of one release.
@@ -163,13 +163,15 @@ func (r *Release) Field(name string) string {
 
 // FileByDigest finds a listed file by its blake2b-256 digest, the key of the
 // download URL. A blob without a row (an upload that crashed before its
-// commit) is never served.
+// commit, a deleted file) is never served, nor is a file of a quarantined
+// project (PEP 792).
 func (s *Service) FileByDigest(ctx context.Context, blake2Hex string) (*File, error) {
 	var f File
 	var mSHA, mKey sql.NullString
 	var mSize sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT id, filename, size, sha256_digest, blake2_256_digest, blob_key,
-		metadata_sha256, metadata_key, metadata_size, uploaded_at FROM files WHERE blake2_256_digest = $1`, blake2Hex).Scan(
+	err := s.db.QueryRowContext(ctx, `SELECT f.id, f.filename, f.size, f.sha256_digest, f.blake2_256_digest, f.blob_key,
+		f.metadata_sha256, f.metadata_key, f.metadata_size, f.uploaded_at FROM files f JOIN projects p ON p.id = f.project_id
+		WHERE f.blake2_256_digest = $1 AND p.status <> $2`, blake2Hex, StatusQuarantined).Scan(
 		&f.ID, &f.Filename, &f.Size, &f.SHA256, &f.Blake2_256, &f.BlobKey, &mSHA, &mKey, &mSize, &f.UploadedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, derrors.New(derrors.NotFound, "file not found")
@@ -205,29 +207,6 @@ func (s *Service) RecentReleases(ctx context.Context, limit int) ([]RecentReleas
 		out = append(out, r)
 	}
 	return out, rows.Err()
-}
-
-// Yank marks a release yanked (PEP 592): installers skip it unless pinned.
-func (s *Service) Yank(ctx context.Context, normalizedName, version, reason, by string) error {
-	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		p, err := getProject(ctx, tx, normalizedName)
-		if err != nil {
-			return err
-		}
-		v, err := pep.ParseVersion(version)
-		if err != nil {
-			return derrors.New(derrors.Invalid, "invalid version %q", version)
-		}
-		rel, err := getRelease(ctx, tx, p.ID, v)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE releases SET yanked = TRUE, yanked_reason = $1 WHERE id = $2`, reason, rel.ID); err != nil {
-			return err
-		}
-		_, err = s.journal(ctx, tx, p.ID, p.Name, rel.Version, "yank release", by)
-		return err
-	})
 }
 
 // Change is one journal entry, as seen by cache invalidation.
@@ -287,7 +266,21 @@ type IndexEntry struct {
 // indexPage is how many projects one SQLite query of EachIndexEntry reads.
 const indexPage = 5000
 
-// EachIndexEntry calls fn for every project, in byte order of normalized
+// IndexEntry returns one project as the root index lists it; a project
+// the root index leaves out (quarantined, as on PyPI) is NotFound.
+func (s *Service) IndexEntry(ctx context.Context, normalizedName string) (*IndexEntry, error) {
+	p, err := getProject(ctx, s.db, normalizedName)
+	if err != nil {
+		return nil, err
+	}
+	if p.Status == StatusQuarantined {
+		return nil, derrors.New(derrors.NotFound, "project %q is quarantined", normalizedName)
+	}
+	return &IndexEntry{Name: p.Name, NormalizedName: p.NormalizedName, LastSerial: p.LastSerial}, nil
+}
+
+// EachIndexEntry calls fn for every project the root index lists (all but
+// the quarantined ones), in byte order of normalized
 // name: the order of Go's string comparison, whatever the database's
 // collation, so that callers can binary-search what they built from it.
 //
@@ -298,7 +291,7 @@ const indexPage = 5000
 // up behind a scan of every project.
 func (s *Service) EachIndexEntry(ctx context.Context, fn func(IndexEntry) error) error {
 	if s.db.Dialect == db.Postgres {
-		rows, err := s.db.QueryContext(ctx, `SELECT name, normalized_name, last_serial FROM projects ORDER BY normalized_name COLLATE "C"`)
+		rows, err := s.db.QueryContext(ctx, `SELECT name, normalized_name, last_serial FROM projects WHERE status <> $1 ORDER BY normalized_name COLLATE "C"`, StatusQuarantined)
 		if err != nil {
 			return err
 		}
@@ -334,7 +327,7 @@ func (s *Service) EachIndexEntry(ctx context.Context, fn func(IndexEntry) error)
 
 func (s *Service) indexPage(ctx context.Context, after string) ([]IndexEntry, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT name, normalized_name, last_serial FROM projects
-		WHERE normalized_name > $1 ORDER BY normalized_name LIMIT $2`, after, indexPage)
+		WHERE normalized_name > $1 AND status <> $2 ORDER BY normalized_name LIMIT $3`, after, StatusQuarantined, indexPage)
 	if err != nil {
 		return nil, err
 	}

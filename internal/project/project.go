@@ -12,12 +12,15 @@ package project
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
+	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
@@ -39,6 +42,13 @@ type Project struct {
 	TotalSize      int64
 	UploadLimit    sql.NullInt64 // per-file limit override, bytes
 	TotalSizeLimit sql.NullInt64 // per-project total override, bytes
+	// Status is StatusActive, StatusArchived or StatusQuarantined: the
+	// project's PEP 792 status marker.
+	Status          string
+	StatusChangedAt sql.NullTime
+	// ReleaseAgeDays overrides the site's release-age policy: no new files
+	// on a release older than this many days.
+	ReleaseAgeDays sql.NullInt64
 }
 
 // Release is one version of a project.
@@ -87,28 +97,52 @@ type File struct {
 type Limits struct {
 	MaxFileSize    int64 // default per-file limit
 	MaxProjectSize int64 // default per-project total
+	// ReleaseAgeDays is the site's release-age policy: no new files on a
+	// release older than this many days (0: DefaultReleaseAgeDays).
+	ReleaseAgeDays int
 }
+
+// DefaultReleaseAgeDays is PyPI's release-age policy.
+const DefaultReleaseAgeDays = 14
 
 // Service is the package index. Create it with NewService.
 type Service struct {
 	db      *db.DB
 	blobs   blob.Store
 	limits  Limits
-	tempDir string
 	log     *slog.Logger
 	now     func() time.Time
 	helpURL string
 
+	notifier account.Notifier
+	links    account.Links
+	rand     io.Reader
+	created  CreateHook
+
 	unlisted unlistedQueue // blobs of refused uploads still to remove (blobrefs.go)
 }
+
+// CreateHook runs in the transaction that creates a project, after its
+// row and its first owner are written. creatorID is that owner.
+type CreateHook func(ctx context.Context, tx *sql.Tx, projectID int64, name string, creatorID int64) error
 
 // Options configures a Service.
 type Options struct {
 	Limits  Limits
-	TempDir string           // where uploads are spooled; same disk as the blob store is fastest
 	HelpURL string           // base of help links in error messages, e.g. "https://pypi.example.com/help/"
 	Now     func() time.Time // default time.Now
 	Log     *slog.Logger
+	// Notifier queues the emails that tell a project's owners and
+	// maintainers of a change (collaboration, yanks, deletions,
+	// quarantine); nil drops them (the events are still recorded).
+	Notifier account.Notifier
+	// Links are the pages emailed links open; invitations use
+	// VerifyProjectRole.
+	Links account.Links
+	Rand  io.Reader // invitation tokens; nil: crypto/rand
+	// OnCreate, if set, runs whenever a project is created (trusted
+	// publishing invalidates other users' pending publishers for the name).
+	OnCreate CreateHook
 }
 
 // NewService returns a Service over d and blobs.
@@ -119,7 +153,14 @@ func NewService(d *db.DB, blobs blob.Store, o Options) *Service {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{db: d, blobs: blobs, limits: o.Limits, tempDir: o.TempDir, log: o.Log, now: o.Now, helpURL: o.HelpURL}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Limits.ReleaseAgeDays <= 0 {
+		o.Limits.ReleaseAgeDays = DefaultReleaseAgeDays
+	}
+	return &Service{db: d, blobs: blobs, limits: o.Limits, log: o.Log, now: o.Now, helpURL: o.HelpURL,
+		notifier: o.Notifier, links: o.Links, rand: o.Rand, created: o.OnCreate}
 }
 
 // Blobs returns the blob store holding the files.
@@ -130,15 +171,18 @@ func (s *Service) DB() *db.DB { return s.db }
 
 func (s *Service) help(anchor string) string { return s.helpURL + "#" + anchor }
 
-const projectColumns = `id, name, normalized_name, created_at, last_serial, total_size, upload_limit, total_size_limit`
+const projectColumns = `id, name, normalized_name, created_at, last_serial, total_size, upload_limit, total_size_limit,
+	status, status_changed_at, release_age_days`
 
 func scanProject(row interface{ Scan(...any) error }) (*Project, error) {
 	var p Project
-	err := row.Scan(&p.ID, &p.Name, &p.NormalizedName, &p.CreatedAt, &p.LastSerial, &p.TotalSize, &p.UploadLimit, &p.TotalSizeLimit)
+	err := row.Scan(&p.ID, &p.Name, &p.NormalizedName, &p.CreatedAt, &p.LastSerial, &p.TotalSize, &p.UploadLimit, &p.TotalSizeLimit,
+		&p.Status, &p.StatusChangedAt, &p.ReleaseAgeDays)
 	if err != nil {
 		return nil, err
 	}
 	p.CreatedAt = p.CreatedAt.UTC()
+	p.StatusChangedAt.Time = p.StatusChangedAt.Time.UTC()
 	return &p, nil
 }
 
@@ -194,4 +238,24 @@ func (s *Service) ListProjects(ctx context.Context) ([]Project, error) {
 		out = append(out, *p)
 	}
 	return out, rows.Err()
+}
+
+// Membership is a user's standing on a project, for the management gate.
+type Membership struct {
+	Project *Project
+	Role    string // RoleOwner, RoleMaintainer, or "" for none
+}
+
+// MembershipOf returns the project with this normalized name and the
+// user's role on it, in one read.
+func (s *Service) MembershipOf(ctx context.Context, normalizedName string, userID int64) (*Membership, error) {
+	p, err := getProject(ctx, s.db, normalizedName)
+	if err != nil {
+		return nil, err
+	}
+	r, err := role(ctx, s.db, p.ID, userID)
+	if err != nil {
+		return nil, err
+	}
+	return &Membership{Project: p, Role: r}, nil
 }

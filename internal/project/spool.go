@@ -1,23 +1,28 @@
 package project
 
 import (
-	"bufio"
+	"context"
 	"crypto/md5"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"hash"
 	"io"
-	"os"
 
 	"golang.org/x/crypto/blake2b"
+
+	"github.com/gatehouse-index/gatehouse/internal/blob"
 )
 
-// Spooled is an uploaded file written to a private temp file while its three
-// digests were computed, so the bytes are read from the network once and
-// hashed once, and memory does not grow with the file's size.
+// Spooled is an uploaded file as it arrived: staged in the blob store while
+// its three digests were computed, so the bytes are read from the network
+// once, hashed once, written once, and memory does not grow with the file's
+// size. AcceptUpload reads it back for the checks and, if they pass, makes it
+// the blob by committing it; otherwise Close removes it.
 type Spooled struct {
-	File       *os.File
+	staged     blob.Staged
+	stored     bool // committed under its key (it may have been removed since)
 	Size       int64
 	MD5        string // hex
 	SHA256     string // hex
@@ -27,43 +32,71 @@ type Spooled struct {
 // ErrSpoolTooLarge is returned by Spool when the input exceeds the limit.
 var ErrSpoolTooLarge = errors.New("file too large")
 
-// Spool copies r into a new temp file in dir, computing md5, sha256 and
-// blake2b-256 on the way. It stops with ErrSpoolTooLarge as soon as more than
-// limit bytes arrive, without reading the rest. On error nothing is left on
-// disk; on success the caller must Close the Spooled.
-func Spool(r io.Reader, dir string, limit int64) (*Spooled, error) {
-	f, err := os.CreateTemp(dir, "upload-*")
+// ErrSpoolStore is wrapped by the errors of Spool that are the blob store's
+// (a full disk, say), not the upload's.
+var ErrSpoolStore = errors.New("staging the upload in the blob store")
+
+// Spool stages r in the blob store, computing md5, sha256 and blake2b-256 on
+// the way, each on its own goroutine. It stops with ErrSpoolTooLarge as soon
+// as more than limit bytes arrive, without reading the rest. On error nothing
+// is left in the store; on success the caller must Close the Spooled (which
+// is a no-op once AcceptUpload has stored it).
+func (s *Service) Spool(ctx context.Context, r io.Reader, limit int64) (*Spooled, error) {
+	return spool(ctx, s.blobs, r, limit)
+}
+
+func spool(ctx context.Context, store blob.Store, r io.Reader, limit int64) (*Spooled, error) {
+	st, err := store.Stage(ctx)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", ErrSpoolStore, err)
 	}
-	// The temp file is unlinked at once: it is reachable only through f, so a
-	// crash leaves nothing behind to sweep.
-	os.Remove(f.Name())
 	b2, _ := blake2b.New256(nil)
 	m, s := md5.New(), sha256.New()
-	// The multipart reader hands over small pieces; buffering the file side
-	// turns them into few large writes (it showed in upload profiles).
-	buf := bufio.NewWriterSize(f, 256<<10)
-	w := io.MultiWriter(buf, m, s, b2)
 	// Read one byte past the limit to tell "exactly limit" from "more".
-	n, err := io.Copy(w, io.LimitReader(r, limit+1))
+	n, err := copyFanout(io.LimitReader(r, limit+1), fanoutChunk, fanoutChunks, storeWriter{st}, b2, m, s)
 	if err == nil && n > limit {
 		err = ErrSpoolTooLarge
 	}
-	if err == nil {
-		err = buf.Flush()
-	}
 	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		f.Close()
+		st.Discard()
 		return nil, err
 	}
 	sum := func(h hash.Hash) string { return hex.EncodeToString(h.Sum(nil)) }
-	return &Spooled{File: f, Size: n, MD5: sum(m), SHA256: sum(s), Blake2_256: sum(b2)}, nil
+	return &Spooled{staged: st, Size: n, MD5: sum(m), SHA256: sum(s), Blake2_256: sum(b2)}, nil
 }
 
-// Close releases the temp file.
-func (s *Spooled) Close() error { return s.File.Close() }
+// storeWriter marks the staged blob's write errors as the store's.
+type storeWriter struct{ st blob.Staged }
+
+func (w storeWriter) Write(p []byte) (int, error) {
+	n, err := w.st.Write(p)
+	if err != nil {
+		err = fmt.Errorf("%w: %w", ErrSpoolStore, err)
+	}
+	return n, err
+}
+
+// ReadAt reads the spooled bytes (for the archive checks).
+func (s *Spooled) ReadAt(p []byte, off int64) (int, error) { return s.staged.ReadAt(p, off) }
+
+// sync makes the spooled bytes durable ahead of store, so that store,
+// which runs under the blob's lock, has little left to do.
+func (s *Spooled) sync() error {
+	if err := s.staged.Sync(); err != nil {
+		return fmt.Errorf("store file: %w", err)
+	}
+	return nil
+}
+
+// store makes the spooled bytes the blob under key, durably: after it
+// returns nil they survive a crash. It ends the Spooled either way.
+func (s *Spooled) store(ctx context.Context, key string) error {
+	s.stored = true // even a failed Commit may have renamed the file
+	if err := s.staged.Commit(ctx, key); err != nil {
+		return fmt.Errorf("store file: %w", err)
+	}
+	return nil
+}
+
+// Close removes the spooled bytes unless they were stored.
+func (s *Spooled) Close() error { return s.staged.Discard() }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"golang.org/x/crypto/blake2b"
@@ -78,22 +79,11 @@ func (s *Service) insertFile(ctx context.Context, tx *sql.Tx, who Uploader, up *
 	norm := pep.NormalizeName(f.Name)
 	var projectID int64
 	if isNew {
-		if err := s.checkNewProjectName(ctx, tx, f.Name); err != nil {
+		var err error
+		if projectID, err = s.createProject(ctx, tx, f.Name, who.UserID, who.Username); err != nil {
 			return 0, err
 		}
-		err := tx.QueryRowContext(ctx,
-			`INSERT INTO projects (name, normalized_name, ultranormalized_name, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-			f.Name, norm, pep.UltranormalizeName(f.Name), now).Scan(&projectID)
-		if err != nil {
-			return 0, err
-		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO roles (project_id, user_id, role) VALUES ($1, $2, $3)`, projectID, who.UserID, RoleOwner); err != nil {
-			return 0, err
-		}
-		if _, err := s.journal(ctx, tx, projectID, f.Name, "", "create", who.Username); err != nil {
-			return 0, err
-		}
-		if _, err := s.journal(ctx, tx, projectID, f.Name, "", "add Owner "+who.Username, who.Username); err != nil {
+		if err := s.uploadEvent(ctx, tx, who, projectID, audit.ProjectCreate, map[string]any{"name": f.Name}); err != nil {
 			return 0, err
 		}
 	} else {
@@ -105,12 +95,24 @@ func (s *Service) insertFile(ctx context.Context, tx *sql.Tx, who Uploader, up *
 	}
 
 	// The project's total, checked and added in one statement so two
-	// concurrent uploads cannot both squeeze under the limit.
-	r, err := tx.ExecContext(ctx, `UPDATE projects SET total_size = total_size + $1 WHERE id = $2 AND total_size + $1 <= $3`, c.Size, projectID, totalLimit)
+	// concurrent uploads cannot both squeeze under the limit. The statement
+	// also requires the project to be active: it locks the row, so an
+	// archive or a quarantine that committed since the checks outside this
+	// transaction is seen here, and one that comes later waits for this
+	// upload to commit.
+	r, err := tx.ExecContext(ctx, `UPDATE projects SET total_size = total_size + $1 WHERE id = $2 AND total_size + $1 <= $3 AND status = $4`,
+		c.Size, projectID, totalLimit, StatusActive)
 	if err != nil {
 		return 0, err
 	}
 	if n, _ := r.RowsAffected(); n == 0 {
+		p, err := getProject(ctx, tx, norm)
+		if err != nil {
+			return 0, err
+		}
+		if err := s.refuseByStatus(p); err != nil {
+			return 0, err
+		}
 		return 0, s.projectTooLarge(f.Name, totalLimit)
 	}
 
@@ -140,14 +142,25 @@ func (s *Service) insertFile(ctx context.Context, tx *sql.Tx, who Uploader, up *
 		metadata_sha256, metadata_blake2_256, metadata_key, metadata_size, uploaded_at, uploader_id)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		rel.ID, projectID, up.Filename, f.Filetype, f.PyVersion, f.RequiresPython, c.Size, c.MD5, c.SHA256, c.Blake2_256, key,
-		mSHA, mB2, mKey, mSize, now, who.UserID)
+		mSHA, mB2, mKey, mSize, now, nullUser(who.UserID))
 	if err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO filename_log (filename, created_at) VALUES ($1, $2)`, up.Filename, now); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO filename_log (filename, created_at, blake2_256_digest) VALUES ($1, $2, $3)`,
+		up.Filename, now, c.Blake2_256); err != nil {
+		return 0, err
+	}
+	if err := s.uploadEvent(ctx, tx, who, projectID, audit.FileAdd, map[string]any{"filename": up.Filename, "version": rel.Version,
+		"canonical_version": rel.CanonicalVersion, "submitted_by": who.Username}); err != nil {
 		return 0, err
 	}
 	return s.journal(ctx, tx, projectID, f.Name, rel.Version, fmt.Sprintf("add %s file %s", f.PyVersion, up.Filename), who.Username)
+}
+
+// uploadEvent records a project event caused by an upload.
+func (s *Service) uploadEvent(ctx context.Context, tx *sql.Tx, who Uploader, projectID int64, tag string, add map[string]any) error {
+	return audit.Record(ctx, tx, s.now(), audit.Event{ProjectID: projectID, Tag: tag, ActorID: who.UserID, Actor: who.Username,
+		IP: who.Client.IP, UserAgent: who.Client.UserAgent, Additional: add})
 }
 
 func (s *Service) insertRelease(ctx context.Context, tx *sql.Tx, who Uploader, projectID int64, f *Form) (*Release, error) {
@@ -157,11 +170,15 @@ func (s *Service) insertRelease(ctx context.Context, tx *sql.Tx, who Uploader, p
 		description, description_content_type, description_html, requires_python, metadata_json, uploader_id, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		projectID, f.Version.String(), f.Version.Canonical(), f.Version.IsPrerelease(), f.Summary,
-		f.Description, ct, html, f.RequiresPython, releaseFields(f), who.UserID, s.now().UTC())
+		f.Description, ct, html, f.RequiresPython, releaseFields(f), nullUser(who.UserID), s.now().UTC())
 	if err != nil {
 		return nil, err
 	}
 	if _, err := s.journal(ctx, tx, projectID, f.Name, f.Version.String(), "new release", who.Username); err != nil {
+		return nil, err
+	}
+	if err := s.uploadEvent(ctx, tx, who, projectID, audit.ProjectReleaseAdd, map[string]any{"version": f.Version.String(),
+		"canonical_version": f.Version.Canonical(), "submitted_by": who.Username}); err != nil {
 		return nil, err
 	}
 	return getRelease(ctx, tx, projectID, f.Version)

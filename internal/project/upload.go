@@ -5,13 +5,14 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/archive"
+	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/failpoint"
@@ -32,6 +33,13 @@ type Uploader struct {
 	// verified primary email and a second factor); it runs after the
 	// permission check, as on PyPI (pypi/warehouse#18575). May be nil.
 	Prerequisites func() error
+	// Publisher is set for a token minted for a trusted publisher (UserID
+	// is then 0): Permits, which checks the project is one of the
+	// publisher's, is the whole permission; no role is looked up. Username
+	// is what the journal records as the submitter.
+	Publisher bool
+	// Client is where the upload came from, for the audit trail.
+	Client account.Client
 }
 
 // Upload is one file upload: the validated form plus the spooled content.
@@ -49,11 +57,6 @@ type UploadResult struct {
 	Duplicate bool // an identical file was already there; nothing changed
 	Serial    int64
 }
-
-// releaseAgeLimit: no new files for releases older than this (Warehouse:
-// a file added long after a release is out is a typical sign of a hijacked
-// account planting malware in a trusted version).
-const releaseAgeLimit = 14 * 24 * time.Hour
 
 // FileLimit returns the per-file upload limit that applies to a project name,
 // so the web layer can stop reading as soon as it is exceeded.
@@ -129,13 +132,19 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 			return res, err
 		}
 	}
-	if !isNew {
+	if !isNew && !who.Publisher {
 		r, err := role(ctx, s.db, proj.ID, who.UserID)
 		if err != nil {
 			return res, err
 		}
 		if r != RoleOwner && r != RoleMaintainer {
 			return res, derrors.New(derrors.Forbidden, "The user '%s' isn't allowed to upload to project '%s'. See %s for more information.", who.Username, displayName, s.help("project-name"))
+		}
+		// PEP 792: neither an archived nor a quarantined project takes
+		// uploads. PyPI answers an archived project with the permission
+		// message above; this says what is going on and what to do.
+		if err := s.refuseByStatus(proj); err != nil {
+			return res, err
 		}
 	}
 
@@ -198,10 +207,13 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		}
 	}()
 
-	// Steps 20 and 21: release rules.
+	// Steps 20 and 21: release rules. The release-age policy (14 days on
+	// PyPI; a setting here, per site and per project): a file added long
+	// after a release is out is a typical sign of a hijacked account
+	// planting malware in a version everyone trusts.
 	if rel != nil {
-		if s.now().Sub(rel.CreatedAt) > releaseAgeLimit {
-			return res, derrors.New(derrors.Invalid, "Uploading new files to releases older than 14 days is not allowed.")
+		if days := s.ReleaseAgeDays(proj); s.now().Sub(rel.CreatedAt) > time.Duration(days)*24*time.Hour {
+			return res, derrors.New(derrors.Invalid, "Uploading new files to releases older than %s is not allowed.", daysText(days))
 		}
 		if f.Filetype == "sdist" {
 			if err := checkOneSdist(ctx, s.db, rel.ID); err != nil {
@@ -216,46 +228,53 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		return res, err
 	}
 
-	// Step 26: make the bytes durable, then list them.
+	// Step 26: make the bytes durable, then list them. The staged bytes
+	// (the file, and a wheel's METADATA) are flushed first; they become
+	// blobs under their keys only inside the transaction that lists them,
+	// under the blobs' lock (storeBlobs, blobrefs.go). So a sweep of orphan
+	// blobs can never take them between the two, and an upload the
+	// database refuses before that point (it is down, a concurrent upload
+	// won) leaves no blob: its staged files are discarded.
 	key := BlobKey(c.Blake2_256)
 	var m *storedMetadata
+	var ms blob.Staged
 	if f.Filetype == "bdist_wheel" {
 		m = newStoredMetadata(key, meta)
-	}
-	for attempt := 1; ; attempt++ {
-		if err := s.putBlobs(ctx, c, key, m, meta); err != nil {
-			s.dropUnlisted(ctx, err, key, m)
+		if ms, err = s.stageMetadata(ctx, meta); err != nil {
 			return res, err
 		}
-		failpoint.Hit("upload-before-commit")
-		err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-			var err error
-			res.Serial, err = s.insertFile(ctx, tx, who, up, isNew, key, m, limit, totalLimit)
-			if err != nil {
-				return err
-			}
-			return s.blobsPresent(ctx, tx, key, m)
-		})
-		// A sweep took the blobs for orphans between the write and the
-		// transaction: write them again (see blobrefs.go).
-		if !errors.Is(err, errBlobGone) || attempt == 3 {
-			break
-		}
+		defer ms.Discard()
 	}
-	if err != nil {
-		// Not listed: what this upload wrote must not linger. If the
-		// error turns out to be a lost race with an identical upload,
-		// its row names the blobs and they stay.
+	if err := c.sync(); err != nil {
+		return res, OutOfSpace(err)
+	}
+	failpoint.Hit("upload-staged")
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		res.Serial, err = s.insertFile(ctx, tx, who, up, isNew, key, m, limit, totalLimit)
+		if err != nil {
+			return err
+		}
+		if err := s.storeBlobs(ctx, tx, c, key, m, ms); err != nil {
+			return err
+		}
+		failpoint.Hit("upload-before-commit")
+		return nil
+	})
+	if err != nil && c.stored {
+		// Published, then not listed (the commit failed): what this
+		// upload wrote must not linger. If the error is a lost race with
+		// an identical upload, its row names the blobs and they stay.
 		s.dropUnlisted(ctx, err, key, m)
-	} else {
+	} else if err == nil {
 		failpoint.Hit("upload-committed")
 		s.retryUnlisted(ctx)
 	}
 	// Whichever check noticed (the unique index, or the name checks in the
 	// transaction, which can see the other project half-way: "too similar"
 	// before "conflicts"), a new project that now exists was created by a
-	// concurrent upload.
-	if isNew && err != nil {
+	// concurrent upload. Its bytes are still staged for the second try.
+	if isNew && err != nil && !c.stored {
 		if _, gerr := getProject(ctx, s.db, norm); gerr == nil {
 			if dup, derr := s.checkDuplicate(ctx, s.db, up); derr != nil || !dup {
 				return res, errProjectCreatedMeanwhile
@@ -280,24 +299,6 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 	return res, err
 }
 
-// putBlobs makes an upload's file, and a wheel's METADATA, durable in the
-// blob store.
-func (s *Service) putBlobs(ctx context.Context, c *Spooled, key string, m *storedMetadata, meta []byte) error {
-	if _, err := c.File.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	if err := s.blobs.Put(ctx, key, c.File); err != nil {
-		return OutOfSpace(fmt.Errorf("store file: %w", err))
-	}
-	failpoint.Hit("upload-file-stored")
-	if m != nil {
-		if err := s.blobs.Put(ctx, m.key, strings.NewReader(string(meta))); err != nil {
-			return OutOfSpace(fmt.Errorf("store metadata: %w", err))
-		}
-	}
-	return nil
-}
-
 // OutOfSpace turns a write the disk refused for lack of space (or quota)
 // into the error the client is told about (507); other errors are returned
 // as they are. Nothing of the upload is kept: the caller removes what it
@@ -311,9 +312,11 @@ func OutOfSpace(err error) error {
 
 type outOfSpace struct{ err error }
 
-func (e *outOfSpace) Error() string   { return e.err.Error() }
-func (e *outOfSpace) Unwrap() []error { return []error{derrors.NoSpace, e.err} }
-func (e *outOfSpace) Message() string {
+func (e *outOfSpace) Error() string { return e.err.Error() }
+func (e *outOfSpace) Unwrap() []error {
+	return []error{&derrors.Error{Kind: derrors.NoSpace, Msg: e.message()}, e.err}
+}
+func (e *outOfSpace) message() string {
 	return "The server has run out of disk space, so this file was not stored. Nothing was changed; upload it again later, or tell the index's administrator."
 }
 
@@ -365,12 +368,31 @@ func (s *Service) checkDuplicate(ctx context.Context, q querier, up *Upload) (bo
 	// The filename log is read before the files: a file and its log entry
 	// are committed together, so a concurrent upload that commits between
 	// the two queries shows up in files, not as a deleted file's name.
-	var one int
-	err := q.QueryRowContext(ctx, `SELECT 1 FROM filename_log WHERE filename = $1`, up.Filename).Scan(&one)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+	// The log also says whether these bytes were ever uploaded under
+	// another name (wasAs): the bytes of a deleted file do not come back
+	// under another name either, or a deletion that raced with such an
+	// upload could remove the new file's bytes after it was listed.
+	rows, err := q.QueryContext(ctx, `SELECT filename FROM filename_log WHERE filename = $1 OR blake2_256_digest = $2`, up.Filename, c.Blake2_256)
+	if err != nil {
 		return false, err
 	}
-	logged := err == nil
+	logged, wasAs := false, ""
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return false, err
+		}
+		if name == up.Filename {
+			logged = true
+		} else {
+			wasAs = name
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
 	var filename, sha, b2 string
 	err = q.QueryRowContext(ctx,
 		`SELECT filename, sha256_digest, blake2_256_digest FROM files WHERE filename = $1 OR blake2_256_digest = $2 LIMIT 1`,
@@ -387,7 +409,29 @@ func (s *Service) checkDuplicate(ctx context.Context, q querier, up *Upload) (bo
 	if logged {
 		return false, derrors.New(derrors.Invalid, "This filename was previously used by a file that has since been deleted. Use a different version. See %s for more information.", s.help("file-name-reuse"))
 	}
+	if wasAs != "" {
+		return false, derrors.New(derrors.Invalid, "This file was previously uploaded as '%s', which has since been deleted. Build a new version. See %s for more information.", wasAs, s.help("file-name-reuse"))
+	}
 	return false, nil
+}
+
+// daysText is "1 day" or "14 days".
+func daysText(n int) string {
+	if n == 1 {
+		return "1 day"
+	}
+	return strconv.Itoa(n) + " days"
+}
+
+// refuseByStatus refuses uploads to an archived or quarantined project.
+func (s *Service) refuseByStatus(p *Project) error {
+	switch p.Status {
+	case StatusArchived:
+		return derrors.New(derrors.Forbidden, "Project '%s' is archived and accepts no uploads. An owner can unarchive it on its settings page. See %s for more information.", p.Name, s.help("archived"))
+	case StatusQuarantined:
+		return derrors.New(derrors.Forbidden, "Project '%s' is quarantined by the administrators and accepts no uploads. See %s for more information.", p.Name, s.help("quarantined"))
+	}
+	return nil
 }
 
 func checkOneSdist(ctx context.Context, q querier, releaseID int64) error {
@@ -435,7 +479,7 @@ func (s *Service) inspect(up *Upload, norm string) ([]byte, error) {
 	if v, err := pep.ParseVersion(fileVer); err != nil || v.Canonical() != f.Version.Canonical() {
 		return nil, derrors.New(derrors.Invalid, "Version in filename should be '%s' not '%s'.", f.Version.String(), fileVer)
 	}
-	res, err := archive.Inspect(up.Content.File, up.Content.Size, kind, distInfo, archive.DefaultLimits())
+	res, err := archive.Inspect(up.Content, up.Content.Size, kind, distInfo, archive.DefaultLimits())
 	if err != nil {
 		if errors.Is(err, archive.ErrInvalid) {
 			return nil, derrors.New(derrors.Invalid, "Invalid distribution file. %s", err.Error())

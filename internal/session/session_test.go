@@ -8,15 +8,16 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
+	"github.com/gatehouse-index/gatehouse/internal/testclock"
 )
 
 func TestLifecycle(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
-		now := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
-		m := NewManager(d, Options{IdleTimeout: time.Hour, AbsoluteTimeout: 3 * time.Hour, Now: func() time.Time { return now }})
+		clock := testclock.New(time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC))
+		m := NewManager(d, Options{IdleTimeout: time.Hour, AbsoluteTimeout: 3 * time.Hour, Now: clock.Now})
 		var uid int64
-		if err := d.QueryRow(`INSERT INTO users (username, username_key, created_at) VALUES ('a', 'a', $1) RETURNING id`, now).Scan(&uid); err != nil {
+		if err := d.QueryRow(`INSERT INTO users (username, username_key, created_at) VALUES ('a', 'a', $1) RETURNING id`, clock.Now()).Scan(&uid); err != nil {
 			t.Fatal(err)
 		}
 		raw, err := m.New(ctx, nil, &Session{UserID: uid, Level: Password, IP: "10.0.0.1", UserAgent: "test"})
@@ -39,11 +40,11 @@ func TestLifecycle(t *testing.T) {
 
 		// Idle timeout: 59 minutes keeps it alive (and touches it), a further
 		// hour without requests ends it.
-		now = now.Add(59 * time.Minute)
+		clock.Advance(59 * time.Minute)
 		if _, err := m.Load(ctx, raw); err != nil {
 			t.Fatalf("after 59m idle: %v", err)
 		}
-		now = now.Add(60 * time.Minute)
+		clock.Advance(60 * time.Minute)
 		if _, err := m.Load(ctx, raw); !errors.Is(err, ErrNoSession) {
 			t.Fatalf("after 60m idle: got %v, want ErrNoSession", err)
 		}
@@ -51,7 +52,7 @@ func TestLifecycle(t *testing.T) {
 		// Absolute timeout, however active.
 		raw, _ = m.New(ctx, nil, &Session{UserID: uid, Level: Password})
 		for i := 0; i < 5; i++ {
-			now = now.Add(50 * time.Minute)
+			clock.Advance(50 * time.Minute)
 			_, err = m.Load(ctx, raw)
 		}
 		if !errors.Is(err, ErrNoSession) {
@@ -78,18 +79,18 @@ func TestLifecycle(t *testing.T) {
 			t.Error("never re-authenticated, yet RecentlyAuthenticated")
 		}
 		m.MarkReauth(ctx, s)
-		now = now.Add(29 * time.Minute)
+		clock.Advance(29 * time.Minute)
 		if !m.RecentlyAuthenticated(s) {
 			t.Error("29 minutes after re-authentication: want recent")
 		}
-		now = now.Add(2 * time.Minute)
+		clock.Advance(2 * time.Minute)
 		if m.RecentlyAuthenticated(s) {
 			t.Error("31 minutes after re-authentication: want not recent")
 		}
 
 		// Listing and ending: another user's session cannot be ended by id.
 		var other int64
-		d.QueryRow(`INSERT INTO users (username, username_key, created_at) VALUES ('b', 'b', $1) RETURNING id`, now).Scan(&other)
+		d.QueryRow(`INSERT INTO users (username, username_key, created_at) VALUES ('b', 'b', $1) RETURNING id`, clock.Now()).Scan(&other)
 		theirs, _ := m.New(ctx, nil, &Session{UserID: other, Level: Password})
 		if err := m.EndUserSession(ctx, nil, uid, Hash(theirs)); err == nil {
 			t.Error("user a ended user b's session")

@@ -5,8 +5,9 @@
 //
 // Each counted attempt is one row; a limit counts the rows of a key inside a
 // moving window, as Warehouse's limiter does ("10 per 5 minutes"). Rows older
-// than the longest window are deleted as the key is hit again, so the table
-// stays small.
+// than the longest window are deleted as the key is hit again, and Sweep
+// removes the rows of keys that are never hit again, so the table stays
+// small.
 package throttle
 
 import (
@@ -38,7 +39,14 @@ type Limiter struct {
 }
 
 // New returns a limiter called name (the key namespace, e.g. "ip.login").
+// A limit longer than MaxWindow is a programming error: Sweep would forget
+// hits it still counts.
 func New(d *db.DB, name string, now func() time.Time, limits ...Limit) *Limiter {
+	for _, l := range limits {
+		if l.Per > MaxWindow {
+			panic(fmt.Sprintf("throttle %s: limit %s is longer than MaxWindow (%s)", name, l, MaxWindow))
+		}
+	}
 	if now == nil {
 		now = time.Now
 	}
@@ -128,23 +136,10 @@ func (l *Limiter) Describe() string {
 	return strings.Join(parts, ", ")
 }
 
-// LimitedError is returned when a limit trips. Its kind is
-// derrors.RateLimited (429); RetryAfter fills the Retry-After header.
-type LimitedError struct {
-	Msg        string
-	RetryAfter time.Duration
-}
-
-func (e *LimitedError) Error() string { return e.Msg }
-
-// Unwrap gives the error its kind.
-func (e *LimitedError) Unwrap() error { return derrors.RateLimited }
-
-// Message lets derrors.Message show the text to users.
-func (e *LimitedError) Message() string { return e.Msg }
-
-// Enforce checks key and returns a *LimitedError with msg when it is over a
-// limit. Database errors fail open (nil) after being passed to onErr.
+// Enforce checks key and, when it is over a limit, returns a
+// derrors.RateLimited error with msg that says when to retry
+// (derrors.RetryAfter). Database errors fail open (nil) after being passed
+// to onErr.
 func (l *Limiter) Enforce(ctx context.Context, key, msg string, onErr func(error)) error {
 	ok, wait, err := l.Check(ctx, key)
 	if err != nil && onErr != nil {
@@ -153,5 +148,5 @@ func (l *Limiter) Enforce(ctx context.Context, key, msg string, onErr func(error
 	if ok {
 		return nil
 	}
-	return &LimitedError{Msg: msg, RetryAfter: wait}
+	return derrors.Limited(wait, "%s", msg)
 }

@@ -19,6 +19,7 @@ const (
 	tagProjectName = 1 // [1, ["normalized-name", ...]]
 	tagProjectID   = 2 // [2, ["<project id>", ...]]
 	tagRequestUser = 3 // [3, "<user id>"]
+	tagPublisher   = 4 // [4, "<trusted publisher id>"] (Warehouse's OIDCPublisher)
 
 	// tagLegacyUser is ours, never serialized: Warehouse's old
 	// {"version":1,"permissions":"user"} caveat, which it adapts to
@@ -33,6 +34,8 @@ const (
 	reasonExpired        = "token is expired"
 	reasonNoProject      = "project-scoped token used outside of a project context"
 	reasonWrongUser      = "current user does not match user restriction in token"
+	reasonWrongPublisher = "current identity does not match the trusted publisher restriction in token"
+	reasonNotPublished   = "project is not one of the trusted publisher's projects: '%s'"
 	reasonNotArray       = "caveat must be an array"
 	reasonEmptyArray     = "caveat array cannot be empty"
 	reasonNotEnough      = "Not enough values"
@@ -48,6 +51,7 @@ type caveat struct {
 	expiresAt, notBefore int64    // tagExpiration
 	values               []string // tagProjectName (names), tagProjectID (ids)
 	userID               string   // tagRequestUser
+	publisherID          string   // tagPublisher
 }
 
 // caveatError is a caveat that could not be parsed. Its text is the failure
@@ -104,7 +108,7 @@ func parseCaveat(data []byte) (caveat, error) {
 	switch tag {
 	case tagExpiration:
 		n = 2
-	case tagProjectName, tagProjectID, tagRequestUser:
+	case tagProjectName, tagProjectID, tagRequestUser, tagPublisher:
 		n = 1
 	default:
 		return caveat{}, unknownTag(arr[0])
@@ -143,6 +147,12 @@ func parseCaveat(data []byte) (caveat, error) {
 			return caveat{}, caveatError(reasonInvalidFields)
 		}
 		c.userID = s
+	case tagPublisher:
+		s, ok := fields[0].(string)
+		if !ok {
+			return caveat{}, caveatError(reasonInvalidFields)
+		}
+		c.publisherID = s
 	}
 	return c, nil
 }
@@ -202,15 +212,17 @@ func unknownTag(tag any) error {
 }
 
 // isProjectScoped reports whether the caveat limits the token to projects.
+// A publisher's token is limited to the publisher's projects.
 func (c caveat) isProjectScoped() bool {
-	return c.tag == tagProjectName || c.tag == tagProjectID
+	return c.tag == tagProjectName || c.tag == tagProjectID || c.tag == tagPublisher
 }
 
-// checkRequest checks the caveats that need no project: expiry and user.
-// It returns "" when the caveat holds (or is checked per project instead).
-// userID is the user the token belongs to, which is always the identity of
-// a request that presents it.
-func (c caveat) checkRequest(userID int64, now time.Time) string {
+// checkRequest checks the caveats that need no project: expiry, user and
+// publisher. It returns "" when the caveat holds (or is checked per project
+// instead). userID is the user the token belongs to and publisherID the
+// trusted publisher it was minted for (0 when it is not such a token), which
+// is always the identity of a request that presents it.
+func (c caveat) checkRequest(userID, publisherID int64, now time.Time) string {
 	switch c.tag {
 	case tagExpiration:
 		t := now.Unix()
@@ -218,8 +230,17 @@ func (c caveat) checkRequest(userID int64, now time.Time) string {
 			return reasonExpired
 		}
 	case tagRequestUser:
-		if c.userID != strconv.FormatInt(userID, 10) {
+		if userID == 0 || c.userID != strconv.FormatInt(userID, 10) {
 			return reasonWrongUser
+		}
+	case tagLegacyUser:
+		// "The user the token belongs to": a publisher's token has none.
+		if userID == 0 {
+			return reasonWrongUser
+		}
+	case tagPublisher:
+		if publisherID == 0 || c.publisherID != strconv.FormatInt(publisherID, 10) {
+			return reasonWrongPublisher
 		}
 	}
 	return ""
@@ -261,6 +282,10 @@ func projectNameCaveat(names []string) string {
 
 func projectIDCaveat(ids []string) string {
 	return marshalCaveat([]any{tagProjectID, ids})
+}
+
+func publisherCaveat(publisherID int64) string {
+	return marshalCaveat([]any{tagPublisher, strconv.FormatInt(publisherID, 10)})
 }
 
 func requestUserCaveat(userID int64) string {

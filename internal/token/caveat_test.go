@@ -34,7 +34,10 @@ func TestParseCaveat(t *testing.T) {
 		{in: `[]`, err: "caveat array cannot be empty"},
 		{in: `3`, err: "caveat must be an array"},
 		{in: `null`, err: "caveat must be an array"},
-		{in: `[4,"publisher"]`, err: "caveat has unknown tag: 4"},
+		{in: `[4,"17"]`, want: caveat{tag: tagPublisher, publisherID: "17"}},
+		{in: `[4,17]`, err: "invalid values for fields"},
+		{in: `[4,"17","x"]`, err: "invalid values for fields"},
+		{in: `[5,"publisher"]`, err: "caveat has unknown tag: 5"},
 		{in: `[1.0,["a"]]`, err: "caveat has unknown tag: 1.0"},
 		{in: `[true,["a"]]`, err: "caveat has unknown tag: true"},
 		{in: `[null]`, err: "caveat has unknown tag: null"},
@@ -89,24 +92,36 @@ func TestSerializedCaveats(t *testing.T) {
 func TestCaveatChecks(t *testing.T) {
 	now := time.Unix(1000, 0)
 	exp := caveat{tag: tagExpiration, expiresAt: 1001, notBefore: 1000}
-	if r := exp.checkRequest(1, now); r != "" {
+	if r := exp.checkRequest(1, 0, now); r != "" {
 		t.Errorf("at nbf: %q", r)
 	}
-	if r := exp.checkRequest(1, now.Add(-time.Second)); r != reasonExpired {
+	if r := exp.checkRequest(1, 0, now.Add(-time.Second)); r != reasonExpired {
 		t.Errorf("before nbf: %q", r)
 	}
-	if r := exp.checkRequest(1, now.Add(time.Second)); r != reasonExpired {
+	if r := exp.checkRequest(1, 0, now.Add(time.Second)); r != reasonExpired {
 		t.Errorf("at exp: %q", r)
 	}
 	user := caveat{tag: tagRequestUser, userID: "7"}
-	if user.checkRequest(7, now) != "" || user.checkRequest(8, now) != reasonWrongUser {
+	if user.checkRequest(7, 0, now) != "" || user.checkRequest(8, 0, now) != reasonWrongUser {
 		t.Error("RequestUser check wrong")
 	}
-	if (caveat{tag: tagLegacyUser}).checkRequest(8, now) != "" {
+	if (caveat{tag: tagLegacyUser}).checkRequest(8, 0, now) != "" {
 		t.Error("legacy user caveat failed")
 	}
+	// A publisher's token (user 0) never satisfies a user caveat, and a
+	// user's token (publisher 0) never satisfies a publisher caveat.
+	if user.checkRequest(0, 7, now) != reasonWrongUser || (caveat{tag: tagLegacyUser}).checkRequest(0, 7, now) != reasonWrongUser {
+		t.Error("user caveat held for a publisher's token")
+	}
+	pub := caveat{tag: tagPublisher, publisherID: "7"}
+	if pub.checkRequest(0, 7, now) != "" || pub.checkRequest(0, 8, now) != reasonWrongPublisher || pub.checkRequest(7, 0, now) != reasonWrongPublisher {
+		t.Error("OIDCPublisher check wrong")
+	}
+	if !pub.isProjectScoped() {
+		t.Error("a publisher's token could create projects")
+	}
 	names := caveat{tag: tagProjectName, values: []string{"a"}}
-	if names.checkRequest(1, now) != "" {
+	if names.checkRequest(1, 0, now) != "" {
 		t.Error("project caveat checked without a project")
 	}
 	if names.checkProject("a", 5) != "" || names.checkProject("b", 5) != "project-scoped token is not valid for project: 'b'" {

@@ -66,7 +66,7 @@ func FuzzParseCaveat(f *testing.F) {
 			}
 			return
 		}
-		c.checkRequest(1, time.Unix(1767225600, 0))
+		c.checkRequest(1, 0, time.Unix(1767225600, 0))
 		c.checkProject("a", 1)
 	})
 }

@@ -88,7 +88,7 @@ func TestPymacaroonsInterop(t *testing.T) {
 	py := python(t)
 	ctx := context.Background()
 	f := newFixture(t, dbtest.NewSQLite(t))
-	exp := f.now.Add(time.Hour)
+	exp := f.clock.Now().Add(time.Hour)
 
 	for _, tc := range []struct {
 		name     string

@@ -55,6 +55,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
@@ -64,12 +65,14 @@ import (
 // (Warehouse's limit).
 const MaxDescriptionLen = 100
 
-// Service mints, lists, deletes and verifies API tokens.
+// Service mints, lists, deletes, revokes and verifies API tokens.
 type Service struct {
 	db       *db.DB
 	secret   []byte
 	location string
 	helpURL  string
+	notifier account.Notifier
+	links    account.Links
 	now      func() time.Time
 	rand     io.Reader
 	log      *slog.Logger
@@ -94,6 +97,11 @@ type Options struct {
 	// Logger receives failures of best-effort bookkeeping (last-used
 	// updates); default discards them. Tokens are never logged.
 	Logger *slog.Logger
+	// Notifier queues the email telling an owner that their token leaked
+	// and was revoked; nil records the event without an email.
+	Notifier account.Notifier
+	// Links holds the API tokens page (Links.Tokens) those emails link to.
+	Links account.Links
 }
 
 // NewService returns a Service storing tokens in d.
@@ -112,6 +120,8 @@ func NewService(d *db.DB, o Options) (*Service, error) {
 		secret:   append([]byte(nil), o.Secret...),
 		location: o.Location,
 		helpURL:  o.HelpURL,
+		notifier: o.Notifier,
+		links:    o.Links,
 		now:      o.Now,
 		rand:     o.Rand,
 		log:      o.Logger,
@@ -154,7 +164,13 @@ type Token struct {
 // description is required, at most 100 characters and unique among the
 // user's tokens. expiresAt, if set, must be in the future; it is kept to the
 // second, since the caveat counts unix seconds.
-func (s *Service) Create(ctx context.Context, userID int64, description string, projects []string, expiresAt *time.Time) (raw string, t Token, err error) {
+//
+// The token, account:api_token:added on the owner and
+// project:api_token:added on each project it is limited to are written in
+// one transaction. A refusal names the form field it is about
+// (derrors.FieldOf: "description", "scope" or "expires") and changes
+// nothing.
+func (s *Service) Create(ctx context.Context, userID int64, description string, projects []string, expiresAt *time.Time, by Origin) (raw string, t Token, err error) {
 	defer derrors.Wrap(&err, "token.Create(user %d)", userID)
 
 	description = strings.TrimSpace(description)
@@ -164,7 +180,7 @@ func (s *Service) Create(ctx context.Context, userID int64, description string, 
 	now := s.now().UTC().Truncate(time.Microsecond)
 	if expiresAt != nil {
 		if !expiresAt.After(now) {
-			return "", Token{}, derrors.New(derrors.Invalid, "The token's expiry must be in the future.")
+			return "", Token{}, derrors.InField(derrors.Invalid, FieldExpires, "The token's expiry must be in the future.")
 		}
 		e := time.Unix(expiresAt.Unix(), 0).UTC()
 		expiresAt = &e
@@ -180,7 +196,8 @@ func (s *Service) Create(ctx context.Context, userID int64, description string, 
 	id := u.String()
 
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if err := checkUser(ctx, tx, userID); err != nil {
+		username, err := checkUser(ctx, tx, userID)
+		if err != nil {
 			return err
 		}
 		ids, err := ownedProjectIDs(ctx, tx, userID, names)
@@ -201,7 +218,10 @@ func (s *Service) Create(ctx context.Context, userID int64, description string, 
 			ExpiresAt:   expiresAt,
 			CreatedAt:   now,
 		}
-		return insertToken(ctx, tx, t, caveats)
+		if err := insertToken(ctx, tx, t, caveats); err != nil {
+			return err
+		}
+		return recordChange(ctx, tx, now, by, username, t, ids, true)
 	})
 	if err != nil {
 		return "", Token{}, err
@@ -214,13 +234,13 @@ func (s *Service) Create(ctx context.Context, userID int64, description string, 
 // PostgreSQL would refuse anyway (NUL).
 func checkDescription(d string) error {
 	if d == "" {
-		return derrors.New(derrors.Invalid, "Specify a token name.")
+		return derrors.InField(derrors.Invalid, FieldDescription, "Specify a token name.")
 	}
 	if !utf8.ValidString(d) || strings.IndexFunc(d, unicode.IsControl) >= 0 {
-		return derrors.New(derrors.Invalid, "The token name must not contain control characters.")
+		return derrors.InField(derrors.Invalid, FieldDescription, "The token name must not contain control characters.")
 	}
 	if utf8.RuneCountInString(d) > MaxDescriptionLen {
-		return derrors.New(derrors.Invalid, "The token name must be at most %d characters long.", MaxDescriptionLen)
+		return derrors.InField(derrors.Invalid, FieldDescription, "The token name must be at most %d characters long.", MaxDescriptionLen)
 	}
 	return nil
 }
@@ -233,7 +253,7 @@ func normalizeProjects(projects []string) ([]string, error) {
 	for _, p := range projects {
 		p = strings.TrimSpace(p)
 		if !pep.ValidProjectName(p) {
-			return nil, derrors.New(derrors.Invalid, "%q is not a valid project name.", p)
+			return nil, derrors.InField(derrors.Invalid, FieldScope, "%q is not a valid project name.", p)
 		}
 		n := pep.NormalizeName(p)
 		if !seen[n] {
@@ -245,14 +265,15 @@ func normalizeProjects(projects []string) ([]string, error) {
 }
 
 // checkUser makes sure the owner exists, so that a bad id is a clear error
-// rather than a foreign-key failure.
-func checkUser(ctx context.Context, tx *sql.Tx, userID int64) error {
-	var one int
-	err := tx.QueryRowContext(ctx, `SELECT 1 FROM users WHERE id = $1`, userID).Scan(&one)
+// rather than a foreign-key failure, and returns their username for the
+// audit events.
+func checkUser(ctx context.Context, tx *sql.Tx, userID int64) (string, error) {
+	var username string
+	err := tx.QueryRowContext(ctx, `SELECT username FROM users WHERE id = $1`, userID).Scan(&username)
 	if errors.Is(err, sql.ErrNoRows) {
-		return derrors.New(derrors.NotFound, "User not found.")
+		return "", derrors.New(derrors.NotFound, "User not found.")
 	}
-	return err
+	return username, err
 }
 
 // ownedProjectIDs returns the id of each named project, refusing a project
@@ -270,13 +291,13 @@ func ownedProjectIDs(ctx context.Context, tx *sql.Tx, userID int64, names []stri
 			FROM projects p
 			WHERE p.normalized_name = $1`, name, userID).Scan(&id, &hasRole)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, derrors.New(derrors.NotFound, "Project '%s' does not exist.", name)
+			return nil, derrors.InField(derrors.NotFound, FieldScope, "Project '%s' does not exist.", name)
 		}
 		if err != nil {
 			return nil, err
 		}
 		if !hasRole {
-			return nil, derrors.New(derrors.Forbidden, "You are not an owner or maintainer of project '%s'.", name)
+			return nil, derrors.InField(derrors.Forbidden, FieldScope, "You are not an owner or maintainer of project '%s'.", name)
 		}
 		ids = append(ids, id)
 	}
@@ -327,7 +348,7 @@ func insertToken(ctx context.Context, tx *sql.Tx, t Token, caveats []string) err
 	if db.IsUniqueViolation(err) {
 		// Warehouse's words; the kind says it clashes with an existing
 		// token, so callers can say which and suggest another name.
-		return derrors.New(derrors.Conflict, "API token name already in use")
+		return derrors.InField(derrors.Conflict, FieldDescription, "API token name already in use")
 	}
 	return err
 }
@@ -336,31 +357,45 @@ func insertToken(ctx context.Context, tx *sql.Tx, t Token, caveats []string) err
 func (s *Service) List(ctx context.Context, userID int64) (_ []Token, err error) {
 	defer derrors.Wrap(&err, "token.List(user %d)", userID)
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT id, user_id, description, caveats_json, permissions, expires_at, created_at, last_used_at
-		FROM api_tokens
-		WHERE user_id = $1
-		ORDER BY created_at DESC, id`, userID)
+		SELECT `+tokenColumns+`
+		FROM api_tokens t
+		WHERE t.user_id = $1
+		ORDER BY t.created_at DESC, t.id`, userID)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
 	var tokens []Token
 	for rows.Next() {
-		var (
-			t              Token
-			caveatsJSON    string
-			expires, lastU sql.NullTime
-		)
-		if err := rows.Scan(&t.ID, &t.UserID, &t.Description, &caveatsJSON, &t.Permissions, &expires, &t.CreatedAt, &lastU); err != nil {
+		t, _, err := scanToken(rows)
+		if err != nil {
 			return nil, err
 		}
-		t.CreatedAt = t.CreatedAt.UTC()
-		t.ExpiresAt = timePtr(expires)
-		t.LastUsedAt = timePtr(lastU)
-		t.Projects = projectsOf(caveatsJSON)
 		tokens = append(tokens, t)
 	}
 	return tokens, rows.Err()
+}
+
+// tokenColumns are what scanToken reads, in its order.
+const tokenColumns = `t.id, t.user_id, t.description, t.caveats_json, t.permissions, t.expires_at, t.created_at, t.last_used_at`
+
+// scanToken reads tokenColumns (and any extra destinations after them) and
+// returns the token with its stored caveats.
+func scanToken(row interface{ Scan(...any) error }, extra ...any) (Token, string, error) {
+	var (
+		t              Token
+		caveatsJSON    string
+		expires, lastU sql.NullTime
+	)
+	dest := append([]any{&t.ID, &t.UserID, &t.Description, &caveatsJSON, &t.Permissions, &expires, &t.CreatedAt, &lastU}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return Token{}, "", err
+	}
+	t.CreatedAt = t.CreatedAt.UTC()
+	t.ExpiresAt = timePtr(expires)
+	t.LastUsedAt = timePtr(lastU)
+	t.Projects = projectsOf(caveatsJSON)
+	return t, caveatsJSON, nil
 }
 
 // projectsOf returns the project names in stored issued caveats.
@@ -387,24 +422,41 @@ func timePtr(t sql.NullTime) *time.Time {
 }
 
 // Delete removes one of the user's tokens; it stops working at once. A
-// token of another user is reported as missing.
-func (s *Service) Delete(ctx context.Context, userID int64, id string) (err error) {
+// token of another user is reported as missing, and left alone.
+// account:api_token:removed and, for a project token,
+// project:api_token:removed on each of its projects are recorded in the
+// same transaction (spec F5: no deletion goes unaudited). It returns the
+// token deleted.
+func (s *Service) Delete(ctx context.Context, userID int64, id string, by Origin) (deleted Token, err error) {
 	defer derrors.Wrap(&err, "token.Delete(user %d, %q)", userID, id)
 	if _, err := uuid.Parse(id); err != nil {
 		// Not an id we could have issued; checked here so that odd bytes
 		// never reach PostgreSQL (which refuses invalid UTF-8).
-		return derrors.New(derrors.NotFound, "API token not found.")
+		return Token{}, errNotFound
 	}
-	res, err := s.db.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = $1 AND user_id = $2`, id, userID)
+	now := s.now().UTC()
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var username string
+		t, caveatsJSON, err := scanToken(tx.QueryRowContext(ctx, `
+			SELECT `+tokenColumns+`, u.username
+			FROM api_tokens t JOIN users u ON u.id = t.user_id
+			WHERE t.id = $1 AND t.user_id = $2`, id, userID), &username)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM api_tokens WHERE id = $1 AND user_id = $2`, id, userID); err != nil {
+			return err
+		}
+		deleted = t
+		return recordChange(ctx, tx, now, by, username, t, projectIDsOf(caveatsJSON), false)
+	})
 	if err != nil {
-		return err
+		return Token{}, err
 	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return derrors.New(derrors.NotFound, "API token not found.")
-	}
-	return nil
+	return deleted, nil
 }
+
+var errNotFound = derrors.New(derrors.NotFound, "API token not found.")

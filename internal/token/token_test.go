@@ -11,9 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/mail"
+	"github.com/gatehouse-index/gatehouse/internal/testclock"
 )
 
 // testSecret is the server secret of every test service.
@@ -21,24 +24,33 @@ var testSecret = bytes.Repeat([]byte("s3cr3t-"), 8)
 
 const testHelp = "http://localhost:8080/help/"
 
+// testOrigin is the browser the tests' changes come from.
+var testOrigin = Origin{Client: account.Client{IP: "192.0.2.9", UserAgent: "test browser"}}
+
 // fixture is a Service over a test database with a settable clock and a
 // user, alice, who owns projects "a" and "b"; project "c" belongs to bob.
 type fixture struct {
 	s          *Service
 	d          *db.DB
-	now        time.Time
+	clock      *testclock.Clock
 	alice, bob int64
 	a, b, c    int64 // project ids
 }
 
 func newFixture(t *testing.T, d *db.DB) *fixture {
 	t.Helper()
-	f := &fixture{d: d, now: time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)}
+	f := &fixture{d: d, clock: testclock.New(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))}
+	renderer, err := mail.NewRenderer("Gatehouse", "http://localhost:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
 	s, err := NewService(d, Options{
 		Secret:   testSecret,
 		Location: "localhost:8080",
 		HelpURL:  testHelp,
-		Now:      func() time.Time { return f.now },
+		Now:      f.clock.Now,
+		Notifier: mail.NewNotifier(renderer, f.clock.Now),
+		Links:    account.Links{Tokens: "http://localhost:8080/manage/account/token/"},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +99,7 @@ func addRole(t *testing.T, d *db.DB, projectID, userID int64, role string) {
 // create mints a token and fails the test on error.
 func (f *fixture) create(t *testing.T, user int64, desc string, projects []string, exp *time.Time) (string, Token) {
 	t.Helper()
-	raw, tok, err := f.s.Create(context.Background(), user, desc, projects, exp)
+	raw, tok, err := f.s.Create(context.Background(), user, desc, projects, exp, testOrigin)
 	if err != nil {
 		t.Fatalf("Create(%q, %v): %v", desc, projects, err)
 	}
@@ -137,13 +149,13 @@ func TestCreateListDelete(t *testing.T) {
 		if tok.Description != "laptop" || tok.Permissions != "user" || len(tok.Projects) != 0 || tok.ExpiresAt != nil {
 			t.Errorf("user token = %+v", tok)
 		}
-		f.now = f.now.Add(time.Second)
-		exp := f.now.Add(24*time.Hour + 500*time.Millisecond)
+		f.clock.Advance(time.Second)
+		exp := f.clock.Now().Add(24*time.Hour + 500*time.Millisecond)
 		_, tok2 := f.create(t, f.alice, "ci", []string{"B", "a", "b"}, &exp)
 		if tok2.Permissions != "projects: b, a" {
 			t.Errorf("Permissions = %q, want %q", tok2.Permissions, "projects: b, a")
 		}
-		if want := f.now.Add(24 * time.Hour); tok2.ExpiresAt == nil || !tok2.ExpiresAt.Equal(want) {
+		if want := f.clock.Now().Add(24 * time.Hour); tok2.ExpiresAt == nil || !tok2.ExpiresAt.Equal(want) {
 			t.Errorf("ExpiresAt = %v, want %v (whole seconds)", tok2.ExpiresAt, want)
 		}
 		f.create(t, f.bob, "laptop", nil, nil) // same name, other user: fine
@@ -166,12 +178,12 @@ func TestCreateListDelete(t *testing.T) {
 		}
 
 		// Only own tokens can be deleted.
-		wantKind(t, f.s.Delete(ctx, f.bob, tok.ID), derrors.NotFound, "")
-		wantKind(t, f.s.Delete(ctx, f.alice, "not-a-uuid\x00"), derrors.NotFound, "")
-		if err := f.s.Delete(ctx, f.alice, tok.ID); err != nil {
+		wantKind(t, deleteErr(f.s.Delete(ctx, f.bob, tok.ID, testOrigin)), derrors.NotFound, "")
+		wantKind(t, deleteErr(f.s.Delete(ctx, f.alice, "not-a-uuid\x00", testOrigin)), derrors.NotFound, "")
+		if _, err := f.s.Delete(ctx, f.alice, tok.ID, testOrigin); err != nil {
 			t.Fatal(err)
 		}
-		wantKind(t, f.s.Delete(ctx, f.alice, tok.ID), derrors.NotFound, "")
+		wantKind(t, deleteErr(f.s.Delete(ctx, f.alice, tok.ID, testOrigin)), derrors.NotFound, "")
 		wantKind(t, mustAuthErr(f, raw), derrors.Unauthenticated, "")
 		if list, _ := f.s.List(ctx, f.alice); len(list) != 1 {
 			t.Errorf("after Delete: %d tokens, want 1", len(list))
@@ -191,8 +203,8 @@ func TestCreateRules(t *testing.T) {
 		ctx := context.Background()
 		f := newFixture(t, d)
 		f.create(t, f.alice, "taken", nil, nil)
-		past := f.now.Add(-time.Second)
-		now := f.now
+		past := f.clock.Now().Add(-time.Second)
+		now := f.clock.Now()
 		tests := []struct {
 			name     string
 			user     int64
@@ -201,20 +213,21 @@ func TestCreateRules(t *testing.T) {
 			exp      *time.Time
 			kind     error
 			msg      string
+			field    string
 		}{
-			{"empty", f.alice, "  ", nil, nil, derrors.Invalid, "Specify a token name."},
-			{"too long", f.alice, strings.Repeat("é", 101), nil, nil, derrors.Invalid, "The token name must be at most 100 characters long."},
-			{"control", f.alice, "a\x00b", nil, nil, derrors.Invalid, "The token name must not contain control characters."},
-			{"duplicate", f.alice, "taken", nil, nil, derrors.Conflict, "API token name already in use"},
-			{"past expiry", f.alice, "x", nil, &past, derrors.Invalid, "The token's expiry must be in the future."},
-			{"expiry now", f.alice, "x", nil, &now, derrors.Invalid, "The token's expiry must be in the future."},
-			{"missing project", f.alice, "x", []string{"a", "nope"}, nil, derrors.NotFound, "Project 'nope' does not exist."},
-			{"no role", f.alice, "x", []string{"c"}, nil, derrors.Forbidden, "You are not an owner or maintainer of project 'c'."},
-			{"bad name", f.alice, "x", []string{"-a"}, nil, derrors.Invalid, `"-a" is not a valid project name.`},
-			{"no user", 999, "x", nil, nil, derrors.NotFound, ""},
+			{"empty", f.alice, "  ", nil, nil, derrors.Invalid, "Specify a token name.", FieldDescription},
+			{"too long", f.alice, strings.Repeat("é", 101), nil, nil, derrors.Invalid, "The token name must be at most 100 characters long.", FieldDescription},
+			{"control", f.alice, "a\x00b", nil, nil, derrors.Invalid, "The token name must not contain control characters.", FieldDescription},
+			{"duplicate", f.alice, "taken", nil, nil, derrors.Conflict, "API token name already in use", FieldDescription},
+			{"past expiry", f.alice, "x", nil, &past, derrors.Invalid, "The token's expiry must be in the future.", FieldExpires},
+			{"expiry now", f.alice, "x", nil, &now, derrors.Invalid, "The token's expiry must be in the future.", FieldExpires},
+			{"missing project", f.alice, "x", []string{"a", "nope"}, nil, derrors.NotFound, "Project 'nope' does not exist.", FieldScope},
+			{"no role", f.alice, "x", []string{"c"}, nil, derrors.Forbidden, "You are not an owner or maintainer of project 'c'.", FieldScope},
+			{"bad name", f.alice, "x", []string{"-a"}, nil, derrors.Invalid, `"-a" is not a valid project name.`, FieldScope},
+			{"no user", 999, "x", nil, nil, derrors.NotFound, "", ""},
 		}
 		for _, tt := range tests {
-			_, _, err := f.s.Create(ctx, tt.user, tt.desc, tt.projects, tt.exp)
+			_, _, err := f.s.Create(ctx, tt.user, tt.desc, tt.projects, tt.exp, testOrigin)
 			if err == nil {
 				t.Errorf("%s: Create succeeded", tt.name)
 				continue
@@ -224,11 +237,17 @@ func TestCreateRules(t *testing.T) {
 			} else if msg, _ := derrors.Message(err); tt.msg != "" && msg != tt.msg {
 				t.Errorf("%s: got %q, want %q", tt.name, msg, tt.msg)
 			}
+			if got := derrors.FieldOf(err); got != tt.field {
+				t.Errorf("%s: the error is about field %q, want %q", tt.name, got, tt.field)
+			}
 		}
 		// 100 characters is fine; nothing was written by the failures.
 		f.create(t, f.alice, strings.Repeat("é", 100), nil, nil)
 		if list, _ := f.s.List(ctx, f.alice); len(list) != 2 {
 			t.Errorf("%d tokens, want 2", len(list))
+		}
+		if n := f.count(t, `SELECT count(*) FROM events`); n != 2 {
+			t.Errorf("%d events, want 2 (one per token made): a refusal recorded something", n)
 		}
 	})
 }
@@ -239,7 +258,7 @@ func TestCreateRules(t *testing.T) {
 func TestDatabaseHoldsNoSecrets(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d)
-		exp := f.now.Add(time.Hour)
+		exp := f.clock.Now().Add(time.Hour)
 		var secrets [][]byte
 		for i, projects := range [][]string{nil, {"a"}, {"a", "b"}} {
 			raw, tok := f.create(t, f.alice, fmt.Sprint("t", i), projects, &exp)

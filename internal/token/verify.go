@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,11 +18,16 @@ import (
 // "last used" in the token list.
 const lastUsedEvery = time.Minute
 
-// Identity is who a verified token acts for.
+// Identity is who a verified token acts for: a user, or for a token minted
+// by a trusted-publishing exchange, a publisher (UserID 0).
 type Identity struct {
 	TokenID  string
 	UserID   int64
 	Username string
+	// PublisherID and Publisher name the trusted publisher a short-lived
+	// token was minted for; 0 and "" for a user's token.
+	PublisherID int64
+	Publisher   string
 }
 
 // Verified is a token whose signature and request-wide caveats (expiry,
@@ -30,6 +36,9 @@ type Identity struct {
 type Verified struct {
 	Identity
 	caveats []caveat
+	// publisherProjects are the ids of the projects the publisher is bound
+	// to now, for a publisher's token.
+	publisherProjects []int64
 }
 
 // InvalidAuth returns the error for a request without usable credentials
@@ -90,7 +99,8 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (_ *Verified, er
 		FROM api_tokens t JOIN users u ON u.id = t.user_id
 		WHERE t.id = $1`, id).Scan(&r.userID, &r.username, &r.disabled, &r.caveatsJSON, &r.expiresAt, &r.lastUsedAt)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, s.InvalidAuth()
+		// Not a user's token: perhaps one minted for a trusted publisher.
+		return s.authenticatePublisher(ctx, m, id)
 	}
 	if err != nil {
 		// The id is not secret; the token is never put in an error.
@@ -123,7 +133,7 @@ func (s *Service) Authenticate(ctx context.Context, raw string) (_ *Verified, er
 			reasons = append(reasons, err.Error())
 			continue
 		}
-		if reason := c.checkRequest(r.userID, now); reason != "" {
+		if reason := c.checkRequest(r.userID, 0, now); reason != "" {
 			reasons = append(reasons, reason)
 		}
 		caveats = append(caveats, c)
@@ -166,6 +176,9 @@ func (v *Verified) PermitsProject(normalizedName string, projectID int64) error 
 	for _, c := range v.caveats {
 		if reason := c.checkProject(normalizedName, projectID); reason != "" {
 			reasons = append(reasons, reason)
+		}
+		if c.tag == tagPublisher && (projectID == 0 || !slices.Contains(v.publisherProjects, projectID)) {
+			reasons = append(reasons, fmt.Sprintf(reasonNotPublished, normalizedName))
 		}
 	}
 	if len(reasons) > 0 {

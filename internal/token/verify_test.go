@@ -92,27 +92,27 @@ func TestExpiry(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		f := newFixture(t, d)
-		created := f.now
+		created := f.clock.Now()
 		exp := created.Add(time.Hour)
 		raw, _ := f.create(t, f.alice, "expiring", []string{"a"}, &exp)
 
-		f.now = exp.Add(-time.Second)
+		f.clock.Set(exp.Add(-time.Second))
 		f.auth(t, raw)
-		f.now = exp
+		f.clock.Set(exp)
 		_, err := f.s.Authenticate(ctx, raw)
 		wantKind(t, err, derrors.Forbidden, expiredMsg)
-		f.now = created.Add(-time.Second) // before not_before
+		f.clock.Set(created.Add(-time.Second)) // before not_before
 		_, err = f.s.Authenticate(ctx, raw)
 		wantKind(t, err, derrors.Forbidden, expiredMsg)
 
 		// The expires_at column is checked too, on its own.
-		f.now = created
+		f.clock.Set(created)
 		raw2, tok2 := f.create(t, f.alice, "forever", nil, nil)
 		if _, err := d.Exec(`UPDATE api_tokens SET expires_at = $1 WHERE id = $2`, created.Add(time.Minute), tok2.ID); err != nil {
 			t.Fatal(err)
 		}
 		f.auth(t, raw2)
-		f.now = created.Add(time.Minute)
+		f.clock.Set(created.Add(time.Minute))
 		_, err = f.s.Authenticate(ctx, raw2)
 		wantKind(t, err, derrors.Forbidden, expiredMsg)
 	})
@@ -213,7 +213,7 @@ func errorsIsMsg(err, kind error, msg string) bool {
 func TestIssuedCaveatsReapplied(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d)
-		exp := f.now.Add(time.Hour)
+		exp := f.clock.Now().Add(time.Hour)
 		_, tok := f.create(t, f.alice, "a only", []string{"a"}, &exp)
 		bare, err := mint(rootKey(testSecret, tok.ID), tok.ID, "localhost:8080", nil)
 		if err != nil {
@@ -221,7 +221,7 @@ func TestIssuedCaveatsReapplied(t *testing.T) {
 		}
 		v := f.auth(t, bare)
 		f.permits(t, v, "a")
-		f.now = exp
+		f.clock.Set(exp)
 		_, err = f.s.Authenticate(context.Background(), bare)
 		wantKind(t, err, derrors.Forbidden, expiredMsg)
 	})
@@ -254,9 +254,9 @@ func TestAttenuation(t *testing.T) {
 		f.permits(t, f.auth(t, wider), "a")
 
 		// Expiry added by the client.
-		soon := attenuate(userTok, fmt.Sprintf(`[0,%d,%d]`, f.now.Unix()+60, f.now.Unix()))
+		soon := attenuate(userTok, fmt.Sprintf(`[0,%d,%d]`, f.clock.Now().Unix()+60, f.clock.Now().Unix()))
 		f.auth(t, soon)
-		f.now = f.now.Add(time.Minute)
+		f.clock.Advance(time.Minute)
 		_, err := f.s.Authenticate(ctx, soon)
 		wantKind(t, err, derrors.Forbidden, expiredMsg)
 		f.auth(t, userTok)
@@ -317,8 +317,8 @@ func TestLegacyCaveats(t *testing.T) {
 		f.permits(t, f.auth(t, with(`{"version":1,"permissions":"user"}`)), "a", "b", "c")
 		f.permits(t, f.auth(t, with(`{"version":1,"permissions":{"projects":["a"]}}`)), "a")
 		f.permits(t, f.auth(t, with(fmt.Sprintf(`{"project_ids":["%d"]}`, f.b))), "b")
-		f.auth(t, with(fmt.Sprintf(`{"exp":%d,"nbf":%d}`, f.now.Unix()+1, f.now.Unix())))
-		_, err := f.s.Authenticate(ctx, with(fmt.Sprintf(`{"exp":%d,"nbf":%d}`, f.now.Unix(), f.now.Unix()-10)))
+		f.auth(t, with(fmt.Sprintf(`{"exp":%d,"nbf":%d}`, f.clock.Now().Unix()+1, f.clock.Now().Unix())))
+		_, err := f.s.Authenticate(ctx, with(fmt.Sprintf(`{"exp":%d,"nbf":%d}`, f.clock.Now().Unix(), f.clock.Now().Unix()-10)))
 		wantKind(t, err, derrors.Forbidden, expiredMsg)
 		// A version-1 caveat with anything else is not adapted.
 		if _, err := Attenuate(userTok, `{"version":1,"permissions":"everything"}`); err == nil {
@@ -343,20 +343,20 @@ func TestLastUsed(t *testing.T) {
 		if lastUsed() != nil {
 			t.Fatal("new token has a last-used time")
 		}
-		first := f.now
+		first := f.clock.Now()
 		f.auth(t, raw)
 		if got := lastUsed(); got == nil || !got.Equal(first) {
 			t.Fatalf("LastUsedAt = %v, want %v", got, first)
 		}
-		f.now = first.Add(30 * time.Second)
+		f.clock.Set(first.Add(30 * time.Second))
 		f.auth(t, raw)
 		if got := lastUsed(); !got.Equal(first) {
 			t.Errorf("LastUsedAt = %v after 30s, want unchanged %v", got, first)
 		}
-		f.now = first.Add(61 * time.Second)
+		f.clock.Set(first.Add(61 * time.Second))
 		f.auth(t, raw)
-		if got := lastUsed(); !got.Equal(f.now) {
-			t.Errorf("LastUsedAt = %v, want %v", got, f.now)
+		if got := lastUsed(); !got.Equal(f.clock.Now()) {
+			t.Errorf("LastUsedAt = %v, want %v", got, f.clock.Now())
 		}
 	})
 }

@@ -6,11 +6,14 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/login"
+	"github.com/gatehouse-index/gatehouse/internal/pep"
+	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 )
 
@@ -21,8 +24,11 @@ type reqState struct {
 	// handoff is the user half-way through signing in, behind the handoff
 	// guards.
 	handoff *account.User
-	ip      string
-	agent   string
+	// membership is the project the route names and the user's role on it,
+	// behind the owner and maintainer guards.
+	membership *project.Membership
+	ip         string
+	agent      string
 }
 
 type stateKey struct{}
@@ -206,14 +212,21 @@ func (s *Server) sudo(h handlerFunc) handlerFunc {
 }
 
 // manage is the one gate for management actions, as PyPI requires them:
-// signed in, recently authenticated, a verified primary email, and a second
-// factor. People without them land where they can fix it, with a banner.
+// signed in, a verified primary email, and a second factor. People without
+// them land where they can fix it, with a banner, and come back after.
+// Compose it with a role guard (owner, maintainer) and, for destructive
+// actions, sudo: manage(owner(sudo(h))) checks in the order signed in →
+// verified email → second factor → role → recent authentication.
 func (s *Server) manage(h handlerFunc) handlerFunc {
-	return s.sudo(func(w http.ResponseWriter, r *http.Request) error {
+	return s.signedIn(func(w http.ResponseWriter, r *http.Request) error {
 		u := stateOf(r).user
+		back := "?next=" + url.QueryEscape(safeNext(r.URL.RequestURI(), "/manage/projects/"))
+		if r.Method != http.MethodGet {
+			back = ""
+		}
 		if !u.PrimaryVerified {
 			s.flash(w, r, flashError, "You must verify your primary email address before you can perform this action.")
-			http.Redirect(w, r, "/manage/unverified-account/", http.StatusSeeOther)
+			http.Redirect(w, r, "/manage/unverified-account/"+back, http.StatusSeeOther)
 			return nil
 		}
 		has, err := s.mfa.HasTwoFactor(r.Context(), u.ID)
@@ -222,14 +235,44 @@ func (s *Server) manage(h handlerFunc) handlerFunc {
 		}
 		if !has {
 			s.flash(w, r, flashError, "Two-factor authentication must be enabled on your account to perform this action.")
-			http.Redirect(w, r, "/manage/account/two-factor/", http.StatusSeeOther)
+			http.Redirect(w, r, "/manage/account/two-factor/"+back, http.StatusSeeOther)
 			return nil
 		}
 		return h(w, r)
 	})
 }
 
-// admin is for administrators, who pass the management gate too. Anyone
+// owner lets through the owners of the project the route names ({project});
+// maintainer lets through owners and maintainers. Either records the
+// project and the role in the request state for the handler. Anyone else
+// gets a 403 that says why; a project that does not exist is a 404.
+func (s *Server) owner(h handlerFunc) handlerFunc {
+	return s.projectRole(h, project.RoleOwner)
+}
+
+func (s *Server) maintainer(h handlerFunc) handlerFunc {
+	return s.projectRole(h, project.RoleOwner, project.RoleMaintainer)
+}
+
+func (s *Server) projectRole(h handlerFunc, allowed ...string) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		st := stateOf(r)
+		m, err := s.projects.MembershipOf(r.Context(), pep.NormalizeName(r.PathValue("project")), st.user.ID)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(allowed, m.Role) {
+			if len(allowed) == 1 {
+				return derrors.New(derrors.Forbidden, "Only an owner of %s can do this.", m.Project.Name)
+			}
+			return derrors.New(derrors.Forbidden, "You are not a collaborator on %s.", m.Project.Name)
+		}
+		st.membership = m
+		return h(w, r)
+	}
+}
+
+// admin is for administrators, who pass the management gate and sudo too. Anyone
 // else signed in gets a 404, not a 403: the admin pages do not advertise
 // themselves.
 func (s *Server) admin(h handlerFunc) handlerFunc {
@@ -237,7 +280,7 @@ func (s *Server) admin(h handlerFunc) handlerFunc {
 		if !stateOf(r).user.IsAdmin {
 			return derrors.New(derrors.NotFound, "There is no page at this address.")
 		}
-		return s.manage(h)(w, r)
+		return s.manage(s.sudo(h))(w, r)
 	})
 }
 
@@ -278,6 +321,28 @@ func (s *Server) signedInJSON(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		if stateOf(r).user == nil {
 			return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Log in first."})
+		}
+		return h(w, r)
+	}
+}
+
+// manageJSON is manage for endpoints that scripts call: a 403 body that says
+// what is missing, instead of a redirect.
+func (s *Server) manageJSON(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		u := stateOf(r).user
+		if u == nil {
+			return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Log in first."})
+		}
+		if !u.PrimaryVerified {
+			return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Verify your primary email address first."})
+		}
+		has, err := s.mfa.HasTwoFactor(r.Context(), u.ID)
+		if err != nil {
+			return err
+		}
+		if !has {
+			return writeJSONResponse(w, http.StatusForbidden, map[string]string{"error": "Enable two-factor authentication first."})
 		}
 		return h(w, r)
 	}

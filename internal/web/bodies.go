@@ -89,8 +89,15 @@ func (s *Server) readPageBody(w http.ResponseWriter, r *http.Request) error {
 // body has been read to its end (or it had none). Only then: a body still
 // unread would be read by net/http after the handler, with no deadline.
 func liftReadDeadline(w http.ResponseWriter) {
-	// ErrNotSupported (a ResponseWriter that is not net/http's) leaves the
-	// deadline as it was, which is safe.
+	// net/http's own ResponseWriter has the method; asking it directly
+	// spares every GET a ResponseController. Wrapped writers go through
+	// the controller, which unwraps them. ErrNotSupported (a
+	// ResponseWriter that is not net/http's) leaves the deadline as it
+	// was, which is safe.
+	if d, ok := w.(interface{ SetReadDeadline(time.Time) error }); ok {
+		d.SetReadDeadline(time.Time{})
+		return
+	}
 	http.NewResponseController(w).SetReadDeadline(time.Time{})
 }
 

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
-	"github.com/gatehouse-index/gatehouse/internal/throttle"
 )
 
 // handlerFunc is the shape of every handler: it writes a response, or
@@ -273,10 +272,10 @@ func userMessage(err error) (string, bool) {
 	return derrors.Message(err)
 }
 
-// setRetryAfter adds Retry-After when err is a tripped rate limit.
+// setRetryAfter adds Retry-After when err is a tripped rate limit. Like the
+// message, the wait comes from the error's derrors.Error.
 func (s *Server) setRetryAfter(w http.ResponseWriter, err error) {
-	var le *throttle.LimitedError
-	if errors.As(err, &le) {
-		w.Header().Set("Retry-After", strconv.Itoa(int(le.RetryAfter.Seconds())))
+	if wait, ok := derrors.RetryAfter(err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())))
 	}
 }

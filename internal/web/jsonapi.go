@@ -13,7 +13,7 @@ import (
 // jsonProject serves /pypi/<project>/json: the latest release's info, its
 // files, and every release's files (PyPI's JSON API).
 func (s *Server) jsonProject(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.projects.Detail(r.Context(), pep.NormalizeName(r.PathValue("project")))
+	d, err := s.jsonDetail(r)
 	if err != nil {
 		return err
 	}
@@ -36,7 +36,7 @@ func (s *Server) jsonProject(w http.ResponseWriter, r *http.Request) error {
 
 // jsonRelease serves /pypi/<project>/<version>/json.
 func (s *Server) jsonRelease(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.projects.Detail(r.Context(), pep.NormalizeName(r.PathValue("project")))
+	d, err := s.jsonDetail(r)
 	if err != nil {
 		return err
 	}
@@ -50,6 +50,19 @@ func (s *Server) jsonRelease(w http.ResponseWriter, r *http.Request) error {
 		"urls":            s.jsonFiles(d.FilesOf(rel.ID), rel),
 		"vulnerabilities": []any{},
 	})
+}
+
+// jsonDetail loads the project the JSON API asks for. A quarantined
+// project is not found, as on PyPI: its files must not be offered.
+func (s *Server) jsonDetail(r *http.Request) (*project.Detail, error) {
+	d, err := s.projects.Detail(r.Context(), pep.NormalizeName(r.PathValue("project")))
+	if err != nil {
+		return nil, err
+	}
+	if d.Project.Status == project.StatusQuarantined {
+		return nil, derrors.New(derrors.NotFound, "Not Found")
+	}
+	return d, nil
 }
 
 func (s *Server) writeJSON(w http.ResponseWriter, d *project.Detail, rel *project.Release, v any) error {

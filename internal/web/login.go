@@ -71,7 +71,7 @@ func (s *Server) afterStep(w http.ResponseWriter, r *http.Request, res *login.Re
 		http.Redirect(w, r, "/account/two-factor/", http.StatusSeeOther)
 		return nil
 	case login.Held:
-		http.Redirect(w, r, "/account/confirm-login/", http.StatusSeeOther)
+		http.Redirect(w, r, pathConfirmLogin, http.StatusSeeOther)
 		return nil
 	}
 	// The flash goes on the new session: one set earlier would have been

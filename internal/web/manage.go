@@ -3,81 +3,34 @@ package web
 import (
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
-	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 )
-
-// historyWindow is how far back the security history goes (as on PyPI).
-const historyWindow = 90 * 24 * time.Hour
 
 type accountPage struct {
 	basePage
 	Emails   []account.Email
-	Devices  []deviceRow
-	Sessions []sessionRow
-	History  []historyRow
 	Error    string
 	MinChars int
 }
 
-type sessionRow struct {
-	IDHash    string
-	Current   bool
-	Browser   string
-	IP        string
-	CreatedAt time.Time
-	LastSeen  time.Time
-}
-
-type historyRow struct {
-	When    time.Time
-	What    string
-	IP      string
-	Browser string
-}
-
-// accountPage is the user's own page: emails, password, sessions and the
-// security history of the last 90 days.
+// accountPage is the user's account settings: emails, password, and the
+// way to delete the account. Second factors, recognized browsers and
+// sessions are on the two-factor page, tokens on the API tokens page, the
+// security history on its own pages (PyPI's split, so that no page grows
+// to thousands of pixels).
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) error {
 	u := stateOf(r).user
 	return s.renderAccount(w, r, u, http.StatusOK, "")
 }
 
 func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, u *account.User, status int, formErr string) error {
-	ctx := r.Context()
-	st := stateOf(r)
-	emails, err := s.accounts.Emails(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	sessions, err := s.sessions.ListForUser(ctx, u.ID)
-	if err != nil {
-		return err
-	}
-	events, err := s.audit.ForUser(ctx, u.ID, s.now().Add(-historyWindow), 200)
-	if err != nil {
-		return err
-	}
-	devices, err := s.mfa.Devices(ctx, u.ID)
+	emails, err := s.accounts.Emails(r.Context(), u.ID)
 	if err != nil {
 		return err
 	}
 	page := accountPage{basePage: s.base(r, "Your account"), Emails: emails, Error: formErr, MinChars: account.MinPasswordLen}
-	for _, d := range devices {
-		page.Devices = append(page.Devices, deviceRow{Device: d, Browser: describeAgent(d.UserAgent), Remembered: d.RememberUntil.After(s.now())})
-	}
-	for _, se := range sessions {
-		page.Sessions = append(page.Sessions, sessionRow{
-			IDHash: se.IDHash, Current: st.sess != nil && se.IDHash == st.sess.IDHash,
-			Browser: describeAgent(se.UserAgent), IP: se.IP, CreatedAt: se.CreatedAt, LastSeen: se.LastSeenAt,
-		})
-	}
-	for _, e := range events {
-		page.History = append(page.History, historyRow{When: e.CreatedAt, What: audit.Describe(e), IP: dash(e.IP), Browser: eventAgent(e.UserAgent)})
-	}
 	return s.render(w, status, "account.html", page)
 }
 
@@ -162,16 +115,18 @@ func (s *Server) changePassword(w http.ResponseWriter, r *http.Request) error {
 	return s.formResult(w, r, res.User, nil, "Password changed. Every other session has been logged out.")
 }
 
+// endSession and endOtherSessions are forms of the two-factor and
+// sessions page, and go back to it.
 func (s *Server) endSession(w http.ResponseWriter, r *http.Request) error {
 	u := stateOf(r).user
 	err := s.signin.EndSession(r.Context(), s.browser(r), u, r.PostFormValue("session"))
-	return s.formResult(w, r, u, err, "Session ended.")
+	return s.formResult2FA(w, r, u, err, "Session ended.")
 }
 
 func (s *Server) endOtherSessions(w http.ResponseWriter, r *http.Request) error {
 	u := stateOf(r).user
 	n, err := s.signin.EndOtherSessions(r.Context(), s.browser(r), u)
-	return s.formResult(w, r, u, err, strconv.FormatInt(n, 10)+" other session(s) ended.")
+	return s.formResult2FA(w, r, u, err, strconv.FormatInt(n, 10)+" other session(s) ended.")
 }
 
 type deletePage struct {
@@ -195,6 +150,7 @@ func (s *Server) deleteAccount(w http.ResponseWriter, r *http.Request) error {
 		if !ok {
 			return err
 		}
+		s.setRetryAfter(w, err)
 		return s.render(w, statusOf(err), "delete_account.html", deletePage{basePage: s.base(r, "Delete your account"), Error: msg})
 	}
 	s.mailKick()

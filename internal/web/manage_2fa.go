@@ -3,6 +3,7 @@ package web
 import (
 	"html/template"
 	"net/http"
+	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
@@ -14,7 +15,20 @@ type twoFactorManagePage struct {
 	Keys     []mfa.Credential
 	Recovery mfa.RecoveryStatus
 	Devices  []deviceRow
-	Error    string
+	Sessions []sessionRow
+	// Next is where the user goes once a second factor is set up: the page
+	// the management gate sent them here from ("" for none).
+	Next  string
+	Error string
+}
+
+type sessionRow struct {
+	IDHash    string
+	Current   bool
+	Browser   string
+	IP        string
+	CreatedAt time.Time
+	LastSeen  time.Time
 }
 
 type deviceRow struct {
@@ -23,16 +37,22 @@ type deviceRow struct {
 	Remembered bool
 }
 
-// twoFactorManage is the page to set up and remove second factors,
-// recovery codes and known devices.
+// twoFactorManage is the two-factor and sessions page: second factors,
+// recovery codes, recognized browsers and the signed-in sessions. It is
+// where the management gate sends users without a second factor, with
+// ?next= the page they wanted, which they reach once a factor is set up.
 func (s *Server) twoFactorManage(w http.ResponseWriter, r *http.Request) error {
 	u := stateOf(r).user
+	if err := s.keepNext(r); err != nil {
+		return err
+	}
 	return s.renderTwoFactorManage(w, r, u, http.StatusOK, "")
 }
 
 func (s *Server) renderTwoFactorManage(w http.ResponseWriter, r *http.Request, u *account.User, status int, msg string) error {
 	ctx := r.Context()
-	page := twoFactorManagePage{basePage: s.base(r, "Two-factor authentication"), Error: msg}
+	st := stateOf(r)
+	page := twoFactorManagePage{basePage: s.base(r, "Two-factor authentication"), Error: msg, Next: s.pendingNext(r)}
 	var err error
 	if page.HasTOTP, err = s.mfa.HasTOTP(ctx, u.ID); err != nil {
 		return err
@@ -50,6 +70,16 @@ func (s *Server) renderTwoFactorManage(w http.ResponseWriter, r *http.Request, u
 	for _, d := range devices {
 		page.Devices = append(page.Devices, deviceRow{Device: d, Browser: describeAgent(d.UserAgent),
 			Remembered: d.RememberUntil.After(s.now())})
+	}
+	sessions, err := s.sessions.ListForUser(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, se := range sessions {
+		page.Sessions = append(page.Sessions, sessionRow{
+			IDHash: se.IDHash, Current: st.sess != nil && se.IDHash == st.sess.IDHash,
+			Browser: describeAgent(se.UserAgent), IP: se.IP, CreatedAt: se.CreatedAt, LastSeen: se.LastSeenAt,
+		})
 	}
 	return s.render(w, status, "two_factor_manage.html", page)
 }
@@ -190,18 +220,19 @@ func (s *Server) totpProvision(w http.ResponseWriter, r *http.Request) error {
 			Secret: setup.Secret, URI: setup.URI, QR: template.URL(setup.QRDataURI), Error: msg})
 	}
 	delete(st.sess.Data, keyTOTPNew)
+	next := s.takeNext(st.sess, "/manage/account/two-factor/")
 	if err := s.sessions.SaveData(r.Context(), st.sess); err != nil {
 		return err
 	}
 	if err := s.upgradeSession(w, r, u); err != nil {
 		return err
 	}
-	return s.formResult2FA(w, r, u, nil, "Authentication app added. You will be asked for a code when you log in.")
+	return s.finishForm(w, r, nil, "Authentication app added. You will be asked for a code when you log in.", next, nil)
 }
 
 func (s *Server) totpRemove(w http.ResponseWriter, r *http.Request) error {
 	u := stateOf(r).user
-	err := s.mfa.RemoveTOTP(r.Context(), u.ID, stateOf(r).client())
+	err := s.mfa.RemoveTOTP(r.Context(), u.ID, r.PostFormValue("confirm_username"), stateOf(r).client())
 	return s.formResult2FA(w, r, u, err, "Authentication app removed. Remove this site from the app too.")
 }
 
@@ -238,6 +269,9 @@ func (s *Server) webauthnProvisionValidate(w http.ResponseWriter, r *http.Reques
 	if err != nil {
 		return s.jsonError(w, err)
 	}
+	// Read before upgradeSession replaces the session: the new one starts
+	// empty, so the old one need not be saved.
+	next := s.takeNext(stateOf(r).sess, "/manage/account/two-factor/")
 	rec := &redirectCapture{header: http.Header{}}
 	if err := s.upgradeSession(rec, r, u); err != nil {
 		return err
@@ -248,7 +282,7 @@ func (s *Server) webauthnProvisionValidate(w http.ResponseWriter, r *http.Reques
 	}
 	s.mailKick()
 	s.flash(rec, r, flashSuccess, kind+" “"+cred.Label+"” added.")
-	rec.header.Set("Location", "/manage/account/two-factor/")
+	rec.header.Set("Location", next)
 	return rec.replayAsJSON(w)
 }
 

@@ -76,14 +76,21 @@ func (s *Server) verifyEmail(w http.ResponseWriter, r *http.Request) error {
 		http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
 		return nil
 	}
+	// Back to the page the management gate sent the user from, if any (the
+	// flash below saves the session with it taken out).
+	next := "/manage/account/"
+	if e.Primary {
+		next = s.takeNext(stateOf(r).sess, next)
+	}
 	s.flash(w, r, flashSuccess, "Email address "+e.Email+" verified.")
-	http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 	return nil
 }
 
 type unverifiedPage struct {
 	basePage
 	Email string
+	Next  string // where the user goes once the address is verified
 	Error string
 }
 
@@ -92,10 +99,23 @@ type unverifiedPage struct {
 func (s *Server) unverifiedAccountPage(w http.ResponseWriter, r *http.Request) error {
 	u := stateOf(r).user
 	if u.PrimaryVerified {
-		http.Redirect(w, r, "/manage/account/", http.StatusSeeOther)
+		next := s.takeNext(stateOf(r).sess, "/manage/account/")
+		if n := safeNext(r.URL.Query().Get("next"), ""); n != "" {
+			next = n
+		}
+		if st := stateOf(r); st.sess != nil {
+			if err := s.sessions.SaveData(r.Context(), st.sess); err != nil {
+				return err
+			}
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
 		return nil
 	}
-	return s.render(w, http.StatusOK, "unverified.html", unverifiedPage{basePage: s.base(r, "Verify your email address"), Email: u.PrimaryEmail})
+	if err := s.keepNext(r); err != nil {
+		return err
+	}
+	return s.render(w, http.StatusOK, "unverified.html", unverifiedPage{basePage: s.base(r, "Verify your email address"),
+		Email: u.PrimaryEmail, Next: s.pendingNext(r)})
 }
 
 func (s *Server) replaceUnverifiedEmail(w http.ResponseWriter, r *http.Request) error {
@@ -107,7 +127,8 @@ func (s *Server) replaceUnverifiedEmail(w http.ResponseWriter, r *http.Request) 
 			return err
 		}
 		s.setRetryAfter(w, err)
-		return s.render(w, statusOf(err), "unverified.html", unverifiedPage{basePage: s.base(r, "Verify your email address"), Email: u.PrimaryEmail, Error: msg})
+		return s.render(w, statusOf(err), "unverified.html", unverifiedPage{basePage: s.base(r, "Verify your email address"), Email: u.PrimaryEmail,
+			Next: s.pendingNext(r), Error: msg})
 	}
 	s.mailKick()
 	s.flash(w, r, flashSuccess, "We sent a verification link to "+addr+".")

@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -54,13 +55,21 @@ func parseTemplates() (map[string]*template.Template, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Files named _*.html hold partials that any page may use (the project
+	// pages' navigation and field errors); they are parsed with every page.
+	shared := []string{"templates/layout.html"}
+	for _, p := range pages {
+		if base := path.Base(p); strings.HasPrefix(base, "_") || strings.HasPrefix(base, "partial_") {
+			shared = append(shared, p)
+		}
+	}
 	out := map[string]*template.Template{}
 	for _, p := range pages {
 		name := path.Base(p)
-		if name == "layout.html" {
+		if name == "layout.html" || strings.HasPrefix(name, "_") || strings.HasPrefix(name, "partial_") {
 			continue
 		}
-		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", p)
+		t, err := template.New(name).Funcs(funcs).ParseFS(templateFS, append(slices.Clone(shared), p)...)
 		if err != nil {
 			return nil, fmt.Errorf("parse %s: %w", p, err)
 		}
@@ -124,9 +133,10 @@ func humanSize(n int64) string {
 // staticFiles are the embedded assets, served under content-hashed names so
 // they can be cached forever.
 type staticFiles struct {
-	cssName string
-	jsName  string
-	files   map[string][]byte
+	cssName    string
+	jsName     string
+	copyJSName string // copy.js, only on the page that shows a new API token
+	files      map[string][]byte
 }
 
 func loadStatic() (staticFiles, error) {
@@ -146,6 +156,9 @@ func loadStatic() (staticFiles, error) {
 		return sf, err
 	}
 	if sf.jsName, err = hashed("webauthn.js", "webauthn", ".js"); err != nil {
+		return sf, err
+	}
+	if sf.copyJSName, err = hashed("copy.js", "copy", ".js"); err != nil {
 		return sf, err
 	}
 	return sf, nil
@@ -238,7 +251,9 @@ func (s *Server) favicon(w http.ResponseWriter, r *http.Request) error {
 // stay text.
 func noSniff(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.Header()["X-Content-Type-Options"] = hdrNoSniff // shared, as in simpleHeaders
 		h.ServeHTTP(w, r)
 	})
 }
+
+var hdrNoSniff = []string{"nosniff"}

@@ -58,6 +58,10 @@ type rootIndex struct {
 
 	nextID atomic.Uint64
 
+	// onWait, when set (by tests), is called by a request that found the
+	// page out of date, before it waits for the lock.
+	onWait func()
+
 	builds, updates, chunkRenders, entriesRendered atomic.Uint64
 }
 
@@ -65,7 +69,7 @@ type rootIndex struct {
 type rootSource interface {
 	LastSerial(ctx context.Context) (int64, error)
 	EachIndexEntry(ctx context.Context, fn func(project.IndexEntry) error) error
-	Get(ctx context.Context, normalizedName string) (*project.Project, error)
+	IndexEntry(ctx context.Context, normalizedName string) (*project.IndexEntry, error)
 }
 
 const (
@@ -119,6 +123,9 @@ func (r *rootIndex) current(ctx context.Context) (*rootVersion, error) {
 	want := r.gen.Load()
 	if v := r.cur.Load(); v != nil && v.gen >= want {
 		return v, nil
+	}
+	if r.onWait != nil {
+		r.onWait()
 	}
 	select {
 	case r.lock <- struct{}{}:
@@ -273,7 +280,7 @@ func (r *rootIndex) apply(ctx context.Context, old *rootVersion, dirty map[strin
 	sort.Strings(names)
 	changes := make([]rootChange, 0, len(names))
 	for _, n := range names {
-		p, err := r.src.Get(ctx, n)
+		p, err := r.src.IndexEntry(ctx, n)
 		switch {
 		case errors.Is(err, derrors.NotFound):
 			changes = append(changes, rootChange{norm: n})

@@ -268,7 +268,10 @@ func TestRootIndexIncremental(t *testing.T) {
 
 // TestRootIndexOnePassForConcurrentRequests: after an upload, 32 requests
 // at once cause one pass that renders one chunk, not 32 renders of every
-// project; the project page, likewise, is rendered once.
+// project; the project page, likewise, is rendered once. The database is
+// held (a transaction on SQLite's one connection, a table lock on
+// PostgreSQL) until every request has arrived and is waiting, so the
+// requests really are concurrent.
 func TestRootIndexOnePassForConcurrentRequests(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d)
@@ -281,8 +284,20 @@ func TestRootIndexOnePassForConcurrentRequests(t *testing.T) {
 		before := f.srv.PageCacheStats()
 
 		const clients = 32
+		arrived := make(chan struct{}, 4*clients)
+		f.srv.simple.root.onWait = func() { arrived <- struct{}{} }
+		f.srv.simple.onMiss = func() { arrived <- struct{}{} }
+		hold, err := d.BeginTx(t.Context(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.Dialect == db.Postgres {
+			if _, err := hold.Exec(`LOCK TABLE projects IN ACCESS EXCLUSIVE MODE`); err != nil {
+				t.Fatal(err)
+			}
+		}
+
 		var wg sync.WaitGroup
-		start := make(chan struct{})
 		bodies := make([][]byte, 2*clients)
 		codes := make([]int, 2*clients)
 		for i := range 2 * clients {
@@ -291,7 +306,6 @@ func TestRootIndexOnePassForConcurrentRequests(t *testing.T) {
 				path = "/simple/demo/"
 			}
 			wg.Go(func() {
-				<-start
 				resp, err := f.client.Get(f.url + path)
 				if err != nil {
 					t.Error(err)
@@ -302,7 +316,10 @@ func TestRootIndexOnePassForConcurrentRequests(t *testing.T) {
 				bodies[i], _ = io.ReadAll(resp.Body)
 			})
 		}
-		close(start)
+		for range 2 * clients {
+			<-arrived
+		}
+		hold.Rollback()
 		wg.Wait()
 		for i := 0; i < 2*clients; i += 2 {
 			if codes[i] != 200 || !bytes.Equal(bodies[i], want) {

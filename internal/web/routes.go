@@ -16,15 +16,16 @@ import "net/http"
 //
 // Each page route names its guard (auth.go), so this list is the access
 // policy: none (anyone), signedIn, sudo (password entered in the last 30
-// minutes), manage (sudo plus a verified primary email and a second factor:
-// PyPI's gate for every management action), admin (manage, administrators
-// only), handoff (the second-factor pages, for five minutes after the
-// password). The JSON variants answer webauthn.js instead of redirecting.
+// minutes), manage (signed in, a verified primary email and a second factor:
+// PyPI's gate for every management action), owner and maintainer (a role on
+// the route's {project}, after manage), admin (manage and sudo,
+// administrators only), handoff (the second-factor pages, for five minutes
+// after the password). Destructive management actions add sudo:
+// manage(owner(sudo(h))). The JSON variants answer scripts and webauthn.js
+// with a 403 body instead of redirecting.
 func (s *Server) routes(mux *http.ServeMux) {
 	tool := func(h handlerFunc) http.Handler { return s.recoverer(s.logRequests(noSniff(noBody(s.toolErrors(h))))) }
-	page := func(h handlerFunc) http.Handler {
-		return s.recoverer(s.logRequests(s.securityHeaders(s.csrf.Handler(s.withSession(s.pageBody(s.readOnlyGuard(s.pageErrors(h))))))))
-	}
+	page := s.page
 
 	// Simple Repository API (PEP 503, 691, 658, 700, 714).
 	mux.Handle("GET /simple/{$}", tool(s.simpleIndex))
@@ -41,6 +42,15 @@ func (s *Server) routes(mux *http.ServeMux) {
 	// Legacy upload API, as twine, uv, poetry and flit speak it.
 	mux.Handle("POST /legacy/{$}", s.recoverer(s.logRequests(noSniff(http.HandlerFunc(s.upload)))))
 	mux.Handle("POST /legacy", http.RedirectHandler("/legacy/", http.StatusPermanentRedirect))
+
+	// Trusted publishing: the exchange CI jobs make (oidc.go). The mint
+	// endpoint reads its own, bounded body.
+	mux.Handle("GET /_/oidc/audience", tool(s.oidcAudience))
+	mux.Handle("POST /_/oidc/mint-token", tool(s.mintToken))
+	mux.Handle("POST /_/oidc/github/mint-token", tool(s.mintToken))
+	// Leaked-token reports (spec §1.7): no guard, no cookies. Knowing a
+	// token's value is the authority to have it revoked (leak.go).
+	mux.Handle("POST /_/secrets/disclose-token", s.recoverer(s.logRequests(noSniff(s.toolErrors(s.discloseToken)))))
 
 	// Browse pages.
 	mux.Handle("GET /{$}", page(s.homePage))
@@ -76,8 +86,13 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /account/reset-password/{$}", page(s.resetPasswordPage))
 	mux.Handle("POST /account/reset-password/{$}", page(s.resetPassword))
 
-	// The account page and what it manages.
+	// The account pages, split as PyPI's: account settings (emails,
+	// password), two-factor and sessions, API tokens, security history.
 	mux.Handle("GET /manage/account/{$}", page(s.signedIn(s.accountPage)))
+	mux.Handle("GET /manage/account/history/{$}", page(s.signedIn(s.historyPage)))
+	mux.Handle("GET /manage/account/token/{$}", page(s.manage(s.sudo(s.tokensPage))))
+	mux.Handle("POST /manage/account/token/{$}", page(s.manage(s.sudo(s.createToken))))
+	mux.Handle("POST /manage/account/token/delete/{$}", page(s.manage(s.sudo(s.deleteToken))))
 	mux.Handle("POST /manage/account/emails/add/{$}", page(s.sudo(s.addEmail)))
 	mux.Handle("POST /manage/account/emails/remove/{$}", page(s.sudo(s.removeEmail)))
 	mux.Handle("POST /manage/account/emails/primary/{$}", page(s.sudo(s.setPrimaryEmail)))
@@ -101,6 +116,51 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /manage/unverified-account/{$}", page(s.signedIn(s.unverifiedAccountPage)))
 	mux.Handle("POST /manage/unverified-account/{$}", page(s.signedIn(s.replaceUnverifiedEmail)))
 
+	// Projects, at PyPI's addresses. The pages that hold destructive forms
+	// (settings, one release) ask for the password again, as PyPI's do, and
+	// every POST needs at least what its page needs: the owner and sudo.
+	// Maintainers may look; only owners change anything.
+	mux.Handle("GET /manage/projects/{$}", page(s.manage(s.yourProjects)))
+	mux.Handle("GET /manage/project/{project}/{$}", page(s.manage(s.maintainer(s.projectRoot))))
+	mux.Handle("GET /manage/project/{project}/settings/{$}", page(s.manage(s.maintainer(s.sudo(s.projectSettings)))))
+	mux.Handle("POST /manage/project/{project}/archive/{$}", page(s.manage(s.owner(s.sudo(s.archiveProject)))))
+	mux.Handle("POST /manage/project/{project}/unarchive/{$}", page(s.manage(s.owner(s.sudo(s.unarchiveProject)))))
+	mux.Handle("POST /manage/project/{project}/delete/{$}", page(s.manage(s.owner(s.sudo(s.deleteProject)))))
+	mux.Handle("GET /manage/project/{project}/releases/{$}", page(s.manage(s.maintainer(s.projectReleases))))
+	mux.Handle("GET /manage/project/{project}/release/{version}/{$}", page(s.manage(s.maintainer(s.sudo(s.projectRelease)))))
+	mux.Handle("POST /manage/project/{project}/release/{version}/yank/{$}", page(s.manage(s.owner(s.sudo(s.yankRelease)))))
+	mux.Handle("POST /manage/project/{project}/release/{version}/unyank/{$}", page(s.manage(s.owner(s.sudo(s.unyankRelease)))))
+	mux.Handle("POST /manage/project/{project}/release/{version}/delete/{$}", page(s.manage(s.owner(s.sudo(s.deleteRelease)))))
+	mux.Handle("POST /manage/project/{project}/release/{version}/delete-file/{$}", page(s.manage(s.owner(s.sudo(s.deleteFile)))))
+	mux.Handle("GET /manage/project/{project}/history/{$}", page(s.manage(s.maintainer(s.projectHistory))))
+
+	// Collaborators (PyPI's paths). The collaboration page and its forms are
+	// for owners, as on PyPI (ProjectsWrite, with re-authentication), and
+	// every form is guarded as its page is; a maintainer manages only their
+	// own role: leaving. Answering an invitation needs the gate but no role.
+	mux.Handle("GET /manage/project/{project}/collaboration/{$}", page(s.manage(s.owner(s.sudo(s.collaboration)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/{$}", page(s.manage(s.owner(s.sudo(s.inviteCollaborator)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/change/{$}", page(s.manage(s.owner(s.sudo(s.changeRole)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/delete/{$}", page(s.manage(s.owner(s.sudo(s.removeCollaborator)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/revoke_invite/{$}", page(s.manage(s.owner(s.sudo(s.revokeInvitation)))))
+	mux.Handle("GET /manage/project/{project}/collaboration/leave/{$}", page(s.manage(s.maintainer(s.sudo(s.leaveProjectPage)))))
+	mux.Handle("POST /manage/project/{project}/collaboration/leave/{$}", page(s.manage(s.maintainer(s.sudo(s.leaveProject)))))
+	mux.Handle("GET /account/verify-project-role/{$}", page(s.manage(s.verifyProjectRole)))
+	mux.Handle("POST /account/verify-project-role/{$}", page(s.manage(s.answerProjectRole)))
+	mux.Handle("GET /manage/account/invitations/{$}", page(s.manage(s.invitations)))
+	mux.Handle("POST /manage/account/invitations/{$}", page(s.manage(s.answerInvitation)))
+	// Trusted publishers (publishing.go): a project's, for its owners with
+	// a recent password (a publisher can upload, so adding one is as
+	// sensitive as removing one, as on PyPI), and the account's pending
+	// publishers.
+	mux.Handle("GET /manage/project/{project}/settings/publishing/{$}", page(s.manage(s.owner(s.sudo(s.projectPublishingPage)))))
+	mux.Handle("POST /manage/project/{project}/settings/publishing/{$}", page(s.manage(s.owner(s.sudo(s.addProjectPublisher)))))
+	mux.Handle("POST /manage/project/{project}/settings/publishing/remove/{$}", page(s.manage(s.owner(s.sudo(s.removeProjectPublisher)))))
+	mux.Handle("POST /manage/project/{project}/settings/publishing/only/{$}", page(s.manage(s.owner(s.sudo(s.setTrustedPublishingOnly)))))
+	mux.Handle("GET /manage/account/publishing/{$}", page(s.manage(s.accountPublishingPage)))
+	mux.Handle("POST /manage/account/publishing/{$}", page(s.manage(s.addPendingPublisher)))
+	mux.Handle("POST /manage/account/publishing/remove/{$}", page(s.manage(s.removePendingPublisher)))
+
 	// Administration.
 	mux.Handle("GET /admin/{$}", page(s.admin(s.adminHome)))
 	mux.Handle("GET /admin/users/{id}/{$}", page(s.admin(s.adminUser)))
@@ -108,9 +168,23 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /admin/users/{id}/enable/{$}", page(s.admin(s.adminEnableUser)))
 	mux.Handle("POST /admin/users/{id}/recover/{$}", page(s.admin(s.adminRecoverUser)))
 	mux.Handle("POST /admin/settings/{$}", page(s.admin(s.adminSettings)))
+	mux.Handle("GET /admin/oidc-issuers/{$}", page(s.admin(s.adminIssuersPage)))
+	mux.Handle("POST /admin/oidc-issuers/{$}", page(s.admin(s.adminAddIssuer)))
+	mux.Handle("POST /admin/oidc-issuers/remove/{$}", page(s.admin(s.adminRemoveIssuer)))
+	mux.Handle("GET /admin/projects/{$}", page(s.admin(s.adminProjects)))
+	mux.Handle("GET /admin/projects/{project}/{$}", page(s.admin(s.adminProject)))
+	mux.Handle("POST /admin/projects/{project}/quarantine/{$}", page(s.admin(s.adminQuarantine)))
+	mux.Handle("POST /admin/projects/{project}/unquarantine/{$}", page(s.admin(s.adminClearQuarantine)))
+	mux.Handle("POST /admin/projects/{project}/limits/{$}", page(s.admin(s.adminProjectLimits)))
 
 	mux.Handle("GET /static/{file}", tool(s.serveStatic))
 	mux.Handle("GET /favicon.ico", tool(s.favicon))
 	mux.Handle("GET /healthz", tool(s.healthz))
 	mux.Handle("/", page(s.notFound))
+}
+
+// page is the chain every browser page runs in: security headers, CSRF
+// protection, the session, the body cap, read-only mode, and the error page.
+func (s *Server) page(h handlerFunc) http.Handler {
+	return s.recoverer(s.logRequests(s.securityHeaders(s.csrf.Handler(s.withSession(s.pageBody(s.readOnlyGuard(s.pageErrors(h))))))))
 }

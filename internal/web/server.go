@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/token"
+	"github.com/gatehouse-index/gatehouse/internal/trustedpub"
 )
 
 // Deps is what the web layer needs; cmd/gatehouse builds it.
@@ -33,13 +34,17 @@ type Deps struct {
 	WebAuthn *mfa.WebAuthn
 	Login    *login.Service
 	Log      *slog.Logger
+
+	// TrustedPub is trusted publishing; nil turns its endpoints and pages
+	// off.
+	TrustedPub *trustedpub.Service
+
 	// MailKick wakes the mail worker after a change queued email (may be nil).
 	MailKick func()
 	// TrustedProxies are CIDRs whose X-Forwarded-For is believed.
 	TrustedProxies []string
 	BaseURL        string // public URL without trailing slash; links are built only from it
 	SiteName       string
-	TempDir        string           // where uploads are spooled
 	Now            func() time.Time // default time.Now
 
 	// UploadMinRate (bytes per second) and UploadRateWindow hold upload
@@ -62,13 +67,13 @@ type Server struct {
 	mfa       *mfa.Service
 	webauthn  *mfa.WebAuthn
 	signin    *login.Service
+	tp        *trustedpub.Service
 	mailKick  func()
 	proxies   []*net.IPNet
 	csrf      *http.CrossOriginProtection
 	log       *slog.Logger
 	baseURL   string
 	siteName  string
-	tempDir   string
 	now       func() time.Time
 	simple    *simpleCache
 	templates map[string]*template.Template
@@ -100,11 +105,11 @@ func NewServer(d Deps) (*Server, error) {
 		mfa:      d.MFA,
 		webauthn: d.WebAuthn,
 		signin:   d.Login,
+		tp:       d.TrustedPub,
 		mailKick: d.MailKick,
 		log:      d.Log,
 		baseURL:  d.BaseURL,
 		siteName: d.SiteName,
-		tempDir:  d.TempDir,
 		now:      d.Now,
 
 		uploadMinRate:    d.UploadMinRate,

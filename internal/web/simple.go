@@ -30,25 +30,28 @@ const (
 // acceptable type with the highest quality, ties going to JSON, then v1 HTML,
 // then text/html. If nothing matches, HTML is served rather than a 406, as
 // PyPI does, because old clients send odd Accept headers.
+//
+// It runs on every Simple API request, so it walks the header in place
+// (strings.Cut) rather than splitting it into slices.
 func negotiate(accept string) string {
 	if accept == "" {
 		return mediaHTMLLegacy
 	}
 	best, bestQ, bestRank := mediaHTMLLegacy, -1.0, 0
-	rank := func(mt string) int {
-		switch mt {
-		case mediaJSON:
-			return 3
-		case mediaHTMLv1:
-			return 2
+	consider := func(c string, q float64) {
+		if q > bestQ || (q == bestQ && mediaRank(c) > bestRank) {
+			best, bestQ, bestRank = c, q, mediaRank(c)
 		}
-		return 1
 	}
-	for _, part := range strings.Split(accept, ",") {
-		fields := strings.Split(part, ";")
-		mt := strings.ToLower(strings.TrimSpace(fields[0]))
+	for rest, more := accept, true; more; {
+		var part string
+		part, rest, more = strings.Cut(rest, ",")
+		mt, params, hasParams := strings.Cut(part, ";")
+		mt = strings.ToLower(strings.TrimSpace(mt))
 		q := 1.0
-		for _, p := range fields[1:] {
+		for hasParams {
+			var p string
+			p, params, hasParams = strings.Cut(params, ";")
 			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
 			if strings.TrimSpace(k) == "q" {
 				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
@@ -56,25 +59,19 @@ func negotiate(accept string) string {
 				}
 			}
 		}
-		var candidates []string
+		if q <= 0 {
+			continue
+		}
 		switch mt {
 		case mediaJSON, mediaHTMLv1, mediaHTMLLegacy:
-			candidates = []string{mt}
-		case "*/*", "application/*":
-			candidates = []string{mediaJSON}
-			if mt == "*/*" {
-				candidates = append(candidates, mediaHTMLLegacy)
-			}
+			consider(mt, q)
+		case "*/*":
+			consider(mediaJSON, q)
+			consider(mediaHTMLLegacy, q)
+		case "application/*":
+			consider(mediaJSON, q)
 		case "text/*":
-			candidates = []string{mediaHTMLLegacy}
-		}
-		for _, c := range candidates {
-			if q <= 0 {
-				continue
-			}
-			if q > bestQ || (q == bestQ && rank(c) > bestRank) {
-				best, bestQ, bestRank = c, q, rank(c)
-			}
+			consider(mediaHTMLLegacy, q)
 		}
 	}
 	// "*/*" alone (curl, browsers) should get HTML, the historical default.
@@ -84,10 +81,22 @@ func negotiate(accept string) string {
 	return best
 }
 
+// mediaRank breaks quality ties: JSON, then v1 HTML, then text/html.
+func mediaRank(mt string) int {
+	switch mt {
+	case mediaJSON:
+		return 3
+	case mediaHTMLv1:
+		return 2
+	}
+	return 1
+}
+
 // Header values shared by every Simple API answer. They are assigned
 // straight into the header map (keys already canonical), which skips the
-// canonicalisation and allocation of Header.Set on the hottest path;
-// net/http only reads them.
+// canonicalisation and allocation of Header.Set on the hottest path.
+// net/http only reads them, and each has capacity 1, so a later Header.Add
+// appends to a copy and never writes into the shared array.
 var (
 	hdrVary        = []string{"Accept"}
 	hdrCache       = []string{"max-age=600, public"}
@@ -96,13 +105,17 @@ var (
 	hdrCORSHeaders = []string{"Content-Type, If-Match, If-Modified-Since, If-None-Match, If-Unmodified-Since"}
 	hdrCORSMaxAge  = []string{"86400"}
 	hdrCORSExpose  = []string{"X-PyPI-Last-Serial"}
+	hdrTypeJSON    = []string{mediaJSON}
+	hdrTypeHTMLv1  = []string{mediaHTMLv1 + "; charset=utf-8"}
+	hdrTypeHTML    = []string{mediaHTMLLegacy + "; charset=utf-8"}
 )
 
-// simpleHeaders sets the headers every Simple API answer carries.
-func simpleHeaders(w http.ResponseWriter, serial int64) {
+// simpleHeaders sets the headers every Simple API answer carries; serial is
+// the X-PyPI-Last-Serial value, made once per page (headerValue).
+func simpleHeaders(w http.ResponseWriter, serial []string) {
 	h := w.Header()
 	h["Vary"] = hdrVary
-	h["X-Pypi-Last-Serial"] = []string{strconv.FormatInt(serial, 10)}
+	h["X-Pypi-Last-Serial"] = serial
 	h["Cache-Control"] = hdrCache
 	h["Access-Control-Allow-Origin"] = hdrCORSOrigin
 	h["Access-Control-Allow-Methods"] = hdrCORSMethods
@@ -111,34 +124,40 @@ func simpleHeaders(w http.ResponseWriter, serial int64) {
 	h["Access-Control-Expose-Headers"] = hdrCORSExpose
 }
 
+// headerValue is a header value to assign into a header map as it is.
+func headerValue(v string) []string { return []string{v} }
+
 // serveRendered writes a cached page in the negotiated format, or 304 when
-// the client's ETag matches.
+// the client's ETag matches. Every header value comes from the page, made
+// when it was rendered, so a warm request allocates nothing here.
 func serveRendered(w http.ResponseWriter, r *http.Request, p *rendered) {
 	mt := negotiate(r.Header.Get("Accept"))
-	body, etag := p.html, p.htmlETag
-	if mt == mediaJSON {
-		body, etag = p.json, p.jsonETag
+	f, ctype := &p.htmlHdr, hdrTypeHTML
+	switch mt {
+	case mediaJSON:
+		f, ctype = &p.jsonHdr, hdrTypeJSON
+	case mediaHTMLv1:
+		ctype = hdrTypeHTMLv1
 	}
-	simpleHeaders(w, p.serial)
+	simpleHeaders(w, p.serialHdr)
 	h := w.Header()
-	h.Set("ETag", etag)
-	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, etag) {
+	h["Etag"] = f.etag
+	if inm := r.Header.Get("If-None-Match"); inm != "" && etagMatches(inm, f.etag[0]) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
-	h.Set("Content-Type", mt)
-	if mt != mediaJSON {
-		h.Set("Content-Type", mt+"; charset=utf-8")
-	}
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Type"] = ctype
+	h["Content-Length"] = f.length
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		w.Write(body)
+		w.Write(f.body)
 	}
 }
 
 func etagMatches(header, etag string) bool {
-	for _, t := range strings.Split(header, ",") {
+	for rest, more := header, true; more; {
+		var t string
+		t, rest, more = strings.Cut(rest, ",")
 		t = strings.TrimSpace(t)
 		if t == "*" || strings.TrimPrefix(t, "W/") == etag {
 			return true
@@ -177,7 +196,7 @@ func (s *Server) serveRoot(w http.ResponseWriter, r *http.Request, v *rootVersio
 	if gz {
 		etag = f.gzETag
 	}
-	simpleHeaders(w, v.serial)
+	simpleHeaders(w, headerValue(strconv.FormatInt(v.serial, 10)))
 	h := w.Header()
 	h["Vary"] = hdrVaryRoot
 	h.Set("ETag", etag)
@@ -294,18 +313,22 @@ func (s *Server) simpleDetail(w http.ResponseWriter, r *http.Request) error {
 	if name != norm {
 		return s.simpleRedirect(w, r)
 	}
-	page, err := s.simple.page(r.Context(), norm, func(ctx context.Context) (*rendered, error) {
-		d, err := s.projects.Detail(ctx, norm)
-		switch {
-		case errors.Is(err, derrors.NotFound):
-			return notAProject, nil
-		case err != nil:
-			return nil, err
+	page, ok := s.simple.cached(norm) // the warm path, without building the closure below
+	if !ok {
+		var err error
+		page, err = s.simple.page(r.Context(), norm, func(ctx context.Context) (*rendered, error) {
+			d, err := s.projects.Detail(ctx, norm)
+			switch {
+			case errors.Is(err, derrors.NotFound):
+				return notAProject, nil
+			case err != nil:
+				return nil, err
+			}
+			return s.renderDetail(d)
+		})
+		if err != nil {
+			return err
 		}
-		return s.renderDetail(d)
-	})
-	if err != nil {
-		return err
 	}
 	if !page.found {
 		return derrors.New(derrors.NotFound, "No project named %q.", norm)
@@ -320,14 +343,32 @@ func (s *Server) fileURL(f *project.File) string {
 	return fmt.Sprintf("%s/packages/%s/%s/%s/%s", s.baseURL, f.Blake2_256[:2], f.Blake2_256[2:4], f.Blake2_256, f.Filename)
 }
 
+// renderDetail renders a project's Simple API page in both formats. The
+// page carries the project's PEP 792 status (api-version 1.4, which PEP 792
+// defines): in the JSON, always, as "project-status"; in the HTML, as a
+// pypi:project-status meta tag, which PEP 792 lets an index leave out for
+// an active project, as PyPI does. A quarantined project's page lists no
+// files and no versions: PEP 792 says an index MUST NOT offer them.
 func (s *Server) renderDetail(d *project.Detail) (*rendered, error) {
 	p := d.Project
+	status := p.Status
+	if status == "" {
+		status = project.StatusActive
+	}
+	listed, releases := d.Files, d.Releases
+	if status == project.StatusQuarantined {
+		listed, releases = nil, nil
+	}
 	var hb bytes.Buffer
-	fmt.Fprintf(&hb, "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"%s\">\n    <title>Links for %s</title>\n  </head>\n  <body>\n    <h1>Links for %s</h1>\n",
-		apiVersion, html.EscapeString(p.Name), html.EscapeString(p.Name))
-	files := make([]map[string]any, 0, len(d.Files))
-	for i := range d.Files {
-		f := &d.Files[i]
+	fmt.Fprintf(&hb, "<!DOCTYPE html>\n<html>\n  <head>\n    <meta name=\"pypi:repository-version\" content=\"%s\">\n", apiVersion)
+	if status != project.StatusActive {
+		fmt.Fprintf(&hb, "    <meta name=\"pypi:project-status\" content=\"%s\">\n", status)
+	}
+	fmt.Fprintf(&hb, "    <title>Links for %s</title>\n  </head>\n  <body>\n    <h1>Links for %s</h1>\n",
+		html.EscapeString(p.Name), html.EscapeString(p.Name))
+	files := make([]map[string]any, 0, len(listed))
+	for i := range listed {
+		f := &listed[i]
 		url := s.fileURL(f)
 		hb.WriteString(`    <a href="` + html.EscapeString(url) + `#sha256=` + f.SHA256 + `"`)
 		if f.RequiresPython != "" {
@@ -376,14 +417,14 @@ func (s *Server) renderDetail(d *project.Detail) (*rendered, error) {
 		})
 	}
 	fmt.Fprintf(&hb, "  </body>\n</html>\n<!--SERIAL %d-->\n", p.LastSerial)
-	versions := make([]string, 0, len(d.Releases))
-	for i := len(d.Releases) - 1; i >= 0; i-- { // oldest first, like PyPI
-		versions = append(versions, d.Releases[i].Version)
+	versions := make([]string, 0, len(releases))
+	for i := len(releases) - 1; i >= 0; i-- { // oldest first, like PyPI
+		versions = append(versions, releases[i].Version)
 	}
 	jb, err := marshalSimple(map[string]any{
 		"meta":           map[string]any{"api-version": apiVersion, "_last-serial": p.LastSerial},
 		"name":           p.NormalizedName,
-		"project-status": map[string]string{"status": "active"},
+		"project-status": map[string]string{"status": status},
 		"versions":       versions,
 		"files":          files,
 	})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
+	"github.com/gatehouse-index/gatehouse/internal/project"
 )
 
 func TestNegotiate(t *testing.T) {
@@ -101,10 +102,11 @@ func seedFooBar(t *testing.T, f *fixture) *fooBar {
 		f.mustUpload(t, d)
 	}
 	ctx := context.Background()
-	if err := f.projects.Yank(ctx, "foo-bar", "1.10", fb.yankedReason110, "alice"); err != nil {
+	alice := project.Actor{UserID: f.alice, Username: "alice"}
+	if err := f.projects.Yank(ctx, alice, "foo-bar", "1.10", "1.10", fb.yankedReason110); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.projects.Yank(ctx, "foo-bar", "1.9", "", "alice"); err != nil {
+	if err := f.projects.Yank(ctx, alice, "foo-bar", "1.9", "1.9", ""); err != nil {
 		t.Fatal(err)
 	}
 	// Yanking through the service (as the admin CLI does) reaches the
@@ -570,7 +572,7 @@ func TestSimpleCacheAcrossInstances(t *testing.T) {
 			// Warm B: the project in both formats, the index, and a 404.
 			oldHTML := b.getOK(t, "/simple/demo/")
 			oldJSON := b.getOK(t, "/simple/demo/", "Accept", mediaJSON)
-			b.getOK(t, "/simple/")
+			oldIndex := b.getOK(t, "/simple/", "Accept-Encoding", "gzip")
 			if r := b.get(t, "/simple/later/"); r.code != http.StatusNotFound {
 				t.Fatalf("B, unknown project: got status %d, want 404", r.code)
 			}
@@ -583,6 +585,9 @@ func TestSimpleCacheAcrossInstances(t *testing.T) {
 			// Until B reads the journal it serves what it has.
 			if r := b.getOK(t, "/simple/demo/"); !bytes.Equal(r.body, oldHTML.body) {
 				t.Fatalf("B changed before reading the journal; the test cannot tell sync from no caching")
+			}
+			if r := b.getOK(t, "/simple/", "Accept-Encoding", "gzip"); !bytes.Equal(r.body, oldIndex.body) {
+				t.Fatalf("B's index changed before reading the journal; the test cannot tell sync from no caching")
 			}
 			if err := b.srv.simple.sync(ctx, b.projects); err != nil {
 				t.Fatalf("sync: %v", err)
@@ -607,6 +612,10 @@ func TestSimpleCacheAcrossInstances(t *testing.T) {
 			}
 			if got := anchorsOf(t, b.getOK(t, "/simple/").body); len(got) != 2 || got[1]["href"] != "/simple/later/" {
 				t.Errorf("B after sync, index anchors: got %v, want demo and later", got)
+			}
+			checkRoot(t, b, "B after sync")
+			if r := b.get(t, "/simple/", "Accept-Encoding", "gzip", "If-None-Match", oldIndex.header.Get("ETag")); r.code != http.StatusOK {
+				t.Errorf("B after sync, revalidating the old index ETag: got status %d, want 200", r.code)
 			}
 			// B serves the new file from the shared storage.
 			if r := b.getOK(t, b.fileURL(v2)); !bytes.Equal(r.body, v2.Content) {

@@ -19,22 +19,39 @@ import (
 // Pages are rendered once per change and then served from these bytes: a
 // warm request, or a 304 revalidation, costs no database query and no
 // template work.
+//
+// The header values a response carries are made here too, once per page,
+// so that serving it formats and allocates nothing (serveRendered).
 type rendered struct {
-	found    bool // false is a 404: the name is not a project
-	serial   int64
-	html     []byte
-	json     []byte
-	htmlETag string
-	jsonETag string
+	found     bool // false is a 404: the name is not a project
+	serial    int64
+	html      []byte
+	json      []byte
+	htmlETag  string
+	jsonETag  string
+	serialHdr []string // X-PyPI-Last-Serial
+	htmlHdr   renderedForm
+	jsonHdr   renderedForm
+}
+
+// renderedForm is one format of a page as serveRendered sends it.
+type renderedForm struct {
+	body   []byte
+	etag   []string // ETag
+	length []string // Content-Length
 }
 
 func newRendered(serial int64, html, json []byte) *rendered {
-	return &rendered{found: true, serial: serial, html: html, json: json, htmlETag: etagOf(html), jsonETag: etagOf(json)}
+	p := &rendered{found: true, serial: serial, html: html, json: json, htmlETag: etagOf(html), jsonETag: etagOf(json),
+		serialHdr: headerValue(strconv.FormatInt(serial, 10))}
+	p.htmlHdr = renderedForm{body: html, etag: headerValue(p.htmlETag), length: headerValue(strconv.Itoa(len(html)))}
+	p.jsonHdr = renderedForm{body: json, etag: headerValue(p.jsonETag), length: headerValue(strconv.Itoa(len(json)))}
+	return p
 }
 
 // size is what the page cache charges for a page.
 func (r *rendered) size() int64 {
-	return int64(len(r.html) + len(r.json) + len(r.htmlETag) + len(r.jsonETag) + 64)
+	return int64(len(r.html) + len(r.json) + 2*(len(r.htmlETag)+len(r.jsonETag)) + 160)
 }
 
 func etagOf(b []byte) string {
@@ -76,6 +93,10 @@ type simpleCache struct {
 
 	hits, misses, renders atomic.Uint64
 
+	// onMiss, when set (by tests), is called by a request that missed,
+	// before it renders or joins a render.
+	onMiss func()
+
 	// journal position, for watch.
 	jmu        sync.Mutex
 	lastSerial int64
@@ -96,20 +117,31 @@ func newSimpleCache(src rootSource, budget int64, log *slog.Logger) *simpleCache
 	}
 }
 
-// page returns a project's page, or a rendered with found false for a name
-// that is not a project, calling render on a miss. Concurrent misses for the
-// same page at the same generation wait for one render.
-func (c *simpleCache) page(ctx context.Context, name string, render func(context.Context) (*rendered, error)) (*rendered, error) {
-	gen := c.gen.Load()
+// cached returns a project's page, or notAProject, if either is in memory.
+func (c *simpleCache) cached(name string) (*rendered, bool) {
 	if p, ok := c.pages.get(name); ok {
 		c.hits.Add(1)
-		return p, nil
+		return p, true
 	}
 	if _, ok := c.missing.get(name); ok {
 		c.hits.Add(1)
-		return notAProject, nil
+		return notAProject, true
+	}
+	return nil, false
+}
+
+// page returns a project's page, or notAProject for a name that is not a
+// project, calling render on a miss. Concurrent misses for the same page at
+// the same generation wait for one render.
+func (c *simpleCache) page(ctx context.Context, name string, render func(context.Context) (*rendered, error)) (*rendered, error) {
+	gen := c.gen.Load() // before the lookup: a render must not outlive an invalidation it did not see
+	if p, ok := c.cached(name); ok {
+		return p, nil
 	}
 	c.misses.Add(1)
+	if c.onMiss != nil {
+		c.onMiss()
+	}
 	v, err, _ := c.flights.Do(name+"\x00"+strconv.FormatUint(gen, 10), func() (any, error) {
 		c.renders.Add(1)
 		p, err := render(context.WithoutCancel(ctx)) // shared: one caller leaving must not fail the rest

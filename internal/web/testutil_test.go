@@ -17,16 +17,15 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
-	"github.com/gatehouse-index/gatehouse/internal/account"
-	"github.com/gatehouse-index/gatehouse/internal/audit"
-	"github.com/gatehouse-index/gatehouse/internal/mfa"
-	"github.com/gatehouse-index/gatehouse/internal/session"
 	"io"
+	"io/fs"
 	"log/slog"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -37,12 +36,19 @@ import (
 	"golang.org/x/crypto/blake2b"
 	"golang.org/x/net/html"
 
+	"github.com/gatehouse-index/gatehouse/internal/account"
+	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/login"
+	"github.com/gatehouse-index/gatehouse/internal/mail"
+	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
+	"github.com/gatehouse-index/gatehouse/internal/session"
+	"github.com/gatehouse-index/gatehouse/internal/testclock"
 	"github.com/gatehouse-index/gatehouse/internal/token"
+	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
 // testSecret is the server secret of every test token service; instances
@@ -54,15 +60,6 @@ var testSecret = bytes.Repeat([]byte("web-test-secret-"), 4)
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 123456000, time.UTC)
 
 const coreMetadataHelp = "https://packaging.python.org/specifications/core-metadata"
-
-// clock is a settable time source shared by the services of a fixture.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 
 // instance is one Gatehouse server: what cmd/gatehouse would build.
 type instance struct {
@@ -82,13 +79,16 @@ type instance struct {
 // fixtureConfig changes how newInstance builds an instance.
 type fixtureConfig struct {
 	limits  project.Limits
-	blobDir string // default: a new temp dir
-	clock   *clock // default: a new clock at t0
+	blobDir string           // default: a new temp dir
+	clock   *testclock.Clock // default: a new clock at t0
 
 	uploadMinRate    int64         // default: the server's default
 	uploadRateWindow time.Duration // default: the server's default
 	// pageCacheSize is the page cache's budget (default the server's).
 	pageCacheSize int64
+	// hashPool runs the password hashes (default: two CPUs, waiting as
+	// long as the request does).
+	hashPool *workpool.Pool
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -102,8 +102,16 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		cfg.blobDir = t.TempDir()
 	}
 	if cfg.clock == nil {
-		cfg.clock = &clock{t: t0}
+		cfg.clock = testclock.New(t0)
 	}
+	// Registered first, so it runs last, once the server has finished
+	// every request: no upload, accepted, refused or cut off, may leave a
+	// staged file behind.
+	t.Cleanup(func() {
+		if tmp := stagedFiles(t, cfg.blobDir); len(tmp) > 0 {
+			t.Errorf("uploads left staged files in the blob store: %q", tmp)
+		}
+	})
 	blobs, err := blob.NewFS(cfg.blobDir)
 	if err != nil {
 		t.Fatal(err)
@@ -122,11 +130,20 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmp := t.TempDir()
-	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, TempDir: tmp, HelpURL: help, Now: cfg.clock.Now, Log: log})
-	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(2), BaseURL: in.url, Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})
+	renderer, err := mail.NewRenderer("Gatehouse Test", in.url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Project notices (collaboration, yanks, deletions, quarantine) are
+	// rendered and queued in the outbox, where the tests read them.
+	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, HelpURL: help, Now: cfg.clock.Now, Log: log,
+		Notifier: mail.NewNotifier(renderer, cfg.clock.Now), Links: EmailLinks(in.url)})
+	if cfg.hashPool == nil {
+		cfg.hashPool = workpool.New(workpool.Options{CPUs: 2})
+	}
+	in.accounts = account.NewService(account.Options{DB: d, Hasher: account.NewHasher(cfg.hashPool), Links: EmailLinks(in.url), Log: log, Now: cfg.clock.Now, DefaultRegistrationOpen: true})
 	in.sessions = session.NewManager(d, session.Options{Now: cfg.clock.Now})
-	in.mfa, err = mfa.NewService(mfa.Options{DB: d, Secret: testSecret, SiteName: "Gatehouse Test", BaseURL: in.url, Now: cfg.clock.Now, Log: log})
+	in.mfa, err = mfa.NewService(mfa.Options{DB: d, Secret: testSecret, SiteName: "Gatehouse Test", Links: EmailLinks(in.url), Now: cfg.clock.Now, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +155,7 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	in.srv, err = NewServer(Deps{Projects: in.projects, Tokens: in.tokens, Accounts: in.accounts, Sessions: in.sessions,
 		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log,
 		Login:   login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now}),
-		BaseURL: in.url, SiteName: "Gatehouse Test", TempDir: tmp, Now: cfg.clock.Now,
+		BaseURL: in.url, SiteName: "Gatehouse Test", Now: cfg.clock.Now,
 		UploadMinRate: cfg.uploadMinRate, UploadRateWindow: cfg.uploadRateWindow,
 		PageCacheSize: cfg.pageCacheSize})
 	if err != nil {
@@ -156,7 +173,7 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 // fixture is one instance with a user, alice, and her whole-account token.
 type fixture struct {
 	*instance
-	clock *clock
+	clock *testclock.Clock
 	alice int64
 	token string
 }
@@ -166,7 +183,7 @@ func newFixture(t *testing.T, d *db.DB) *fixture { return newFixtureWith(t, d, f
 func newFixtureWith(t *testing.T, d *db.DB, cfg fixtureConfig) *fixture {
 	t.Helper()
 	if cfg.clock == nil {
-		cfg.clock = &clock{t: t0}
+		cfg.clock = testclock.New(t0)
 	}
 	f := &fixture{instance: newInstance(t, d, cfg), clock: cfg.clock}
 	f.alice = addUser(t, d, "alice")
@@ -199,7 +216,7 @@ func addUser(t *testing.T, d *db.DB, name string) int64 {
 // mintToken creates an API token for user, limited to projects if any.
 func (in *instance) mintToken(t *testing.T, user int64, projects ...string) string {
 	t.Helper()
-	raw, _, err := in.tokens.Create(context.Background(), user, fmt.Sprintf("test token %d %v", user, projects), projects, nil)
+	raw, _, err := in.tokens.Create(context.Background(), user, fmt.Sprintf("test token %d %v", user, projects), projects, nil, token.Origin{CommandLine: true})
 	if err != nil {
 		t.Fatalf("mint token: %v", err)
 	}
@@ -680,3 +697,20 @@ func text(n *html.Node) string {
 type htmlNode = html.Node
 
 const htmlElement = html.ElementNode
+
+// stagedFiles lists the blob store's temporary files below dir: uploads
+// staged and never committed or discarded.
+func stagedFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), blob.TempPrefix) {
+			out = append(out, p)
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) { // a test may remove the store
+		t.Errorf("listing the blob store: %v", err)
+	}
+	return out
+}

@@ -10,15 +10,18 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/login"
 )
 
-// The second step of a login: the pages a browser that passed the password
-// step can use, for at most login.HandoffTTL. The flow itself (the handoff,
-// held logins, confirmation) is internal/login's; these handlers parse,
-// call it and act on the result.
+// The second step of a login and what follows it: the second-factor pages,
+// which only a browser that passed the password step can use, for at most
+// login.HandoffTTL (the handoff guard in routes.go); and the confirmation
+// pages of a held login, which any browser may open but only the one
+// holding the login completes. The flow itself (the handoff, held logins,
+// confirmation) is internal/login's; these handlers parse, call it and act
+// on the result. The device cookie and the WebAuthn ceremony helpers here
+// also serve the passkey, reauthentication and security-key setup pages.
 
 const (
-	keyWAState  = "webauthn_state"
-	keyTOTPNew  = "totp_provision"
-	keyCodesNew = "recovery_codes_shown"
+	keyWAState = "webauthn_state"
+	keyTOTPNew = "totp_provision"
 )
 
 func (s *Server) handoffExpired(w http.ResponseWriter, r *http.Request) error {
@@ -167,11 +170,12 @@ func (s *Server) resendConfirmation(w http.ResponseWriter, r *http.Request) erro
 	}
 	s.mailKick()
 	s.flash(w, r, flashSuccess, "We sent the confirmation email again.")
-	http.Redirect(w, r, "/account/confirm-login/", http.StatusSeeOther)
+	http.Redirect(w, r, pathConfirmLogin, http.StatusSeeOther)
 	return nil
 }
 
-// writeJSON answers the WebAuthn endpoints, which webauthn.js calls.
+// writeJSONResponse answers the endpoints webauthn.js calls (and their
+// guards and error adapter) with v as JSON.
 func writeJSONResponse(w http.ResponseWriter, status int, v any) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
@@ -206,7 +210,7 @@ func (s *Server) webauthnLoginValidate(w http.ResponseWriter, r *http.Request) e
 	}
 	res, err := s.signin.SecurityKey(r.Context(), s.browser(r), state, []byte(r.PostFormValue("credential")), r.PostFormValue("remember_device") != "")
 	if err != nil {
-		s.mailKick()
+		s.mailKick() // a refused key may have queued the cloned-key warning
 		return s.jsonError(w, err)
 	}
 	return s.stepAsJSON(w, r, res)

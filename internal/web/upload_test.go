@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -313,6 +314,26 @@ func TestUploadDuplicatesAndReleaseRules(t *testing.T) {
 			// New releases are fine.
 			checkUpload(t, "new release", f.upload(t, wheel(t, meta{Name: "demo", Version: "3.0"})), 200, "OK")
 		})
+	})
+}
+
+// TestUploadStoreFailure: when the blob store cannot take the upload, the
+// server says it is its own fault (500), not the file's, and nothing
+// changes.
+func TestUploadStoreFailure(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		dir := t.TempDir()
+		f := newFixtureWith(t, d, fixtureConfig{blobDir: dir})
+		// The store's directory goes away under it (a lost mount, say): not
+		// even root can create a file in a removed directory.
+		if err := os.RemoveAll(dir); err != nil {
+			t.Fatal(err)
+		}
+		checkUpload(t, "upload into a removed store", f.upload(t, wheel(t, meta{Name: "demo", Version: "1.0"})), 500,
+			"Internal server error. The problem has been logged; please try again later.")
+		if n := countRows(t, d, `SELECT count(*) FROM projects`); n != 0 {
+			t.Errorf("a failed upload left %d projects, want 0", n)
+		}
 	})
 }
 

@@ -50,6 +50,12 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		{"CancelledContext", testCancelledContext},
 		{"ConcurrentPutSameKey", testConcurrentPutSameKey},
 		{"ConcurrentPutOpen", testConcurrentPutOpen},
+		{"StageCommit", testStageCommit},
+		{"StageDiscard", testStageDiscard},
+		{"StageOverwrite", testStageOverwrite},
+		{"StageFailedCommit", testStageFailedCommit},
+		{"StageCancelled", testStageCancelled},
+		{"ConcurrentStage", testConcurrentStage},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -628,4 +634,229 @@ func testConcurrentPutOpen(t *testing.T, s blob.Store) {
 		t.Fatalf("no reader ever saw the blob (%d reads)", reads.Load())
 	}
 	checkContent(t, s, key, b)
+}
+
+// stage writes b to a new staged blob in pieces of uneven sizes, the way an
+// upload arrives.
+func stage(t *testing.T, s blob.Store, b []byte) blob.Staged {
+	t.Helper()
+	st, err := s.Stage(t.Context())
+	if err != nil {
+		t.Fatalf("Stage: %v", err)
+	}
+	for rest, n := b, 1; len(rest) > 0; n = n*7 + 3 {
+		k := min(n, len(rest))
+		if w, err := st.Write(rest[:k]); w != k || err != nil {
+			st.Discard()
+			t.Fatalf("Write of %d bytes = %d, %v", k, w, err)
+		}
+		rest = rest[k:]
+	}
+	return st
+}
+
+// checkStaged reads st back with ReadAt and compares it with want.
+func checkStaged(t *testing.T, st blob.Staged, want []byte) {
+	t.Helper()
+	if st.Size() != int64(len(want)) {
+		t.Fatalf("Size = %d, want %d", st.Size(), len(want))
+	}
+	got := make([]byte, len(want))
+	if n, err := st.ReadAt(got, 0); n != len(want) || (err != nil && err != io.EOF) {
+		t.Fatalf("ReadAt of the whole staged blob = %d, %v", n, err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Fatal("ReadAt returned other bytes than were written")
+	}
+	if len(want) < 20 {
+		return
+	}
+	buf := make([]byte, 10)
+	if n, err := st.ReadAt(buf, 7); n != 10 || err != nil || !bytes.Equal(buf, want[7:17]) {
+		t.Fatalf("ReadAt(10 bytes at 7) = %d, %v (bytes equal: %v)", n, err, bytes.Equal(buf, want[7:17]))
+	}
+	if n, err := st.ReadAt(buf, int64(len(want)-4)); n != 4 || err != io.EOF {
+		t.Fatalf("ReadAt past the end = %d, %v; want 4, io.EOF", n, err)
+	}
+}
+
+func testStageCommit(t *testing.T, s blob.Store) {
+	cases := []struct {
+		name, key string
+		data      []byte
+	}{
+		{"small", "sc/ab/0123/pkg-1.0-py3-none-any.whl", []byte("a staged wheel")},
+		{"empty", "sc/ab/4567/pkg-1.0.tar.gz", []byte{}},
+		{"3MiB", "sc/cd/89ab/big-2.0-py3-none-any.whl", data(3*mib, 20)},
+		{"top level", "sc-top", []byte("no directory")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			before := list(t, s, "")
+			st := stage(t, s, c.data)
+			defer st.Discard()
+			checkStaged(t, st, c.data)
+			// Staged bytes are nobody's business until committed.
+			checkNotFound(t, s, c.key)
+			if got := list(t, s, ""); !slices.Equal(got, before) {
+				t.Fatalf("List while staged = %v, want %v as before", got, before)
+			}
+			// Sync ahead of Commit publishes nothing either.
+			if err := st.Sync(); err != nil {
+				t.Fatalf("Sync: %v", err)
+			}
+			checkNotFound(t, s, c.key)
+			checkStaged(t, st, c.data)
+			if err := st.Commit(t.Context(), c.key); err != nil {
+				t.Fatalf("Commit(%q): %v", c.key, err)
+			}
+			checkContent(t, s, c.key, c.data)
+			if info, err := s.Stat(t.Context(), c.key); err != nil || info.Size != int64(len(c.data)) {
+				t.Fatalf("Stat after Commit = %+v, %v; want size %d", info, err, len(c.data))
+			}
+			if got := list(t, s, c.key); len(got) != 1 || got[0] != (listed{c.key, int64(len(c.data))}) {
+				t.Fatalf("List(%q) after Commit = %v", c.key, got)
+			}
+			// Commit ends the staged blob.
+			if err := st.Discard(); err != nil {
+				t.Fatalf("Discard after Commit = %v, want nil", err)
+			}
+			checkContent(t, s, c.key, c.data)
+			if err := st.Commit(t.Context(), c.key+"-again"); !errors.Is(err, blob.ErrStagedDone) {
+				t.Fatalf("second Commit = %v, want ErrStagedDone", err)
+			}
+			checkNotFound(t, s, c.key+"-again")
+			if _, err := st.Write([]byte("more")); !errors.Is(err, blob.ErrStagedDone) {
+				t.Fatalf("Write after Commit = %v, want ErrStagedDone", err)
+			}
+			if err := st.Sync(); !errors.Is(err, blob.ErrStagedDone) {
+				t.Fatalf("Sync after Commit = %v, want ErrStagedDone", err)
+			}
+			checkContent(t, s, c.key, c.data)
+		})
+	}
+}
+
+func testStageDiscard(t *testing.T, s blob.Store) {
+	put(t, s, "sd/keep", []byte("untouched"))
+	st := stage(t, s, data(mib, 21))
+	if err := st.Discard(); err != nil {
+		t.Fatalf("Discard: %v", err)
+	}
+	if err := st.Discard(); err != nil {
+		t.Fatalf("second Discard = %v, want nil", err)
+	}
+	if err := st.Commit(t.Context(), "sd/late"); !errors.Is(err, blob.ErrStagedDone) {
+		t.Fatalf("Commit after Discard = %v, want ErrStagedDone", err)
+	}
+	checkNotFound(t, s, "sd/late")
+	if got := list(t, s, ""); len(got) != 1 || got[0].key != "sd/keep" {
+		t.Fatalf("List after Discard = %v, want only sd/keep", got)
+	}
+	checkContent(t, s, "sd/keep", []byte("untouched"))
+}
+
+func testStageOverwrite(t *testing.T, s blob.Store) {
+	const key = "so/pkg.whl"
+	first, second := data(5000, 22), data(3000, 23)
+	put(t, s, key, first)
+	st := stage(t, s, second)
+	defer st.Discard()
+	// The old blob is served until the new one is committed.
+	checkContent(t, s, key, first)
+	if err := st.Commit(t.Context(), key); err != nil {
+		t.Fatalf("Commit over an existing blob: %v", err)
+	}
+	checkContent(t, s, key, second)
+	if got := list(t, s, ""); len(got) != 1 || got[0] != (listed{key, int64(len(second))}) {
+		t.Fatalf("List after overwrite = %v", got)
+	}
+}
+
+func testStageFailedCommit(t *testing.T, s blob.Store) {
+	put(t, s, "sf/keep", []byte("untouched"))
+	for _, key := range InvalidKeys {
+		st := stage(t, s, []byte("data"))
+		if err := st.Commit(t.Context(), key); !errors.Is(err, blob.ErrInvalidKey) {
+			t.Errorf("Commit(%q) = %v, want ErrInvalidKey", key, err)
+		}
+		// The failed Commit ended it: the bytes are gone, not committable.
+		if err := st.Commit(t.Context(), "sf/retry"); !errors.Is(err, blob.ErrStagedDone) {
+			t.Errorf("Commit after a failed Commit = %v, want ErrStagedDone", err)
+		}
+		if err := st.Discard(); err != nil {
+			t.Errorf("Discard after a failed Commit = %v, want nil", err)
+		}
+	}
+	checkNotFound(t, s, "sf/retry")
+	if got := list(t, s, ""); len(got) != 1 || got[0].key != "sf/keep" {
+		t.Fatalf("after failed Commits, List = %v, want only sf/keep", got)
+	}
+	checkContent(t, s, "sf/keep", []byte("untouched"))
+}
+
+func testStageCancelled(t *testing.T, s blob.Store) {
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if st, err := s.Stage(ctx); err == nil {
+		st.Discard()
+		t.Fatal("Stage with a cancelled context succeeded")
+	} else if !errors.Is(err, context.Canceled) {
+		t.Errorf("Stage error %v does not wrap context.Canceled", err)
+	}
+
+	// Cancelled after the bytes were written: nothing is published.
+	const key = "sx/pkg.whl"
+	st := stage(t, s, data(mib, 24))
+	defer st.Discard()
+	err := st.Commit(ctx, key)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Commit with a cancelled context = %v, want context.Canceled", err)
+	}
+	checkNotFound(t, s, key)
+	checkEmpty(t, s)
+}
+
+func testConcurrentStage(t *testing.T, s blob.Store) {
+	const writers = 8
+	// Half commit to one shared key (identical bytes, as identical uploads
+	// do), half to keys of their own; one in four discards instead.
+	shared := data(mib/4, 30)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			b, key := shared, "cs/ab/shared.whl"
+			if i%2 == 1 {
+				b, key = data(mib/4+i, uint64(31+i)), fmt.Sprintf("cs/%d/own.whl", i)
+			}
+			st, err := s.Stage(t.Context())
+			if err != nil {
+				t.Errorf("Stage: %v", err)
+				return
+			}
+			defer st.Discard()
+			if _, err := st.Write(b); err != nil {
+				t.Errorf("Write: %v", err)
+				return
+			}
+			if i%4 == 3 {
+				return // discarded
+			}
+			if err := st.Commit(t.Context(), key); err != nil {
+				t.Errorf("concurrent Commit(%q): %v", key, err)
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	checkContent(t, s, "cs/ab/shared.whl", shared)
+	var keys []string
+	for _, l := range list(t, s, "") {
+		keys = append(keys, l.key)
+	}
+	if want := []string{"cs/1/own.whl", "cs/5/own.whl", "cs/ab/shared.whl"}; !slices.Equal(keys, want) {
+		t.Fatalf("List after concurrent staged writes = %q, want %q", keys, want)
+	}
 }

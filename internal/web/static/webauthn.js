@@ -1,7 +1,8 @@
-// Gatehouse WebAuthn glue: the only script on the site. Pages work without
+// Gatehouse WebAuthn glue, loaded on every page (copy.js, the only other
+// script, is on the new-token page alone). Pages work without
 // it except for security keys and passkeys, which need the browser's
 // navigator.credentials API. No framework, no inline script (the CSP allows
-// only this file).
+// only the site's own files).
 "use strict";
 
 (function () {
