@@ -3,7 +3,7 @@
 // checks that nothing acknowledged is ever lost and nothing unacknowledged
 // is ever half-visible (spec security-and-performance.md I1–I8 and P13).
 //
-//	scripts/faults            # the short form, part of scripts/test (≈2 min)
+//	scripts/faults            # the short form, part of scripts/test (≈5 min, 3 min soak)
 //	scripts/faults -long      # 200 kills on SQLite, 50 on PostgreSQL, 30 min soak
 //	scripts/faults -cases kill,race
 //

@@ -549,16 +549,21 @@ type e2eLog struct {
 	buf   bytes.Buffer
 	ready chan string
 	sent  bool
+	wake  chan struct{} // a write happened (see waitFor)
 }
 
 var e2eRunningRE = regexp.MustCompile(`msg="Gatehouse is running" url=(\S+)`)
 
-func newE2ELog() *e2eLog { return &e2eLog{ready: make(chan string, 1)} }
+func newE2ELog() *e2eLog { return &e2eLog{ready: make(chan string, 1), wake: make(chan struct{}, 1)} }
 
 func (l *e2eLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf.Write(p)
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 	if !l.sent {
 		if m := e2eRunningRE.FindSubmatch(l.buf.Bytes()); m != nil {
 			l.sent = true
@@ -572,6 +577,46 @@ func (l *e2eLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// waitFor waits until the log has a line matching re after its first from
+// bytes, and returns that line; it fails t after a minute. One waiter at a
+// time.
+func (l *e2eLog) waitFor(t *testing.T, from int, re *regexp.Regexp) string {
+	t.Helper()
+	line, err := l.await(from, re, nil)
+	if err != nil {
+		t.Fatalf("%v; the log:\n%s", err, l.String())
+	}
+	return line
+}
+
+// await is waitFor for a process that may exit first: it gives up when
+// exited delivers (nil: never), or after a minute.
+func (l *e2eLog) await(from int, re *regexp.Regexp, exited <-chan error) (string, error) {
+	deadline := time.After(time.Minute)
+	for {
+		l.mu.Lock()
+		m := re.Find(l.buf.Bytes()[from:])
+		l.mu.Unlock()
+		if m != nil {
+			return string(m), nil
+		}
+		select {
+		case <-l.wake:
+		case err := <-exited:
+			return "", fmt.Errorf("the process exited (%v) before logging a line matching %q", err, re)
+		case <-deadline:
+			return "", fmt.Errorf("no line matching %q after a minute", re)
+		}
+	}
+}
+
+// len is how much has been logged so far (a from for waitFor).
+func (l *e2eLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Len()
 }
 
 // admin runs a gatehouse command against the server's data dir and

@@ -201,6 +201,44 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 		t.Fatalf("issuer down: %d %+v, want 503 issuer-unavailable naming the issuer", code, refusal)
 	}
 	issuer.SetDown(false)
+	// A key set that cannot be reached (discovery names a closed port), and
+	// an issuer that accepts connections and never answers: the same 503,
+	// within the fetch timeout. The stalled issuer is released only after
+	// the answer has come, so the answer cannot have waited for it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer.SetJWKSURI("http://" + l.Addr().String() + "/jwks")
+	l.Close()
+	code, refusal = tpMint(t, https, public+"/_/oidc/mint-token", `{"token": "`+freshJWT()+`"}`, "application/json")
+	if code != http.StatusServiceUnavailable || refusal.code() != "issuer-unavailable" {
+		t.Fatalf("key set unreachable: %d %+v, want 503 issuer-unavailable", code, refusal)
+	}
+	issuer.SetJWKSURI("")
+	issuer.Stall()
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	stalled := make(chan answer, 1)
+	stalledJWT := freshJWT()
+	go func() { // no t.Fatal here: this is not the test's goroutine
+		resp, err := https.Post(public+"/_/oidc/mint-token", "application/json", strings.NewReader(`{"token": "`+stalledJWT+`"}`))
+		if err != nil {
+			stalled <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		stalled <- answer{status: resp.StatusCode, body: b, err: err}
+	}()
+	a := <-stalled
+	issuer.Release()
+	if a.err != nil || a.status != http.StatusServiceUnavailable || !strings.Contains(string(a.body), `"code":"issuer-unavailable"`) {
+		t.Fatalf("stalled issuer: %d %s %v, want 503 issuer-unavailable", a.status, a.body, a.err)
+	}
 
 	// Bad requests: 422 with Warehouse's shape, nothing minted.
 	for _, c := range []struct{ body, ctype, wantCode, wantDesc string }{
@@ -215,8 +253,8 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 			t.Errorf("mint %.40q: %d %+v, want 422 %s %q", c.body, code, refusal, c.wantCode, c.wantDesc)
 		}
 	}
-	if n := env.queryInt(t, `SELECT count(*) FROM oidc_tokens`) + env.queryInt(t, `SELECT count(*) FROM projects`); n != 0 {
-		t.Fatalf("bad requests left %d tokens and projects", n)
+	if n := env.queryInt(t, `SELECT count(*) FROM oidc_tokens`) + env.queryInt(t, `SELECT count(*) FROM oidc_jtis`) + env.queryInt(t, `SELECT count(*) FROM projects`); n != 0 {
+		t.Fatalf("bad requests and an unavailable issuer left %d tokens, jti records and projects", n)
 	}
 
 	// The action's exchange, then twine. The pending publisher creates
@@ -280,8 +318,9 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	}
 
 	// uv publish --trusted-publishing always: the same three requests,
-	// made as uv makes them (the mint body without a Content-Type), then
-	// the upload with __token__ basic auth.
+	// made as uv makes them (crates/uv-publish/src/trusted_publishing/pypi.rs:
+	// https://<authority>/_/oidc/…, the mint body as JSON), the upload with
+	// __token__ basic auth, then the token burned at /_/oidc/burn-token.
 	var uvAud struct{ Audience string }
 	tpGetJSON(t, https, "https://"+domain+"/_/oidc/audience", &uvAud)
 	u, _ := url.Parse(requestURL)
@@ -297,7 +336,7 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	var oidcTok struct{ Value string }
 	json.NewDecoder(resp.Body).Decode(&oidcTok)
 	resp.Body.Close()
-	code, mintResp := tpMint(t, https, "https://"+domain+"/_/oidc/mint-token", `{"token":"`+oidcTok.Value+`"}`, "")
+	code, mintResp := tpMint(t, https, "https://"+domain+"/_/oidc/mint-token", `{"token":"`+oidcTok.Value+`"}`, "application/json")
 	if code != http.StatusOK || !mintResp.Success || !strings.HasPrefix(mintResp.Token, "pypi-") || mintResp.Expires-time.Now().Unix() > 900 {
 		t.Fatalf("uv's mint: %d %+v", code, mintResp)
 	}
@@ -314,13 +353,81 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("upload with uv's minted token: %s", resp.Status)
 	}
+	req, _ = http.NewRequest(http.MethodPost, "https://"+domain+"/_/oidc/burn-token", strings.NewReader(`{"token":"`+mintResp.Token+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = https.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("uv's burn-token: %s, want 202", resp.Status)
+	}
+	burned := env.upload(t, mintResp.Token, e2eWheelForm("tp-demo", "1.1.1", e2eWheelName("tp-demo", "1.1.1"), e2eWheel(t, "tp-demo", "1.1.1", e2eMetadata("tp-demo", "1.1.1"))))
+	if burned.code != http.StatusForbidden {
+		t.Fatalf("upload with the burned token: %d %q, want 403", burned.code, burned.status)
+	}
 
-	// The legacy alias mints too.
-	code, mintResp = tpMint(t, https, public+"/_/oidc/github/mint-token", `{"token": "`+freshJWT()+`"}`, "application/json")
+	// The legacy alias mints too; older uv sent the body without a
+	// Content-Type, which is not needed.
+	code, mintResp = tpMint(t, https, public+"/_/oidc/github/mint-token", `{"token": "`+freshJWT()+`"}`, "")
 	if code != http.StatusOK || !mintResp.Success {
 		t.Fatalf("legacy alias: %d %+v", code, mintResp)
 	}
 	env.secrets.add("alias minted token", mintResp.Token)
+
+	// Environment hardening: a second publisher, with no environment, used
+	// by a job that runs in one. Alice gets one email, follows its link and
+	// limits the publisher to that environment; a job outside it is then
+	// refused.
+	r = alice.post(t, "/manage/project/tp-demo/settings/publishing/", url.Values{"provider": {"github"}, "owner": {"octo"},
+		"repository": {"widget"}, "workflow": {"nightly.yml"}})
+	acctWantRedirect(t, r, "/manage/project/tp-demo/settings/publishing/")
+	env.mail.take(t, "alice@example.com", "Trusted publisher added to tp-demo")
+	nightly := func(environment string) string {
+		c := oidctest.GitHub(domain, "octo/widget", "1001", "nightly.yml", time.Now())
+		if environment != "" {
+			c["environment"] = environment
+		}
+		return issuer.Sign(c)
+	}
+	for range 2 {
+		code, mintResp = tpMint(t, https, public+"/_/oidc/mint-token", `{"token": "`+nightly("release")+`"}`, "application/json")
+		if code != http.StatusOK {
+			t.Fatalf("nightly mint: %d %+v", code, mintResp)
+		}
+		env.secrets.add("nightly minted token", mintResp.Token)
+	}
+	hint := env.mail.take(t, "alice@example.com", "Trusted Publisher for project tp-demo can be made more secure")
+	var constrain *url.URL
+	for _, l := range hint.links() {
+		if u, err := url.Parse(l); err == nil && u.Query().Get("constrain_publisher_id") != "" {
+			constrain = u
+		}
+	}
+	if constrain == nil || constrain.Query().Get("constrain_environment") != "release" {
+		t.Fatalf("the hardening email has no link to limit the publisher to release:\n%s", hint.Text)
+	}
+	acctWant(t, alice.get(t, constrain.RequestURI()), http.StatusOK, "Limit a publisher to an environment", "GitHub: octo/widget, workflow nightly.yml")
+	r = alice.post(t, "/manage/project/tp-demo/settings/publishing/constrain/",
+		url.Values{"publisher_id": {constrain.Query().Get("constrain_publisher_id")}, "environment": {"release"}})
+	acctWantRedirect(t, r, "/manage/project/tp-demo/settings/publishing/")
+	acctWant(t, alice.follow(t, r), http.StatusOK, "GitHub: octo/widget, workflow nightly.yml, environment release")
+	env.mail.take(t, "alice@example.com", "Trusted publisher removed from tp-demo")
+	code, refusal = tpMint(t, https, public+"/_/oidc/mint-token", `{"token": "`+nightly("")+`"}`, "application/json")
+	if code != http.StatusUnprocessableEntity || refusal.code() != "invalid-publisher" {
+		t.Fatalf("a job outside the environment after the change: %d %+v, want 422 invalid-publisher", code, refusal)
+	}
+	env.mail.take(t, "alice@example.com", "Trusted publisher added to tp-demo") // the limited one
+	if n := env.queryInt(t, `SELECT count(*) FROM outbox WHERE template = 'environment-ignored-in-trusted-publisher'`); n != 1 {
+		t.Errorf("%d hardening emails queued for two jobs, want 1", n)
+	}
+
+	// A long-lived API token uploading to a project with a publisher: the
+	// owners are told.
+	apiToken := env.token(t, "alice", "laptop")
+	env.mustUpload(t, apiToken, e2eWheelForm("tp-demo", "1.1.2", e2eWheelName("tp-demo", "1.1.2"), e2eWheel(t, "tp-demo", "1.1.2", e2eMetadata("tp-demo", "1.1.2"))))
+	env.mail.take(t, "alice@example.com", "API token used to upload to project tp-demo despite Trusted Publishing enabled")
 
 	// Trusted publishing only: alice turns it on; her long-lived API token
 	// is then refused with a message naming the publisher.
@@ -329,7 +436,6 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	r = alice.post(t, "/manage/project/tp-demo/settings/publishing/only/", url.Values{"only": {"on"}})
 	acctWantRedirect(t, r, "/manage/project/tp-demo/settings/publishing/")
 	acctWant(t, alice.follow(t, r), http.StatusOK, "Trusted publishing only is on")
-	apiToken := env.token(t, "alice", "laptop")
 	reply := env.upload(t, apiToken, e2eWheelForm("tp-demo", "1.2", e2eWheelName("tp-demo", "1.2"), e2eWheel(t, "tp-demo", "1.2", e2eMetadata("tp-demo", "1.2"))))
 	if reply.code != http.StatusForbidden || !strings.Contains(reply.status, "accepts uploads only from its trusted publishers") || !strings.Contains(reply.status, "GitHub: octo/widget") {
 		t.Fatalf("API token upload with trusted publishing only: %q", reply.status)

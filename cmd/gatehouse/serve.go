@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/login"
 	"github.com/gatehouse-index/gatehouse/internal/mail"
+	"github.com/gatehouse-index/gatehouse/internal/metrics"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
@@ -264,14 +266,34 @@ func serve(ctx context.Context, e env, args []string) error {
 	}
 	log := newLogger(cfg, e)
 
+	// The certificate before the port: a server that cannot serve HTTPS
+	// must not take the address.
+	var certs *certReloader
+	if cfg.TLS() {
+		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return fail(err, "Gatehouse could not load the TLS certificate and key: "+err.Error(),
+				"Check --tls-cert and --tls-key (or GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY): two PEM files, the certificate chain (leaf first) and its private key, readable by this user.")
+		}
+	}
+
 	// Listen first: with port 0 (tests) the base URL comes from the real port.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return explainListen(cfg.Listen, err)
+		return explainListen(cfg.Listen, "--listen (or GATEHOUSE_LISTEN)", err)
 	}
 	defer ln.Close()
+	var mln net.Listener
+	if cfg.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return explainListen(cfg.MetricsListen, "--metrics-listen (or GATEHOUSE_METRICS_LISTEN)", err)
+		}
+		defer mln.Close()
+	}
 	if _, port, _ := net.SplitHostPort(cfg.Listen); port == "0" && cfg.origin("base-url", "GATEHOUSE_BASE_URL") == "the default" {
 		cfg.BaseURL = config.DefaultBaseURL(ln.Addr().String())
+		if cfg.TLS() {
+			cfg.BaseURL = "https://" + strings.TrimPrefix(cfg.BaseURL, "http://")
+		}
 		if cfg.origin("oidc-audience", "GATEHOUSE_OIDC_AUDIENCE") == "the default" {
 			u, _ := url.Parse(cfg.BaseURL)
 			cfg.OIDCAudience = u.Host
@@ -290,15 +312,6 @@ func serve(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	started := time.Now()
-	n, stopWriting, err := a.blobs.StartWriting(time.Hour)
-	if stopWriting != nil {
-		defer stopWriting()
-	}
-	if err != nil {
-		log.Warn("sweeping temp files failed", "err", err)
-	} else if n > 0 {
-		log.Info("removed temp files left by an earlier crash", "count", n)
-	}
 
 	var sender mail.Sender
 	if cfg.SMTPURL != "" {
@@ -311,6 +324,10 @@ func serve(ctx context.Context, e env, args []string) error {
 			"Check --smtp-url (or GATEHOUSE_SMTP_URL), or --mail-dir when no SMTP server is set.")
 	}
 	worker := mail.NewWorker(a.db, sender, mail.WorkerOptions{From: cfg.MailFrom, Log: log})
+	var m *metrics.Metrics
+	if mln != nil {
+		m = metrics.New()
+	}
 
 	srv, err := web.NewServer(web.Deps{
 		Projects:   a.projects,
@@ -332,9 +349,17 @@ func serve(ctx context.Context, e env, args []string) error {
 		UploadMinRate:    cfg.UploadMinRate,
 		UploadRateWindow: cfg.UploadRateWindow,
 		PageCacheSize:    cfg.PageCacheSize,
+
+		Metrics: m,
+		Ready:   a.ready,
 	})
 	if err != nil {
 		return err
+	}
+	if m != nil {
+		if err := watch(m, a, srv, worker); err != nil {
+			return err
+		}
 	}
 	if benchHook != nil {
 		benchHook(srv, log)
@@ -344,6 +369,29 @@ func serve(ctx context.Context, e env, args []string) error {
 	go srv.WatchChanges(watchCtx, cfg.CachePoll)
 	go worker.Run(watchCtx)
 	go sweepTables(watchCtx, a.db, a.sessions, log)
+	// The temp-file sweep walks the whole file store: it runs beside the
+	// server, not before it, so that start-up does no work that grows
+	// with the index (P9). StartWriting registers this process as a
+	// writer (a shared flock on the store) and removes the temp files of
+	// dead writers; files this process writes after started are kept.
+	swept := make(chan struct{})
+	var stopWriting func()
+	defer func() {
+		<-swept // before a.Close closes the store
+		if stopWriting != nil {
+			stopWriting()
+		}
+	}()
+	go func() {
+		defer close(swept)
+		n, stop, err := a.blobs.StartWriting(started, time.Hour)
+		stopWriting = stop
+		if err != nil {
+			log.Warn("sweeping temp files failed", "err", err)
+		} else if n > 0 {
+			log.Info("removed temp files left by an earlier crash", "count", n)
+		}
+	}()
 	go sweepTrustedPublishing(watchCtx, a.tp, log)
 	// Files written by uploads that a crash stopped before they were
 	// listed. In the background: start-up must not wait on a walk of every
@@ -365,11 +413,26 @@ func serve(ctx context.Context, e env, args []string) error {
 		ReadTimeout:       cfg.ReadTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          serverErrorLog(log),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	log.Info("Gatehouse is running", "url", cfg.BaseURL+"/", "database", a.db.Dialect, "data_dir", abs(cfg.DataDir))
+	errc := make(chan error, 2)
+	if certs != nil {
+		hs.TLSConfig = certs.tlsConfig()
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go certs.reloadOnSignal(hup, watchCtx.Done(), log)
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
+	var ms *http.Server
+	if mln != nil {
+		ms = metricsServer(m, log)
+		go func() { errc <- ms.Serve(mln) }()
+		log.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
+	log.Info("Gatehouse is running", "url", cfg.BaseURL+"/", "tls", certs != nil, "database", a.db.Dialect, "data_dir", abs(cfg.DataDir))
 
 	select {
 	case err := <-errc:
@@ -379,6 +442,9 @@ func serve(ctx context.Context, e env, args []string) error {
 	log.Info("shutting down", "grace", cfg.ShutdownGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
+	if ms != nil {
+		ms.Close() // a scrape can be cut: the next one sees the new instance
+	}
 	err = hs.Shutdown(sctx)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		return err
@@ -452,8 +518,9 @@ func sweepOrphans(ctx context.Context, p *project.Service, before time.Time, log
 	}
 }
 
-// explainListen says why the server cannot listen on addr.
-func explainListen(addr string, err error) error {
+// explainListen says why the server cannot listen on addr, which setting
+// names (as "--listen (or GATEHOUSE_LISTEN)").
+func explainListen(addr, setting string, err error) error {
 	host, port, _ := net.SplitHostPort(addr)
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
@@ -462,7 +529,7 @@ func explainListen(addr string, err error) error {
 			next = strconv.Itoa(n + 1)
 		}
 		return fail(err, fmt.Sprintf("Another program is already listening on %s (perhaps another 'gatehouse serve')", addr),
-			fmt.Sprintf("Stop it, or choose a free address with --listen (or GATEHOUSE_LISTEN), e.g. --listen %s.", net.JoinHostPort(host, next)))
+			fmt.Sprintf("Stop it, or choose a free address with %s, e.g. %s %s.", setting, strings.Fields(setting)[0], net.JoinHostPort(host, next)))
 	case errors.Is(err, syscall.EACCES):
 		return fail(err, fmt.Sprintf("Gatehouse may not listen on %s: ports below 1024 need extra privileges", addr),
 			"Listen on a port above 1023 (e.g. --listen 127.0.0.1:8080) behind a reverse proxy, or give the binary CAP_NET_BIND_SERVICE.")
@@ -471,7 +538,7 @@ func explainListen(addr string, err error) error {
 			"Use --listen 127.0.0.1:"+port+" for this machine only, or 0.0.0.0:"+port+" for every network interface.")
 	}
 	return fail(err, fmt.Sprintf("Gatehouse cannot listen on %s: %v", addr, err),
-		"Choose another address with --listen (or GATEHOUSE_LISTEN), as host:port.")
+		"Choose another address with "+setting+", as host:port.")
 }
 
 const migrateUsage = `Usage: gatehouse migrate [--create] [flags]

@@ -48,7 +48,7 @@ func sweep(ctx context.Context, e env, args []string) error {
 	}
 	defer blobs.Close()
 	cutoff := time.Now().Add(-olderThan)
-	temps, stop, err := blobs.StartWriting(max(olderThan, time.Hour))
+	temps, stop, err := blobs.StartWriting(time.Now(), max(olderThan, time.Hour))
 	if stop != nil {
 		defer stop()
 	}

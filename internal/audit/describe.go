@@ -189,8 +189,14 @@ func Describe(e Stored) string {
 		if str("reified_from_pending_publisher") == "true" {
 			return "Project created by pending trusted publisher " + str("specifier")
 		}
+		if str("constrained_from_existing_publisher") == "true" {
+			return "Trusted publisher limited to an environment by " + e.Actor + ": " + str("specifier")
+		}
 		return "Trusted publisher added by " + e.Actor + ": " + str("specifier")
 	case PublisherRemoved:
+		if str("constrained_from_existing_publisher") == "true" {
+			return "Trusted publisher replaced by one limited to an environment, by " + e.Actor + ": " + str("specifier")
+		}
 		return "Trusted publisher removed by " + e.Actor + ": " + str("specifier")
 	case PendingPublisherAdded:
 		return "Pending trusted publisher added for " + str("project") + ": " + str("specifier")

@@ -14,8 +14,10 @@ import (
 //
 // Writers hold a shared flock(2) on the store's root directory; the kernel
 // drops it when the process dies, however it dies. If no other process holds
-// it, every temporary file is a dead writer's and all are removed, however
-// new (a server restarted right after a crash finds fresh ones). If another
+// it, every temporary file last written before since is a dead writer's and
+// is removed, however new (a server restarted right after a crash finds
+// fresh ones); since is when this process started, so that the sweep can run
+// beside its own first uploads. If another
 // writer is alive (several instances sharing one files directory), only
 // temporary files older than olderThan are removed, so as not to pull a file
 // from under a Put in progress there.
@@ -23,7 +25,7 @@ import (
 // stop releases the registration; call it when the process stops writing.
 // On filesystems without flock (some network filesystems) the lock cannot be
 // taken and StartWriting falls back to the age rule alone.
-func (s *FS) StartWriting(olderThan time.Duration) (swept int, stop func(), err error) {
+func (s *FS) StartWriting(since time.Time, olderThan time.Duration) (swept int, stop func(), err error) {
 	f, err := os.Open(s.root.Name())
 	if err != nil {
 		return 0, nil, fmt.Errorf("blob: open root for locking: %w", err)
@@ -34,7 +36,7 @@ func (s *FS) StartWriting(olderThan time.Duration) (swept int, stop func(), err 
 	lockErr := flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)
 	switch {
 	case lockErr == nil:
-		age = 0 // nobody else writes: every temp file is a dead writer's
+		age = max(time.Since(since), 0) // nobody else writes: every temp file from before we started is a dead writer's
 	case errors.Is(lockErr, syscall.EWOULDBLOCK):
 		// Another writer is alive.
 	default:

@@ -26,7 +26,7 @@ func TestStartWritingSweepsDeadWritersTempFiles(t *testing.T) {
 
 	plant()
 	first := newFS(t, root)
-	n, stopFirst, err := first.StartWriting(time.Hour)
+	n, stopFirst, err := first.StartWriting(time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +39,7 @@ func TestStartWritingSweepsDeadWritersTempFiles(t *testing.T) {
 
 	plant()
 	second := newFS(t, root)
-	n, stopSecond, err := second.StartWriting(time.Hour)
+	n, stopSecond, err := second.StartWriting(time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestStartWritingSweepsDeadWritersTempFiles(t *testing.T) {
 	stopFirst()
 	stopSecond()
 	third := newFS(t, root)
-	n, stopThird, err := third.StartWriting(time.Hour)
+	n, stopThird, err := third.StartWriting(time.Now(), time.Hour)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,11 @@ type Config struct {
 	SessionMax     time.Duration // session absolute timeout
 	TrustedProxies string        // comma-separated CIDRs whose X-Forwarded-For is believed
 
+	// Serving HTTPS directly, and the metrics listener.
+	TLSCert       string // PEM certificate chain file; with TLSKey, --listen serves HTTPS
+	TLSKey        string // PEM private key file
+	MetricsListen string // host:port of the Prometheus /metrics listener; "" = off
+
 	// Trusted publishing (OIDC).
 	TrustedPublishing string        // "on" or "off"
 	OIDCAudience      string        // the audience ID tokens must carry (default: the base URL's host)
@@ -183,6 +188,12 @@ func settings() []Setting {
 			dur(func(c *Config) *time.Duration { return &c.SessionMax })},
 		{"trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client IP (e.g. 127.0.0.1/32)",
 			str(func(c *Config) *string { return &c.TrustedProxies })},
+		{"tls-cert", "GATEHOUSE_TLS_CERT", "", "PEM file with the server's certificate chain; with --tls-key, --listen serves HTTPS directly (reloaded on SIGHUP). Empty serves plain HTTP, e.g. behind a TLS-terminating proxy",
+			str(func(c *Config) *string { return &c.TLSCert })},
+		{"tls-key", "GATEHOUSE_TLS_KEY", "", "PEM file with the private key of --tls-cert",
+			str(func(c *Config) *string { return &c.TLSKey })},
+		{"metrics-listen", "GATEHOUSE_METRICS_LISTEN", "", "address (host:port) of a separate listener serving Prometheus metrics at /metrics, e.g. 127.0.0.1:9090; empty turns metrics off",
+			str(func(c *Config) *string { return &c.MetricsListen })},
 		{"trusted-publishing", "GATEHOUSE_TRUSTED_PUBLISHING", "on", "whether CI jobs may exchange OIDC ID tokens for upload tokens (trusted publishing): on or off",
 			str(func(c *Config) *string { return &c.TrustedPublishing })},
 		{"oidc-audience", "GATEHOUSE_OIDC_AUDIENCE", "", "the audience CI jobs' ID tokens must carry (default the base URL's host, e.g. pypi.example.com)",
@@ -251,14 +262,28 @@ func (c *Config) complete() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q: want host:port, e.g. 127.0.0.1:8080", c.Listen)
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both files to serve HTTPS, or neither for plain HTTP")
+	}
 	if c.BaseURL == "" {
 		c.BaseURL = DefaultBaseURL(c.Listen)
+		if c.TLS() {
+			c.BaseURL = "https://" + strings.TrimPrefix(c.BaseURL, "http://")
+		}
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--base-url %q: want an absolute http(s) URL, e.g. https://pypi.example.com", c.BaseURL)
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.TLS() && u.Scheme != "https" {
+		return fmt.Errorf("--base-url %q is http, but --tls-cert serves HTTPS: give the https:// address people and tools will use", c.BaseURL)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("--metrics-listen %q: want host:port, e.g. 127.0.0.1:9090", c.MetricsListen)
+		}
+	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "gatehouse.db")
 	}
@@ -369,6 +394,9 @@ func DefaultBaseURL(listen string) string {
 	}
 	return "http://" + listen
 }
+
+// TLS reports whether the server serves HTTPS itself.
+func (c *Config) TLS() bool { return c.TLSCert != "" }
 
 // OIDCProviderList splits OIDCProviders ("none" is the empty list).
 func (c *Config) OIDCProviderList() []string {

@@ -119,6 +119,39 @@ func openPostgres(url string) (*sql.DB, error) {
 // returns the versions it applied. Safe to run at every start and from
 // several instances: goose serialises with a lock on PostgreSQL.
 func (db *DB) Migrate(ctx context.Context, log *slog.Logger) ([]int64, error) {
+	p, err := db.migrations()
+	if err != nil {
+		return nil, err
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("apply migrations: %w", err)
+	}
+	var applied []int64
+	for _, r := range results {
+		applied = append(applied, r.Source.Version)
+		if log != nil {
+			log.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
+		}
+	}
+	return applied, nil
+}
+
+// Pending reports whether this binary has migrations the database lacks.
+// It takes no lock, so a readiness check never waits behind an instance
+// that is migrating. A database migrated further by a newer release is not
+// pending: under expand-then-contract (docs/operations.md) the older
+// binary still runs on it.
+func (db *DB) Pending(ctx context.Context) (bool, error) {
+	p, err := db.migrations()
+	if err != nil {
+		return false, err
+	}
+	return p.HasPending(ctx)
+}
+
+// migrations is the goose provider of the database's dialect.
+func (db *DB) migrations() (*goose.Provider, error) {
 	sub, err := fs.Sub(migrations, "migrations/"+string(db.Dialect))
 	if err != nil {
 		return nil, err
@@ -139,18 +172,7 @@ func (db *DB) Migrate(ctx context.Context, log *slog.Logger) ([]int64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("migrations: %w", err)
 	}
-	results, err := p.Up(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("apply migrations: %w", err)
-	}
-	var applied []int64
-	for _, r := range results {
-		applied = append(applied, r.Source.Version)
-		if log != nil {
-			log.Info("applied migration", "version", r.Source.Version, "file", r.Source.Path, "took", r.Duration)
-		}
-	}
-	return applied, nil
+	return p, nil
 }
 
 // InTx runs fn in a transaction, committing if fn returns nil and rolling back

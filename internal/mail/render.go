@@ -116,6 +116,9 @@ const (
 	// Also Expires (the date).
 	TemplatePendingPublisherReminder = "pending-trusted-publisher-expiration-reminder"
 	TemplateTokenUsedWithPublisher   = "api-token-used-in-trusted-publisher-project"
+	// Also Environment (the one the job ran in); Link offers to limit the
+	// publisher to it.
+	TemplateEnvironmentIgnored = "environment-ignored-in-trusted-publisher"
 	// Data: Username, Description (the token's), Scope (e.g. "whole
 	// account"), URL (where it was found, may be ""), ByAdmin ("" for a
 	// leak report, "yes" when an administrator revoked it), TokensLink (the
@@ -157,6 +160,7 @@ var Templates = []string{
 	TemplatePendingPublisherExpired,
 	TemplatePendingPublisherReminder,
 	TemplateTokenUsedWithPublisher,
+	TemplateEnvironmentIgnored,
 	TemplateYankedRelease,
 	TemplateUnyankedRelease,
 	TemplateRemovedRelease,

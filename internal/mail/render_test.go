@@ -174,6 +174,11 @@ var samples = map[string]struct {
 		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitHub: octo/widget, workflow release.yml", "Link": "https://pypi.example.org/manage/project/widget/settings/publishing/"},
 		subject: "API token used to upload to project Widget despite Trusted Publishing enabled",
 	},
+	TemplateEnvironmentIgnored: {
+		data: map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitHub: octo/widget, workflow release.yml", "Environment": "pypi",
+			"Link": "https://pypi.example.org/manage/project/widget/settings/publishing/?constrain_environment=pypi&constrain_publisher_id=3"},
+		subject: "Trusted Publisher for project Widget can be made more secure",
+	},
 	TemplateTokenCompromisedLeak: {
 		data: map[string]string{"Username": "alice", "Description": "laptop", "Scope": "whole account",
 			"URL": "https://gist.example/alice/123", "ByAdmin": "", "TokensLink": "https://pypi.example.org/manage/account/token/"},

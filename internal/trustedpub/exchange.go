@@ -109,6 +109,16 @@ func (s *Service) exchangeTx(ctx context.Context, tx *sql.Tx, vt *verifiedToken,
 		if e := checkClaims(&pending.Publisher, vt.issuer, vt.claims); e != nil {
 			return nil, e, 0, nil
 		}
+		// The project would be its registrant's: an account an
+		// administrator disabled creates nothing, on this path as on every
+		// other (spec F8).
+		var disabled bool
+		if err := tx.QueryRowContext(ctx, `SELECT disabled FROM users WHERE id = $1`, pending.UserID).Scan(&disabled); err != nil {
+			return nil, nil, 0, err
+		}
+		if disabled {
+			return nil, publisherErr("the account that registered this pending publisher is disabled"), 0, nil
+		}
 		if e, err := claimJTI(ctx, tx, vt); e != nil || err != nil {
 			return nil, e, 0, err
 		}
@@ -172,6 +182,11 @@ func (s *Service) exchangeTx(ctx context.Context, tx *sql.Tx, vt *verifiedToken,
 		}
 		if e, err := claimJTI(ctx, tx, vt); e != nil || err != nil {
 			return nil, e, 0, err
+		}
+		if env := ignoredEnvironment(pub, vt.claims, projectIDs); env != "" {
+			if err := s.noteIgnoredEnvironment(ctx, tx, pub, env, projectIDs[0], now); err != nil {
+				return nil, nil, 0, err
+			}
 		}
 	}
 

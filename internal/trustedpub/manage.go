@@ -87,7 +87,7 @@ func (s *Service) AddToProject(ctx context.Context, actor Actor, p *project.Proj
 		if n, _ := res.RowsAffected(); n == 0 {
 			return derrors.New(derrors.Conflict, "This trusted publisher is already registered for %s.", p.Name)
 		}
-		return s.publisherChanged(ctx, tx, actor, p, pub, audit.PublisherAdded, mail.TemplateTrustedPublisherAdded, false)
+		return s.publisherChanged(ctx, tx, actor, p, pub, audit.PublisherAdded, mail.TemplateTrustedPublisherAdded, nil)
 	})
 	if err != nil {
 		return nil, err
@@ -116,16 +116,20 @@ func (s *Service) RemoveFromProject(ctx context.Context, actor Actor, p *project
 			AND NOT EXISTS (SELECT 1 FROM project_publishers WHERE publisher_id = $1)`, pub.ID); err != nil {
 			return err
 		}
-		return s.publisherChanged(ctx, tx, actor, p, pub, audit.PublisherRemoved, mail.TemplateTrustedPublisherRemoved, false)
+		return s.publisherChanged(ctx, tx, actor, p, pub, audit.PublisherRemoved, mail.TemplateTrustedPublisherRemoved, nil)
 	})
 }
 
 // publisherChanged records a publisher's addition or removal on the
-// project and tells every owner.
-func (s *Service) publisherChanged(ctx context.Context, tx *sql.Tx, actor Actor, p *project.Project, pub *Publisher, tag, template string, reified bool) error {
+// project, with Warehouse's fields and any extra ones, and tells every
+// owner.
+func (s *Service) publisherChanged(ctx context.Context, tx *sql.Tx, actor Actor, p *project.Project, pub *Publisher, tag, template string, extra map[string]any) error {
 	add := map[string]any{
 		"publisher": pub.ProviderName(), "id": pub.ID, "specifier": pub.Name(), "url": pub.URL(),
-		"submitted_by": actor.Username, "reified_from_pending_publisher": reified,
+		"submitted_by": actor.Username, "reified_from_pending_publisher": false,
+	}
+	for k, v := range extra {
+		add[k] = v
 	}
 	if err := audit.Record(ctx, tx, s.now(), audit.Event{ProjectID: p.ID, Tag: tag, ActorID: actor.UserID, Actor: actor.Username,
 		IP: actor.Client.IP, UserAgent: actor.Client.UserAgent, Additional: add}); err != nil {

@@ -76,7 +76,7 @@ func TestUnavailableAndFullDiskStatuses(t *testing.T) {
 		if got := statusOf(err); got != tt.want {
 			t.Errorf("statusOf(%v): got %d, want %d", tt.kind, got, tt.want)
 		}
-		if got := s.publicMessage(r, err, statusOf(err)); got != "what happened, and what to do" {
+		if got := s.publicMessage(httptest.NewRecorder(), r, err, statusOf(err)); got != "what happened, and what to do" {
 			t.Errorf("publicMessage for %v: got %q, want the error's own message", tt.kind, got)
 		}
 	}

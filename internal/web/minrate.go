@@ -49,6 +49,7 @@ type minRateReader struct {
 	deadline    time.Time
 	err         error       // errTooSlow (or errShuttingDown) once tripped
 	stopping    atomic.Bool // set by stop, from another goroutine
+	read        int64       // bytes of the body read so far (the upload metrics)
 }
 
 func newMinRateReader(body io.ReadCloser, rate int64, window time.Duration, now func() time.Time, setDeadline func(time.Time) error) *minRateReader {
@@ -76,6 +77,7 @@ func (m *minRateReader) Read(p []byte) (int, error) {
 		return 0, m.err
 	}
 	n, err := m.body.Read(p)
+	m.read += int64(n)
 	if n > 0 {
 		now := m.now()
 		next := m.deadline

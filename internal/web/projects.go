@@ -94,6 +94,9 @@ type settingsPage struct {
 	TotalLimit     int64
 	ReleaseAgeDays int
 	SiteLimits     project.Limits
+	// ProjectTokens are the API tokens that can upload to the project
+	// (pypi/warehouse#6263), drawn by partial_project_tokens.html.
+	ProjectTokens []projectTokenRow
 }
 
 // projectSettings is the settings page: the project's status and limits,
@@ -118,6 +121,9 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 	}
 	if d.Project.TotalSizeLimit.Valid {
 		page.TotalLimit = d.Project.TotalSizeLimit.Int64
+	}
+	if page.ProjectTokens, err = s.projectTokens(r, d.Project.ID); err != nil {
+		return err
 	}
 	return s.render(w, status, "manage_project_settings.html", page)
 }

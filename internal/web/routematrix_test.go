@@ -102,99 +102,102 @@ func unwrapGuards(e ast.Expr) ([]string, string) {
 // new route must be placed in the policy on purpose, and a POST cannot
 // quietly check less than its page.
 var routePolicy = map[string]string{
-	"GET /simple/{$}":                                                "tool",
-	"GET /simple/{project}/{$}":                                      "tool",
-	"GET /simple/{project}":                                          "tool",
-	"GET /packages/{a}/{b}/{digest}/{filename}":                      "tool",
-	"GET /pypi/{project}/json":                                       "tool",
-	"GET /pypi/{project}/{version}/json":                             "tool",
-	"POST /legacy/{$}":                                               "other",
-	"POST /legacy":                                                   "other",
-	"GET /{$}":                                                       "public",
-	"GET /project/{project}/{$}":                                     "public",
-	"GET /project/{project}/{version}/{$}":                           "public",
-	"GET /help/{$}":                                                  "public",
-	"GET /account/register/{$}":                                      "public",
-	"POST /account/register/{$}":                                     "public",
-	"GET /account/login/{$}":                                         "public",
-	"POST /account/login/{$}":                                        "public",
-	"POST /account/logout/{$}":                                       "public",
-	"GET /account/reauthenticate/{$}":                                "signedIn",
-	"POST /account/reauthenticate/{$}":                               "signedIn",
-	"GET /account/verify-email/{$}":                                  "signedIn",
-	"GET /account/two-factor/{$}":                                    "handoff",
-	"POST /account/two-factor/totp/{$}":                              "handoff",
-	"POST /account/webauthn-authenticate/options/{$}":                "handoffJSON",
-	"POST /account/webauthn-authenticate/validate/{$}":               "handoffJSON",
-	"GET /account/recovery-code/{$}":                                 "handoff",
-	"POST /account/recovery-code/{$}":                                "handoff",
-	"GET /account/confirm-login/{$}":                                 "public",
-	"POST /account/confirm-login/resend/{$}":                         "public",
-	"POST /account/passkey/options/{$}":                              "public",
-	"POST /account/passkey/login/{$}":                                "public",
-	"POST /account/reauthenticate/webauthn/options/{$}":              "signedInJSON",
-	"POST /account/reauthenticate/webauthn/validate/{$}":             "signedInJSON",
-	"GET /account/request-password-reset/{$}":                        "public",
-	"POST /account/request-password-reset/{$}":                       "public",
-	"GET /account/reset-password/{$}":                                "public",
-	"POST /account/reset-password/{$}":                               "public",
-	"GET /manage/account/{$}":                                        "signedIn",
-	"POST /manage/account/emails/add/{$}":                            "sudo",
-	"POST /manage/account/emails/remove/{$}":                         "sudo",
-	"POST /manage/account/emails/primary/{$}":                        "sudo",
-	"POST /manage/account/emails/resend/{$}":                         "signedIn",
-	"POST /manage/account/password/{$}":                              "sudo",
-	"POST /manage/account/sessions/end/{$}":                          "signedIn",
-	"POST /manage/account/sessions/end-others/{$}":                   "signedIn",
-	"GET /manage/account/delete/{$}":                                 "sudo",
-	"POST /manage/account/delete/{$}":                                "sudo",
-	"GET /manage/account/two-factor/{$}":                             "signedIn",
-	"POST /manage/account/recovery-codes/generate/{$}":               "sudo",
-	"POST /manage/account/recovery-codes/confirm/{$}":                "signedIn",
-	"GET /manage/account/totp-provision/{$}":                         "sudo",
-	"POST /manage/account/totp-provision/{$}":                        "sudo",
-	"POST /manage/account/totp/remove/{$}":                           "sudo",
-	"GET /manage/account/webauthn-provision/{$}":                     "sudo",
-	"POST /manage/account/webauthn-provision/options/{$}":            "sudoJSON",
-	"POST /manage/account/webauthn-provision/validate/{$}":           "sudoJSON",
-	"POST /manage/account/webauthn/remove/{$}":                       "sudo",
-	"POST /manage/account/devices/revoke/{$}":                        "signedIn",
-	"GET /manage/unverified-account/{$}":                             "signedIn",
-	"POST /manage/unverified-account/{$}":                            "signedIn",
-	"GET /admin/{$}":                                                 "admin",
-	"GET /admin/users/{id}/{$}":                                      "admin",
-	"POST /admin/users/{id}/disable/{$}":                             "admin",
-	"POST /admin/users/{id}/enable/{$}":                              "admin",
-	"POST /admin/users/{id}/recover/{$}":                             "admin",
-	"POST /admin/settings/{$}":                                       "admin",
-	"GET /static/{file}":                                             "tool",
-	"GET /favicon.ico":                                               "tool",
-	"GET /healthz":                                                   "tool",
-	"/":                                                              "public",
-	"GET /manage/project/{project}/collaboration/{$}":                "manage owner sudo",
-	"POST /manage/project/{project}/collaboration/{$}":               "manage owner sudo",
-	"POST /manage/project/{project}/collaboration/change/{$}":        "manage owner sudo",
-	"POST /manage/project/{project}/collaboration/delete/{$}":        "manage owner sudo",
-	"POST /manage/project/{project}/collaboration/revoke_invite/{$}": "manage owner sudo",
-	"GET /manage/project/{project}/collaboration/leave/{$}":          "manage maintainer sudo",
-	"POST /manage/project/{project}/collaboration/leave/{$}":         "manage maintainer sudo",
-	"GET /account/verify-project-role/{$}":                           "manage",
-	"POST /account/verify-project-role/{$}":                          "manage",
-	"GET /manage/account/invitations/{$}":                            "manage",
-	"POST /manage/account/invitations/{$}":                           "manage",
-	"GET /_/oidc/audience":                                           "tool",
-	"POST /_/oidc/mint-token":                                        "tool",
-	"POST /_/oidc/github/mint-token":                                 "tool",
-	"GET /manage/project/{project}/settings/publishing/{$}":          "manage owner sudo",
-	"POST /manage/project/{project}/settings/publishing/{$}":         "manage owner sudo",
-	"POST /manage/project/{project}/settings/publishing/remove/{$}":  "manage owner sudo",
-	"POST /manage/project/{project}/settings/publishing/only/{$}":    "manage owner sudo",
-	"GET /manage/account/publishing/{$}":                             "manage",
-	"POST /manage/account/publishing/{$}":                            "manage",
-	"POST /manage/account/publishing/remove/{$}":                     "manage",
-	"GET /admin/oidc-issuers/{$}":                                    "admin",
-	"POST /admin/oidc-issuers/{$}":                                   "admin",
-	"POST /admin/oidc-issuers/remove/{$}":                            "admin",
+	"GET /simple/{$}":                                                  "tool",
+	"GET /simple/{project}/{$}":                                        "tool",
+	"GET /simple/{project}":                                            "tool",
+	"GET /packages/{a}/{b}/{digest}/{filename}":                        "tool",
+	"GET /pypi/{project}/json":                                         "tool",
+	"GET /pypi/{project}/{version}/json":                               "tool",
+	"POST /legacy/{$}":                                                 "other",
+	"POST /legacy":                                                     "other",
+	"GET /{$}":                                                         "public",
+	"GET /project/{project}/{$}":                                       "public",
+	"GET /project/{project}/{version}/{$}":                             "public",
+	"GET /help/{$}":                                                    "public",
+	"GET /account/register/{$}":                                        "public",
+	"POST /account/register/{$}":                                       "public",
+	"GET /account/login/{$}":                                           "public",
+	"POST /account/login/{$}":                                          "public",
+	"POST /account/logout/{$}":                                         "public",
+	"GET /account/reauthenticate/{$}":                                  "signedIn",
+	"POST /account/reauthenticate/{$}":                                 "signedIn",
+	"GET /account/verify-email/{$}":                                    "signedIn",
+	"GET /account/two-factor/{$}":                                      "handoff",
+	"POST /account/two-factor/totp/{$}":                                "handoff",
+	"POST /account/webauthn-authenticate/options/{$}":                  "handoffJSON",
+	"POST /account/webauthn-authenticate/validate/{$}":                 "handoffJSON",
+	"GET /account/recovery-code/{$}":                                   "handoff",
+	"POST /account/recovery-code/{$}":                                  "handoff",
+	"GET /account/confirm-login/{$}":                                   "public",
+	"POST /account/confirm-login/resend/{$}":                           "public",
+	"POST /account/passkey/options/{$}":                                "public",
+	"POST /account/passkey/login/{$}":                                  "public",
+	"POST /account/reauthenticate/webauthn/options/{$}":                "signedInJSON",
+	"POST /account/reauthenticate/webauthn/validate/{$}":               "signedInJSON",
+	"GET /account/request-password-reset/{$}":                          "public",
+	"POST /account/request-password-reset/{$}":                         "public",
+	"GET /account/reset-password/{$}":                                  "public",
+	"POST /account/reset-password/{$}":                                 "public",
+	"GET /manage/account/{$}":                                          "signedIn",
+	"POST /manage/account/emails/add/{$}":                              "sudo",
+	"POST /manage/account/emails/remove/{$}":                           "sudo",
+	"POST /manage/account/emails/primary/{$}":                          "sudo",
+	"POST /manage/account/emails/resend/{$}":                           "signedIn",
+	"POST /manage/account/password/{$}":                                "sudo",
+	"POST /manage/account/sessions/end/{$}":                            "signedIn",
+	"POST /manage/account/sessions/end-others/{$}":                     "signedIn",
+	"GET /manage/account/delete/{$}":                                   "sudo",
+	"POST /manage/account/delete/{$}":                                  "sudo",
+	"GET /manage/account/two-factor/{$}":                               "signedIn",
+	"POST /manage/account/recovery-codes/generate/{$}":                 "sudo",
+	"POST /manage/account/recovery-codes/confirm/{$}":                  "signedIn",
+	"GET /manage/account/totp-provision/{$}":                           "sudo",
+	"POST /manage/account/totp-provision/{$}":                          "sudo",
+	"POST /manage/account/totp/remove/{$}":                             "sudo",
+	"GET /manage/account/webauthn-provision/{$}":                       "sudo",
+	"POST /manage/account/webauthn-provision/options/{$}":              "sudoJSON",
+	"POST /manage/account/webauthn-provision/validate/{$}":             "sudoJSON",
+	"POST /manage/account/webauthn/remove/{$}":                         "sudo",
+	"POST /manage/account/devices/revoke/{$}":                          "signedIn",
+	"GET /manage/unverified-account/{$}":                               "signedIn",
+	"POST /manage/unverified-account/{$}":                              "signedIn",
+	"GET /admin/{$}":                                                   "admin",
+	"GET /admin/users/{id}/{$}":                                        "admin",
+	"POST /admin/users/{id}/disable/{$}":                               "admin",
+	"POST /admin/users/{id}/enable/{$}":                                "admin",
+	"POST /admin/users/{id}/recover/{$}":                               "admin",
+	"POST /admin/settings/{$}":                                         "admin",
+	"GET /static/{file}":                                               "tool",
+	"GET /favicon.ico":                                                 "tool",
+	"GET /healthz":                                                     "tool",
+	"GET /readyz":                                                      "tool",
+	"/":                                                                "public",
+	"GET /manage/project/{project}/collaboration/{$}":                  "manage owner sudo",
+	"POST /manage/project/{project}/collaboration/{$}":                 "manage owner sudo",
+	"POST /manage/project/{project}/collaboration/change/{$}":          "manage owner sudo",
+	"POST /manage/project/{project}/collaboration/delete/{$}":          "manage owner sudo",
+	"POST /manage/project/{project}/collaboration/revoke_invite/{$}":   "manage owner sudo",
+	"GET /manage/project/{project}/collaboration/leave/{$}":            "manage maintainer sudo",
+	"POST /manage/project/{project}/collaboration/leave/{$}":           "manage maintainer sudo",
+	"GET /account/verify-project-role/{$}":                             "manage",
+	"POST /account/verify-project-role/{$}":                            "manage",
+	"GET /manage/account/invitations/{$}":                              "manage",
+	"POST /manage/account/invitations/{$}":                             "manage",
+	"GET /_/oidc/audience":                                             "tool",
+	"POST /_/oidc/mint-token":                                          "tool",
+	"POST /_/oidc/github/mint-token":                                   "tool",
+	"POST /_/oidc/burn-token":                                          "tool",
+	"GET /manage/project/{project}/settings/publishing/{$}":            "manage owner sudo",
+	"POST /manage/project/{project}/settings/publishing/{$}":           "manage owner sudo",
+	"POST /manage/project/{project}/settings/publishing/remove/{$}":    "manage owner sudo",
+	"POST /manage/project/{project}/settings/publishing/only/{$}":      "manage owner sudo",
+	"POST /manage/project/{project}/settings/publishing/constrain/{$}": "manage owner sudo",
+	"GET /manage/account/publishing/{$}":                               "manage",
+	"POST /manage/account/publishing/{$}":                              "manage",
+	"POST /manage/account/publishing/remove/{$}":                       "manage",
+	"GET /admin/oidc-issuers/{$}":                                      "admin",
+	"POST /admin/oidc-issuers/{$}":                                     "admin",
+	"POST /admin/oidc-issuers/remove/{$}":                              "admin",
 	// Projects: maintainers may look, owners act; the pages with
 	// destructive forms and every change need a recent password.
 	"GET /manage/projects/{$}":                                         "manage",
@@ -546,5 +549,73 @@ func TestEmailLinksAreRoutes(t *testing.T) {
 		if !routes["GET "+path+"{$}"] {
 			t.Errorf("emailed links open %s, which routes.go does not serve", path)
 		}
+	}
+}
+
+// TestPostNeedsWhatItsPageNeeds: the 2026 audit's "a POST handler that
+// checks a weaker permission than its GET page" (TOB-PYPI26-7), generated
+// from routes.go. Every POST page route is held to the GET page its
+// address sits under (the longest GET pattern that is a prefix of it): each
+// requirement of that page must be among the POST's, or implied by one of
+// them (owner implies maintainer, maintainer manage, admin manage and
+// sudo, manage and sudo being signed in).
+func TestPostNeedsWhatItsPageNeeds(t *testing.T) {
+	implies := map[string][]string{
+		"sudo": {"signedIn"}, "manage": {"signedIn"}, "maintainer": {"manage"}, "owner": {"maintainer"},
+		"admin": {"manage", "sudo"},
+	}
+	closure := func(guards []string) map[string]bool {
+		out := map[string]bool{}
+		var add func(g string)
+		add = func(g string) {
+			g = strings.TrimSuffix(g, "JSON") // the JSON variants refuse in JSON, same rule
+			if out[g] {
+				return
+			}
+			out[g] = true
+			for _, h := range implies[g] {
+				add(h)
+			}
+		}
+		for _, g := range guards {
+			add(g)
+		}
+		return out
+	}
+	routes := readRoutes(t)
+	gets := map[string]routeInfo{}
+	for _, r := range routes {
+		if m, p, ok := strings.Cut(r.key, " "); ok && m == "GET" && r.kind == "page" {
+			gets[strings.TrimSuffix(p, "{$}")] = r
+		}
+	}
+	checked := 0
+	for _, r := range routes {
+		m, p, ok := strings.Cut(r.key, " ")
+		if !ok || m != "POST" || r.kind != "page" {
+			continue
+		}
+		p = strings.TrimSuffix(p, "{$}")
+		var page routeInfo
+		best := -1
+		for gp, g := range gets {
+			if strings.HasPrefix(p, gp) && len(gp) > best {
+				page, best = g, len(gp)
+			}
+		}
+		if best < 0 {
+			t.Errorf("%s sits under no GET page", r.key)
+			continue
+		}
+		have := closure(r.guards)
+		for need := range closure(page.guards) {
+			if !have[need] {
+				t.Errorf("%s (%s) checks less than its page %s (%s): it lacks %s", r.key, r.policy(), page.key, page.policy(), need)
+			}
+		}
+		checked++
+	}
+	if checked < 40 {
+		t.Fatalf("checked %d POST routes; the route reader no longer finds them", checked)
 	}
 }

@@ -4,6 +4,9 @@ import "net/http"
 
 // routes registers Gatehouse's entire HTTP surface.
 //
+// Every request first passes observe (observe.go), outside the mux: its
+// request id, its metrics under the route's pattern, its log line.
+//
 // Tool routes (Simple API, JSON API, files, upload) carry no cookies and need
 // no CSRF defence; every answer is marked nosniff, because JSON and metadata
 // files hold text a package author wrote, "<script>" included. Browser pages
@@ -23,8 +26,8 @@ import "net/http"
 // after the password). Destructive management actions add sudo:
 // manage(owner(sudo(h))). The JSON variants answer scripts and webauthn.js
 // with a 403 body instead of redirecting.
-func (s *Server) routes(mux *http.ServeMux) {
-	tool := func(h handlerFunc) http.Handler { return s.recoverer(s.logRequests(noSniff(noBody(s.toolErrors(h))))) }
+func (s *Server) routes(mux router) {
+	tool := func(h handlerFunc) http.Handler { return s.recoverer(noSniff(noBody(s.toolErrors(h)))) }
 	page := s.page
 
 	// Simple Repository API (PEP 503, 691, 658, 700, 714).
@@ -40,17 +43,19 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /pypi/{project}/{version}/json", tool(s.jsonRelease))
 
 	// Legacy upload API, as twine, uv, poetry and flit speak it.
-	mux.Handle("POST /legacy/{$}", s.recoverer(s.logRequests(noSniff(http.HandlerFunc(s.upload)))))
+	mux.Handle("POST /legacy/{$}", s.recoverer(noSniff(http.HandlerFunc(s.upload))))
 	mux.Handle("POST /legacy", http.RedirectHandler("/legacy/", http.StatusPermanentRedirect))
 
 	// Trusted publishing: the exchange CI jobs make (oidc.go). The mint
-	// endpoint reads its own, bounded body.
+	// and burn endpoints read their own, bounded bodies.
 	mux.Handle("GET /_/oidc/audience", tool(s.oidcAudience))
 	mux.Handle("POST /_/oidc/mint-token", tool(s.mintToken))
 	mux.Handle("POST /_/oidc/github/mint-token", tool(s.mintToken))
+	// uv revokes its minted token when its uploads are done (oidc_burn.go).
+	mux.Handle("POST /_/oidc/burn-token", tool(s.burnToken))
 	// Leaked-token reports (spec §1.7): no guard, no cookies. Knowing a
 	// token's value is the authority to have it revoked (leak.go).
-	mux.Handle("POST /_/secrets/disclose-token", s.recoverer(s.logRequests(noSniff(s.toolErrors(s.discloseToken)))))
+	mux.Handle("POST /_/secrets/disclose-token", s.recoverer(noSniff(s.toolErrors(s.discloseToken))))
 
 	// Browse pages.
 	mux.Handle("GET /{$}", page(s.homePage))
@@ -157,6 +162,7 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /manage/project/{project}/settings/publishing/{$}", page(s.manage(s.owner(s.sudo(s.addProjectPublisher)))))
 	mux.Handle("POST /manage/project/{project}/settings/publishing/remove/{$}", page(s.manage(s.owner(s.sudo(s.removeProjectPublisher)))))
 	mux.Handle("POST /manage/project/{project}/settings/publishing/only/{$}", page(s.manage(s.owner(s.sudo(s.setTrustedPublishingOnly)))))
+	mux.Handle("POST /manage/project/{project}/settings/publishing/constrain/{$}", page(s.manage(s.owner(s.sudo(s.constrainPublisher)))))
 	mux.Handle("GET /manage/account/publishing/{$}", page(s.manage(s.accountPublishingPage)))
 	mux.Handle("POST /manage/account/publishing/{$}", page(s.manage(s.addPendingPublisher)))
 	mux.Handle("POST /manage/account/publishing/remove/{$}", page(s.manage(s.removePendingPublisher)))
@@ -180,11 +186,17 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /static/{file}", tool(s.serveStatic))
 	mux.Handle("GET /favicon.ico", tool(s.favicon))
 	mux.Handle("GET /healthz", tool(s.healthz))
+	mux.Handle("GET /readyz", tool(s.readyz))
 	mux.Handle("/", page(s.notFound))
+}
+
+// router is where routes are registered: the mux, through routeRecorder.
+type router interface {
+	Handle(pattern string, h http.Handler)
 }
 
 // page is the chain every browser page runs in: security headers, CSRF
 // protection, the session, the body cap, read-only mode, and the error page.
 func (s *Server) page(h handlerFunc) http.Handler {
-	return s.recoverer(s.logRequests(s.securityHeaders(s.csrf.Handler(s.withSession(s.pageBody(s.readOnlyGuard(s.pageErrors(h))))))))
+	return s.recoverer(s.securityHeaders(s.csrf.Handler(s.withSession(s.pageBody(s.readOnlyGuard(s.pageErrors(h)))))))
 }

@@ -42,6 +42,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/login"
 	"github.com/gatehouse-index/gatehouse/internal/mail"
+	"github.com/gatehouse-index/gatehouse/internal/metrics"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
@@ -74,6 +75,7 @@ type instance struct {
 	ts       *httptest.Server
 	url      string // the server's base URL, also Deps.BaseURL
 	client   *http.Client
+	logs     *lockedBuffer // what the server logged
 }
 
 // fixtureConfig changes how newInstance builds an instance.
@@ -89,6 +91,13 @@ type fixtureConfig struct {
 	// hashPool runs the password hashes (default: two CPUs, waiting as
 	// long as the request does).
 	hashPool *workpool.Pool
+	// metrics, ready and proxies are Deps' Metrics, Ready and
+	// TrustedProxies (default none).
+	metrics *metrics.Metrics
+	ready   func(ctx context.Context) error
+	proxies []string
+	// log receives the server's log (default: kept, shown on failure).
+	log *slog.Logger
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -117,9 +126,12 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { blobs.Close() })
-	log := newTestLogger(t)
+	log, logs := newTestLoggerBuf(t)
+	if cfg.log != nil {
+		log = cfg.log
+	}
 
-	in := &instance{db: d, blobs: blobs}
+	in := &instance{db: d, blobs: blobs, logs: logs}
 	var handler http.Handler = http.NotFoundHandler()
 	in.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(in.ts.Close)
@@ -157,7 +169,7 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		Login:   login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now}),
 		BaseURL: in.url, SiteName: "Gatehouse Test", Now: cfg.clock.Now,
 		UploadMinRate: cfg.uploadMinRate, UploadRateWindow: cfg.uploadRateWindow,
-		PageCacheSize: cfg.pageCacheSize})
+		PageCacheSize: cfg.pageCacheSize, Metrics: cfg.metrics, Ready: cfg.ready, TrustedProxies: cfg.proxies})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,13 +254,20 @@ func (l *lockedBuffer) String() string {
 }
 
 func newTestLogger(t *testing.T) *slog.Logger {
+	l, _ := newTestLoggerBuf(t)
+	return l
+}
+
+// newTestLoggerBuf is newTestLogger and what it has written, for tests of
+// what the server logs (spec F1, J1: no secret in the log).
+func newTestLoggerBuf(t *testing.T) (*slog.Logger, *lockedBuffer) {
 	buf := &lockedBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", buf)
 		}
 	})
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo})), buf
 }
 
 // ---- distributions ----

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/metrics"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/token"
 )
@@ -54,13 +55,24 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		s.writeUploadError(w, r, err)
+		outcome := metrics.UploadRefused
+		if statusOf(err) >= 500 {
+			outcome = metrics.UploadFailed
+		}
+		// After writeUploadError, which drains what the client still sent.
+		s.metrics.Upload(outcome, body.read)
 		return
 	}
+	outcome := metrics.UploadAccepted
 	if res.Duplicate {
-		s.log.Info("upload was a duplicate; nothing changed", "project", res.Project, "file", res.Filename)
+		outcome = metrics.UploadDuplicate
+	}
+	s.metrics.Upload(outcome, body.read)
+	if res.Duplicate {
+		s.log.Info("upload was a duplicate; nothing changed", "project", res.Project, "file", res.Filename, "request_id", requestIDOf(w))
 	} else {
 		s.simple.invalidate(res.Project)
-		s.log.Info("uploaded", "project", res.Project, "file", res.Filename, "serial", res.Serial)
+		s.log.Info("uploaded", "project", res.Project, "file", res.Filename, "serial", res.Serial, "request_id", requestIDOf(w))
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
