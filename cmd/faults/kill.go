@@ -64,6 +64,7 @@ type killTally struct {
 	orphansLeft   int // unlisted blobs once the restarted server has swept
 	tempsAtKill   int
 	tempsLeft     int
+	tempsLeftAt   []string
 	notReached    []string
 	restarts      []time.Duration
 }
@@ -177,6 +178,9 @@ func (h *harness) killLoop(ctx context.Context, dialect string, n int) error {
 			return err
 		}
 		t.tempsLeft += len(st.temps)
+		if len(st.temps) > 0 {
+			t.tempsLeftAt = append(t.tempsLeftAt, fmt.Sprintf("after kill %d at %q: %s", i, p.name, strings.Join(st.temps, " ")))
+		}
 		t.orphansLeft += len(st.orphans)
 		v, err := fetchView(ctx, c, s.base, projects)
 		if err != nil {
@@ -239,7 +243,7 @@ func (h *harness) killLoop(ctx context.Context, dialect string, n int) error {
 		rep.count(killCase, dialect, "PRAGMA integrity_check not ok", len(t.integrity), 0, firstOf(t.integrity))
 	}
 	rep.info(killCase, dialect, "temp files right after kills", fmt.Sprint(t.tempsAtKill), "")
-	rep.count(killCase, dialect, "temp files after restart", t.tempsLeft, 0, "")
+	rep.count(killCase, dialect, "temp files after restart", t.tempsLeft, 0, firstOf(t.tempsLeftAt))
 	rep.info(killCase, dialect, "orphan blobs right after kills", fmt.Sprint(t.orphansAtKill), "written, never committed")
 	rep.count(killCase, dialect, "orphan blobs left by the start-up sweep", t.orphansLeft+t.orphansStale, 0, "")
 	rep.count(killCase, dialect, "files pip could not download intact", boolInt(pipErr != nil), 0, errNote(pipErr))
