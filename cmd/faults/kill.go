@@ -105,18 +105,22 @@ func (h *harness) killLoop(ctx context.Context, dialect string, n int) error {
 		}
 		begin := time.Now()
 		swept := s.waitLog("removed unlisted package files")
+		tempsSwept := s.waitLog("removed temp files left by an earlier crash")
 		if err := s.start(ctx, env...); err != nil {
 			return err
 		}
 		t.restarts = append(t.restarts, time.Since(begin))
-		// The orphan sweep runs in the background; wait until it is done
-		// so that what it left is counted, not what it had not reached.
-		select {
-		case <-swept:
-		case <-time.After(30 * time.Second):
-			return fmt.Errorf("the restarted server did not finish its orphan sweep within 30s")
-		case <-ctx.Done():
-			return ctx.Err()
+		// The temp-file and orphan sweeps run in the background; wait
+		// until both are done so that what they left is counted, not
+		// what they had not reached yet.
+		for what, done := range map[string]<-chan struct{}{"orphan": swept, "temp-file": tempsSwept} {
+			select {
+			case <-done:
+			case <-time.After(30 * time.Second):
+				return fmt.Errorf("the restarted server did not finish its %s sweep within 30s", what)
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 		return nil
 	}

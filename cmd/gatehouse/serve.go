@@ -390,6 +390,9 @@ func serve(ctx context.Context, e env, args []string) error {
 			log.Warn("sweeping temp files failed", "err", err)
 		} else if n > 0 {
 			log.Info("removed temp files left by an earlier crash", "count", n)
+		} else {
+			// Said even so (at debug), so that a test can wait for it.
+			log.Debug("removed temp files left by an earlier crash", "count", 0)
 		}
 	}()
 	go sweepTrustedPublishing(watchCtx, a.tp, log)
