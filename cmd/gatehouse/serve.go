@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -305,6 +306,7 @@ func serve(ctx context.Context, e env, args []string) error {
 	if err := a.openServer(ctx, log); err != nil {
 		return err
 	}
+	started := time.Now()
 
 	var sender mail.Sender
 	if cfg.SMTPURL != "" {
@@ -362,19 +364,34 @@ func serve(ctx context.Context, e env, args []string) error {
 	defer stopWatch()
 	go srv.WatchChanges(watchCtx, cfg.CachePoll)
 	go worker.Run(watchCtx)
-	go sweep(watchCtx, a.db, a.sessions, log)
+	go sweepTables(watchCtx, a.db, a.sessions, log)
 	// The temp-file sweep walks the whole file store (or the bucket's
 	// unfinished uploads): it runs beside the server, not before it, so
-	// that start-up does no work that grows with the index (P9). The hour
-	// keeps it off uploads in progress, here or on another instance.
+	// that start-up does no work that grows with the index (P9). On a
+	// directory it also registers this process as a writer (a shared flock
+	// on the store) and removes the temp files of dead writers; files this
+	// process writes after started are kept.
 	swept := make(chan struct{})
+	var stopWriting func()
 	// Stop it, then wait for it, before a.Close closes the store.
-	defer func() { stopWatch(); <-swept }()
+	defer func() {
+		stopWatch()
+		<-swept
+		if stopWriting != nil {
+			stopWriting()
+		}
+	}()
 	go func() {
 		defer close(swept)
-		sweepTemps(watchCtx, a.blobs, log)
+		stopWriting = sweepTemps(watchCtx, a.blobs, started, log)
 	}()
 	go sweepTrustedPublishing(watchCtx, a.tp, log)
+	// Files written by uploads that a crash stopped before they were
+	// listed. In the background: start-up must not wait on a walk of every
+	// file, and the sweep is safe beside uploads (project/blobrefs.go).
+	var sweeping sync.WaitGroup
+	defer func() { stopWatch(); sweeping.Wait() }() // before the database and the files close
+	sweeping.Go(func() { sweepOrphans(watchCtx, a.projects, started, log) })
 
 	// ReadTimeout bounds reading a request, headers and body: page forms
 	// are small. The web layer lifts it once a body is in, so slow handlers
@@ -421,16 +438,29 @@ func serve(ctx context.Context, e env, args []string) error {
 	if ms != nil {
 		ms.Close() // a scrape can be cut: the next one sees the new instance
 	}
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	err = hs.Shutdown(sctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	// The grace is over. Uploads still arriving are told so (503) rather
+	// than cut off; anything else still running is closed.
+	log.Warn("shutdown grace is over; refusing the uploads still in flight and closing the remaining connections")
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), uploadStopTime)
+	defer cancelStop()
+	srv.StopUploads(stopCtx)
+	hs.Close()
 	return nil
 }
 
-// sweep deletes expired sessions and rate-limit counts no limit can still
-// use, every few minutes; neither is ever read again, this only keeps the
-// tables small.
-func sweep(ctx context.Context, d *db.DB, m *session.Manager, log *slog.Logger) {
+// uploadStopTime bounds how long uploads still in flight when the shutdown
+// grace ends take to be answered 503 (the answer waits briefly for the
+// client to stop sending, so that it is read and not lost to a reset).
+const uploadStopTime = 3 * time.Second
+
+// sweepTables deletes expired sessions and rate-limit counts no limit can
+// still use, every few minutes; neither is ever read again, this only keeps
+// the tables small.
+func sweepTables(ctx context.Context, d *db.DB, m *session.Manager, log *slog.Logger) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
 	for {
@@ -463,6 +493,21 @@ func sweepTrustedPublishing(ctx context.Context, tp *trustedpub.Service, log *sl
 				log.Warn("trusted publishing sweep failed", "err", err)
 			}
 		}
+	}
+}
+
+// sweepOrphans removes the package files no row names that were written
+// before the server started, logging what it did.
+func sweepOrphans(ctx context.Context, p *project.Service, before time.Time, log *slog.Logger) {
+	n, err := p.SweepOrphans(ctx, before)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		log.Warn("sweeping unlisted package files failed; run 'gatehouse sweep' to retry", "removed", n, "err", err)
+	case err != nil:
+	case n > 0:
+		log.Info("removed unlisted package files left by interrupted uploads", "count", n)
+	default:
+		log.Debug("removed unlisted package files left by interrupted uploads", "count", 0)
 	}
 }
 

@@ -60,23 +60,30 @@ func s3Options(st config.Storage, bucket, prefix string) blob.S3Options {
 // sweepTemps removes what uploads killed mid-way left in the store: the
 // filesystem's temporary files, or the bucket's unfinished multipart
 // uploads and temporary objects. Only those an hour old go: another
-// instance may be writing the newer ones.
-func sweepTemps(ctx context.Context, s fileStore, log *slog.Logger) {
+// instance may be writing the newer ones. On a directory with no other
+// writer alive, every temp file from before started goes (blob.FS.StartWriting);
+// stop then ends this process's registration as a writer.
+func sweepTemps(ctx context.Context, s fileStore, started time.Time, log *slog.Logger) (stop func()) {
 	var n int
 	var err error
 	switch s := s.(type) {
 	case *blob.FS:
-		n, err = s.Sweep(time.Hour)
+		n, stop, err = s.StartWriting(started, time.Hour)
 	case *blob.S3:
 		n, err = s.Sweep(ctx, time.Hour, time.Now())
 	default:
 		err = errors.New("this store cannot be swept")
 	}
-	if err != nil {
+	switch {
+	case err != nil:
 		log.Warn("sweeping temp files failed", "err", err)
-	} else if n > 0 {
+	case n > 0:
 		log.Info("removed temp files left by an earlier crash", "count", n)
+	default:
+		// Said even so (at debug), so that a test can wait for it.
+		log.Debug("removed temp files left by an earlier crash", "count", 0)
 	}
+	return stop
 }
 
 // storageName says where files are, for logs and messages.

@@ -137,6 +137,24 @@ func (st *s3Staged) Commit(ctx context.Context, key string) error {
 	return nil
 }
 
+// Sync completes a multipart upload into the staged temporary object, the
+// slow part of a Commit, so that the Commit (run under the project's
+// transaction) only copies it server-side. A small upload still held in
+// memory is sent by Commit itself, in one PUT to its key.
+func (st *s3Staged) Sync() error {
+	if st.up == nil {
+		return fmt.Errorf("blob: sync: %w", ErrStagedDone)
+	}
+	if st.completed || !st.up.multipart() {
+		return nil
+	}
+	if err := st.up.finish(context.Background(), st.temp); err != nil {
+		return fmt.Errorf("blob: sync: %w", err)
+	}
+	st.completed = true
+	return nil
+}
+
 // maxS3Copy is the largest object one CopyObject may copy; beyond it the
 // copy goes in parts (ComposeObject).
 const maxS3Copy = 5 << 30

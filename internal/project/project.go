@@ -118,6 +118,8 @@ type Service struct {
 	links    account.Links
 	rand     io.Reader
 	created  CreateHook
+
+	unlisted unlistedQueue // blobs of refused uploads still to remove (blobrefs.go)
 }
 
 // CreateHook runs in the transaction that creates a project, after its

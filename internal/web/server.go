@@ -107,6 +107,7 @@ type Server struct {
 	uploadMinRate    int64 // bytes per second; see minRateReader
 	uploadRateWindow time.Duration
 	downloadRedirect time.Duration // 0: files are streamed (see serveFile)
+	uploads          uploadSet     // in flight, for StopUploads
 }
 
 // NewServer builds the server and its routes.

@@ -40,7 +40,15 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	// rest of a refused upload that writeUploadError drains.
 	body := s.holdToMinRate(w, r.Body)
 	r.Body = body
+	if !s.uploads.add(body) {
+		s.writeUploadError(w, r, errShutdown)
+		return
+	}
+	defer s.uploads.remove(body)
 	res, err := s.handleUpload(r)
+	if err != nil && body.stopped() {
+		err = errShutdown
+	}
 	if err != nil && body.tooSlow() {
 		err = derrors.New(derrors.TooSlow, "Upload too slow: less than %s per second arrived on average, or nothing for %s, so the server stopped reading. Check the connection and upload again.",
 			humanSize(s.uploadMinRate), humanDuration(s.uploadRateWindow))
@@ -157,7 +165,9 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 				return none, s.projects.TooLargeError(name, limit)
 			}
 			if errors.Is(err, project.ErrSpoolStore) {
-				return none, err // the server's fault, not the file's
+				// The server's fault, not the file's: a full disk is a
+				// 507 with a message, anything else a 500.
+				return none, project.OutOfSpace(err)
 			}
 			if err != nil {
 				return none, derrors.New(derrors.Invalid, "Invalid request: the file could not be read (%s).", cleanErr(err))
