@@ -64,21 +64,9 @@ func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) error {
 	if s.tp == nil {
 		return writeJSONResponse(w, http.StatusForbidden, notEnabled)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxMintBody+1))
-	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return writeMintRefusal(w, invalidPayload("the request body did not arrive in time"))
-	case err != nil:
-		return writeMintRefusal(w, invalidPayload("the request body could not be read"))
-	case len(body) > maxMintBody:
-		// The rest is not read; the connection is closed after the answer.
-		w.Header().Set("Connection", "close")
-		return writeMintRefusal(w, invalidPayload(`the request body is larger than 64 KiB; send {"token": "<the OIDC ID token>"}`))
-	}
-	liftReadDeadline(w)
-	raw, msg := parseTokenBody(body, "the OIDC ID token")
-	if msg != "" {
-		return writeMintRefusal(w, invalidPayload(msg))
+	raw, bad := readTokenBody(w, r, "the OIDC ID token")
+	if bad != nil {
+		return writeMintRefusal(w, bad)
 	}
 	m, refusal, err := s.tp.Exchange(r.Context(), raw, account.Client{IP: s.clientIP(r), UserAgent: r.UserAgent()})
 	if err != nil {
@@ -98,6 +86,29 @@ func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) error {
 
 func invalidPayload(msg string) *trustedpub.Error {
 	return &trustedpub.Error{Code: trustedpub.CodeInvalidPayload, Description: msg}
+}
+
+// readTokenBody reads the bounded body {"token": "<what>"} of the OIDC
+// endpoints (mint and burn), or says what is wrong with it in Warehouse's
+// (pydantic's) words. A body over the bound is not read to its end: the
+// connection is closed after the answer.
+func readTokenBody(w http.ResponseWriter, r *http.Request, what string) (string, *trustedpub.Error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxMintBody+1))
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "", invalidPayload("the request body did not arrive in time")
+	case err != nil:
+		return "", invalidPayload("the request body could not be read")
+	case len(body) > maxMintBody:
+		w.Header().Set("Connection", "close")
+		return "", invalidPayload(`the request body is larger than 64 KiB; send {"token": "<` + what + `>"}`)
+	}
+	liftReadDeadline(w)
+	raw, msg := parseTokenBody(body, what)
+	if msg != "" {
+		return "", invalidPayload(msg)
+	}
+	return raw, nil
 }
 
 // parseTokenBody reads {"token": "<string>"}, returning what is wrong with

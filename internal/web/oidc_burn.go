@@ -1,11 +1,6 @@
 package web
 
-import (
-	"errors"
-	"io"
-	"net/http"
-	"os"
-)
+import "net/http"
 
 // burnToken is POST /_/oidc/burn-token: {"token": "pypi-…"}, a token minted
 // for a trusted publisher, which stops working at once. uv sends it after
@@ -17,20 +12,9 @@ func (s *Server) burnToken(w http.ResponseWriter, r *http.Request) error {
 	if s.tp == nil {
 		return writeJSONResponse(w, http.StatusForbidden, notEnabled)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxMintBody+1))
-	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return writeMintRefusal(w, invalidPayload("the request body did not arrive in time"))
-	case err != nil:
-		return writeMintRefusal(w, invalidPayload("the request body could not be read"))
-	case len(body) > maxMintBody:
-		w.Header().Set("Connection", "close")
-		return writeMintRefusal(w, invalidPayload(`the request body is larger than 64 KiB; send {"token": "<the upload token to revoke>"}`))
-	}
-	liftReadDeadline(w)
-	raw, msg := parseTokenBody(body, "the upload token to revoke")
-	if msg != "" {
-		return writeMintRefusal(w, invalidPayload(msg))
+	raw, bad := readTokenBody(w, r, "the upload token to revoke")
+	if bad != nil {
+		return writeMintRefusal(w, bad)
 	}
 	burned, err := s.tokens.BurnPublisherToken(r.Context(), raw)
 	if err != nil {
