@@ -297,15 +297,8 @@ func (h *harness) checkOutage(ctx context.Context, s *server, l *load, dialect, 
 }
 
 func (h *harness) pgRestart(ctx context.Context) error {
-	s, err := h.newServer(ctx, "pgrestart", "postgres")
+	s, tokens, err := h.startServer(ctx, "pgrestart", "postgres")
 	if err != nil {
-		return err
-	}
-	tokens, err := s.setup(ctx)
-	if err != nil {
-		return err
-	}
-	if err := s.start(ctx); err != nil {
 		return err
 	}
 	defer s.stop()
@@ -334,15 +327,8 @@ func (h *harness) pgRestart(ctx context.Context) error {
 // sqliteLock holds SQLite's write lock from another connection (another
 // process would do the same) for longer than busy_timeout.
 func (h *harness) sqliteLock(ctx context.Context) error {
-	s, err := h.newServer(ctx, "sqlitelock", "sqlite")
+	s, tokens, err := h.startServer(ctx, "sqlitelock", "sqlite")
 	if err != nil {
-		return err
-	}
-	tokens, err := s.setup(ctx)
-	if err != nil {
-		return err
-	}
-	if err := s.start(ctx); err != nil {
 		return err
 	}
 	defer s.stop()

@@ -26,6 +26,23 @@ const (
 	carolPassword = "soak-test-password-7Qx"
 )
 
+// startServer is newServer, setup and start, for the cases that need
+// nothing changed in between; the caller stops (or kills) the server.
+func (h *harness) startServer(ctx context.Context, name, dialect string, extra ...string) (*server, map[string]string, error) {
+	s, err := h.newServer(ctx, name, dialect, extra...)
+	if err != nil {
+		return nil, nil, err
+	}
+	tokens, err := s.setup(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.start(ctx); err != nil {
+		return nil, nil, err
+	}
+	return s, tokens, nil
+}
+
 // newServer makes a new, empty index of dialect: a data directory under the
 // harness's work directory and, for PostgreSQL, a new database on the
 // harness's cluster. extra are serve flags.

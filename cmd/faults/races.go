@@ -48,15 +48,8 @@ func together(n int, fn func(i int)) {
 }
 
 func (h *harness) races(ctx context.Context, dialect string) error {
-	s, err := h.newServer(ctx, "race", dialect)
+	s, tokens, err := h.startServer(ctx, "race", dialect)
 	if err != nil {
-		return err
-	}
-	tokens, err := s.setup(ctx)
-	if err != nil {
-		return err
-	}
-	if err := s.start(ctx); err != nil {
 		return err
 	}
 	defer s.stop()

@@ -62,15 +62,8 @@ func (h *harness) slowClients(ctx context.Context) error {
 		headerTimeout, window = 5*time.Second, 5*time.Second
 		extra = []string{"--read-timeout", "5s", "--upload-rate-window", "5s"}
 	}
-	s, err := h.newServer(ctx, "slow", "sqlite", extra...)
+	s, tokens, err := h.startServer(ctx, "slow", "sqlite", extra...)
 	if err != nil {
-		return err
-	}
-	tokens, err := s.setup(ctx)
-	if err != nil {
-		return err
-	}
-	if err := s.start(ctx); err != nil {
 		return err
 	}
 	defer s.stop()
@@ -183,15 +176,8 @@ func isTimeout(err error) bool {
 // can finish within --shutdown-grace do; the others are answered 503.
 func (h *harness) shutdownInFlight(ctx context.Context) error {
 	grace := pick(h.cfg.long, 5*time.Second, 2*time.Second)
-	s, err := h.newServer(ctx, "sigterm", "sqlite", "--shutdown-grace", grace.String())
+	s, tokens, err := h.startServer(ctx, "sigterm", "sqlite", "--shutdown-grace", grace.String())
 	if err != nil {
-		return err
-	}
-	tokens, err := s.setup(ctx)
-	if err != nil {
-		return err
-	}
-	if err := s.start(ctx); err != nil {
 		return err
 	}
 	defer s.kill()

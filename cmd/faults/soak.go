@@ -39,15 +39,8 @@ func (h *harness) soak(ctx context.Context) error {
 	// quarter of the CPUs, logins waiting at most 1 s) those logins queue
 	// into 429s, which then count against the per-IP limit. A site that
 	// expects this many sign-ins gives hashing more CPU and a longer wait.
-	s, err := h.newServer(ctx, "soak", "sqlite", "--hash-cpus", "2", "--hash-wait", "5s")
+	s, tokens, err := h.startServer(ctx, "soak", "sqlite", "--hash-cpus", "2", "--hash-wait", "5s")
 	if err != nil {
-		return err
-	}
-	tokens, err := s.setup(ctx)
-	if err != nil {
-		return err
-	}
-	if err := s.start(ctx); err != nil {
 		return err
 	}
 	defer s.stop()
