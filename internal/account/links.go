@@ -12,6 +12,9 @@ type Links struct {
 	// VerifyProjectRole answers an invitation to collaborate on a project
 	// (internal/project sends it).
 	VerifyProjectRole string
+	// VerifyOrganizationRole answers an invitation to join an organization
+	// (internal/org sends it).
+	VerifyOrganizationRole string
 	Tokens            string // the API tokens page, linked from leaked-token notices
 }
 

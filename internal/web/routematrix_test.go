@@ -544,7 +544,7 @@ func TestEmailLinksAreRoutes(t *testing.T) {
 		routes[r.key] = true
 	}
 	l := EmailLinks("https://index.example/")
-	for _, link := range []string{l.VerifyEmail, l.ResetPassword, l.ConfirmLogin, l.VerifyProjectRole} {
+	for _, link := range []string{l.VerifyEmail, l.ResetPassword, l.ConfirmLogin, l.VerifyProjectRole, l.VerifyOrganizationRole} {
 		path := strings.TrimPrefix(link, "https://index.example")
 		if !routes["GET "+path+"{$}"] {
 			t.Errorf("emailed links open %s, which routes.go does not serve", path)
