@@ -1,7 +1,7 @@
 package org
 
 // The lifecycle: a user requests an organization, an administrator approves
-// or declines it (or, without --organizations-need-approval, it exists at
+// or declines it (or, with --organization-approval=none, it exists at
 // once), its owners rename it (the old name keeps redirecting) or delete it
 // once it holds no projects.
 

@@ -117,7 +117,7 @@ type Options struct {
 	Links   account.Links
 	BaseURL string // for links in emails and messages, without trailing slash
 	// NeedApproval: a request waits for an administrator
-	// (--organizations-need-approval); false creates the organization at
+	// (--organization-approval=required); false creates the organization at
 	// once.
 	NeedApproval bool
 	Now          func() time.Time // default time.Now
