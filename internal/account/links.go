@@ -15,7 +15,7 @@ type Links struct {
 	// VerifyOrganizationRole answers an invitation to join an organization
 	// (internal/org sends it).
 	VerifyOrganizationRole string
-	Tokens            string // the API tokens page, linked from leaked-token notices
+	Tokens                 string // the API tokens page, linked from leaked-token notices
 }
 
 // With returns the link to page carrying the one-time token raw.

@@ -106,17 +106,17 @@ const (
 
 // Event is one thing that happened.
 type Event struct {
-	UserID     int64 // the account it concerns (0: none)
-	ProjectID  int64 // the project it concerns (0: none)
+	UserID    int64 // the account it concerns (0: none)
+	ProjectID int64 // the project it concerns (0: none)
 	// OrganizationID is the organization it concerns (0: none): such
 	// events make the organization's history.
 	OrganizationID int64
-	Tag        string
-	ActorID    int64  // who did it (0: the system or an anonymous visitor)
-	Actor      string // their username, kept in case the account is deleted
-	IP         string
-	UserAgent  string
-	Additional map[string]any
+	Tag            string
+	ActorID        int64  // who did it (0: the system or an anonymous visitor)
+	Actor          string // their username, kept in case the account is deleted
+	IP             string
+	UserAgent      string
+	Additional     map[string]any
 }
 
 // Stored is an event as read back.

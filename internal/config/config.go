@@ -64,18 +64,18 @@ type Config struct {
 	MetricsListen string // host:port of the Prometheus /metrics listener; "" = off
 
 	// Trusted publishing (OIDC).
-	TrustedPublishing string        // "on" or "off"
+	TrustedPublishing string // "on" or "off"
 	// OrganizationApproval is whether a requested organization waits for
 	// an administrator: "required" or "none".
 	OrganizationApproval string
-	OIDCAudience      string        // the audience ID tokens must carry (default: the base URL's host)
-	OIDCProviders     string        // comma-separated built-in providers that are on
-	OIDCGitHubIssuer  string        // GitHub Actions' issuer (GitHub Enterprise Server has its own)
-	OIDCGitLabIssuers string        // comma-separated GitLab instances, gitlab.com first by default
-	OIDCFetchTimeout  time.Duration // bound on an issuer's discovery and JWKS in one exchange
-	GitHubAPIURL      string        // where GitHub owners' numeric ids are looked up
-	HashCPUs          float64       // CPUs password hashing may use on average; 0 in the settings means DefaultHashCPUs
-	HashWait          time.Duration // longest a login waits for a free hash worker before 429
+	OIDCAudience         string        // the audience ID tokens must carry (default: the base URL's host)
+	OIDCProviders        string        // comma-separated built-in providers that are on
+	OIDCGitHubIssuer     string        // GitHub Actions' issuer (GitHub Enterprise Server has its own)
+	OIDCGitLabIssuers    string        // comma-separated GitLab instances, gitlab.com first by default
+	OIDCFetchTimeout     time.Duration // bound on an issuer's discovery and JWKS in one exchange
+	GitHubAPIURL         string        // where GitHub owners' numeric ids are looked up
+	HashCPUs             float64       // CPUs password hashing may use on average; 0 in the settings means DefaultHashCPUs
+	HashWait             time.Duration // longest a login waits for a free hash worker before 429
 }
 
 // Setting describes one configuration value.

@@ -62,7 +62,6 @@ func TestRequestApproveDecline(t *testing.T) {
 	})
 }
 
-
 func TestNamesAndBadInput(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d, false)
