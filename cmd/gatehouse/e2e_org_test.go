@@ -183,14 +183,26 @@ func orgScenario(t *testing.T, env *acctEnv, tools e2eToolSet) {
 	acctWantRedirect(t, r, orgBase+"teams/")
 	refused(bobToken, "The user 'bob' isn't allowed to upload to project '"+project+"'.")
 
-	// 6. Security keys only: back on the team, bob is refused by twine and
-	// in the browser, with the policy's message and where to add a key,
-	// and can still browse.
+	// 6. Security keys only. Alice cannot require them before she has one
+	// herself (she would lock herself out); she adds one in Chromium.
 	acctWantRedirect(t, ab.post(t, orgBase+"teams/members/", url.Values{"team_id": {teamID}, "username": {"bob"}}), orgBase+"teams/")
 	accepted(bobToken, "bob back on the team")
+	acctWant(t, ab.post(t, orgBase+"settings/policies/", url.Values{"phishing_resistant": {"on"}}), 400,
+		"Add a security key or passkey to your own account first")
+	b := wabStartChrome(t, env, "")
+	b.plug(wabSecurityKey())
+	orgAddKey(t, b, ab, "Alice's key", "/manage/account/two-factor/", "#f-h")
+	env.mail.take(t, alice.email, "Two-factor method added")
 	r = ab.post(t, orgBase+"settings/policies/", url.Values{"phishing_resistant": {"on"}})
 	acctWantRedirect(t, r, orgBase+"settings/")
 	acctWant(t, ab.follow(t, r), 200, "The security policies of Acme were saved.")
+	for _, who := range []string{alice.email} {
+		env.mail.take(t, who, "A change in the organization Acme")
+	}
+
+	// Bob, with only an authentication app, is refused by twine and in the
+	// browser, with the policy's message and where to add a key, and can
+	// still browse.
 	policyMsg := "The organization Acme requires its members to use a security key or passkey for this, and your account has none. Add one at " + env.base + "/manage/account/two-factor/"
 	refused(bobToken, policyMsg)
 	r = bb.get(t, "/manage/project/"+project+"/releases/")
@@ -198,16 +210,11 @@ func orgScenario(t *testing.T, env *acctEnv, tools e2eToolSet) {
 	acctWant(t, bb.follow(t, r), 200, acctEscape(policyMsg))
 	acctWant(t, bb.get(t, "/project/"+project+"/"), 200, project)
 
-	// He adds a security key in Chromium, signed in with his session.
-	b := wabStartChrome(t, env, "")
-	b.plug(wabSecurityKey())
-	orgPlantSession(t, b, bb.session())
-	b.open("/manage/account/webauthn-provision/", `form[action="/manage/account/webauthn-provision/validate/"]`)
-	b.do("name the key", chromedp.WaitVisible(chromedp.CSS(`button[data-webauthn="register"]`)),
-		chromedp.SendKeys(chromedp.CSS("#label"), "Bob's key"))
-	b.pressWebAuthn("register")
-	b.waitPath("/manage/account/two-factor/", "#f-h")
-	b.wantText("main", "Security key “Bob's key” added.")
+	// He adds a security key in Chromium, signed in with his session, and
+	// lands back where the policy stopped him (the two-factor page kept
+	// the address), which now opens. The same upload works.
+	orgAddKey(t, b, bb, "Bob's key", "/manage/project/"+project+"/releases/", "main h1")
+	b.wantText("main", project)
 	env.mail.take(t, bob.email, "Two-factor method added")
 	accepted(bobToken, "bob with a security key")
 
@@ -233,6 +240,25 @@ func orgScenario(t *testing.T, env *acctEnv, tools e2eToolSet) {
 		"account:team_role:add": 2, "account:team_role:remove": 1})
 }
 
+// orgAddKey registers a security key in Chromium for the user whose
+// session cookie is session, on the page that adds one, and waits for the
+// page it goes to next (path, once readySel shows). Adding a factor
+// renews the session, so the HTTP browser ab takes Chromium's new cookie.
+func orgAddKey(t *testing.T, b *wabChrome, ab *acctBrowser, label, path, readySel string) {
+	t.Helper()
+	orgPlantSession(t, b, ab.session())
+	defer func() {
+		sess, _ := b.cookies()
+		ab.setSession(sess)
+	}()
+	b.open("/manage/account/webauthn-provision/", `form[action="/manage/account/webauthn-provision/validate/"]`)
+	b.do("name the key", chromedp.WaitVisible(chromedp.CSS(`button[data-webauthn="register"]`)),
+		chromedp.SendKeys(chromedp.CSS("#label"), label))
+	b.pressWebAuthn("register")
+	b.waitPath(path, readySel)
+	b.wantText("main", "Security key “"+label+"” added.")
+}
+
 // orgPlantSession puts a session cookie value into Chromium, for the
 // server's host, so the browser is signed in as that session's user.
 func orgPlantSession(t *testing.T, b *wabChrome, value string) {
@@ -245,4 +271,3 @@ func orgPlantSession(t *testing.T, b *wabChrome, value string) {
 		t.Fatalf("Network.setCookie: %v", err)
 	}
 }
-

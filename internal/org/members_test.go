@@ -307,6 +307,15 @@ func TestPolicies(t *testing.T) {
 		if err := f.s.CheckProject(f.ctx, f.users["bob"], p.ID); err != nil {
 			t.Fatal(err)
 		}
+		// An owner without a key of her own cannot require keys: she would
+		// lock herself out.
+		before = f.snapshot()
+		err = f.s.SetPolicies(f.ctx, f.actor("alice"), o.ID, Policies{PhishingResistant: true})
+		f.refused(err, derrors.Invalid, "Add a security key or passkey to your own account first", before)
+		for _, u := range []string{"alice", "root"} {
+			f.exec(`INSERT INTO webauthn_credentials (user_id, label, label_key, credential_id, credential_json, created_at) VALUES ($1, 'key', 'key', $2, '{}', $3)`,
+				f.users[u], "cred-"+u, t0)
+		}
 		if err := f.s.SetPolicies(f.ctx, f.actor("alice"), o.ID, Policies{PhishingResistant: true, TrustedOnly: true, ConfirmLogins: true}); err != nil {
 			t.Fatal(err)
 		}
@@ -322,7 +331,7 @@ func TestPolicies(t *testing.T) {
 		if err := f.s.CheckProject(f.ctx, f.users["bob"], plain); err != nil {
 			t.Fatalf("on a project outside the organization: %v", err)
 		}
-		f.exec(`INSERT INTO webauthn_credentials (user_id, label, label_key, credential_id, credential_json, created_at) VALUES ($1, 'key', 'key', 'abc', '{}', $2)`,
+		f.exec(`INSERT INTO webauthn_credentials (user_id, label, label_key, credential_id, credential_json, created_at) VALUES ($1, 'key', 'key', 'cred-bob', '{}', $2)`,
 			f.users["bob"], t0)
 		if err := f.s.CheckProject(f.ctx, f.users["bob"], p.ID); err != nil {
 			t.Fatalf("with a security key: %v", err)

@@ -32,6 +32,11 @@ func (s *Service) SetPolicies(ctx context.Context, a Actor, orgID int64, p Polic
 		if err != nil {
 			return err
 		}
+		if p.PhishingResistant && !o.Policies.PhishingResistant {
+			if err := requireOwnKey(ctx, tx, a, "manage "+o.Name); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE organizations SET require_phishing_resistant = $2, trusted_publishing_only = $3, confirm_every_login = $4
 			WHERE id = $1`, o.ID, p.PhishingResistant, p.TrustedOnly, p.ConfirmLogins); err != nil {
 			return err
@@ -122,6 +127,11 @@ func (s *Service) SetSitePolicies(ctx context.Context, admin Actor, p Policies) 
 		if err != nil {
 			return err
 		}
+		if p.PhishingResistant && !old.PhishingResistant {
+			if err := requireOwnKey(ctx, tx, admin, "administer this index"); err != nil {
+				return err
+			}
+		}
 		now := s.clock()
 		onOff := func(b bool) string {
 			if b {
@@ -143,6 +153,16 @@ func (s *Service) SetSitePolicies(ctx context.Context, admin Actor, p Policies) 
 		}
 		return nil
 	})
+}
+
+// requireOwnKey refuses to turn the security-key policy on for someone who
+// has no key: they would lock themselves out of what they just changed.
+func requireOwnKey(ctx context.Context, q querier, a Actor, what string) error {
+	ok, err := hasSecurityKey(ctx, q, a.UserID)
+	if err != nil || ok {
+		return err
+	}
+	return derrors.InField(derrors.Invalid, "phishing_resistant", "Add a security key or passkey to your own account first: with this policy on, you could not %s without one.", what)
 }
 
 // addKeyPage is where a member adds a security key or passkey.
