@@ -44,13 +44,17 @@ func TestE2EOrganizations(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			t.Parallel()
 			env := acctStart(t, dialect, acctOpts{})
-			orgScenario(t, env, tools)
+			dir := ""
+			if dialect == "sqlite" {
+				dir = os.Getenv("GATEHOUSE_SCREENSHOT_DIR")
+			}
+			orgScenario(t, env, tools, dir)
 			acctNoSecretsLeaked(t, env)
 		})
 	}
 }
 
-func orgScenario(t *testing.T, env *acctEnv, tools e2eToolSet) {
+func orgScenario(t *testing.T, env *acctEnv, tools e2eToolSet, shotDir string) {
 	const project = "acme-widget"
 	work := t.TempDir()
 	home := filepath.Join(work, "home")
@@ -189,7 +193,7 @@ func orgScenario(t *testing.T, env *acctEnv, tools e2eToolSet) {
 	accepted(bobToken, "bob back on the team")
 	acctWant(t, ab.post(t, orgBase+"settings/policies/", url.Values{"phishing_resistant": {"on"}}), 400,
 		"Add a security key or passkey to your own account first")
-	b := wabStartChrome(t, env, "")
+	b := wabStartChrome(t, env, shotDir)
 	b.plug(wabSecurityKey())
 	orgAddKey(t, b, ab, "Alice's key", "/manage/account/two-factor/", "#f-h")
 	env.mail.take(t, alice.email, "Two-factor method added")
@@ -238,6 +242,41 @@ func orgScenario(t *testing.T, env *acctEnv, tools e2eToolSet) {
 	}
 	env.wantEvents(t, bob.id, map[string]int{"account:organization_role:invite": 1, "account:organization_role:add": 1,
 		"account:team_role:add": 2, "account:team_role:remove": 1})
+
+	// The owner's pages, at 1280 pixels and as a 390-pixel phone, which
+	// must not scroll sideways; written to $GATEHOUSE_SCREENSHOT_DIR.
+	if shotDir == "" {
+		return
+	}
+	orgPlantSession(t, b, ab.session())
+	for _, p := range []struct{ path, ready, name string }{
+		{"/manage/organizations/", "#orgs-h", "organizations"},
+		{orgBase + "projects/", "main h2", "organization-projects"},
+		{orgBase + "people/", "#people-h", "organization-people"},
+		{orgBase + "teams/", "main h2", "organization-teams"},
+		{orgBase + "settings/", "#pol-h", "organization-settings"},
+		{orgBase + "history/", "main h2", "organization-history"},
+	} {
+		b.open(p.path, p.ready)
+		b.shot(p.name + ".png")
+		b.do("phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile, chromedp.EmulateTouch),
+			chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(p.ready)))
+		png, err := wabRun(b, chromedp.FullScreenshot(100))
+		if err != nil {
+			t.Fatalf("screenshot %s: %v", p.name, err)
+		}
+		if err := os.WriteFile(filepath.Join(shotDir, p.name+"-phone.png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		overflow, err := wabRun(b, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if overflow {
+			t.Errorf("%s: the page is wider than a 390-pixel phone screen (it scrolls sideways)", p.path)
+		}
+		b.do("desktop viewport", chromedp.EmulateViewport(1280, 900))
+	}
 }
 
 // orgAddKey registers a security key in Chromium for the user whose

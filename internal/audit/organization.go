@@ -107,6 +107,9 @@ func describeOrganization(e Stored, str func(string) string) (string, bool) {
 	case OrgDelete:
 		return "Organization " + org + " deleted" + by, true
 	case OrgProjectAdd:
+		if str("created") == "true" {
+			return "Project " + proj + " created in the organization" + by, true
+		}
 		return "Project " + proj + " moved into the organization" + by, true
 	case OrgProjectRemove:
 		return "Project " + proj + " moved out of the organization" + by, true
@@ -115,6 +118,9 @@ func describeOrganization(e Stored, str func(string) string) (string, bool) {
 	case OrgProjectDecline:
 		return "Request to move project " + proj + " in declined" + by, true
 	case ProjectOrgAdd:
+		if str("created") == "true" {
+			return "Created in organization " + org + by, true
+		}
 		return "Moved into organization " + org + by, true
 	case ProjectOrgRemove:
 		return "Moved out of organization " + org + by + "; its teams lost their roles", true

@@ -99,7 +99,7 @@ func (s *Service) CreateProject(ctx context.Context, a Actor, orgID int64, name 
 			return err
 		}
 		return s.record(ctx, tx, now, a, o, change{tag: audit.OrgProjectAdd, projectID: p.ID, projectTag: audit.ProjectOrgAdd,
-			add: map[string]any{"project_name": p.Name}})
+			add: map[string]any{"project_name": p.Name, "created": true}})
 	})
 	return p, err
 }
