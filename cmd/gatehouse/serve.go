@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/mail"
 	"github.com/gatehouse-index/gatehouse/internal/metrics"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
+	"github.com/gatehouse-index/gatehouse/internal/org"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/throttle"
@@ -324,6 +325,8 @@ func serve(ctx context.Context, e env, args []string) error {
 		m = metrics.New()
 	}
 
+	orgs := org.New(org.Options{DB: a.db, Projects: a.projects, Notifier: a.notifier, Links: web.EmailLinks(cfg.BaseURL),
+		BaseURL: cfg.BaseURL, NeedApproval: cfg.OrganizationApproval == "required", Log: log})
 	srv, err := web.NewServer(web.Deps{
 		Projects:   a.projects,
 		Tokens:     a.tokens,
@@ -333,8 +336,9 @@ func serve(ctx context.Context, e env, args []string) error {
 		MFA:        a.mfa,
 		WebAuthn:   a.webauthn,
 		TrustedPub: a.tp,
+		Orgs:       orgs,
 		Login: login.NewService(login.Options{DB: a.db, Accounts: a.accounts, MFA: a.mfa, WebAuthn: a.webauthn,
-			Sessions: a.sessions}),
+			Sessions: a.sessions, ConfirmEveryLogin: orgs.ConfirmEveryLogin}),
 		MailKick:       worker.Kick,
 		TrustedProxies: cfg.ProxyCIDRs(),
 		Log:            log,

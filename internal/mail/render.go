@@ -125,6 +125,13 @@ const (
 	// API tokens page). Sent even to an unverified primary address, as on
 	// PyPI: the owner must hear that a credential leaked.
 	TemplateTokenCompromisedLeak = "token-compromised-leak"
+
+	// Organizations (internal/org): the answer to a request, an invitation
+	// to join, and the notice of every change, to the owners and to the
+	// person it concerns, worded as the organization's history words it.
+	TemplateOrganizationDecided    = "organization-request-decided"
+	TemplateVerifyOrganizationRole = "verify-organization-role"
+	TemplateOrganizationChanged    = "organization-changed"
 )
 
 // Templates lists every template a Renderer knows.
@@ -169,6 +176,9 @@ var Templates = []string{
 	TemplateProjectQuarantined,
 	TemplateQuarantineCleared,
 	TemplateTokenCompromisedLeak,
+	TemplateOrganizationDecided,
+	TemplateVerifyOrganizationRole,
+	TemplateOrganizationChanged,
 }
 
 // AllowsUnverified reports whether template may go to an unverified

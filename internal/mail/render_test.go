@@ -109,6 +109,20 @@ var samples = map[string]struct {
 		subject: "The quarantine of Demo-Pkg has been lifted.",
 	},
 	// Its two links are checked by TestVerifyProjectRoleLinks.
+	TemplateOrganizationDecided: {
+		data:    map[string]string{"Username": "alice", "Organization": "Acme", "Decision": "approved", "Link": "https://pypi.example.org/manage/organization/acme/settings/"},
+		subject: "Your request for the organization Acme was approved",
+	},
+	TemplateVerifyOrganizationRole: {
+		data: map[string]string{"Username": "bob", "Inviter": "alice", "Organization": "Acme", "Role": "Manager",
+			"AcceptLink": testInviteLink, "DeclineLink": testInviteLink + "&decline=1", "ExpiresIn": "72 hours"},
+		subject: "alice has invited you to join the Acme organization",
+	},
+	TemplateOrganizationChanged: {
+		data: map[string]string{"Username": "alice", "Organization": "Acme", "What": "bob added to team release by carol",
+			"Link": "https://pypi.example.org/manage/organization/acme/history/"},
+		subject: "A change in the organization Acme",
+	},
 	TemplateVerifyProjectRole: {
 		data: map[string]string{"Username": "bob", "Inviter": "alice", "Project": "Demo-Pkg", "Role": "Maintainer",
 			"AcceptLink": testInviteLink, "DeclineLink": testInviteLink + "&decline=1", "ExpiresIn": "72 hours"},

@@ -208,14 +208,16 @@ func getProject(ctx context.Context, q querier, normalizedName string) (*Project
 	return p, nil
 }
 
-// Role returns the user's role on the project, or "" if none.
+// Role returns the user's role on the project, or "" if none: the
+// strongest they hold as a collaborator, through an organization's role or
+// through a team (the effective_roles view).
 func (s *Service) Role(ctx context.Context, projectID, userID int64) (string, error) {
 	return role(ctx, s.db, projectID, userID)
 }
 
 func role(ctx context.Context, q querier, projectID, userID int64) (string, error) {
 	var r string
-	err := q.QueryRowContext(ctx, `SELECT role FROM roles WHERE project_id = $1 AND user_id = $2`, projectID, userID).Scan(&r)
+	err := q.QueryRowContext(ctx, `SELECT role FROM effective_roles WHERE project_id = $1 AND user_id = $2`, projectID, userID).Scan(&r)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

@@ -33,6 +33,12 @@ type Uploader struct {
 	// verified primary email and a second factor); it runs after the
 	// permission check, as on PyPI (pypi/warehouse#18575). May be nil.
 	Prerequisites func() error
+	// Policies checks the security policies that hold on the project (its
+	// organization's and the site's: trusted publishing only, a security
+	// key on the account) once the uploader is known to be allowed there,
+	// so that nobody learns a project's policies without a role on it
+	// (projectID 0: a new project). May be nil.
+	Policies func(normalizedName string, projectID int64) error
 	// Publisher is set for a token minted for a trusted publisher (UserID
 	// is then 0): Permits, which checks the project is one of the
 	// publisher's, is the whole permission; no role is looked up. Username
@@ -148,9 +154,14 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		}
 	}
 
-	// Step 11: the account's own prerequisites.
+	// Step 11: the account's own prerequisites, then the policies.
 	if who.Prerequisites != nil {
 		if err := who.Prerequisites(); err != nil {
+			return res, err
+		}
+	}
+	if who.Policies != nil {
+		if err := who.Policies(norm, projectID); err != nil {
 			return res, err
 		}
 	}

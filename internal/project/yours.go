@@ -19,7 +19,7 @@ type YourProject struct {
 func (s *Service) ProjectsOf(ctx context.Context, userID int64) ([]YourProject, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+qualified("p", projectColumns)+`, r.role,
 		(SELECT count(*) FROM releases x WHERE x.project_id = p.id)
-		FROM roles r JOIN projects p ON p.id = r.project_id WHERE r.user_id = $1 ORDER BY p.normalized_name`, userID)
+		FROM effective_roles r JOIN projects p ON p.id = r.project_id WHERE r.user_id = $1 ORDER BY p.normalized_name`, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +43,7 @@ func (s *Service) ProjectsOf(ctx context.Context, userID int64) ([]YourProject, 
 	}
 	// The newest release of each, read as typed rows: max() over a
 	// timestamp loses its type on SQLite.
-	rows, err = s.db.QueryContext(ctx, `SELECT x.project_id, x.created_at FROM releases x JOIN roles r ON r.project_id = x.project_id
+	rows, err = s.db.QueryContext(ctx, `SELECT x.project_id, x.created_at FROM releases x JOIN effective_roles r ON r.project_id = x.project_id
 		WHERE r.user_id = $1`, userID)
 	if err != nil {
 		return nil, err

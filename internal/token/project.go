@@ -20,7 +20,7 @@ func (s *Service) ScopeProjects(ctx context.Context, userID int64) (_ []ProjectC
 	defer derrors.Wrap(&err, "token.ScopeProjects(user %d)", userID)
 	rows, err := s.db.QueryContext(ctx, `
 		SELECT p.name, p.normalized_name, r.role
-		FROM roles r JOIN projects p ON p.id = r.project_id
+		FROM effective_roles r JOIN projects p ON p.id = r.project_id
 		WHERE r.user_id = $1
 		ORDER BY p.normalized_name`, userID)
 	if err != nil {
@@ -59,7 +59,7 @@ func (s *Service) ForProject(ctx context.Context, projectID int64) (_ []ProjectT
 	rows, err := s.db.QueryContext(ctx, `
 		SELECT `+tokenColumns+`, u.username
 		FROM api_tokens t
-		JOIN roles r ON r.user_id = t.user_id AND r.project_id = $1
+		JOIN effective_roles r ON r.user_id = t.user_id AND r.project_id = $1
 		JOIN users u ON u.id = t.user_id
 		WHERE NOT u.disabled
 		ORDER BY u.username_key, t.created_at DESC, t.id`, projectID)

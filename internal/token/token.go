@@ -287,7 +287,7 @@ func ownedProjectIDs(ctx context.Context, tx *sql.Tx, userID int64, names []stri
 			hasRole bool
 		)
 		err := tx.QueryRowContext(ctx, `
-			SELECT p.id, EXISTS (SELECT 1 FROM roles r WHERE r.project_id = p.id AND r.user_id = $2)
+			SELECT p.id, EXISTS (SELECT 1 FROM effective_roles r WHERE r.project_id = p.id AND r.user_id = $2)
 			FROM projects p
 			WHERE p.normalized_name = $1`, name, userID).Scan(&id, &hasRole)
 		if errors.Is(err, sql.ErrNoRows) {

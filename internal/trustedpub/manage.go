@@ -147,7 +147,7 @@ func (s *Service) tellOwners(ctx context.Context, tx *sql.Tx, p *project.Project
 }
 
 func (s *Service) tellRoles(ctx context.Context, tx *sql.Tx, p *project.Project, template string, data map[string]any, roles ...string) error {
-	rows, err := tx.QueryContext(ctx, `SELECT u.id, u.username, r.role FROM roles r JOIN users u ON u.id = r.user_id
+	rows, err := tx.QueryContext(ctx, `SELECT u.id, u.username, r.role FROM effective_roles r JOIN users u ON u.id = r.user_id
 		WHERE r.project_id = $1 AND NOT u.disabled ORDER BY u.id`, p.ID)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/org"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 )
 
@@ -97,6 +98,8 @@ type settingsPage struct {
 	// ProjectTokens are the API tokens that can upload to the project
 	// (pypi/warehouse#6263), drawn by partial_project_tokens.html.
 	ProjectTokens []projectTokenRow
+	// Organization is the organization the project belongs to, or nil.
+	Organization *org.Organization
 }
 
 // projectSettings is the settings page: the project's status and limits,
@@ -123,6 +126,9 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 		page.TotalLimit = d.Project.TotalSizeLimit.Int64
 	}
 	if page.ProjectTokens, err = s.projectTokens(r, d.Project.ID); err != nil {
+		return err
+	}
+	if page.Organization, err = s.orgs.OrganizationOf(r.Context(), d.Project.ID); err != nil {
 		return err
 	}
 	return s.render(w, status, "manage_project_settings.html", page)

@@ -45,7 +45,7 @@ func newTPFixture(t *testing.T, d *db.DB) *tpFixture {
 		t.Fatal(err)
 	}
 	tf.srv, err = NewServer(Deps{Projects: f.projects, Tokens: f.tokens, Accounts: f.accounts, Sessions: f.sessions,
-		Audit: audit.NewService(d, f.clock.Now), MFA: f.mfa, TrustedPub: tf.tp, Log: newTestLogger(t),
+		Audit: audit.NewService(d, f.clock.Now), MFA: f.mfa, TrustedPub: tf.tp, Log: newTestLogger(t), Orgs: f.orgs,
 		Login:   login.NewService(login.Options{DB: d, Accounts: f.accounts, MFA: f.mfa, Sessions: f.sessions, Now: f.clock.Now}),
 		BaseURL: f.url, SiteName: "Gatehouse Test", Now: f.clock.Now})
 	if err != nil {

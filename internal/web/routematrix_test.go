@@ -200,29 +200,63 @@ var routePolicy = map[string]string{
 	"POST /admin/oidc-issuers/remove/{$}":                              "admin",
 	// Projects: maintainers may look, owners act; the pages with
 	// destructive forms and every change need a recent password.
-	"GET /manage/projects/{$}":                                         "manage",
-	"GET /manage/project/{project}/{$}":                                "manage maintainer",
-	"GET /manage/project/{project}/settings/{$}":                       "manage maintainer sudo",
-	"POST /manage/project/{project}/archive/{$}":                       "manage owner sudo",
-	"POST /manage/project/{project}/unarchive/{$}":                     "manage owner sudo",
-	"POST /manage/project/{project}/delete/{$}":                        "manage owner sudo",
-	"GET /manage/project/{project}/releases/{$}":                       "manage maintainer",
-	"GET /manage/project/{project}/release/{version}/{$}":              "manage maintainer sudo",
-	"POST /manage/project/{project}/release/{version}/yank/{$}":        "manage owner sudo",
-	"POST /manage/project/{project}/release/{version}/unyank/{$}":      "manage owner sudo",
-	"POST /manage/project/{project}/release/{version}/delete/{$}":      "manage owner sudo",
-	"POST /manage/project/{project}/release/{version}/delete-file/{$}": "manage owner sudo",
-	"GET /manage/project/{project}/history/{$}":                        "manage maintainer",
-	"GET /admin/projects/{$}":                                          "admin",
-	"GET /admin/projects/{project}/{$}":                                "admin",
-	"POST /admin/projects/{project}/quarantine/{$}":                    "admin",
-	"POST /admin/projects/{project}/unquarantine/{$}":                  "admin",
-	"POST /admin/projects/{project}/limits/{$}":                        "admin",
-	"POST /_/secrets/disclose-token":                                   "other",
-	"GET /manage/account/history/{$}":                                  "signedIn",
-	"GET /manage/account/token/{$}":                                    "manage sudo",
-	"POST /manage/account/token/{$}":                                   "manage sudo",
-	"POST /manage/account/token/delete/{$}":                            "manage sudo",
+	"GET /manage/projects/{$}":                                           "manage",
+	"GET /manage/project/{project}/{$}":                                  "manage maintainer",
+	"GET /manage/project/{project}/settings/{$}":                         "manage maintainer sudo",
+	"POST /manage/project/{project}/archive/{$}":                         "manage owner sudo",
+	"POST /manage/project/{project}/unarchive/{$}":                       "manage owner sudo",
+	"POST /manage/project/{project}/delete/{$}":                          "manage owner sudo",
+	"GET /manage/project/{project}/releases/{$}":                         "manage maintainer",
+	"GET /manage/project/{project}/release/{version}/{$}":                "manage maintainer sudo",
+	"POST /manage/project/{project}/release/{version}/yank/{$}":          "manage owner sudo",
+	"POST /manage/project/{project}/release/{version}/unyank/{$}":        "manage owner sudo",
+	"POST /manage/project/{project}/release/{version}/delete/{$}":        "manage owner sudo",
+	"POST /manage/project/{project}/release/{version}/delete-file/{$}":   "manage owner sudo",
+	"GET /manage/project/{project}/history/{$}":                          "manage maintainer",
+	"GET /manage/organizations/{$}":                                      "manage",
+	"POST /manage/organizations/{$}":                                     "manage",
+	"POST /manage/organizations/invitations/{$}":                         "manage",
+	"GET /account/verify-organization-role/{$}":                          "manage",
+	"POST /account/verify-organization-role/{$}":                         "manage",
+	"GET /org/{organization}/{$}":                                        "public",
+	"GET /manage/organization/{organization}/{$}":                        "manage orgMember",
+	"GET /manage/organization/{organization}/projects/{$}":               "manage orgMember",
+	"POST /manage/organization/{organization}/projects/{$}":              "manage orgManager sudo",
+	"POST /manage/organization/{organization}/projects/move-in/{$}":      "manage orgMember sudo",
+	"POST /manage/organization/{organization}/projects/answer/{$}":       "manage orgManager sudo",
+	"POST /manage/organization/{organization}/projects/move-out/{$}":     "manage orgOwner sudo",
+	"GET /manage/organization/{organization}/people/{$}":                 "manage orgMember",
+	"POST /manage/organization/{organization}/people/{$}":                "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/people/change/{$}":         "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/people/remove/{$}":         "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/people/revoke_invite/{$}":  "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/people/leave/{$}":          "manage orgMember sudo",
+	"GET /manage/organization/{organization}/teams/{$}":                  "manage orgMember",
+	"POST /manage/organization/{organization}/teams/{$}":                 "manage orgManager sudo",
+	"POST /manage/organization/{organization}/teams/delete/{$}":          "manage orgManager sudo",
+	"POST /manage/organization/{organization}/teams/members/{$}":         "manage orgManager sudo",
+	"POST /manage/organization/{organization}/teams/members/remove/{$}":  "manage orgManager sudo",
+	"POST /manage/organization/{organization}/teams/projects/{$}":        "manage orgManager sudo",
+	"POST /manage/organization/{organization}/teams/projects/remove/{$}": "manage orgManager sudo",
+	"GET /manage/organization/{organization}/settings/{$}":               "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/settings/rename/{$}":       "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/settings/policies/{$}":     "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/settings/delete/{$}":       "manage orgOwner sudo",
+	"GET /manage/organization/{organization}/history/{$}":                "manage orgManager",
+	"GET /admin/organizations/{$}":                                       "admin",
+	"POST /admin/organizations/{id}/approve/{$}":                         "admin",
+	"POST /admin/organizations/{id}/decline/{$}":                         "admin",
+	"POST /admin/policies/{$}":                                           "admin",
+	"GET /admin/projects/{$}":                                            "admin",
+	"GET /admin/projects/{project}/{$}":                                  "admin",
+	"POST /admin/projects/{project}/quarantine/{$}":                      "admin",
+	"POST /admin/projects/{project}/unquarantine/{$}":                    "admin",
+	"POST /admin/projects/{project}/limits/{$}":                          "admin",
+	"POST /_/secrets/disclose-token":                                     "other",
+	"GET /manage/account/history/{$}":                                    "signedIn",
+	"GET /manage/account/token/{$}":                                      "manage sudo",
+	"POST /manage/account/token/{$}":                                     "manage sudo",
+	"POST /manage/account/token/delete/{$}":                              "manage sudo",
 }
 
 func TestRoutePolicy(t *testing.T) {
@@ -266,7 +300,7 @@ const (
 
 var (
 	matrixStates = []matrixState{stAnonymous, stUnverified, stNo2FA, st2FA, stStale, stDisabled}
-	matrixRoles  = []string{"Owner", "Maintainer", "stranger", "admin"}
+	matrixRoles  = []string{"Owner", "Maintainer", "stranger", "admin", "orgOwner", "orgManager", "orgMember"}
 )
 
 // matrixVisitor is one cell's browser.
@@ -324,6 +358,18 @@ func expect(guards []string, v matrixVisitor) outcome {
 			}
 		case "maintainer":
 			if v.role != "Owner" && v.role != "Maintainer" {
+				return forbidden
+			}
+		case "orgOwner":
+			if v.role != "orgOwner" {
+				return forbidden
+			}
+		case "orgManager":
+			if v.role != "orgOwner" && v.role != "orgManager" {
+				return forbidden
+			}
+		case "orgMember":
+			if v.role != "orgOwner" && v.role != "orgManager" && v.role != "orgMember" {
 				return forbidden
 			}
 		case "admin":
@@ -391,6 +437,13 @@ func matrixFixture(t *testing.T, d *db.DB) (*fixture, []matrixVisitor) {
 	if err := d.QueryRow(`SELECT id FROM projects WHERE normalized_name = 'matrix-demo'`).Scan(&projectID); err != nil {
 		t.Fatal(err)
 	}
+	// The organization "matrix-org", which the org roles are in; the
+	// project is not one of its projects.
+	var orgID int64
+	if err := d.QueryRow(`INSERT INTO organizations (name, normalized_name, status, requester, created_at) VALUES ('matrix-org', 'matrix-org', 'approved', 'nobody', $1) RETURNING id`,
+		t0).Scan(&orgID); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	visitors := []matrixVisitor{{state: stAnonymous, role: "stranger"}}
 	for _, st := range matrixStates[1:] {
@@ -407,6 +460,9 @@ func matrixFixture(t *testing.T, d *db.DB) (*fixture, []matrixVisitor) {
 				exec(`INSERT INTO roles (project_id, user_id, role) VALUES ($1, $2, $3)`, projectID, id, role)
 			case "admin":
 				exec(`UPDATE users SET is_admin = TRUE WHERE id = $1`, id)
+			case "orgOwner", "orgManager", "orgMember":
+				exec(`INSERT INTO organization_roles (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)`,
+					orgID, id, strings.TrimPrefix(role, "org"), t0)
 			}
 			switch st {
 			case stUnverified:
@@ -455,7 +511,7 @@ func matrixRequest(method, path string, v matrixVisitor) *http.Request {
 // matrixPath fills a route pattern's wildcards.
 func matrixPath(pattern string) string {
 	p := strings.ReplaceAll(pattern, "{$}", "")
-	for k, v := range map[string]string{"{project}": "matrix-demo", "{version}": "1.0", "{id}": "1"} {
+	for k, v := range map[string]string{"{project}": "matrix-demo", "{version}": "1.0", "{id}": "1", "{organization}": "matrix-org"} {
 		p = strings.ReplaceAll(p, k, v)
 	}
 	return regexp.MustCompile(`\{[^}]*\}`).ReplaceAllString(p, "x")
@@ -499,7 +555,7 @@ func TestGuardMatrix(t *testing.T) {
 		guard := map[string]func(handlerFunc) handlerFunc{
 			"signedIn": s.signedIn, "sudo": s.sudo, "manage": s.manage, "owner": s.owner, "maintainer": s.maintainer,
 			"admin": s.admin, "handoff": s.handoff, "handoffJSON": s.handoffJSON, "signedInJSON": s.signedInJSON,
-			"sudoJSON": s.sudoJSON, "manageJSON": s.manageJSON,
+			"sudoJSON": s.sudoJSON, "manageJSON": s.manageJSON, "orgOwner": s.orgOwner, "orgManager": s.orgManager, "orgMember": s.orgMember,
 		}
 		chains := map[string][]string{}
 		for _, r := range readRoutes(t) {
@@ -522,11 +578,11 @@ func TestGuardMatrix(t *testing.T) {
 				h = g(h)
 			}
 			mux := http.NewServeMux()
-			mux.Handle("/t/{project}/", s.page(h))
+			mux.Handle("/t/{project}/{organization}/", s.page(h))
 			for _, v := range visitors {
 				for _, method := range []string{http.MethodGet, http.MethodPost} {
 					rec := httptest.NewRecorder()
-					mux.ServeHTTP(rec, matrixRequest(method, "/t/matrix-demo/", v))
+					mux.ServeHTTP(rec, matrixRequest(method, "/t/matrix-demo/matrix-org/", v))
 					got := observed(rec.Code, rec.Header().Get("Location"), rec.Body.String())
 					if want := expect(gs, v); got != want {
 						t.Errorf("chain %q, %s as %s/%s: got %s, want %s", name, method, v.state, v.role, got, want)
@@ -544,7 +600,7 @@ func TestEmailLinksAreRoutes(t *testing.T) {
 		routes[r.key] = true
 	}
 	l := EmailLinks("https://index.example/")
-	for _, link := range []string{l.VerifyEmail, l.ResetPassword, l.ConfirmLogin, l.VerifyProjectRole} {
+	for _, link := range []string{l.VerifyEmail, l.ResetPassword, l.ConfirmLogin, l.VerifyProjectRole, l.VerifyOrganizationRole} {
 		path := strings.TrimPrefix(link, "https://index.example")
 		if !routes["GET "+path+"{$}"] {
 			t.Errorf("emailed links open %s, which routes.go does not serve", path)
@@ -562,7 +618,7 @@ func TestEmailLinksAreRoutes(t *testing.T) {
 func TestPostNeedsWhatItsPageNeeds(t *testing.T) {
 	implies := map[string][]string{
 		"sudo": {"signedIn"}, "manage": {"signedIn"}, "maintainer": {"manage"}, "owner": {"maintainer"},
-		"admin": {"manage", "sudo"},
+		"admin": {"manage", "sudo"}, "orgOwner": {"orgManager"}, "orgManager": {"orgMember"}, "orgMember": {"manage"},
 	}
 	closure := func(guards []string) map[string]bool {
 		out := map[string]bool{}

@@ -23,7 +23,9 @@ import "net/http"
 // PyPI's gate for every management action), owner and maintainer (a role on
 // the route's {project}, after manage), admin (manage and sudo,
 // administrators only), handoff (the second-factor pages, for five minutes
-// after the password). Destructive management actions add sudo:
+// after the password), orgOwner, orgManager and orgMember (a role in the
+// route's {organization}, after manage, with its security policies).
+// Destructive management actions add sudo:
 // manage(owner(sudo(h))). The JSON variants answer scripts and webauthn.js
 // with a 403 body instead of redirecting.
 func (s *Server) routes(mux router) {
@@ -167,6 +169,44 @@ func (s *Server) routes(mux router) {
 	mux.Handle("POST /manage/account/publishing/{$}", page(s.manage(s.addPendingPublisher)))
 	mux.Handle("POST /manage/account/publishing/remove/{$}", page(s.manage(s.removePendingPublisher)))
 
+	// Organizations (organizations.go), at PyPI's paths. Every page of an
+	// organization needs the gate and a role in it (auth_org.go), and its
+	// policies; every form also needs a recent password, as PyPI's
+	// organization and team management does. Members see the projects,
+	// people and teams; managers manage teams and projects; owners manage
+	// people, settings and policies. Answering an invitation needs the gate
+	// but no role; the profile page is public.
+	mux.Handle("GET /manage/organizations/{$}", page(s.manage(s.yourOrganizations)))
+	mux.Handle("POST /manage/organizations/{$}", page(s.manage(s.requestOrganization)))
+	mux.Handle("POST /manage/organizations/invitations/{$}", page(s.manage(s.answerOrgInvitation)))
+	mux.Handle("GET /account/verify-organization-role/{$}", page(s.manage(s.verifyOrganizationRole)))
+	mux.Handle("POST /account/verify-organization-role/{$}", page(s.manage(s.answerOrganizationRole)))
+	mux.Handle("GET /org/{organization}/{$}", page(s.orgProfile))
+	mux.Handle("GET /manage/organization/{organization}/{$}", page(s.manage(s.orgMember(s.orgRoot))))
+	mux.Handle("GET /manage/organization/{organization}/projects/{$}", page(s.manage(s.orgMember(s.orgProjects))))
+	mux.Handle("POST /manage/organization/{organization}/projects/{$}", page(s.manage(s.orgManager(s.sudo(s.createOrgProject)))))
+	mux.Handle("POST /manage/organization/{organization}/projects/move-in/{$}", page(s.manage(s.orgMember(s.sudo(s.moveProjectIn)))))
+	mux.Handle("POST /manage/organization/{organization}/projects/answer/{$}", page(s.manage(s.orgManager(s.sudo(s.answerProjectMove)))))
+	mux.Handle("POST /manage/organization/{organization}/projects/move-out/{$}", page(s.manage(s.orgOwner(s.sudo(s.moveProjectOut)))))
+	mux.Handle("GET /manage/organization/{organization}/people/{$}", page(s.manage(s.orgMember(s.orgPeople))))
+	mux.Handle("POST /manage/organization/{organization}/people/{$}", page(s.manage(s.orgOwner(s.sudo(s.inviteOrgMember)))))
+	mux.Handle("POST /manage/organization/{organization}/people/change/{$}", page(s.manage(s.orgOwner(s.sudo(s.changeOrgRole)))))
+	mux.Handle("POST /manage/organization/{organization}/people/remove/{$}", page(s.manage(s.orgOwner(s.sudo(s.removeOrgMember)))))
+	mux.Handle("POST /manage/organization/{organization}/people/revoke_invite/{$}", page(s.manage(s.orgOwner(s.sudo(s.revokeOrgInvitation)))))
+	mux.Handle("POST /manage/organization/{organization}/people/leave/{$}", page(s.manage(s.orgMember(s.sudo(s.leaveOrganization)))))
+	mux.Handle("GET /manage/organization/{organization}/teams/{$}", page(s.manage(s.orgMember(s.orgTeams))))
+	mux.Handle("POST /manage/organization/{organization}/teams/{$}", page(s.manage(s.orgManager(s.sudo(s.createTeam)))))
+	mux.Handle("POST /manage/organization/{organization}/teams/delete/{$}", page(s.manage(s.orgManager(s.sudo(s.deleteTeam)))))
+	mux.Handle("POST /manage/organization/{organization}/teams/members/{$}", page(s.manage(s.orgManager(s.sudo(s.addTeamMember)))))
+	mux.Handle("POST /manage/organization/{organization}/teams/members/remove/{$}", page(s.manage(s.orgManager(s.sudo(s.removeTeamMember)))))
+	mux.Handle("POST /manage/organization/{organization}/teams/projects/{$}", page(s.manage(s.orgManager(s.sudo(s.setTeamProjectRole)))))
+	mux.Handle("POST /manage/organization/{organization}/teams/projects/remove/{$}", page(s.manage(s.orgManager(s.sudo(s.removeTeamProjectRole)))))
+	mux.Handle("GET /manage/organization/{organization}/settings/{$}", page(s.manage(s.orgOwner(s.sudo(s.orgSettings)))))
+	mux.Handle("POST /manage/organization/{organization}/settings/rename/{$}", page(s.manage(s.orgOwner(s.sudo(s.renameOrganization)))))
+	mux.Handle("POST /manage/organization/{organization}/settings/policies/{$}", page(s.manage(s.orgOwner(s.sudo(s.setOrgPolicies)))))
+	mux.Handle("POST /manage/organization/{organization}/settings/delete/{$}", page(s.manage(s.orgOwner(s.sudo(s.deleteOrganization)))))
+	mux.Handle("GET /manage/organization/{organization}/history/{$}", page(s.manage(s.orgManager(s.orgHistory))))
+
 	// Administration.
 	mux.Handle("GET /admin/{$}", page(s.admin(s.adminHome)))
 	mux.Handle("GET /admin/users/{id}/{$}", page(s.admin(s.adminUser)))
@@ -177,6 +217,10 @@ func (s *Server) routes(mux router) {
 	mux.Handle("GET /admin/oidc-issuers/{$}", page(s.admin(s.adminIssuersPage)))
 	mux.Handle("POST /admin/oidc-issuers/{$}", page(s.admin(s.adminAddIssuer)))
 	mux.Handle("POST /admin/oidc-issuers/remove/{$}", page(s.admin(s.adminRemoveIssuer)))
+	mux.Handle("GET /admin/organizations/{$}", page(s.admin(s.adminOrganizations)))
+	mux.Handle("POST /admin/organizations/{id}/approve/{$}", page(s.admin(s.adminApproveOrganization)))
+	mux.Handle("POST /admin/organizations/{id}/decline/{$}", page(s.admin(s.adminDeclineOrganization)))
+	mux.Handle("POST /admin/policies/{$}", page(s.admin(s.adminSitePolicies)))
 	mux.Handle("GET /admin/projects/{$}", page(s.admin(s.adminProjects)))
 	mux.Handle("GET /admin/projects/{project}/{$}", page(s.admin(s.adminProject)))
 	mux.Handle("POST /admin/projects/{project}/quarantine/{$}", page(s.admin(s.adminQuarantine)))

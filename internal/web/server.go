@@ -6,6 +6,7 @@ package web
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"html/template"
 	"log/slog"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/login"
 	"github.com/gatehouse-index/gatehouse/internal/metrics"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
+	"github.com/gatehouse-index/gatehouse/internal/org"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/token"
@@ -41,6 +43,9 @@ type Deps struct {
 	// TrustedPub is trusted publishing; nil turns its endpoints and pages
 	// off.
 	TrustedPub *trustedpub.Service
+	// Orgs is organizations, teams and their security policies, which the
+	// guards and the upload path enforce (required).
+	Orgs *org.Service
 
 	// MailKick wakes the mail worker after a change queued email (may be nil).
 	MailKick func()
@@ -85,6 +90,7 @@ type Server struct {
 	webauthn *mfa.WebAuthn
 	signin   *login.Service
 	tp       *trustedpub.Service
+	orgs     *org.Service
 	mailKick func()
 	proxies  []*net.IPNet
 	// proxyPrefixes are the same networks for netip, which parses
@@ -131,6 +137,7 @@ func NewServer(d Deps) (*Server, error) {
 		webauthn: d.WebAuthn,
 		signin:   d.Login,
 		tp:       d.TrustedPub,
+		orgs:     d.Orgs,
 		mailKick: d.MailKick,
 		log:      d.Log,
 		baseURL:  d.BaseURL,
@@ -140,6 +147,9 @@ func NewServer(d Deps) (*Server, error) {
 		uploadMinRate:    d.UploadMinRate,
 		downloadRedirect: d.DownloadRedirect,
 		uploadRateWindow: d.UploadRateWindow,
+	}
+	if s.orgs == nil {
+		return nil, errors.New("web.NewServer: no organizations service (Deps.Orgs)")
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

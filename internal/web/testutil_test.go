@@ -44,6 +44,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/mail"
 	"github.com/gatehouse-index/gatehouse/internal/metrics"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
+	"github.com/gatehouse-index/gatehouse/internal/org"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
@@ -71,6 +72,7 @@ type instance struct {
 	accounts *account.Service
 	sessions *session.Manager
 	mfa      *mfa.Service
+	orgs     *org.Service
 	srv      *Server
 	ts       *httptest.Server
 	url      string // the server's base URL, also Deps.BaseURL
@@ -173,9 +175,12 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
+	in.orgs = org.New(org.Options{DB: d, Projects: in.projects, Notifier: mail.NewNotifier(renderer, cfg.clock.Now), Links: EmailLinks(in.url),
+		BaseURL: in.url, NeedApproval: true, Now: cfg.clock.Now, Log: log})
 	in.srv, err = NewServer(Deps{Projects: in.projects, Tokens: in.tokens, Accounts: in.accounts, Sessions: in.sessions,
-		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log,
-		Login:   login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now}),
+		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log, Orgs: in.orgs,
+		Login: login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now,
+			ConfirmEveryLogin: in.orgs.ConfirmEveryLogin}),
 		BaseURL: in.url, SiteName: "Gatehouse Test", Now: cfg.clock.Now,
 		UploadMinRate: cfg.uploadMinRate, UploadRateWindow: cfg.uploadRateWindow,
 		PageCacheSize: cfg.pageCacheSize, DownloadRedirect: cfg.downloadRedirect,
