@@ -147,8 +147,10 @@ func (s *Service) tellOwners(ctx context.Context, tx *sql.Tx, p *project.Project
 }
 
 func (s *Service) tellRoles(ctx context.Context, tx *sql.Tx, p *project.Project, template string, data map[string]any, roles ...string) error {
-	rows, err := tx.QueryContext(ctx, `SELECT u.id, u.username, r.role FROM effective_roles r JOIN users u ON u.id = r.user_id
-		WHERE r.project_id = $1 AND NOT u.disabled ORDER BY u.id`, p.ID)
+	rows, err := tx.QueryContext(ctx, `SELECT u.id, u.username,
+			CASE WHEN min(CASE r.role WHEN 'Owner' THEN 0 ELSE 1 END) = 0 THEN 'Owner' ELSE 'Maintainer' END
+		FROM effective_roles r JOIN users u ON u.id = r.user_id
+		WHERE r.project_id = $1 AND NOT u.disabled GROUP BY u.id, u.username ORDER BY u.id`, p.ID)
 	if err != nil {
 		return err
 	}
