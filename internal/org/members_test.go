@@ -1,6 +1,7 @@
 package org
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -337,9 +338,23 @@ func TestPolicies(t *testing.T) {
 			t.Fatalf("with a security key: %v", err)
 		}
 		err = f.s.RefuseLongLived(f.ctx, p.ID, "rocket")
-		if msg, _ := derrors.Message(err); !strings.Contains(msg, "accepts uploads only from trusted publishers") {
+		if msg, _ := derrors.Message(err); !strings.Contains(msg, "accepts uploads only from trusted publishers") ||
+			!strings.Contains(msg, "Add a trusted publisher to the project") {
 			t.Fatalf("long-lived token: %v", err)
 		}
+		// With a publisher, the refusal names it (issue 9: the message names
+		// the publisher to use).
+		f.s.publishers = func(_ context.Context, id int64) ([]string, error) {
+			if id != p.ID {
+				t.Errorf("publishers asked for project %d, want %d", id, p.ID)
+			}
+			return []string{"GitHub repository acme/rocket, workflow release.yml"}, nil
+		}
+		err = f.s.RefuseLongLived(f.ctx, p.ID, "rocket")
+		if msg, _ := derrors.Message(err); !strings.Contains(msg, "Publish from GitHub repository acme/rocket, workflow release.yml.") {
+			t.Fatalf("long-lived token with a publisher: %v", err)
+		}
+		f.s.publishers = nil
 		if err := f.s.RefuseLongLived(f.ctx, plain, "plain"); err != nil {
 			t.Fatalf("outside: %v", err)
 		}

@@ -105,6 +105,7 @@ type Service struct {
 	now          func() time.Time
 	rand         io.Reader
 	log          *slog.Logger
+	publishers   func(ctx context.Context, projectID int64) ([]string, error)
 }
 
 // Options are a Service's dependencies.
@@ -123,6 +124,10 @@ type Options struct {
 	Now          func() time.Time // default time.Now
 	Rand         io.Reader        // invitation tokens; default crypto/rand
 	Log          *slog.Logger
+	// PublisherNames, if set, names a project's trusted publishers, for the
+	// refusal of a long-lived token under "trusted publishing only"
+	// (trustedpub.Service.PublisherNames).
+	PublisherNames func(ctx context.Context, projectID int64) ([]string, error)
 }
 
 // New returns a Service.
@@ -137,7 +142,7 @@ func New(o Options) *Service {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{db: o.DB, projects: o.Projects, notifier: o.Notifier, links: o.Links, baseURL: o.BaseURL,
-		needApproval: o.NeedApproval, now: o.Now, rand: o.Rand, log: o.Log}
+		needApproval: o.NeedApproval, now: o.Now, rand: o.Rand, log: o.Log, publishers: o.PublisherNames}
 }
 
 // NeedApproval reports whether new organizations wait for an administrator.
