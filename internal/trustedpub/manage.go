@@ -76,6 +76,17 @@ func (s *Service) AddToProject(ctx context.Context, actor Actor, p *project.Proj
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if pub.issuerOrg != 0 {
+			// An organization's issuer serves its projects only.
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM organization_projects WHERE project_id = $1 AND organization_id = $2`, p.ID, pub.issuerOrg).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return invalid("Issuer: %s belongs to an organization that %s is not part of; choose an issuer an administrator registered, or one of the project's organization.", pub.issuerName, p.Name)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		if err := upsertPublisher(ctx, tx, pub, now); err != nil {
 			return err
 		}
