@@ -141,11 +141,11 @@ type CustomIssuer struct {
 	// every project).
 	OrganizationID int64
 	Name           string // a short label, such as "codeberg"
-	URL       string
-	Audience  string
-	Claims    []string
-	CreatedBy string
-	CreatedAt time.Time
+	URL            string
+	Audience       string
+	Claims         []string
+	CreatedBy      string
+	CreatedAt      time.Time
 }
 
 var (
