@@ -326,7 +326,8 @@ func serve(ctx context.Context, e env, args []string) error {
 	}
 
 	orgs := org.New(org.Options{DB: a.db, Projects: a.projects, Notifier: a.notifier, Links: web.EmailLinks(cfg.BaseURL),
-		BaseURL: cfg.BaseURL, NeedApproval: cfg.OrganizationApproval == "required", Log: log})
+		BaseURL: cfg.BaseURL, NeedApproval: cfg.OrganizationApproval == "required", Log: log, PublisherNames: a.tp.PublisherNames,
+		Issuers: a.tp})
 	srv, err := web.NewServer(web.Deps{
 		Projects:   a.projects,
 		Tokens:     a.tokens,

@@ -54,6 +54,9 @@ const (
 	ProjectTeamRoleChange = "project:team_project_role:change"
 	ProjectTeamRoleRemove = "project:team_project_role:remove"
 
+	OrgIssuerAdded   = "organization:oidc:issuer-added"
+	OrgIssuerRemoved = "organization:oidc:issuer-removed"
+
 	OrgPolicyPhishingResistantOn  = "organization:policy:phishing_resistant:enabled"
 	OrgPolicyPhishingResistantOff = "organization:policy:phishing_resistant:disabled"
 	OrgPolicyTrustedOnlyOn        = "organization:policy:trusted_publishing_only:enabled"
@@ -154,6 +157,10 @@ func describeOrganization(e Stored, str func(string) string) (string, bool) {
 		return "Declined the invitation to join organization " + org, true
 	case AccountOrgRoleRevoke:
 		return "Invitation to join organization " + org + " withdrawn" + by, true
+	case OrgIssuerAdded:
+		return "Trusted publishing issuer " + str("name") + " (" + str("issuer") + ") added" + by, true
+	case OrgIssuerRemoved:
+		return "Trusted publishing issuer " + str("name") + " (" + str("issuer") + ") removed" + by + "; its publishers went with it", true
 	case TeamCreate:
 		return "Team " + team + " created" + by, true
 	case TeamDelete:

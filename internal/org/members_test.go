@@ -1,6 +1,7 @@
 package org
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -337,9 +338,23 @@ func TestPolicies(t *testing.T) {
 			t.Fatalf("with a security key: %v", err)
 		}
 		err = f.s.RefuseLongLived(f.ctx, p.ID, "rocket")
-		if msg, _ := derrors.Message(err); !strings.Contains(msg, "accepts uploads only from trusted publishers") {
+		if msg, _ := derrors.Message(err); !strings.Contains(msg, "accepts uploads only from trusted publishers") ||
+			!strings.Contains(msg, "Add a trusted publisher to the project") {
 			t.Fatalf("long-lived token: %v", err)
 		}
+		// With a publisher, the refusal names it (issue 9: the message names
+		// the publisher to use).
+		f.s.publishers = func(_ context.Context, id int64) ([]string, error) {
+			if id != p.ID {
+				t.Errorf("publishers asked for project %d, want %d", id, p.ID)
+			}
+			return []string{"GitHub repository acme/rocket, workflow release.yml"}, nil
+		}
+		err = f.s.RefuseLongLived(f.ctx, p.ID, "rocket")
+		if msg, _ := derrors.Message(err); !strings.Contains(msg, "Publish from GitHub repository acme/rocket, workflow release.yml.") {
+			t.Fatalf("long-lived token with a publisher: %v", err)
+		}
+		f.s.publishers = nil
 		if err := f.s.RefuseLongLived(f.ctx, plain, "plain"); err != nil {
 			t.Fatalf("outside: %v", err)
 		}
@@ -369,4 +384,67 @@ func TestPolicies(t *testing.T) {
 			t.Fatal("site policy: login not held")
 		}
 	})
+}
+
+// A user who holds several roles on one project (their own, the
+// organization's, a team's) is listed once, with the strongest.
+func TestSeveralRolesOneProject(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d, false)
+		o := f.newOrg("Acme", "alice")
+		p, err := f.s.CreateProject(f.ctx, f.actor("alice"), o.ID, "rocket")
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.exec(`INSERT INTO roles (project_id, user_id, role) VALUES ($1, $2, 'Maintainer')`, p.ID, f.users["alice"])
+		team, err := f.s.CreateTeam(f.ctx, f.actor("alice"), o.ID, "release")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.AddTeamMember(f.ctx, f.actor("alice"), o.ID, team.ID, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.s.SetTeamProjectRole(f.ctx, f.actor("alice"), o.ID, team.ID, "rocket", project.RoleMaintainer); err != nil {
+			t.Fatal(err)
+		}
+		ps, err := f.projects.ProjectsOf(f.ctx, f.users["alice"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ps) != 1 || ps[0].Role != project.RoleOwner {
+			t.Fatalf("alice's projects: %+v, want rocket once, as Owner", ps)
+		}
+		if r := f.role(p.ID, "alice"); r != project.RoleOwner {
+			t.Fatalf("role %q", r)
+		}
+	})
+}
+
+// The role lookup every guard and upload makes must use the indexes of
+// each path, not scan every role of the index: on SQLite the query plan
+// names no full scan of roles (a GROUP BY in the view once caused one).
+func TestRoleLookupUsesIndexes(t *testing.T) {
+	d := dbtest.NewSQLite(t)
+	rows, err := d.Query(`EXPLAIN QUERY PLAN SELECT role FROM effective_roles WHERE project_id = 5 AND user_id = 7
+		ORDER BY CASE role WHEN 'Owner' THEN 0 ELSE 1 END LIMIT 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	for _, step := range plan {
+		for _, tbl := range []string{"roles", "organization_roles", "team_project_roles", "team_members", "organization_projects"} {
+			if step == "SCAN "+tbl || strings.HasPrefix(step, "SCAN "+tbl+" ") {
+				t.Errorf("the role lookup scans %s:\n%s", tbl, strings.Join(plan, "\n"))
+			}
+		}
+	}
 }

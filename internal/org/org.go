@@ -105,6 +105,8 @@ type Service struct {
 	now          func() time.Time
 	rand         io.Reader
 	log          *slog.Logger
+	publishers   func(ctx context.Context, projectID int64) ([]string, error)
+	issuers      Issuers
 }
 
 // Options are a Service's dependencies.
@@ -123,6 +125,13 @@ type Options struct {
 	Now          func() time.Time // default time.Now
 	Rand         io.Reader        // invitation tokens; default crypto/rand
 	Log          *slog.Logger
+	// PublisherNames, if set, names a project's trusted publishers, for the
+	// refusal of a long-lived token under "trusted publishing only"
+	// (trustedpub.Service.PublisherNames).
+	PublisherNames func(ctx context.Context, projectID int64) ([]string, error)
+	// Issuers keeps the organizations' own trusted-publishing issuers
+	// (trustedpub.Service); nil: organizations cannot register any.
+	Issuers Issuers
 }
 
 // New returns a Service.
@@ -137,7 +146,8 @@ func New(o Options) *Service {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{db: o.DB, projects: o.Projects, notifier: o.Notifier, links: o.Links, baseURL: o.BaseURL,
-		needApproval: o.NeedApproval, now: o.Now, rand: o.Rand, log: o.Log}
+		needApproval: o.NeedApproval, now: o.Now, rand: o.Rand, log: o.Log, publishers: o.PublisherNames,
+		issuers: o.Issuers}
 }
 
 // NeedApproval reports whether new organizations wait for an administrator.

@@ -11,6 +11,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/gatehouse-index/gatehouse/internal/audit"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
@@ -232,17 +233,30 @@ func (s *Service) RefuseLongLived(ctx context.Context, projectID int64, projectN
 		return err
 	}
 	help := s.baseURL + "/help/#trusted-publishers"
+	var o *Organization
+	if !site.TrustedOnly {
+		if projectID == 0 {
+			return nil
+		}
+		if o, err = orgOfProject(ctx, s.db, projectID); err != nil || o == nil || !o.Policies.TrustedOnly {
+			return err
+		}
+	}
+	// Name the publishers to use, or say to add one.
+	use := "Add a trusted publisher to the project and publish from CI."
+	if s.publishers != nil && projectID != 0 {
+		names, err := s.publishers(ctx, projectID)
+		if err != nil {
+			return err
+		}
+		if len(names) > 0 {
+			use = "Publish from " + strings.Join(names, " or ") + "."
+		}
+	}
 	if site.TrustedOnly {
-		return derrors.New(derrors.Forbidden, "This index accepts uploads only from trusted publishers, not with API tokens. Publish %s from its CI workflow through trusted publishing. See %s for more information.", projectName, help)
+		return derrors.New(derrors.Forbidden, "This index accepts uploads only from trusted publishers, not with API tokens. %s See %s for more information.", use, help)
 	}
-	if projectID == 0 {
-		return nil
-	}
-	o, err := orgOfProject(ctx, s.db, projectID)
-	if err != nil || o == nil || !o.Policies.TrustedOnly {
-		return err
-	}
-	return derrors.New(derrors.Forbidden, "Project '%s' belongs to the organization %s, which accepts uploads only from trusted publishers, not with API tokens. Add a trusted publisher to the project and publish from CI. See %s for more information.", projectName, o.Name, help)
+	return derrors.New(derrors.Forbidden, "Project '%s' belongs to the organization %s, which accepts uploads only from trusted publishers, not with API tokens. %s See %s for more information.", projectName, o.Name, use, help)
 }
 
 // ConfirmEveryLogin reports whether every login of the user from a device

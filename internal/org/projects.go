@@ -126,7 +126,8 @@ func projectForMove(ctx context.Context, tx *sql.Tx, a Actor, name string) (OrgP
 		return p, "", nil, err
 	}
 	var role string
-	err = tx.QueryRowContext(ctx, `SELECT role FROM effective_roles WHERE project_id = $1 AND user_id = $2`, p.ProjectID, a.UserID).Scan(&role)
+	err = tx.QueryRowContext(ctx, `SELECT role FROM effective_roles WHERE project_id = $1 AND user_id = $2
+		ORDER BY CASE role WHEN 'Owner' THEN 0 ELSE 1 END LIMIT 1`, p.ProjectID, a.UserID).Scan(&role)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		return p, "", nil, err
 	}
@@ -215,7 +216,8 @@ func (s *Service) AnswerMove(ctx context.Context, a Actor, orgID, projectID int6
 				concerned: requester.Int64})
 		}
 		var role string
-		err = tx.QueryRowContext(ctx, `SELECT role FROM effective_roles WHERE project_id = $1 AND user_id = $2`, p.ProjectID, requester.Int64).Scan(&role)
+		err = tx.QueryRowContext(ctx, `SELECT role FROM effective_roles WHERE project_id = $1 AND user_id = $2
+		ORDER BY CASE role WHEN 'Owner' THEN 0 ELSE 1 END LIMIT 1`, p.ProjectID, requester.Int64).Scan(&role)
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}

@@ -217,7 +217,8 @@ func (s *Service) Role(ctx context.Context, projectID, userID int64) (string, er
 
 func role(ctx context.Context, q querier, projectID, userID int64) (string, error) {
 	var r string
-	err := q.QueryRowContext(ctx, `SELECT role FROM effective_roles WHERE project_id = $1 AND user_id = $2`, projectID, userID).Scan(&r)
+	err := q.QueryRowContext(ctx, `SELECT role FROM effective_roles WHERE project_id = $1 AND user_id = $2
+		ORDER BY CASE role WHEN 'Owner' THEN 0 ELSE 1 END LIMIT 1`, projectID, userID).Scan(&r)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

@@ -312,7 +312,14 @@ func preferEnvironment[T any](cands []T, env string, envOf func(T) string) T {
 }
 
 func publisherProjectIDs(ctx context.Context, q querier, publisherID int64) ([]int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT project_id FROM project_publishers WHERE publisher_id = $1 ORDER BY project_id`, publisherID)
+	// A publisher of an organization's issuer serves the projects of that
+	// organization only: one moved out is no longer covered.
+	rows, err := q.QueryContext(ctx, `SELECT pp.project_id FROM project_publishers pp
+		JOIN trusted_publishers p ON p.id = pp.publisher_id
+		LEFT JOIN oidc_issuers i ON i.id = p.issuer_id
+		WHERE pp.publisher_id = $1 AND (i.organization_id IS NULL
+			OR EXISTS (SELECT 1 FROM organization_projects op WHERE op.project_id = pp.project_id AND op.organization_id = i.organization_id))
+		ORDER BY pp.project_id`, publisherID)
 	if err != nil {
 		return nil, err
 	}

@@ -76,6 +76,17 @@ func (s *Service) AddToProject(ctx context.Context, actor Actor, p *project.Proj
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if pub.issuerOrg != 0 {
+			// An organization's issuer serves its projects only.
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM organization_projects WHERE project_id = $1 AND organization_id = $2`, p.ID, pub.issuerOrg).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return invalid("Issuer: %s belongs to an organization that %s is not part of; choose an issuer an administrator registered, or one of the project's organization.", pub.issuerName, p.Name)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		if err := upsertPublisher(ctx, tx, pub, now); err != nil {
 			return err
 		}
@@ -147,8 +158,10 @@ func (s *Service) tellOwners(ctx context.Context, tx *sql.Tx, p *project.Project
 }
 
 func (s *Service) tellRoles(ctx context.Context, tx *sql.Tx, p *project.Project, template string, data map[string]any, roles ...string) error {
-	rows, err := tx.QueryContext(ctx, `SELECT u.id, u.username, r.role FROM effective_roles r JOIN users u ON u.id = r.user_id
-		WHERE r.project_id = $1 AND NOT u.disabled ORDER BY u.id`, p.ID)
+	rows, err := tx.QueryContext(ctx, `SELECT u.id, u.username,
+			CASE WHEN min(CASE r.role WHEN 'Owner' THEN 0 ELSE 1 END) = 0 THEN 'Owner' ELSE 'Maintainer' END
+		FROM effective_roles r JOIN users u ON u.id = r.user_id
+		WHERE r.project_id = $1 AND NOT u.disabled GROUP BY u.id, u.username ORDER BY u.id`, p.ID)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/org"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
+	"github.com/gatehouse-index/gatehouse/internal/trustedpub"
 )
 
 func orgPath(normalized, tab string) string {
@@ -269,6 +270,11 @@ type orgSettingsPage struct {
 	Site    org.Policies
 	Rename  string
 	Confirm string
+	// Issuers are the organization's own trusted-publishing issuers;
+	// Issuer is the add form as typed, when it was refused.
+	Issuers           []trustedpub.CustomIssuer
+	Issuer            trustedpub.CustomIssuerInput
+	TrustedPublishing bool
 }
 
 func (s *Server) orgSettings(w http.ResponseWriter, r *http.Request) error {
@@ -276,12 +282,55 @@ func (s *Server) orgSettings(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) renderOrgSettings(w http.ResponseWriter, r *http.Request, status int, msg string) error {
-	page := orgSettingsPage{orgPage: s.orgBase(r, "settings", "Settings", msg)}
+	return s.renderOrgSettingsWith(w, r, status, orgSettingsPage{orgPage: s.orgBase(r, "settings", "Settings", msg)})
+}
+
+func (s *Server) renderOrgSettingsWith(w http.ResponseWriter, r *http.Request, status int, page orgSettingsPage) error {
 	var err error
 	if page.Site, err = s.orgs.SitePolicies(r.Context()); err != nil {
 		return err
 	}
+	page.TrustedPublishing = s.tp != nil
+	if page.Issuers, err = s.orgs.OrganizationIssuers(r.Context(), page.Org.ID); err != nil {
+		return err
+	}
 	return s.render(w, status, "org_settings.html", page)
+}
+
+// addOrgIssuer registers a custom trusted-publishing issuer for the
+// organization's projects.
+func (s *Server) addOrgIssuer(w http.ResponseWriter, r *http.Request) error {
+	if err := s.requireTrustedPub(); err != nil {
+		return err
+	}
+	o := stateOf(r).orgMembership.Org
+	in := trustedpub.CustomIssuerInput{Name: r.PostFormValue("name"), URL: r.PostFormValue("issuer_url"),
+		Audience: r.PostFormValue("audience"), Claims: r.PostFormValue("claims")}
+	ci, err := s.orgs.AddIssuer(r.Context(), orgActor(r), o.ID, in)
+	success := ""
+	if err == nil {
+		success = "Issuer " + ci.Name + " added. Owners of " + o.Name + "'s projects can now add its publishers."
+	}
+	return s.finishForm(w, r, err, success, orgPath(o.NormalizedName, "settings/"), func(status int, msg string) error {
+		return s.renderOrgSettingsWith(w, r, status, orgSettingsPage{orgPage: s.orgBase(r, "settings", "Settings", msg), Issuer: in})
+	})
+}
+
+func (s *Server) removeOrgIssuer(w http.ResponseWriter, r *http.Request) error {
+	if err := s.requireTrustedPub(); err != nil {
+		return err
+	}
+	o := stateOf(r).orgMembership.Org
+	id, err := formID(r, "issuer_id")
+	var ci *trustedpub.CustomIssuer
+	if err == nil {
+		ci, err = s.orgs.RemoveIssuer(r.Context(), orgActor(r), o.ID, id)
+	}
+	success := ""
+	if ci != nil {
+		success = "Issuer " + ci.Name + " removed, with its publishers."
+	}
+	return s.orgResult(w, r, err, success, "settings/", s.renderOrgSettings)
 }
 
 func (s *Server) renameOrganization(w http.ResponseWriter, r *http.Request) error {

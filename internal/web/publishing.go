@@ -108,7 +108,14 @@ func (s *Server) actor(r *http.Request) trustedpub.Actor {
 func (s *Server) renderPublishing(w http.ResponseWriter, r *http.Request, status int, page publishingPage) error {
 	ctx := r.Context()
 	var err error
-	if page.Issuers, err = s.tp.CustomIssuers(ctx); err != nil {
+	// A project's publishers may use the administrators' issuers and those
+	// of its organization; pending publishers only the administrators'.
+	if page.Account {
+		page.Issuers, err = s.tp.CustomIssuers(ctx)
+	} else {
+		page.Issuers, err = s.tp.IssuersFor(ctx, page.Project.ID)
+	}
+	if err != nil {
 		return err
 	}
 	page.GitLabIssuers = s.tp.GitLabIssuers()

@@ -205,6 +205,8 @@ func (s *Server) routes(mux router) {
 	mux.Handle("POST /manage/organization/{organization}/settings/rename/{$}", page(s.manage(s.orgOwner(s.sudo(s.renameOrganization)))))
 	mux.Handle("POST /manage/organization/{organization}/settings/policies/{$}", page(s.manage(s.orgOwner(s.sudo(s.setOrgPolicies)))))
 	mux.Handle("POST /manage/organization/{organization}/settings/delete/{$}", page(s.manage(s.orgOwner(s.sudo(s.deleteOrganization)))))
+	mux.Handle("POST /manage/organization/{organization}/settings/issuers/{$}", page(s.manage(s.orgOwner(s.sudo(s.addOrgIssuer)))))
+	mux.Handle("POST /manage/organization/{organization}/settings/issuers/remove/{$}", page(s.manage(s.orgOwner(s.sudo(s.removeOrgIssuer)))))
 	mux.Handle("GET /manage/organization/{organization}/history/{$}", page(s.manage(s.orgManager(s.orgHistory))))
 
 	// Administration.

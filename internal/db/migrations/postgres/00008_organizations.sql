@@ -102,15 +102,18 @@ CREATE TABLE organization_project_requests (
     created_at      TIMESTAMPTZ NOT NULL
 );
 
--- role_grants: every role a user holds on a project, by whatever path: as
--- a collaborator; as an organization's Owner (Owner on all its projects) or
--- Manager (Maintainer on all of them); or through a team of the project's
--- organization that they are still a member of. effective_roles keeps the
--- strongest per user and project. Everything that decides access (the
--- project guards, uploads, token scopes) reads effective_roles, so a
--- removal from a team or an organization, or a project's move out, takes
--- effect at the next request, tokens included.
-CREATE VIEW role_grants AS
+-- effective_roles: every role a user holds on a project, by whatever
+-- path: as a collaborator; as an organization's Owner (Owner on all its
+-- projects) or Manager (Maintainer on all of them); or through a team of
+-- the project's organization that they are still a member of. A user may
+-- appear more than once for a project; readers take the strongest role.
+-- Everything that decides access (the project guards, uploads, token
+-- scopes) reads this view, so a removal from a team or an organization, or
+-- a project's move out, takes effect at the next request, tokens included.
+-- It is a plain UNION ALL, with no aggregate, so that both databases push a
+-- query's project_id / user_id conditions into each branch and its indexes
+-- (a GROUP BY here made SQLite scan every role of the index).
+CREATE VIEW effective_roles AS
     SELECT project_id, user_id, role FROM roles
     UNION ALL
     SELECT op.project_id, r.user_id, CASE r.role WHEN 'Owner' THEN 'Owner' ELSE 'Maintainer' END
@@ -124,11 +127,6 @@ CREATE VIEW role_grants AS
     JOIN team_members tm ON tm.team_id = tpr.team_id
     JOIN organization_roles m ON m.organization_id = t.organization_id AND m.user_id = tm.user_id;
 
-CREATE VIEW effective_roles AS
-    SELECT project_id, user_id,
-        CASE WHEN min(CASE role WHEN 'Owner' THEN 0 ELSE 1 END) = 0 THEN 'Owner' ELSE 'Maintainer' END AS role
-    FROM role_grants GROUP BY project_id, user_id;
-
 -- Events about an organization show in its history.
 ALTER TABLE events ADD COLUMN organization_id BIGINT ;
 CREATE INDEX events_organization ON events (organization_id, id);
@@ -137,7 +135,6 @@ CREATE INDEX events_organization ON events (organization_id, id);
 DROP INDEX events_organization;
 ALTER TABLE events DROP COLUMN organization_id;
 DROP VIEW effective_roles;
-DROP VIEW role_grants;
 DROP TABLE organization_project_requests;
 DROP TABLE organization_projects;
 DROP TABLE team_project_roles;
