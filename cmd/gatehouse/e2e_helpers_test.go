@@ -478,6 +478,9 @@ type e2eServer struct {
 	dataDir string
 	dbURL   string
 	log     *e2eLog
+	// client, if set, is how the test speaks to a server that serves
+	// HTTPS itself; nil: e2eClient.
+	client *http.Client
 
 	dbOnce sync.Once
 	db     *db.DB
@@ -768,6 +771,15 @@ var e2eClient = &http.Client{
 	Transport: &http.Transport{Proxy: nil, DisableCompression: true},
 }
 
+// http is the client for this server: e2eClient, or one that trusts the
+// certificate of a server serving HTTPS itself.
+func (s *e2eServer) http() *http.Client {
+	if s.client != nil {
+		return s.client
+	}
+	return e2eClient
+}
+
 // e2ePart is one part of a multipart upload body.
 type e2ePart struct {
 	field    string
@@ -896,7 +908,7 @@ func (s *e2eServer) upload(t *testing.T, tok string, f e2eForm) e2eReply {
 	if tok != "" {
 		req.SetBasicAuth("__token__", tok)
 	}
-	resp, err := e2eClient.Do(req)
+	resp, err := s.http().Do(req)
 	if err != nil {
 		t.Fatalf("POST /legacy/: %v", err)
 	}
@@ -925,7 +937,7 @@ func (s *e2eServer) simpleJSON(t *testing.T, project string) (files []e2eSimpleF
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, s.URL+"/simple/"+project+"/", nil)
 	req.Header.Set("Accept", "application/vnd.pypi.simple.v1+json")
-	resp, err := e2eClient.Do(req)
+	resp, err := s.http().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -946,7 +958,7 @@ func (s *e2eServer) simpleJSON(t *testing.T, project string) (files []e2eSimpleF
 // getJSON fetches a JSON document.
 func (s *e2eServer) getJSON(t *testing.T, path string, v any) {
 	t.Helper()
-	resp, err := e2eClient.Get(s.URL + path)
+	resp, err := s.http().Get(s.URL + path)
 	if err != nil {
 		t.Fatal(err)
 	}

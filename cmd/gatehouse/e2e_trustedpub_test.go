@@ -1,8 +1,9 @@
 package main
 
 // Trusted publishing end to end: what pypa/gh-action-pypi-publish does in a
-// GitHub Actions job, against the real server behind a TLS terminator (the
-// action and uv build https://<host>/_/oidc/… with the scheme hard-coded):
+// GitHub Actions job, against the real server serving HTTPS on its own
+// listener (--tls-cert; the action and uv build https://<host>/_/oidc/… with
+// the scheme hard-coded):
 // fetch the audience, get an ID token from the job's token endpoint
 // (ACTIONS_ID_TOKEN_REQUEST_URL, here served by the local issuer that
 // stands in for GitHub), mint, upload with Debian's twine, install with
@@ -26,7 +27,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -47,8 +47,10 @@ func TestE2ETrustedPublishing(t *testing.T) {
 // signed for localhost and 127.0.0.1.
 type tpTLS struct {
 	caFile string
-	cert   tls.Certificate
 	pool   *x509.CertPool
+	// certFile and keyFile hold the certificate chain and its key as PEM,
+	// for Gatehouse's --tls-cert and --tls-key.
+	certFile, keyFile string
 }
 
 func tpNewTLS(t *testing.T) tpTLS {
@@ -83,7 +85,20 @@ func tpNewTLS(t *testing.T) tpTLS {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	return tpTLS{caFile: caFile, cert: tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: key}, pool: pool}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, chain, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return tpTLS{caFile: caFile, pool: pool, certFile: certFile, keyFile: keyFile}
 }
 
 // tpExchangeScript makes the action's HTTP calls with Python's requests,
@@ -123,15 +138,6 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	tools := e2eTools(t)
 	certs := tpNewTLS(t)
 
-	// The TLS terminator's address comes first: it is the public base URL.
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(pl.Addr().String())
-	domain := "localhost:" + port
-	public := "https://" + domain
-
 	issuer := oidctest.New(t)
 	ghAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/users/octo" {
@@ -143,16 +149,16 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	}))
 	t.Cleanup(ghAPI.Close)
 
-	env := acctStart(t, dialect, acctOpts{publicBase: public,
+	// Gatehouse serves HTTPS itself (--tls-cert), as a deployment
+	// without a proxy does: the exchange runs against what users run.
+	env := acctStart(t, dialect, acctOpts{tlsCert: certs.certFile, tlsKey: certs.keyFile, tlsPool: certs.pool,
 		extra:     []string{"--oidc-github-issuer", issuer.URL, "--github-api-url", ghAPI.URL, "--oidc-fetch-timeout", "2s"},
 		allowWarn: []string{"trusted publishing issuer unavailable"}})
-	backend, _ := url.Parse(env.URL)
-	proxy := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(backend))
-	proxy.Listener.Close()
-	proxy.Listener = pl
-	proxy.TLS = &tls.Config{Certificates: []tls.Certificate{certs.cert}}
-	proxy.StartTLS()
-	t.Cleanup(proxy.Close)
+	public := env.base
+	domain := strings.TrimPrefix(public, "https://")
+	if !strings.HasPrefix(public, "https://localhost:") {
+		t.Fatalf("the server's base URL is %s, want https://localhost:PORT", public)
+	}
 	https := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certs.pool}, Proxy: nil}}
 
 	// The audience, as the action reads it.
