@@ -72,10 +72,10 @@ func backupCmd(ctx context.Context, e env, args []string) error {
 const restoreUsage = `Usage: gatehouse restore [--force] [flags] SRC
 
 Restores the backup in the directory SRC (made by 'gatehouse backup') into
-the index the settings name (--data-dir, --database-url, --files-dir, as for
-'gatehouse serve'). Every file of the backup is checked against its sha256
-first, and again once stored. The server of the target index must not be
-running.
+the index the settings name (--data-dir, --database-url, --files-dir or
+--storage-url and the other --storage-* settings, as for 'gatehouse serve').
+Every file of the backup is checked against its sha256 first, and again once
+stored. The server of the target index must not be running.
 
 It refuses a data directory, database or file store that already holds
 something, unless given --force.`
@@ -147,13 +147,20 @@ func restoreCmd(ctx context.Context, e env, args []string) error {
 
 // locationArgs repeats the settings that say where the index is, as they
 // were given on the command line.
+// The S3 keys are not repeated: they are secrets, and the message says to
+// give them again.
 func locationArgs(cfg *settings) string {
 	var b strings.Builder
-	for _, name := range []string{"data-dir", "database-url", "files-dir", "secret-key-file"} {
+	values := map[string]string{"data-dir": cfg.DataDir, "database-url": redactURL(cfg.DatabaseURL), "files-dir": cfg.FilesDir,
+		"secret-key-file": cfg.SecretKeyFile, "storage-url": cfg.Storage.URL, "storage-endpoint": cfg.Storage.Endpoint,
+		"storage-region": cfg.Storage.Region, "storage-path-style": cfg.Storage.PathStyle}
+	for _, name := range []string{"data-dir", "database-url", "files-dir", "secret-key-file", "storage-url", "storage-endpoint", "storage-region", "storage-path-style"} {
 		if cfg.given[name] {
-			v := map[string]string{"data-dir": cfg.DataDir, "database-url": redactURL(cfg.DatabaseURL), "files-dir": cfg.FilesDir, "secret-key-file": cfg.SecretKeyFile}[name]
-			fmt.Fprintf(&b, " --%s %s", name, v)
+			fmt.Fprintf(&b, " --%s %s", name, values[name])
 		}
+	}
+	if cfg.given["storage-access-key"] || cfg.given["storage-secret-key"] {
+		b.WriteString(" (and the same storage keys)")
 	}
 	return b.String()
 }

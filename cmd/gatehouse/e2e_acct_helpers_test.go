@@ -375,7 +375,9 @@ func acctStart(t *testing.T, dialect string, o acctOpts) *acctEnv {
 		env.cookie = "__Host-gatehouse_session"
 	}
 	if o.tlsCert != "" {
-		public = "https://localhost:" + port
+		if o.publicBase == "" {
+			public = "https://localhost:" + port
+		}
 		env.cookie = "__Host-gatehouse_session"
 		env.tlsPool = o.tlsPool
 		o.extra = append([]string{"--tls-cert", o.tlsCert, "--tls-key", o.tlsKey}, o.extra...)
@@ -444,7 +446,8 @@ func acctStart(t *testing.T, dialect string, o acctOpts) *acctEnv {
 	}
 	env.URL = "http://" + listen
 	if o.tlsCert != "" {
-		env.URL = public
+		// The listener itself, over TLS (the certificate names 127.0.0.1).
+		env.URL = "https://" + listen
 		env.client = &http.Client{Timeout: 2 * time.Minute,
 			Transport: &http.Transport{Proxy: nil, DisableCompression: true, TLSClientConfig: &tls.Config{RootCAs: o.tlsPool}}}
 	}

@@ -2,16 +2,20 @@ package main
 
 // Several instances (issue 11 §2): two gatehouse processes on one
 // PostgreSQL and one S3 server (versitygw), with one public base URL and no
-// sticky sessions. The test alternates its requests between them.
+// sticky sessions, each serving HTTPS itself (--tls-cert) behind a load
+// balancer that terminates TLS and connects to them over TLS again. The test
+// alternates its requests between them.
 
 import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
@@ -19,9 +23,11 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/descope/virtualwebauthn"
 
@@ -43,7 +49,14 @@ func TestE2ETwoInstances(t *testing.T) {
 	if err := os.WriteFile(secretFile, []byte(hex.EncodeToString(secret)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	// The load balancer: one public URL, each request to the next
+	// One certificate for localhost and 127.0.0.1, which both instances
+	// serve and the load balancer shows its clients.
+	certs := tpNewTLS(t)
+	lbCert, err := tls.LoadX509KeyPair(certs.certFile, certs.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The load balancer: one public https URL, each request to the next
 	// instance in turn, no affinity.
 	lbl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -54,20 +67,26 @@ func TestE2ETwoInstances(t *testing.T) {
 	var turn atomic.Uint64
 	lb := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		backends[turn.Add(1)%uint64(len(backends))].ServeHTTP(w, r)
-	})}
+	}), TLSConfig: &tls.Config{Certificates: []tls.Certificate{lbCert}}}
 	// The same settings for both, as a deployment gives them.
-	opts := acctOpts{dbURL: dbURL, mail: mb, publicBase: "http://localhost:" + lbPort, extra: []string{
-		"--secret-key-file", secretFile,
-		"--storage-url", "s3://" + bucket + "/index", "--storage-endpoint", vgw.Endpoint, "--storage-region", "us-east-1",
-		"--storage-path-style", "on", "--storage-access-key", vgw.AccessKey, "--storage-secret-key", vgw.SecretKey,
-	}}
+	opts := acctOpts{dbURL: dbURL, mail: mb, publicBase: "https://localhost:" + lbPort,
+		tlsCert: certs.certFile, tlsKey: certs.keyFile, tlsPool: certs.pool, extra: []string{
+			"--secret-key-file", secretFile,
+			"--storage-url", "s3://" + bucket + "/index", "--storage-endpoint", vgw.Endpoint, "--storage-region", "us-east-1",
+			"--storage-path-style", "on", "--storage-access-key", vgw.AccessKey, "--storage-secret-key", vgw.SecretKey,
+		}}
 	a := acctStart(t, "postgres", opts)
 	b := acctStart(t, "postgres", opts)
 	for _, env := range []*acctEnv{a, b} {
 		u, _ := url.Parse(env.URL)
-		backends = append(backends, httputil.NewSingleHostReverseProxy(u))
+		if u.Scheme != "https" {
+			t.Fatalf("instance at %s, want https", env.URL)
+		}
+		p := httputil.NewSingleHostReverseProxy(u)
+		p.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certs.pool}}
+		backends = append(backends, p)
 	}
-	go lb.Serve(lbl)
+	go lb.ServeTLS(lbl, "", "")
 	t.Cleanup(func() { lb.Close() })
 	// The commands of the helpers run with A's data dir: there, too, the
 	// one secret.
@@ -137,8 +156,11 @@ func TestE2ETwoInstances(t *testing.T) {
 		}
 	})
 
+	dave := mfaNewUser(t, a, "dave", true, false)
+	rp := virtualwebauthn.RelyingParty{ID: "localhost", Name: "Gatehouse", Origin: a.base}
+	key, cred := virtualwebauthn.NewAuthenticator(), e2eWebAuthnCredential()
 	t.Run("a WebAuthn ceremony started on A finishes on B", func(t *testing.T) {
-		u := mfaNewUser(t, a, "dave", true, false)
+		u := dave
 		onA := a.browser(acctFirefox)
 		onA.mustLogin(t, u.name, u.pw)
 		u.generateCodes(t, onA)
@@ -151,8 +173,6 @@ func TestE2ETwoInstances(t *testing.T) {
 		if err != nil {
 			t.Fatalf("registration options from A: %v\n%s", err, opts.Body)
 		}
-		rp := virtualwebauthn.RelyingParty{ID: "localhost", Name: "Gatehouse", Origin: a.base}
-		key, cred := virtualwebauthn.NewAuthenticator(), e2eWebAuthnCredential()
 		att := virtualwebauthn.CreateAttestationResponse(rp, key, cred, *o)
 		done := on(onA, b).post(t, "/manage/account/webauthn-provision/validate/", url.Values{"label": {"desk key"}, "credential": {att}})
 		if done.Code != http.StatusOK || !strings.Contains(done.Body, `"redirect"`) {
@@ -160,6 +180,68 @@ func TestE2ETwoInstances(t *testing.T) {
 		}
 		if n := a.queryInt(t, `SELECT count(*) FROM webauthn_credentials WHERE user_id = $1`, u.id); n != 1 {
 			t.Fatalf("dave has %d security keys after the ceremony, want 1", n)
+		}
+	})
+
+	t.Run("a login with the security key: password on A, key challenged by B, answered on A", func(t *testing.T) {
+		nb := a.browser(acctSafari)
+		r := nb.login(t, dave.name, dave.pw)
+		acctWantRedirect(t, r, "/account/two-factor/")
+		opts := on(nb, b).post(t, "/account/webauthn-authenticate/options/", nil)
+		if opts.Code != http.StatusOK {
+			t.Fatalf("login options from B: %s", opts)
+		}
+		o, err := virtualwebauthn.ParseAssertionOptions(opts.Body)
+		if err != nil {
+			t.Fatalf("login options from B: %v\n%s", err, opts.Body)
+		}
+		cred.Counter++
+		done := nb.post(t, "/account/webauthn-authenticate/validate/", url.Values{"credential": {virtualwebauthn.CreateAssertionResponse(rp, key, cred, *o)}})
+		if done.Code != http.StatusOK || !strings.Contains(done.Body, `"redirect"`) {
+			t.Fatalf("answering on A the login challenge B made: %s", done)
+		}
+		if !on(nb, b).signedIn(t) || !nb.signedIn(t) {
+			t.Fatal("after the security-key login, not signed in on both instances")
+		}
+		if m := dave.lastLoginMethod(t); m != "webauthn" {
+			t.Errorf("the login's method is %q, want webauthn", m)
+		}
+	})
+
+	t.Run("a token deleted on A's page is refused by B at once", func(t *testing.T) {
+		onA := a.browser(acctFirefox)
+		acctWantRedirect(t, onA.login(t, dave.name, dave.pw), "/account/two-factor/")
+		// The key is the second factor from a new browser.
+		opts := onA.post(t, "/account/webauthn-authenticate/options/", nil)
+		o, err := virtualwebauthn.ParseAssertionOptions(opts.Body)
+		if err != nil {
+			t.Fatalf("login options: %v\n%s", err, opts.Body)
+		}
+		cred.Counter++
+		if done := onA.post(t, "/account/webauthn-authenticate/validate/", url.Values{"credential": {virtualwebauthn.CreateAssertionResponse(rp, key, cred, *o)}}); done.Code != http.StatusOK {
+			t.Fatalf("login with the key: %s", done)
+		}
+		page := onA.post(t, "/manage/account/token/", url.Values{"description": {"dave's laptop"}, "scope": {"user"}})
+		m := regexp.MustCompile(`<code id="new-token" class="secret token">([^<]+)</code>`).FindStringSubmatch(page.Body)
+		if page.Code != http.StatusOK || m == nil {
+			t.Fatalf("token made on A's page: %s", page)
+		}
+		tok := html.UnescapeString(m[1])
+		a.secrets.add("dave's token", tok)
+		b.secrets.add("dave's token", tok)
+		b.mustUpload(t, tok, e2eWheelForm("daves", "1.0", e2eWheelName("daves", "1.0"), e2eWheel(t, "daves", "1.0", e2eMetadata("daves", "1.0"))))
+		list := onA.get(t, "/manage/account/token/")
+		id := regexp.MustCompile(`name="token_id" value="([^"]+)"`).FindStringSubmatch(list.Body)
+		if id == nil {
+			t.Fatalf("no delete form on A's token page:\n%s", list.Body)
+		}
+		r := onA.post(t, "/manage/account/token/delete/", url.Values{"token_id": {id[1]}})
+		if r.Code != http.StatusSeeOther {
+			t.Fatalf("deleting the token on A's page: %s", r)
+		}
+		got := b.upload(t, tok, e2eWheelForm("daves", "1.1", e2eWheelName("daves", "1.1"), e2eWheel(t, "daves", "1.1", e2eMetadata("daves", "1.1"))))
+		if got.code != http.StatusForbidden && got.code != http.StatusUnauthorized {
+			t.Fatalf("B, with the token deleted on A's page: %s, want 401 or 403", got.status)
 		}
 	})
 
@@ -171,8 +253,9 @@ func TestE2ETwoInstances(t *testing.T) {
 		a.secrets.add("alice's token", tok)
 		b.secrets.add("alice's token", tok)
 		whl := e2eWheel(t, "twoinst", "1.0", e2eMetadata("twoinst", "1.0"))
+		before := len(vgw.Objects(t, bucket))
 		a.mustUpload(t, tok, e2eWheelForm("twoinst", "1.0", e2eWheelName("twoinst", "1.0"), whl))
-		if objs := vgw.Objects(t, bucket); len(objs) != 2 { // the wheel and its .metadata
+		if objs := vgw.Objects(t, bucket); len(objs) != before+2 { // the wheel and its .metadata
 			t.Fatalf("objects in the shared bucket after an upload through A: %q, want the wheel and its metadata", objs)
 		}
 		files, _ := b.simpleJSON(t, "twoinst")
@@ -183,7 +266,7 @@ func TestE2ETwoInstances(t *testing.T) {
 		if i := strings.Index(u, "/packages/"); i >= 0 {
 			u = b.URL + u[i:]
 		}
-		resp, err := http.Get(u)
+		resp, err := b.http().Get(u)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -195,19 +278,40 @@ func TestE2ETwoInstances(t *testing.T) {
 		// Through B too, while the token lives.
 		b.mustUpload(t, tok, e2eWheelForm("twoinst", "1.1", e2eWheelName("twoinst", "1.1"), e2eWheel(t, "twoinst", "1.1", e2eMetadata("twoinst", "1.1"))))
 
+		// B's page cache: the page B has served is refreshed once A takes
+		// an upload, within the --cache-poll of B's change watcher
+		// (200ms here): B is asked until the new version shows, for at most
+		// 50 polls' worth.
+		if _, versions := b.simpleJSON(t, "twoinst"); strings.Join(versions, " ") != "1.0 1.1" {
+			t.Fatalf("B's page before: versions %q", versions)
+		}
+		a.mustUpload(t, tok, e2eWheelForm("twoinst", "1.3", e2eWheelName("twoinst", "1.3"), e2eWheel(t, "twoinst", "1.3", e2eMetadata("twoinst", "1.3"))))
+		deadline := time.Now().Add(50 * 200 * time.Millisecond)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			if _, versions := b.simpleJSON(t, "twoinst"); strings.Join(versions, " ") == "1.0 1.1 1.3" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("B still serves its old page of twoinst 10s after A took 1.3")
+			}
+			<-tick.C
+		}
+
 		// twine and pip through the load balancer: their requests go to A
 		// and B in turn.
 		tools := e2eTools(t)
 		fx := e2eFixtureSet(t)
 		home := t.TempDir()
 		dep, pkg := fx.dists["demo-dep"], fx.dists["demo-pkg"]
-		e2eMustExec(t, home, e2eEnv(home), tools.twine, "upload", "--repository-url", a.base+"/legacy/",
+		e2eMustExec(t, home, e2eEnv(home), tools.twine, "upload", "--repository-url", a.base+"/legacy/", "--cert", certs.caFile,
 			"-u", "__token__", "-p", tok, "--non-interactive", "--disable-progress-bar", dep.wheel, pkg.wheel, pkg.sdist)
 		venv, err := e2eVenv(tools, home)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = e2eMustExec(t, home, e2eEnv(home), filepath.Join(venv, "bin", "pip"), "install", "--index-url", a.base+"/simple/", "demo-pkg")
+		out = e2eMustExec(t, home, e2eEnv(home), filepath.Join(venv, "bin", "pip"), "install", "--cert", certs.caFile, "--index-url", a.base+"/simple/", "demo-pkg")
 		if !strings.Contains(out, "demo-dep-0.3") || !strings.Contains(out, "demo-pkg-1.0") {
 			t.Errorf("pip install through the load balancer does not list demo-pkg and demo-dep as installed:\n%s", out)
 		}

@@ -67,6 +67,15 @@ func (a *app) ready(ctx context.Context) error {
 	if pending {
 		return errors.New("the database lacks migrations this version needs; run 'gatehouse migrate'")
 	}
+	if p, ok := a.blobs.(blob.Pinger); ok {
+		if err := p.Ping(ctx); err != nil {
+			a.log.Warn("not ready: the file store cannot be used", "err", err)
+			// The details (a path, a bucket) are for the log: /readyz
+			// answers anyone.
+			return errors.New("the file store cannot be used; the server log says why")
+		}
+		return nil
+	}
 	if _, err := a.blobs.Stat(ctx, readyProbe); err != nil && !errors.Is(err, blob.ErrNotFound) {
 		a.log.Warn("not ready: the file store does not answer", "err", err)
 		return errors.New("the file store does not answer")

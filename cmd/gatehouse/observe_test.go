@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 
@@ -33,4 +34,28 @@ func TestReadyNeedsCurrentMigrations(t *testing.T) {
 			t.Errorf("ready with a migration missing: %v, want an error saying to run 'gatehouse migrate'", err)
 		}
 	})
+}
+
+// TestReadyNeedsTheFileStore: /readyz's check fails when the files
+// directory is gone (a Stat of a missing key still answered "not found"
+// then), and its reason names no path: /readyz answers anyone.
+func TestReadyNeedsTheFileStore(t *testing.T) {
+	d := dbtest.NewSQLite(t)
+	dir := t.TempDir() + "/files"
+	store, err := blob.NewFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	a := &app{db: d, blobs: store, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := a.ready(context.Background()); err != nil {
+		t.Fatalf("ready: %v", err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	err = a.ready(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "file store") || strings.Contains(err.Error(), dir) {
+		t.Errorf("ready without the files directory: %v, want a file-store reason without the path", err)
+	}
 }
