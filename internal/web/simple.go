@@ -303,7 +303,9 @@ func (s *Server) writeRootIdentity(w io.Writer, v *rootVersion, f *rootForm, isJ
 
 // errNoProject is the 404 of a Simple page with no project; a project a
 // read token may not see gets it too.
-func errNoProject(norm string) error { return derrors.New(derrors.NotFound, "No project named %q.", norm) }
+func errNoProject(norm string) error {
+	return derrors.New(derrors.NotFound, "No project named %q.", norm)
+}
 
 // errNoPage is the 404 of the root index for a token limited to projects.
 var errNoPage = derrors.New(derrors.NotFound, "There is no page at this address.")
