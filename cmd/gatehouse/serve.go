@@ -338,6 +338,7 @@ func serve(ctx context.Context, e env, args []string) error {
 		WebAuthn:   a.webauthn,
 		TrustedPub: a.tp,
 		Orgs:       orgs,
+		ReadAccess: cfg.ReadAccess,
 		Login: login.NewService(login.Options{DB: a.db, Accounts: a.accounts, MFA: a.mfa, WebAuthn: a.webauthn,
 			Sessions: a.sessions, ConfirmEveryLogin: orgs.ConfirmEveryLogin}),
 		MailKick:       worker.Kick,

@@ -242,6 +242,9 @@ func fallbackWords(tag string) string {
 
 // scopeWords is a token's permissions summary as the pages say it.
 func scopeWords(scope string) string {
+	if rest, ok := strings.CutPrefix(scope, "read: "); ok {
+		return "read-only, " + scopeWords(rest)
+	}
 	if names, ok := strings.CutPrefix(scope, "projects: "); ok {
 		return "projects " + names
 	}

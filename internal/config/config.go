@@ -68,14 +68,17 @@ type Config struct {
 	// OrganizationApproval is whether a requested organization waits for
 	// an administrator: "required" or "none".
 	OrganizationApproval string
-	OIDCAudience         string        // the audience ID tokens must carry (default: the base URL's host)
-	OIDCProviders        string        // comma-separated built-in providers that are on
-	OIDCGitHubIssuer     string        // GitHub Actions' issuer (GitHub Enterprise Server has its own)
-	OIDCGitLabIssuers    string        // comma-separated GitLab instances, gitlab.com first by default
-	OIDCFetchTimeout     time.Duration // bound on an issuer's discovery and JWKS in one exchange
-	GitHubAPIURL         string        // where GitHub owners' numeric ids are looked up
-	HashCPUs             float64       // CPUs password hashing may use on average; 0 in the settings means DefaultHashCPUs
-	HashWait             time.Duration // longest a login waits for a free hash worker before 429
+	// ReadAccess is "public" or "authenticated" (reading the index needs a
+	// token or a signed-in browser).
+	ReadAccess        string
+	OIDCAudience      string        // the audience ID tokens must carry (default: the base URL's host)
+	OIDCProviders     string        // comma-separated built-in providers that are on
+	OIDCGitHubIssuer  string        // GitHub Actions' issuer (GitHub Enterprise Server has its own)
+	OIDCGitLabIssuers string        // comma-separated GitLab instances, gitlab.com first by default
+	OIDCFetchTimeout  time.Duration // bound on an issuer's discovery and JWKS in one exchange
+	GitHubAPIURL      string        // where GitHub owners' numeric ids are looked up
+	HashCPUs          float64       // CPUs password hashing may use on average; 0 in the settings means DefaultHashCPUs
+	HashWait          time.Duration // longest a login waits for a free hash worker before 429
 }
 
 // Setting describes one configuration value.
@@ -214,6 +217,8 @@ func settings() []Setting {
 			str(func(c *Config) *string { return &c.TLSKey })},
 		{"metrics-listen", "GATEHOUSE_METRICS_LISTEN", "", "address (host:port) of a separate listener serving Prometheus metrics at /metrics, e.g. 127.0.0.1:9090; empty turns metrics off",
 			str(func(c *Config) *string { return &c.MetricsListen })},
+		{"read-access", "GATEHOUSE_READ_ACCESS", "public", "who may read the index (Simple and JSON APIs, files, project pages): public, or authenticated (an API token or a signed-in browser)",
+			str(func(c *Config) *string { return &c.ReadAccess })},
 		{"organization-approval", "GATEHOUSE_ORGANIZATION_APPROVAL", "required", "whether a requested organization waits for an administrator's approval: required or none",
 			str(func(c *Config) *string { return &c.OrganizationApproval })},
 		{"trusted-publishing", "GATEHOUSE_TRUSTED_PUBLISHING", "on", "whether CI jobs may exchange OIDC ID tokens for upload tokens (trusted publishing): on or off",
@@ -368,6 +373,9 @@ func (c *Config) complete() error {
 	}
 	if c.PageCacheSize < 1<<20 {
 		return fmt.Errorf("--page-cache-size must be at least 1MiB, e.g. 64MiB (got %d bytes)", c.PageCacheSize)
+	}
+	if c.ReadAccess != "public" && c.ReadAccess != "authenticated" {
+		return fmt.Errorf("--read-access %q: want public or authenticated", c.ReadAccess)
 	}
 	if c.OrganizationApproval != "required" && c.OrganizationApproval != "none" {
 		return fmt.Errorf("--organization-approval %q: want required or none", c.OrganizationApproval)

@@ -208,6 +208,18 @@ func getProject(ctx context.Context, q querier, normalizedName string) (*Project
 	return p, nil
 }
 
+// ByID returns the project with this id.
+func (s *Service) ByID(ctx context.Context, id int64) (*Project, error) {
+	p, err := scanProject(s.db.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, derrors.New(derrors.NotFound, "project %d not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get project %d: %w", id, err)
+	}
+	return p, nil
+}
+
 // Role returns the user's role on the project, or "" if none: the
 // strongest they hold as a collaborator, through an organization's role or
 // through a team (the effective_roles view).

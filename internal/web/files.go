@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,8 +24,17 @@ func (s *Server) serveFile(w http.ResponseWriter, r *http.Request) error {
 		return derrors.New(derrors.NotFound, "No such file.")
 	}
 	f, err := s.projects.FileByDigest(r.Context(), digest)
+	if errors.Is(err, derrors.NotFound) {
+		return derrors.New(derrors.NotFound, "No such file.")
+	}
 	if err != nil {
 		return err
+	}
+	// A read token limited to other projects gets the same answer.
+	if ok, err := s.mayRead(r, "", f.ProjectID); err != nil {
+		return err
+	} else if !ok {
+		return derrors.New(derrors.NotFound, "No such file.")
 	}
 	key, etag, ctype := f.BlobKey, `"`+f.Blake2_256+`"`, contentTypeOf(f.Filename)
 	switch name {

@@ -32,17 +32,19 @@ func (s *Server) routes(mux router) {
 	tool := func(h handlerFunc) http.Handler { return s.recoverer(noSniff(noBody(s.toolErrors(h)))) }
 	page := s.page
 
-	// Simple Repository API (PEP 503, 691, 658, 700, 714).
-	mux.Handle("GET /simple/{$}", tool(s.simpleIndex))
-	mux.Handle("GET /simple/{project}/{$}", tool(s.simpleDetail))
-	mux.Handle("GET /simple/{project}", tool(s.simpleRedirect))
+	// Simple Repository API (PEP 503, 691, 658, 700, 714). With
+	// --read-access authenticated, readTool wants a token or a session
+	// (readaccess.go); with public it is not there at all.
+	mux.Handle("GET /simple/{$}", tool(s.readTool(s.simpleIndex)))
+	mux.Handle("GET /simple/{project}/{$}", tool(s.readTool(s.simpleDetail)))
+	mux.Handle("GET /simple/{project}", tool(s.readTool(s.simpleRedirect)))
 
 	// Files and their PEP 658 metadata, addressed by blake2b-256 digest.
-	mux.Handle("GET /packages/{a}/{b}/{digest}/{filename}", tool(s.serveFile))
+	mux.Handle("GET /packages/{a}/{b}/{digest}/{filename}", tool(s.readTool(s.serveFile)))
 
 	// JSON API.
-	mux.Handle("GET /pypi/{project}/json", tool(s.jsonProject))
-	mux.Handle("GET /pypi/{project}/{version}/json", tool(s.jsonRelease))
+	mux.Handle("GET /pypi/{project}/json", tool(s.readTool(s.jsonProject)))
+	mux.Handle("GET /pypi/{project}/{version}/json", tool(s.readTool(s.jsonRelease)))
 
 	// Legacy upload API, as twine, uv, poetry and flit speak it.
 	mux.Handle("POST /legacy/{$}", s.recoverer(noSniff(http.HandlerFunc(s.upload))))
@@ -60,9 +62,9 @@ func (s *Server) routes(mux router) {
 	mux.Handle("POST /_/secrets/disclose-token", s.recoverer(noSniff(s.toolErrors(s.discloseToken))))
 
 	// Browse pages.
-	mux.Handle("GET /{$}", page(s.homePage))
-	mux.Handle("GET /project/{project}/{$}", page(s.projectPage))
-	mux.Handle("GET /project/{project}/{version}/{$}", page(s.projectPage))
+	mux.Handle("GET /{$}", page(s.readPage(s.homePage)))
+	mux.Handle("GET /project/{project}/{$}", page(s.readPage(s.projectPage)))
+	mux.Handle("GET /project/{project}/{version}/{$}", page(s.readPage(s.projectPage)))
 	mux.Handle("GET /help/{$}", page(s.helpPage))
 
 	// Signing up, in and out.
@@ -181,7 +183,7 @@ func (s *Server) routes(mux router) {
 	mux.Handle("POST /manage/organizations/invitations/{$}", page(s.manage(s.answerOrgInvitation)))
 	mux.Handle("GET /account/verify-organization-role/{$}", page(s.manage(s.verifyOrganizationRole)))
 	mux.Handle("POST /account/verify-organization-role/{$}", page(s.manage(s.answerOrganizationRole)))
-	mux.Handle("GET /org/{organization}/{$}", page(s.orgProfile))
+	mux.Handle("GET /org/{organization}/{$}", page(s.readPage(s.orgProfile)))
 	mux.Handle("GET /manage/organization/{organization}/{$}", page(s.manage(s.orgMember(s.orgRoot))))
 	mux.Handle("GET /manage/organization/{organization}/projects/{$}", page(s.manage(s.orgMember(s.orgProjects))))
 	mux.Handle("POST /manage/organization/{organization}/projects/{$}", page(s.manage(s.orgManager(s.sudo(s.createOrgProject)))))

@@ -46,6 +46,10 @@ type Deps struct {
 	// Orgs is organizations, teams and their security policies, which the
 	// guards and the upload path enforce (required).
 	Orgs *org.Service
+	// ReadAccess is --read-access: ReadPublic (default) or
+	// ReadAuthenticated, where reading the index needs a token or a
+	// signed-in browser (readaccess.go).
+	ReadAccess string
 
 	// MailKick wakes the mail worker after a change queued email (may be nil).
 	MailKick func()
@@ -91,8 +95,10 @@ type Server struct {
 	signin   *login.Service
 	tp       *trustedpub.Service
 	orgs     *org.Service
-	mailKick func()
-	proxies  []*net.IPNet
+	// readAccess is ReadPublic or ReadAuthenticated.
+	readAccess string
+	mailKick   func()
+	proxies    []*net.IPNet
 	// proxyPrefixes are the same networks for netip, which parses
 	// without allocating (observe's request ids).
 	proxyPrefixes []netip.Prefix
@@ -138,15 +144,24 @@ func NewServer(d Deps) (*Server, error) {
 		signin:   d.Login,
 		tp:       d.TrustedPub,
 		orgs:     d.Orgs,
-		mailKick: d.MailKick,
-		log:      d.Log,
-		baseURL:  d.BaseURL,
-		siteName: d.SiteName,
-		now:      d.Now,
+
+		readAccess: d.ReadAccess,
+		mailKick:   d.MailKick,
+		log:        d.Log,
+		baseURL:    d.BaseURL,
+		siteName:   d.SiteName,
+		now:        d.Now,
 
 		uploadMinRate:    d.UploadMinRate,
 		downloadRedirect: d.DownloadRedirect,
 		uploadRateWindow: d.UploadRateWindow,
+	}
+	switch s.readAccess {
+	case "":
+		s.readAccess = ReadPublic
+	case ReadPublic, ReadAuthenticated:
+	default:
+		return nil, fmt.Errorf("web.NewServer: read access %q: want %s or %s", s.readAccess, ReadPublic, ReadAuthenticated)
 	}
 	if s.orgs == nil {
 		return nil, errors.New("web.NewServer: no organizations service (Deps.Orgs)")

@@ -104,6 +104,8 @@ type fixtureConfig struct {
 	proxies []string
 	// log receives the server's log (default: kept, shown on failure).
 	log *slog.Logger
+	// readAccess is Deps.ReadAccess (default public).
+	readAccess string
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -184,7 +186,7 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		BaseURL: in.url, SiteName: "Gatehouse Test", Now: cfg.clock.Now,
 		UploadMinRate: cfg.uploadMinRate, UploadRateWindow: cfg.uploadRateWindow,
 		PageCacheSize: cfg.pageCacheSize, DownloadRedirect: cfg.downloadRedirect,
-		Metrics: cfg.metrics, Ready: cfg.ready, TrustedProxies: cfg.proxies})
+		Metrics: cfg.metrics, Ready: cfg.ready, TrustedProxies: cfg.proxies, ReadAccess: cfg.readAccess})
 	if err != nil {
 		t.Fatal(err)
 	}

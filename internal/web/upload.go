@@ -100,6 +100,9 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 	if err != nil {
 		return none, err
 	}
+	if v.ReadOnly() {
+		return none, s.tokens.ErrReadOnly()
+	}
 
 	// The body: form fields into memory (bounded), the file staged in the
 	// blob store while it is hashed, with the size limit enforced as it
