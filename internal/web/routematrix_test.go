@@ -106,6 +106,7 @@ var routePolicy = map[string]string{
 	"GET /simple/{project}/{$}":                                        "tool",
 	"GET /simple/{project}":                                            "tool",
 	"GET /packages/{a}/{b}/{digest}/{filename}":                        "tool",
+	"GET /upstream/{a}/{sha256}/{filename}":                            "tool",
 	"GET /pypi/{project}/json":                                         "tool",
 	"GET /pypi/{project}/{version}/json":                               "tool",
 	"POST /legacy/{$}":                                                 "other",

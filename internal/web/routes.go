@@ -42,6 +42,9 @@ func (s *Server) routes(mux router) {
 	// Files and their PEP 658 metadata, addressed by blake2b-256 digest.
 	mux.Handle("GET /packages/{a}/{b}/{digest}/{filename}", tool(s.readTool(s.serveFile)))
 
+	// Upstream files of the pull-through cache (upstream.go).
+	mux.Handle("GET /upstream/{a}/{sha256}/{filename}", tool(s.readTool(s.serveUpstreamFile)))
+
 	// JSON API.
 	mux.Handle("GET /pypi/{project}/json", tool(s.readTool(s.jsonProject)))
 	mux.Handle("GET /pypi/{project}/{version}/json", tool(s.readTool(s.jsonRelease)))

@@ -349,6 +349,11 @@ func (s *Server) simpleDetail(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if !page.found {
+		// Not a local project: the pull-through cache, if any, looks
+		// upstream (never for a reserved or pending name: upstream.IsLocal).
+		if s.upstream != nil {
+			return s.serveUpstreamPage(w, r, norm)
+		}
 		return errNoProject(norm)
 	}
 	serveRendered(w, r, page)
