@@ -55,6 +55,10 @@ type File struct {
 	// Yanked is false, true, or the reason (PEP 592).
 	Yanked         any    `json:"yanked,omitempty"`
 	MetadataSHA256 string `json:"metadata-sha256,omitempty"` // PEP 658/714
+
+	// ServeURL, when set, is where this index serves the file (a local
+	// file on a merged page); otherwise its /upstream/ address.
+	ServeURL string `json:"-"`
 }
 
 // Options are a Service's settings and dependencies.
@@ -125,7 +129,10 @@ func (s *Service) Upstreams() []string { return s.upstreams }
 // name is never looked up upstream.
 func (s *Service) IsLocal(ctx context.Context, normalizedName string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM projects WHERE normalized_name = $1
+	// A project whose owners chose an upstream origin (origin.go) is the
+	// one local name that may be looked up.
+	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM projects p WHERE p.normalized_name = $1
+			AND NOT EXISTS (SELECT 1 FROM project_origins o WHERE o.project_id = p.id)
 		UNION ALL SELECT 1 FROM prohibited_project_names WHERE normalized_name = $1
 		UNION ALL SELECT 1 FROM pending_publishers WHERE normalized_name = $1`, normalizedName).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {

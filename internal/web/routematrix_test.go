@@ -107,6 +107,7 @@ var routePolicy = map[string]string{
 	"GET /simple/{project}":                                            "tool",
 	"GET /packages/{a}/{b}/{digest}/{filename}":                        "tool",
 	"GET /upstream/{a}/{sha256}/{filename}":                            "tool",
+	"POST /manage/project/{project}/settings/origin/{$}":               "manage owner sudo",
 	"GET /pypi/{project}/json":                                         "tool",
 	"GET /pypi/{project}/{version}/json":                               "tool",
 	"POST /legacy/{$}":                                                 "other",

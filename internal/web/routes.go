@@ -145,6 +145,8 @@ func (s *Server) routes(mux router) {
 	mux.Handle("POST /manage/project/{project}/release/{version}/delete/{$}", page(s.manage(s.owner(s.sudo(s.deleteRelease)))))
 	mux.Handle("POST /manage/project/{project}/release/{version}/delete-file/{$}", page(s.manage(s.owner(s.sudo(s.deleteFile)))))
 	mux.Handle("GET /manage/project/{project}/history/{$}", page(s.manage(s.maintainer(s.projectHistory))))
+	// The pull-through cache: where installers find the project's name.
+	mux.Handle("POST /manage/project/{project}/settings/origin/{$}", page(s.manage(s.owner(s.sudo(s.setProjectOrigin)))))
 
 	// Collaborators (PyPI's paths). The collaboration page and its forms are
 	// for owners, as on PyPI (ProjectsWrite, with re-authentication), and

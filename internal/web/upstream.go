@@ -7,6 +7,7 @@ package web
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"html"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/upstream"
 )
 
@@ -28,7 +30,7 @@ func (s *Server) serveUpstreamPage(w http.ResponseWriter, r *http.Request, norm 
 	if err != nil {
 		return err
 	}
-	page, err := s.renderUpstream(p)
+	page, err := s.renderUpstream(p, nil)
 	if err != nil {
 		return err
 	}
@@ -45,7 +47,7 @@ func (s *Server) serveUpstreamPage(w http.ResponseWriter, r *http.Request, norm 
 
 // renderUpstream renders an upstream page in both forms, as renderDetail
 // renders a local one.
-func (s *Server) renderUpstream(p *upstream.Page) (*rendered, error) {
+func (s *Server) renderUpstream(p *upstream.Page, tracks []string) (*rendered, error) {
 	status := p.Status
 	if status == "" {
 		status = "active"
@@ -55,6 +57,10 @@ func (s *Server) renderUpstream(p *upstream.Page) (*rendered, error) {
 	if status != "active" {
 		fmt.Fprintf(&hb, "    <meta name=\"pypi:project-status\" content=\"%s\">\n", html.EscapeString(status))
 	}
+	for _, t := range tracks {
+		// PEP 708: this page merges the project tracked there.
+		fmt.Fprintf(&hb, "    <meta name=\"pypi:tracks\" content=\"%s\">\n", html.EscapeString(t))
+	}
 	fmt.Fprintf(&hb, "    <title>Links for %s</title>\n  </head>\n  <body>\n    <h1>Links for %s</h1>\n", html.EscapeString(p.Name), html.EscapeString(p.Name))
 	if p.Stale {
 		fmt.Fprintf(&hb, "    <!-- upstream unreachable: this page is as last seen at %s -->\n", p.Fetched.UTC().Format("2006-01-02T15:04:05Z"))
@@ -62,7 +68,10 @@ func (s *Server) renderUpstream(p *upstream.Page) (*rendered, error) {
 	files := make([]map[string]any, 0, len(p.Files))
 	for i := range p.Files {
 		f := &p.Files[i]
-		u := s.upstreamFileURL(f)
+		u := f.ServeURL
+		if u == "" {
+			u = s.upstreamFileURL(f)
+		}
 		hb.WriteString(`    <a href="` + html.EscapeString(u) + `#sha256=` + f.SHA256 + `"`)
 		if f.RequiresPython != "" {
 			hb.WriteString(` data-requires-python="` + html.EscapeString(f.RequiresPython) + `"`)
@@ -102,8 +111,12 @@ func (s *Server) renderUpstream(p *upstream.Page) (*rendered, error) {
 	if versions == nil {
 		versions = []string{}
 	}
+	meta := map[string]any{"api-version": apiVersion, "_last-serial": p.Serial}
+	if len(tracks) > 0 {
+		meta["tracks"] = tracks
+	}
 	jb, err := marshalSimple(map[string]any{
-		"meta":           map[string]any{"api-version": apiVersion, "_last-serial": p.Serial},
+		"meta":           meta,
 		"name":           p.Name,
 		"project-status": map[string]string{"status": status},
 		"versions":       versions,
@@ -113,6 +126,89 @@ func (s *Server) renderUpstream(p *upstream.Page) (*rendered, error) {
 		return nil, err
 	}
 	return newRendered(p.Serial, hb.Bytes(), jb), nil
+}
+
+// serveOriginPage answers /simple/<name>/ for a local project whose owners
+// chose an upstream origin: the upstream's page instead, or both merged
+// (local files first; an upstream file named as a local one is left out),
+// with PEP 708 "tracks" naming the upstream project.
+func (s *Server) serveOriginPage(w http.ResponseWriter, r *http.Request, norm, origin string) error {
+	if origin == upstream.OriginUpstream {
+		return s.serveUpstreamPage(w, r, norm)
+	}
+	d, err := s.projects.Detail(r.Context(), norm)
+	if err != nil {
+		return err
+	}
+	merged := &upstream.Page{Name: d.Project.NormalizedName, Serial: d.Project.LastSerial}
+	if d.Project.Status != project.StatusActive && d.Project.Status != "" {
+		merged.Status = d.Project.Status
+	}
+	local := map[string]bool{}
+	if d.Project.Status != project.StatusQuarantined {
+		for i := range d.Files {
+			f := &d.Files[i]
+			local[f.Filename] = true
+			uf := upstream.File{Filename: f.Filename, ServeURL: s.fileURL(f), SHA256: f.SHA256, Size: f.Size,
+				UploadTime: f.UploadedAt.UTC().Format("2006-01-02T15:04:05.000000Z"), RequiresPython: f.RequiresPython, MetadataSHA256: f.MetadataSHA256}
+			if f.Yanked {
+				uf.Yanked = true
+				if f.YankedReason != "" {
+					uf.Yanked = f.YankedReason
+				}
+			}
+			merged.Files = append(merged.Files, uf)
+		}
+		for i := len(d.Releases) - 1; i >= 0; i-- {
+			merged.Versions = append(merged.Versions, d.Releases[i].Version)
+		}
+	}
+	var tracks []string
+	up, err := s.upstream.Page(r.Context(), norm)
+	switch {
+	case errors.Is(err, derrors.NotFound):
+	case err != nil:
+		return err
+	default:
+		tracks = []string{up.Upstream + norm + "/"}
+		seen := map[string]bool{}
+		for _, v := range merged.Versions {
+			seen[v] = true
+		}
+		for _, f := range up.Files {
+			if !local[f.Filename] {
+				merged.Files = append(merged.Files, f)
+			}
+		}
+		for _, v := range up.Versions {
+			if !seen[v] {
+				merged.Versions = append(merged.Versions, v)
+			}
+		}
+		merged.Stale, merged.Fetched = up.Stale, up.Fetched
+	}
+	page, err := s.renderUpstream(merged, tracks)
+	if err != nil {
+		return err
+	}
+	serveRendered(w, r, page)
+	return nil
+}
+
+// setProjectOrigin is the origin form of a project's settings page.
+func (s *Server) setProjectOrigin(w http.ResponseWriter, r *http.Request) error {
+	if s.upstream == nil {
+		return derrors.New(derrors.NotFound, "This index has no upstream (--upstream), so a project's origin is always this index.")
+	}
+	p := stateOf(r).membership.Project
+	origin := r.PostFormValue("origin")
+	err := s.upstream.SetOrigin(r.Context(), actor(r), p, origin)
+	if err == nil {
+		s.simple.invalidate(p.NormalizedName)
+	}
+	words := map[string]string{upstream.OriginLocal: "from this index only", upstream.OriginBoth: "from this index and upstream",
+		upstream.OriginUpstream: "from upstream only"}
+	return s.settingsResult(w, r, err, "Installers now find "+p.Name+" "+words[origin]+".")
 }
 
 func nilIfEmpty(s string) any {

@@ -34,6 +34,18 @@ CREATE TABLE upstream_files (
 );
 CREATE INDEX upstream_files_name ON upstream_files (normalized_name);
 
+-- project_origins: a local project whose owners let its name come from
+-- upstream too ('both': the pages merged, local files first) or instead
+-- ('upstream'). No row: local only, the default, so that no upstream version
+-- of an internal name is ever served unless its owners say so.
+CREATE TABLE project_origins (
+    project_id INTEGER PRIMARY KEY REFERENCES projects (id) ON DELETE CASCADE,
+    origin     TEXT    NOT NULL CHECK (origin IN ('upstream', 'both')),
+    set_by     TEXT    NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+
 -- +goose Down
+DROP TABLE project_origins;
 DROP TABLE upstream_files;
 DROP TABLE upstream_pages;
