@@ -321,3 +321,23 @@ func (f *flights) do(key string, fn func() (any, error)) (any, error) {
 	close(c.done)
 	return c.v, c.err
 }
+
+// Summary is what the cache holds, for the administrators' page.
+type Summary struct {
+	Projects    int   // pages cached
+	Files       int   // files known from those pages
+	StoredFiles int   // of which stored
+	StoredBytes int64 // their sizes, as the pages gave them
+	Refused     int   // files refused for a digest mismatch, now
+}
+
+// Summarize counts what the cache holds.
+func (s *Service) Summarize(ctx context.Context) (Summary, error) {
+	var sum Summary
+	if err := s.db.QueryRowContext(ctx, `SELECT count(*) FROM upstream_pages`).Scan(&sum.Projects); err != nil {
+		return sum, err
+	}
+	err := s.db.QueryRowContext(ctx, `SELECT count(*), count(stored_at), COALESCE(sum(CASE WHEN stored_at IS NOT NULL THEN size ELSE 0 END), 0),
+		count(mismatch_at) FROM upstream_files`).Scan(&sum.Files, &sum.StoredFiles, &sum.StoredBytes, &sum.Refused)
+	return sum, err
+}

@@ -251,6 +251,7 @@ var routePolicy = map[string]string{
 	"POST /admin/organizations/{id}/approve/{$}":                           "admin",
 	"POST /admin/organizations/{id}/decline/{$}":                           "admin",
 	"POST /admin/policies/{$}":                                             "admin",
+	"GET /admin/upstream/{$}":                                              "admin",
 	"GET /admin/projects/{$}":                                              "admin",
 	"GET /admin/projects/{project}/{$}":                                    "admin",
 	"POST /admin/projects/{project}/quarantine/{$}":                        "admin",

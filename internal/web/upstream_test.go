@@ -89,5 +89,14 @@ func TestProjectOrigin(t *testing.T) {
 		if err := d.QueryRow(`SELECT count(*) FROM events WHERE tag = 'project:origin:change'`).Scan(&n); err != nil || n != 3 {
 			t.Errorf("%d origin events (%v), want 3", n, err)
 		}
+		// The administrators' page counts what the cache holds.
+		root := addUser(t, d, "root")
+		makeAdmin(t, d, root)
+		page := pageText(t, f.projectBrowser(t, root, true).get(t, "/admin/upstream/"))
+		for _, want := range []string{"Pull-through cache", up.URL + "/simple/", "Projects cached1", "Files known1", "Files stored0"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the admin page lacks %q:\n%s", want, page)
+			}
+		}
 	})
 }
