@@ -121,6 +121,9 @@ func New(o Options) *Service {
 // Stats returns the counters.
 func (s *Service) Stats() *Stats { return &s.stats }
 
+// TTL is how long a page is served before it is revalidated.
+func (s *Service) TTL() time.Duration { return s.ttl }
+
 // Upstreams returns the configured upstreams in order.
 func (s *Service) Upstreams() []string { return s.upstreams }
 

@@ -101,6 +101,7 @@ type Server struct {
 	// readAccess is ReadPublic or ReadAuthenticated.
 	readAccess string
 	upstream   *upstream.Service
+	upPages    upstreamPages // rendered upstream pages (upstream.go)
 	mailKick   func()
 	proxies    []*net.IPNet
 	// proxyPrefixes are the same networks for netip, which parses

@@ -12,6 +12,7 @@ import (
 	"html"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
@@ -24,8 +25,51 @@ func (s *Server) upstreamFileURL(f *upstream.File) string {
 	return s.baseURL + "/upstream/" + f.SHA256[:2] + "/" + f.SHA256 + "/" + f.Filename
 }
 
+// upstreamPages keeps rendered upstream pages in memory for the TTL, so a
+// cached upstream page costs what a local one does: no query, no render.
+// A name that becomes a local project never reaches it (the Simple page
+// cache finds the project first); a name reserved meanwhile is served from
+// here for at most the TTL. Bounded by count: when full, it is emptied.
+type upstreamPages struct {
+	mu sync.Mutex
+	m  map[string]upstreamEntry
+}
+
+type upstreamEntry struct {
+	page     *rendered
+	upstream string
+	until    time.Time
+}
+
+const maxUpstreamPages = 4096
+
+func (c *upstreamPages) get(name string, now time.Time) (upstreamEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[name]
+	if !ok || !now.Before(e.until) {
+		return upstreamEntry{}, false
+	}
+	return e, true
+}
+
+func (c *upstreamPages) put(name string, e upstreamEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= maxUpstreamPages {
+		c.m = map[string]upstreamEntry{}
+	}
+	c.m[name] = e
+}
+
 // serveUpstreamPage answers /simple/<name>/ for a name that is not local.
 func (s *Server) serveUpstreamPage(w http.ResponseWriter, r *http.Request, norm string) error {
+	if e, ok := s.upPages.get(norm, s.now()); ok {
+		s.upstream.Stats().PageHits.Add(1)
+		w.Header().Set("X-Gatehouse-Upstream", e.upstream)
+		serveRendered(w, r, e.page)
+		return nil
+	}
 	p, err := s.upstream.Page(r.Context(), norm)
 	if err != nil {
 		return err
@@ -33,6 +77,9 @@ func (s *Server) serveUpstreamPage(w http.ResponseWriter, r *http.Request, norm 
 	page, err := s.renderUpstream(p, nil)
 	if err != nil {
 		return err
+	}
+	if !p.Stale {
+		s.upPages.put(norm, upstreamEntry{page: page, upstream: p.Upstream, until: p.Fetched.Add(s.upstream.TTL())})
 	}
 	h := w.Header()
 	h.Set("X-Gatehouse-Upstream", p.Upstream)
