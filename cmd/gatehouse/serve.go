@@ -32,6 +32,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/throttle"
 	"github.com/gatehouse-index/gatehouse/internal/token"
 	"github.com/gatehouse-index/gatehouse/internal/trustedpub"
+	"github.com/gatehouse-index/gatehouse/internal/upstream"
 	"github.com/gatehouse-index/gatehouse/internal/web"
 	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
@@ -328,6 +329,10 @@ func serve(ctx context.Context, e env, args []string) error {
 	orgs := org.New(org.Options{DB: a.db, Projects: a.projects, Notifier: a.notifier, Links: web.EmailLinks(cfg.BaseURL),
 		BaseURL: cfg.BaseURL, NeedApproval: cfg.OrganizationApproval == "required", Log: log, PublisherNames: a.tp.PublisherNames,
 		Issuers: a.tp})
+	var up *upstream.Service
+	if ups := cfg.UpstreamList(); len(ups) > 0 {
+		up = upstream.New(upstream.Options{DB: a.db, Blobs: a.blobs, Upstreams: ups, TTL: cfg.UpstreamTTL, MinAge: cfg.UpstreamMinAge, Log: log})
+	}
 	srv, err := web.NewServer(web.Deps{
 		Projects:   a.projects,
 		Tokens:     a.tokens,
@@ -339,6 +344,7 @@ func serve(ctx context.Context, e env, args []string) error {
 		TrustedPub: a.tp,
 		Orgs:       orgs,
 		ReadAccess: cfg.ReadAccess,
+		Upstream:   up,
 		Login: login.NewService(login.Options{DB: a.db, Accounts: a.accounts, MFA: a.mfa, WebAuthn: a.webauthn,
 			Sessions: a.sessions, ConfirmEveryLogin: orgs.ConfirmEveryLogin}),
 		MailKick:       worker.Kick,

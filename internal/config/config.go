@@ -70,7 +70,13 @@ type Config struct {
 	OrganizationApproval string
 	// ReadAccess is "public" or "authenticated" (reading the index needs a
 	// token or a signed-in browser).
-	ReadAccess        string
+	ReadAccess string
+	// Upstreams are the indexes of the pull-through cache, comma-separated,
+	// in priority order; UpstreamTTL and UpstreamMinAge its revalidation
+	// age and cooldown.
+	Upstreams         string
+	UpstreamTTL       time.Duration
+	UpstreamMinAge    time.Duration
 	OIDCAudience      string        // the audience ID tokens must carry (default: the base URL's host)
 	OIDCProviders     string        // comma-separated built-in providers that are on
 	OIDCGitHubIssuer  string        // GitHub Actions' issuer (GitHub Enterprise Server has its own)
@@ -217,6 +223,12 @@ func settings() []Setting {
 			str(func(c *Config) *string { return &c.TLSKey })},
 		{"metrics-listen", "GATEHOUSE_METRICS_LISTEN", "", "address (host:port) of a separate listener serving Prometheus metrics at /metrics, e.g. 127.0.0.1:9090; empty turns metrics off",
 			str(func(c *Config) *string { return &c.MetricsListen })},
+		{"upstream", "GATEHOUSE_UPSTREAM", "", "indexes to pull names that are not local through, comma-separated, in priority order, e.g. https://pypi.org/simple/ (empty: none)",
+			str(func(c *Config) *string { return &c.Upstreams })},
+		{"upstream-ttl", "GATEHOUSE_UPSTREAM_TTL", "10m", "how long a cached upstream page is served before it is revalidated",
+			dur(func(c *Config) *time.Duration { return &c.UpstreamTTL })},
+		{"upstream-min-age", "GATEHOUSE_UPSTREAM_MIN_AGE", "0s", "hide upstream files younger than this, by their upload-time, e.g. 72h (0: show all)",
+			dur(func(c *Config) *time.Duration { return &c.UpstreamMinAge })},
 		{"read-access", "GATEHOUSE_READ_ACCESS", "public", "who may read the index (Simple and JSON APIs, files, project pages): public, or authenticated (an API token or a signed-in browser)",
 			str(func(c *Config) *string { return &c.ReadAccess })},
 		{"organization-approval", "GATEHOUSE_ORGANIZATION_APPROVAL", "required", "whether a requested organization waits for an administrator's approval: required or none",
@@ -374,6 +386,11 @@ func (c *Config) complete() error {
 	if c.PageCacheSize < 1<<20 {
 		return fmt.Errorf("--page-cache-size must be at least 1MiB, e.g. 64MiB (got %d bytes)", c.PageCacheSize)
 	}
+	for _, u := range c.UpstreamList() {
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			return fmt.Errorf("--upstream %q: want the index's base URL, such as https://pypi.org/simple/", u)
+		}
+	}
 	if c.ReadAccess != "public" && c.ReadAccess != "authenticated" {
 		return fmt.Errorf("--read-access %q: want public or authenticated", c.ReadAccess)
 	}
@@ -440,6 +457,17 @@ func (c *Config) OIDCProviderList() []string {
 	out := []string{}
 	for _, p := range strings.Split(c.OIDCProviders, ",") {
 		if p = strings.TrimSpace(p); p != "" && p != "none" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// UpstreamList splits Upstreams.
+func (c *Config) UpstreamList() []string {
+	var out []string
+	for _, p := range strings.Split(c.Upstreams, ",") {
+		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}
 	}

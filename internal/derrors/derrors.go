@@ -48,6 +48,8 @@ var (
 	Unavailable = errors.New("unavailable")
 	// NoSpace: the server's disk is full; nothing was stored (507).
 	NoSpace = errors.New("insufficient storage")
+	// BadGateway: an upstream index failed or sent wrong bytes (502).
+	BadGateway = errors.New("bad gateway")
 )
 
 // Error is a user-facing message attached to a kind.

@@ -45,6 +45,8 @@ func statusOf(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, derrors.NoSpace):
 		return http.StatusInsufficientStorage
+	case errors.Is(err, derrors.BadGateway):
+		return http.StatusBadGateway
 	}
 	return http.StatusInternalServerError
 }
@@ -54,7 +56,7 @@ func statusOf(err error) int {
 // 503 (read-only mode, a health check) is not internal: its message is
 // meant for the client.
 func (s *Server) publicMessage(w http.ResponseWriter, r *http.Request, err error, status int) string {
-	if msg, ok := derrors.Message(err); ok && (status < 500 || status == http.StatusServiceUnavailable || status == http.StatusInsufficientStorage) {
+	if msg, ok := derrors.Message(err); ok && (status < 500 || status == http.StatusServiceUnavailable || status == http.StatusInsufficientStorage || status == http.StatusBadGateway) {
 		return msg
 	}
 	s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", requestIDOf(w))

@@ -100,6 +100,10 @@ type settingsPage struct {
 	ProjectTokens []projectTokenRow
 	// Organization is the organization the project belongs to, or nil.
 	Organization *org.Organization
+	// Upstream are the pull-through cache's upstreams (none: no origin
+	// choice), Origin the project's.
+	Upstream []string
+	Origin   string
 }
 
 // projectSettings is the settings page: the project's status and limits,
@@ -130,6 +134,12 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 	}
 	if page.Organization, err = s.orgs.OrganizationOf(r.Context(), d.Project.ID); err != nil {
 		return err
+	}
+	if s.upstream != nil {
+		page.Upstream = s.upstream.Upstreams()
+		if page.Origin, err = s.upstream.Origin(r.Context(), d.Project.ID); err != nil {
+			return err
+		}
 	}
 	return s.render(w, status, "manage_project_settings.html", page)
 }

@@ -42,6 +42,9 @@ func (s *Server) routes(mux router) {
 	// Files and their PEP 658 metadata, addressed by blake2b-256 digest.
 	mux.Handle("GET /packages/{a}/{b}/{digest}/{filename}", tool(s.readTool(s.serveFile)))
 
+	// Upstream files of the pull-through cache (upstream.go).
+	mux.Handle("GET /upstream/{a}/{sha256}/{filename}", tool(s.readTool(s.serveUpstreamFile)))
+
 	// JSON API.
 	mux.Handle("GET /pypi/{project}/json", tool(s.readTool(s.jsonProject)))
 	mux.Handle("GET /pypi/{project}/{version}/json", tool(s.readTool(s.jsonRelease)))
@@ -142,6 +145,8 @@ func (s *Server) routes(mux router) {
 	mux.Handle("POST /manage/project/{project}/release/{version}/delete/{$}", page(s.manage(s.owner(s.sudo(s.deleteRelease)))))
 	mux.Handle("POST /manage/project/{project}/release/{version}/delete-file/{$}", page(s.manage(s.owner(s.sudo(s.deleteFile)))))
 	mux.Handle("GET /manage/project/{project}/history/{$}", page(s.manage(s.maintainer(s.projectHistory))))
+	// The pull-through cache: where installers find the project's name.
+	mux.Handle("POST /manage/project/{project}/settings/origin/{$}", page(s.manage(s.owner(s.sudo(s.setProjectOrigin)))))
 
 	// Collaborators (PyPI's paths). The collaboration page and its forms are
 	// for owners, as on PyPI (ProjectsWrite, with re-authentication), and
@@ -221,6 +226,7 @@ func (s *Server) routes(mux router) {
 	mux.Handle("GET /admin/oidc-issuers/{$}", page(s.admin(s.adminIssuersPage)))
 	mux.Handle("POST /admin/oidc-issuers/{$}", page(s.admin(s.adminAddIssuer)))
 	mux.Handle("POST /admin/oidc-issuers/remove/{$}", page(s.admin(s.adminRemoveIssuer)))
+	mux.Handle("GET /admin/upstream/{$}", page(s.admin(s.adminUpstream)))
 	mux.Handle("GET /admin/organizations/{$}", page(s.admin(s.adminOrganizations)))
 	mux.Handle("POST /admin/organizations/{id}/approve/{$}", page(s.admin(s.adminApproveOrganization)))
 	mux.Handle("POST /admin/organizations/{id}/decline/{$}", page(s.admin(s.adminDeclineOrganization)))

@@ -26,6 +26,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/token"
 	"github.com/gatehouse-index/gatehouse/internal/trustedpub"
+	"github.com/gatehouse-index/gatehouse/internal/upstream"
 )
 
 // Deps is what the web layer needs; cmd/gatehouse builds it.
@@ -50,6 +51,8 @@ type Deps struct {
 	// ReadAuthenticated, where reading the index needs a token or a
 	// signed-in browser (readaccess.go).
 	ReadAccess string
+	// Upstream is the pull-through cache (--upstream); nil: none.
+	Upstream *upstream.Service
 
 	// MailKick wakes the mail worker after a change queued email (may be nil).
 	MailKick func()
@@ -97,6 +100,8 @@ type Server struct {
 	orgs     *org.Service
 	// readAccess is ReadPublic or ReadAuthenticated.
 	readAccess string
+	upstream   *upstream.Service
+	upPages    upstreamPages // rendered upstream pages (upstream.go)
 	mailKick   func()
 	proxies    []*net.IPNet
 	// proxyPrefixes are the same networks for netip, which parses
@@ -146,6 +151,7 @@ func NewServer(d Deps) (*Server, error) {
 		orgs:     d.Orgs,
 
 		readAccess: d.ReadAccess,
+		upstream:   d.Upstream,
 		mailKick:   d.MailKick,
 		log:        d.Log,
 		baseURL:    d.BaseURL,

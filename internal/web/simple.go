@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
+	"github.com/gatehouse-index/gatehouse/internal/upstream"
 )
 
 // Simple Repository API media types (PEP 691).
@@ -342,13 +343,28 @@ func (s *Server) simpleDetail(w http.ResponseWriter, r *http.Request) error {
 			case err != nil:
 				return nil, err
 			}
+			if s.upstream != nil {
+				if o, err := s.upstream.Origin(ctx, d.Project.ID); err != nil {
+					return nil, err
+				} else if o != upstream.OriginLocal {
+					return &rendered{found: true, origin: o}, nil
+				}
+			}
 			return s.renderDetail(d)
 		})
 		if err != nil {
 			return err
 		}
 	}
+	if page.origin != "" {
+		return s.serveOriginPage(w, r, norm, page.origin)
+	}
 	if !page.found {
+		// Not a local project: the pull-through cache, if any, looks
+		// upstream (never for a reserved or pending name: upstream.IsLocal).
+		if s.upstream != nil {
+			return s.serveUpstreamPage(w, r, norm)
+		}
 		return errNoProject(norm)
 	}
 	serveRendered(w, r, page)

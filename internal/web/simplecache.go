@@ -32,6 +32,10 @@ type rendered struct {
 	serialHdr []string // X-PyPI-Last-Serial
 	htmlHdr   renderedForm
 	jsonHdr   renderedForm
+	// origin is set on a local project whose owners let its name come
+	// from upstream too ("both") or instead ("upstream"): it is served by
+	// serveOriginPage and never cached here (the upstream half ages).
+	origin string
 }
 
 // renderedForm is one format of a page as serveRendered sends it.
@@ -164,7 +168,7 @@ var notAProject = &rendered{}
 func (c *simpleCache) put(name string, gen uint64, p *rendered) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen.Load() != gen {
+	if c.gen.Load() != gen || p.origin != "" {
 		return
 	}
 	if p.found {

@@ -50,6 +50,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/testclock"
 	"github.com/gatehouse-index/gatehouse/internal/token"
+	"github.com/gatehouse-index/gatehouse/internal/upstream"
 	"github.com/gatehouse-index/gatehouse/internal/workpool"
 )
 
@@ -106,6 +107,8 @@ type fixtureConfig struct {
 	log *slog.Logger
 	// readAccess is Deps.ReadAccess (default public).
 	readAccess string
+	// upstreams, if any, turn the pull-through cache on (Deps.Upstream).
+	upstreams []string
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -177,6 +180,10 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var up *upstream.Service
+	if len(cfg.upstreams) > 0 {
+		up = upstream.New(upstream.Options{DB: d, Blobs: blobs, Upstreams: cfg.upstreams, Now: cfg.clock.Now, Log: log})
+	}
 	in.orgs = org.New(org.Options{DB: d, Projects: in.projects, Notifier: mail.NewNotifier(renderer, cfg.clock.Now), Links: EmailLinks(in.url),
 		BaseURL: in.url, NeedApproval: true, Now: cfg.clock.Now, Log: log})
 	in.srv, err = NewServer(Deps{Projects: in.projects, Tokens: in.tokens, Accounts: in.accounts, Sessions: in.sessions,
@@ -186,7 +193,7 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 		BaseURL: in.url, SiteName: "Gatehouse Test", Now: cfg.clock.Now,
 		UploadMinRate: cfg.uploadMinRate, UploadRateWindow: cfg.uploadRateWindow,
 		PageCacheSize: cfg.pageCacheSize, DownloadRedirect: cfg.downloadRedirect,
-		Metrics: cfg.metrics, Ready: cfg.ready, TrustedProxies: cfg.proxies, ReadAccess: cfg.readAccess})
+		Metrics: cfg.metrics, Ready: cfg.ready, TrustedProxies: cfg.proxies, ReadAccess: cfg.readAccess, Upstream: up})
 	if err != nil {
 		t.Fatal(err)
 	}

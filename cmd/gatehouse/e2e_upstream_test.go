@@ -1,0 +1,259 @@
+package main
+
+// The pull-through cache end to end, on both databases, with no internet:
+// the upstream is a second Gatehouse holding real wheels (Debian's build of
+// the fixture projects) behind a proxy that counts requests, and a static
+// PEP 691 page whose file does not match its digest. pip installs a graph
+// that mixes local and upstream projects through one index URL; a higher
+// upstream version of a local name is never served; with the upstream
+// stopped, cached projects still install and pages are served marked
+// stale; the tampered file is cut off, then refused with a 502, and nothing
+// is stored; 20 parallel first downloads of one file make one upstream
+// fetch.
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// countingProxy forwards to target and counts requests by path; stop makes
+// it refuse connections, as an upstream that is down.
+type countingProxy struct {
+	ln    net.Listener
+	srv   *http.Server
+	mu    sync.Mutex
+	hits  map[string]int
+	down  atomic.Bool
+	proxy *httputil.ReverseProxy
+}
+
+func newCountingProxy(t *testing.T, port int) *countingProxy {
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &countingProxy{ln: ln, hits: map[string]int{}}
+	p.srv = &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p.down.Load() {
+			// Hijack and close: as close to a dead upstream as a live
+			// listener gets.
+			if hj, ok := w.(http.Hijacker); ok {
+				if c, _, err := hj.Hijack(); err == nil {
+					c.Close()
+					return
+				}
+			}
+			http.Error(w, "down", http.StatusBadGateway)
+			return
+		}
+		p.mu.Lock()
+		p.hits[r.URL.Path]++
+		p.mu.Unlock()
+		p.proxy.ServeHTTP(w, r)
+	})}
+	go p.srv.Serve(ln)
+	t.Cleanup(func() { p.srv.Close() })
+	return p
+}
+
+func (p *countingProxy) count(path string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.hits[path]
+}
+
+func TestE2EUpstream(t *testing.T) {
+	tools := e2eTools(t)
+	fx := e2eFixtureSet(t)
+	for _, dialect := range e2eDialects {
+		t.Run(dialect, func(t *testing.T) {
+			// The upstream: a real Gatehouse, reached only through the
+			// counting proxy, whose address is its public base URL.
+			upPort, proxyPort := e2eFreePort(t), e2eFreePort(t)
+			proxy := newCountingProxy(t, proxyPort)
+			upBase := fmt.Sprintf("http://localhost:%d", proxyPort)
+			upstream := e2eStartServer(t, "sqlite", "--listen", fmt.Sprintf("127.0.0.1:%d", upPort), "--base-url", upBase)
+			backend, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", upPort))
+			proxy.proxy = httputil.NewSingleHostReverseProxy(backend)
+			upstream.URL = upBase
+			upstream.createUser(t, "pypi")
+			upTok := upstream.createToken(t, "pypi", "uploads")
+			home := t.TempDir()
+			dep, pkg := fx.dists["demo-dep"], fx.dists["demo-pkg"]
+			e2eMustExec(t, home, e2eEnv(home), tools.twine, "upload", "--repository-url", upBase+"/legacy/", "-u", "__token__", "-p", upTok,
+				"--non-interactive", "--disable-progress-bar", dep.wheel, pkg.wheel, pkg.sdist)
+			upstream.mustUpload(t, upTok, e2eWheelForm("internal-lib", "99.0", e2eWheelName("internal-lib", "99.0"), e2eWheel(t, "internal-lib", "99.0", e2eMetadata("internal-lib", "99.0"))))
+			upstream.mustUpload(t, upTok, e2eWheelForm("many-fetch", "1.0", e2eWheelName("many-fetch", "1.0"), e2eWheel(t, "many-fetch", "1.0", e2eMetadata("many-fetch", "1.0"))))
+
+			// A second upstream whose page lies about its file's digest.
+			good := e2eWheel(t, "tampered-pkg", "1.0", e2eMetadata("tampered-pkg", "1.0"))
+			bad := append([]byte(nil), good...)
+			bad[len(bad)/2] ^= 0xff
+			liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch r.URL.Path {
+				case "/simple/tampered-pkg/":
+					w.Header().Set("Content-Type", "application/vnd.pypi.simple.v1+json")
+					fmt.Fprintf(w, `{"meta":{"api-version":"1.1"},"name":"tampered-pkg","files":[{"filename":%q,"url":"/files/t.whl","hashes":{"sha256":%q}}]}`,
+						e2eWheelName("tampered-pkg", "1.0"), e2eSHA256(good))
+				case "/files/t.whl":
+					w.Write(bad)
+				default:
+					http.NotFound(w, r)
+				}
+			}))
+			t.Cleanup(liar.Close)
+
+			// The index under test: internal-lib is local, everything else
+			// comes through.
+			local := e2eStartServer(t, dialect, "--upstream", upBase+"/simple/,"+liar.URL+"/simple/", "--upstream-ttl", "1ns")
+			local.allowWarn = []string{"upstream page fetch failed", "upstream file does not match its digest"}
+			local.createUser(t, "alice")
+			tok := local.createToken(t, "alice", "uploads")
+			local.mustUpload(t, tok, e2eWheelForm("internal-lib", "1.0", e2eWheelName("internal-lib", "1.0"), e2eWheel(t, "internal-lib", "1.0", e2eMetadata("internal-lib", "1.0"))))
+
+			venv, err := e2eVenv(tools, home)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pip := filepath.Join(venv, "bin", "pip")
+			out := e2eMustExec(t, home, e2eEnv(home), pip, "install", "--no-input", "--index-url", local.URL+"/simple/", "demo-pkg", "internal-lib")
+			for _, want := range []string{"demo-pkg-1.0", "demo-dep-0.3", "internal-lib-1.0"} {
+				if !strings.Contains(out, want) {
+					t.Errorf("pip install through one index URL does not show %s:\n%s", want, out)
+				}
+			}
+			// The confusion test: upstream's internal-lib 99.0 is never served.
+			files, versions := local.simpleJSON(t, "internal-lib")
+			if len(files) != 1 || strings.Join(versions, " ") != "1.0" || strings.Contains(files[0].URL, "/upstream/") {
+				t.Errorf("internal-lib's page: versions %q, files %+v; want the local 1.0 only", versions, files)
+			}
+			if n := proxy.count("/simple/internal-lib/"); n != 0 {
+				t.Errorf("the upstream was asked for internal-lib %d times; a local name is never looked up", n)
+			}
+			if out, err := e2eExec(home, e2eEnv(home), pip, "install", "--no-input", "--index-url", local.URL+"/simple/", "internal-lib==99.0"); err == nil {
+				t.Errorf("pip installed upstream's internal-lib 99.0:\n%s", out)
+			}
+
+			// 20 parallel first downloads of one file: one upstream fetch.
+			mf, _ := local.simpleJSON(t, "many-fetch")
+			if len(mf) != 1 {
+				t.Fatalf("many-fetch through the cache: %+v", mf)
+			}
+			var wg sync.WaitGroup
+			sums := make([]string, 20)
+			for i := range sums {
+				wg.Add(1)
+				go func(i int) {
+					defer wg.Done()
+					resp, err := e2eClient.Get(mf[0].URL)
+					if err != nil {
+						sums[i] = err.Error()
+						return
+					}
+					b, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					sums[i] = fmt.Sprintf("%d %s", resp.StatusCode, e2eSHA256(b))
+				}(i)
+			}
+			wg.Wait()
+			for i, s := range sums {
+				if s != "200 "+mf[0].Hashes["sha256"] {
+					t.Errorf("download %d: %s, want 200 %s", i, s, mf[0].Hashes["sha256"])
+				}
+			}
+			upFile := mf[0].URL[strings.Index(mf[0].URL, "/upstream/"):]
+			_ = upFile
+			fetched := 0
+			for path, n := range proxy.hitsSnapshot() {
+				if strings.HasPrefix(path, "/packages/") && strings.HasSuffix(path, e2eWheelName("many-fetch", "1.0")) {
+					fetched += n
+				}
+			}
+			if fetched != 1 {
+				t.Errorf("20 parallel first downloads made %d upstream fetches, want 1", fetched)
+			}
+
+			// The tampered file: the first download is cut off, the next
+			// ones get a 502 that says why, and nothing is stored.
+			tf, _ := local.simpleJSON(t, "tampered-pkg")
+			if len(tf) != 1 {
+				t.Fatalf("tampered-pkg's page: %+v", tf)
+			}
+			if resp, err := e2eClient.Get(tf[0].URL); err == nil {
+				b, rerr := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if rerr == nil && e2eSHA256(b) == tf[0].Hashes["sha256"] {
+					t.Fatal("the tampered file was served whole")
+				}
+			}
+			resp, err := e2eClient.Get(tf[0].URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "different sha256") {
+				t.Errorf("the tampered file again: %d %q, want a 502 saying why", resp.StatusCode, body)
+			}
+			snap := local.snapshot(t)
+			var stored int
+			if err := local.db.QueryRow(`SELECT count(*) FROM upstream_files WHERE filename = $1 AND stored_at IS NOT NULL`, e2eWheelName("tampered-pkg", "1.0")).Scan(&stored); err != nil || stored != 0 {
+				t.Errorf("the tampered file is marked stored (%d, %v)", stored, err)
+			}
+			for _, b := range snap.Blobs {
+				if strings.Contains(b, e2eSHA256(good)) {
+					t.Errorf("a blob of the tampered file was stored: %s", b)
+				}
+			}
+
+			// Upstream down: cached projects still install, pages marked stale.
+			proxy.down.Store(true)
+			venv2, err := e2eVenv(tools, t.TempDir())
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = e2eMustExec(t, home, e2eEnv(home), filepath.Join(venv2, "bin", "pip"), "install", "--no-input", "--index-url", local.URL+"/simple/", "demo-pkg")
+			if !strings.Contains(out, "demo-pkg-1.0") || !strings.Contains(out, "demo-dep-0.3") {
+				t.Errorf("pip install with the upstream down:\n%s", out)
+			}
+			r, err := e2eClient.Get(local.URL + "/simple/demo-pkg/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Body.Close()
+			if r.StatusCode != 200 || r.Header.Get("X-Gatehouse-Upstream-Stale") == "" {
+				t.Errorf("demo-pkg's page with the upstream down: %d, stale header %q", r.StatusCode, r.Header.Get("X-Gatehouse-Upstream-Stale"))
+			}
+			// A name never cached: a 503 that says so.
+			r, err = e2eClient.Get(local.URL + "/simple/never-seen/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(r.Body)
+			r.Body.Close()
+			if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "could not be reached") {
+				t.Errorf("an uncached name with the upstream down: %d %q", r.StatusCode, b)
+			}
+		})
+	}
+}
+
+func (p *countingProxy) hitsSnapshot() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range p.hits {
+		out[k] = v
+	}
+	return out
+}

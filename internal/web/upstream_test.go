@@ -1,0 +1,102 @@
+package web
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/gatehouse-index/gatehouse/internal/db"
+	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
+)
+
+// TestProjectOrigin: a local project is never merged with the upstream's
+// page of its name unless an owner says so; "both" merges (local files
+// first, PEP 708 tracks), "upstream" serves the upstream's, and each change
+// is audited; maintainers and bad values change nothing.
+func TestProjectOrigin(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		var asked atomic.Int64
+		const upSHA = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != "/simple/shared/" {
+				http.NotFound(w, r)
+				return
+			}
+			asked.Add(1)
+			w.Header().Set("Content-Type", "application/vnd.pypi.simple.v1+json")
+			fmt.Fprintf(w, `{"meta":{"api-version":"1.1"},"name":"shared","versions":["9.0"],"files":[{"filename":"shared-9.0-py3-none-any.whl","url":"/f/shared-9.0-py3-none-any.whl","hashes":{"sha256":%q},"upload-time":"2026-01-01T00:00:00Z"}]}`, upSHA)
+		}))
+		defer up.Close()
+		f := newFixtureWith(t, d, fixtureConfig{upstreams: []string{up.URL + "/simple/"}})
+		f.mustUpload(t, wheel(t, meta{Name: "shared", Version: "1.0"}))
+		bob := addUser(t, d, "bob")
+		addRole(t, d, "shared", bob, "Maintainer")
+		files := func() (names []string, tracks []any) {
+			t.Helper()
+			r := f.getOK(t, "/simple/shared/", "Accept", "application/vnd.pypi.simple.v1+json")
+			var page struct {
+				Meta  map[string]any `json:"meta"`
+				Files []struct {
+					Filename, URL string
+				} `json:"files"`
+			}
+			if err := json.Unmarshal(r.body, &page); err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range page.Files {
+				names = append(names, f.Filename)
+			}
+			tr, _ := page.Meta["tracks"].([]any)
+			return names, tr
+		}
+		if names, _ := files(); strings.Join(names, " ") != "shared-1.0-py3-none-any.whl" || asked.Load() != 0 {
+			t.Fatalf("local only: files %q, upstream asked %d times", names, asked.Load())
+		}
+		path := "/manage/project/shared/settings/origin/"
+		before := dbState(t, d)
+		if r := f.projectBrowser(t, bob, true).post(t, path, url.Values{"origin": {"both"}}); r.code != http.StatusForbidden {
+			t.Errorf("a maintainer set the origin: %d", r.code)
+		}
+		alice := f.projectBrowser(t, f.alice, true)
+		if r := alice.post(t, path, url.Values{"origin": {"everywhere"}}); r.code != http.StatusBadRequest {
+			t.Errorf("a bad origin: %d", r.code)
+		}
+		if dbState(t, d) != before {
+			t.Error("refused origin forms changed the database")
+		}
+		alice.postOK(t, path, url.Values{"origin": {"both"}}, "/manage/project/shared/settings/", "Installers now find shared from this index and upstream.")
+		names, tracks := files()
+		if strings.Join(names, " ") != "shared-1.0-py3-none-any.whl shared-9.0-py3-none-any.whl" || len(tracks) != 1 || tracks[0] != up.URL+"/simple/shared/" {
+			t.Errorf("both: files %q, tracks %v", names, tracks)
+		}
+		if r := f.getOK(t, "/simple/shared/"); !strings.Contains(string(r.body), `<meta name="pypi:tracks" content="`+up.URL+`/simple/shared/">`) {
+			t.Errorf("the HTML page lacks pypi:tracks:\n%s", r.body)
+		}
+		alice.postOK(t, path, url.Values{"origin": {"upstream"}}, "/manage/project/shared/settings/", "Installers now find shared from upstream only.")
+		if names, _ := files(); strings.Join(names, " ") != "shared-9.0-py3-none-any.whl" {
+			t.Errorf("upstream only: files %q", names)
+		}
+		alice.postOK(t, path, url.Values{"origin": {"local"}}, "/manage/project/shared/settings/", "Installers now find shared from this index only.")
+		if names, _ := files(); strings.Join(names, " ") != "shared-1.0-py3-none-any.whl" {
+			t.Errorf("back to local: files %q", names)
+		}
+		var n int
+		if err := d.QueryRow(`SELECT count(*) FROM events WHERE tag = 'project:origin:change'`).Scan(&n); err != nil || n != 3 {
+			t.Errorf("%d origin events (%v), want 3", n, err)
+		}
+		// The administrators' page counts what the cache holds.
+		root := addUser(t, d, "root")
+		makeAdmin(t, d, root)
+		page := pageText(t, f.projectBrowser(t, root, true).get(t, "/admin/upstream/"))
+		for _, want := range []string{"Pull-through cache", up.URL + "/simple/", "Projects cached1", "Files known1", "Files stored0"} {
+			if !strings.Contains(page, want) {
+				t.Errorf("the admin page lacks %q:\n%s", want, page)
+			}
+		}
+	})
+}
