@@ -80,11 +80,12 @@ type config struct {
 	keep        bool          // keep the temp dir (data dir, nginx docroot, logs)
 	bin         string        // prebuilt gatehouse binary; "" builds ./cmd/gatehouse
 	quick       bool
+	versitygw   string          // the S3 step's server; "" looks on PATH
 	only        map[string]bool // steps to run; nil: all
 }
 
 // stepNames are the parts of a run that -only can pick.
-var stepNames = []string{"pages", "profile", "flood", "logins", "uploads", "pip", "growth"}
+var stepNames = []string{"pages", "profile", "flood", "logins", "uploads", "s3", "pip", "growth"}
 
 func (c config) runs(step string) bool { return c.only == nil || c.only[step] }
 
@@ -120,6 +121,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&c.keep, "keep", false, "keep the temp dir with data, docroot and logs")
 	fs.StringVar(&c.bin, "bin", "", "benchmark this gatehouse binary instead of building ./cmd/gatehouse (e.g. to compare two builds); built without -tags benchdebug it gives no profiles, allocation or render counts")
 	fs.StringVar(&only, "only", "", "run only these steps, comma-separated, from "+strings.Join(stepNames, ",")+" (seeding always runs); for working on one of them")
+	fs.StringVar(&c.versitygw, "versitygw", "", "the versitygw binary of the S3 step (scripts/versitygw installs the pinned version and prints its path); default: versitygw on PATH")
 	fs.BoolVar(&c.quick, "quick", false, "smoke run, under two minutes: 1s runs, 1 round, no warm-up, small sizes and scales 1000,10000")
 	if err := fs.Parse(args); err != nil {
 		return c, err
@@ -380,6 +382,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		{"flood", "page cache under a flood of unknown names", h.floodBench},
 		{"logins", "P7 /simple/ under concurrent logins", h.loginBench},
 		{"uploads", "P6 uploads", h.uploadBench},
+		{"s3", "downloads and uploads with the files in S3", func(ctx context.Context) error { return h.s3Bench(ctx, targets) }},
 		{"pip", "P12 pip install", h.pipBench},
 		{"growth", "P4 and P11 growth curve", h.growthBench},
 	}

@@ -256,9 +256,14 @@ func (h *harness) commonFlags() []string {
 	return []string{"--data-dir", h.dataDir, "--listen", fmt.Sprintf("127.0.0.1:%d", h.port)}
 }
 
-// startGatehouse starts the server, pinned, and waits until it answers. It
-// returns the time from exec to the first 200 (P9's cold start).
+// startGatehouse starts the server, pinned, and waits until it answers
+// /healthz; h.ours.boot is the time from exec to that first 200.
 func (h *harness) startGatehouse(ctx context.Context) error {
+	return h.launchGatehouse(ctx, "/healthz")
+}
+
+// launchGatehouse starts the server and waits for a 200 on path.
+func (h *harness) launchGatehouse(ctx context.Context, path string) error {
 	debugPort, err := freePort()
 	if err != nil {
 		return err
@@ -272,7 +277,7 @@ func (h *harness) startGatehouse(ctx context.Context) error {
 	if err := h.procs.start(h.ours); err != nil {
 		return err
 	}
-	if err := h.waitHTTP(ctx, h.ours, h.ours.base+"/healthz"); err != nil {
+	if err := h.waitHTTP(ctx, h.ours, h.ours.base+path); err != nil {
 		return err
 	}
 	h.ours.boot = time.Since(t0)

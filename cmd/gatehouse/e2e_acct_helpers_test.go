@@ -19,6 +19,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -292,6 +294,9 @@ type acctEnv struct {
 	mail    *acctMailbox
 	secrets *acctSecrets
 	ipSeq   atomic.Uint32
+	// tlsPool, with Gatehouse's own TLS listener (acctOpts.tlsCert), is
+	// what the browsers trust; env.URL is then https too.
+	tlsPool *x509.CertPool
 
 	dbOnce sync.Once
 	sqlDB  *db.DB
@@ -300,6 +305,11 @@ type acctEnv struct {
 
 type acctOpts struct {
 	extra []string
+	// tlsCert and tlsKey, when set, make Gatehouse serve HTTPS itself
+	// (--tls-cert, --tls-key) at https://localhost:PORT, the public base
+	// URL, and the test speaks HTTPS to it, trusting tlsPool.
+	tlsCert, tlsKey string
+	tlsPool         *x509.CertPool
 	// httpsBase makes the configured base URL https://gatehouse.test (as
 	// behind a TLS-terminating proxy); the test still talks plain HTTP to
 	// the listener.
@@ -312,6 +322,10 @@ type acctOpts struct {
 	// purpose (a refused cross-origin request); any other WARN, any ERROR
 	// and any panic fail the test.
 	allowWarn []string
+	// dbURL and mail, when set, are the database and SMTP server to use
+	// instead of new ones: several instances share them.
+	dbURL string
+	mail  *acctMailbox
 }
 
 const acctHTTPSBase = "https://gatehouse.test"
@@ -323,10 +337,16 @@ func acctStart(t *testing.T, dialect string, o acctOpts) *acctEnv {
 	if testing.Short() {
 		t.Skip("end-to-end test; skipped with -short")
 	}
-	mb := acctStartSMTP(t)
+	mb := o.mail
+	if mb == nil {
+		mb = acctStartSMTP(t)
+	}
 	dataDir := t.TempDir()
 	dbURL := "sqlite:" + filepath.Join(dataDir, "gatehouse.db")
-	if dialect == "postgres" {
+	switch {
+	case o.dbURL != "":
+		dbURL = o.dbURL
+	case dialect == "postgres":
 		dbURL = dbtest.PostgresURL(t)
 	}
 	env := &acctEnv{
@@ -353,6 +373,14 @@ func acctStart(t *testing.T, dialect string, o acctOpts) *acctEnv {
 	if o.publicBase != "" {
 		public = o.publicBase
 		env.cookie = "__Host-gatehouse_session"
+	}
+	if o.tlsCert != "" {
+		if o.publicBase == "" {
+			public = "https://localhost:" + port
+		}
+		env.cookie = "__Host-gatehouse_session"
+		env.tlsPool = o.tlsPool
+		o.extra = append([]string{"--tls-cert", o.tlsCert, "--tls-key", o.tlsKey}, o.extra...)
 	}
 	// The scenarios sign in from many parallel subtests at once, on a
 	// machine often loaded by other work: with the default hash budget and
@@ -417,6 +445,12 @@ func acctStart(t *testing.T, dialect string, o acctOpts) *acctEnv {
 		t.Fatalf("server runs at %s, want the configured %s", env.base, public)
 	}
 	env.URL = "http://" + listen
+	if o.tlsCert != "" {
+		// The listener itself, over TLS (the certificate names 127.0.0.1).
+		env.URL = "https://" + listen
+		env.client = &http.Client{Timeout: 2 * time.Minute,
+			Transport: &http.Transport{Proxy: nil, DisableCompression: true, TLSClientConfig: &tls.Config{RootCAs: o.tlsPool}}}
+	}
 	return env
 }
 
@@ -677,7 +711,7 @@ func (e *acctEnv) browser(ua string) *acctBrowser {
 	b.c = &http.Client{
 		Jar:       b.jar,
 		Timeout:   time.Minute,
-		Transport: &http.Transport{Proxy: nil, DisableCompression: true},
+		Transport: &http.Transport{Proxy: nil, DisableCompression: true, TLSClientConfig: &tls.Config{RootCAs: e.tlsPool}},
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse
 		},

@@ -37,6 +37,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-index/gatehouse/internal/blob/s3test"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
 	"github.com/gatehouse-index/gatehouse/internal/token"
@@ -50,6 +51,7 @@ const e2eCmdTimeout = 3 * time.Minute
 
 func TestMain(m *testing.M) {
 	code := m.Run()
+	s3test.Stop()
 	if e2eFix.dir != "" {
 		os.RemoveAll(e2eFix.dir)
 	}
@@ -476,6 +478,9 @@ type e2eServer struct {
 	dataDir string
 	dbURL   string
 	log     *e2eLog
+	// client, if set, is how the test speaks to a server that serves
+	// HTTPS itself; nil: e2eClient.
+	client *http.Client
 
 	dbOnce sync.Once
 	db     *db.DB
@@ -549,16 +554,21 @@ type e2eLog struct {
 	buf   bytes.Buffer
 	ready chan string
 	sent  bool
+	wake  chan struct{} // a write happened (see waitFor)
 }
 
 var e2eRunningRE = regexp.MustCompile(`msg="Gatehouse is running" url=(\S+)`)
 
-func newE2ELog() *e2eLog { return &e2eLog{ready: make(chan string, 1)} }
+func newE2ELog() *e2eLog { return &e2eLog{ready: make(chan string, 1), wake: make(chan struct{}, 1)} }
 
 func (l *e2eLog) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.buf.Write(p)
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 	if !l.sent {
 		if m := e2eRunningRE.FindSubmatch(l.buf.Bytes()); m != nil {
 			l.sent = true
@@ -572,6 +582,46 @@ func (l *e2eLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// waitFor waits until the log has a line matching re after its first from
+// bytes, and returns that line; it fails t after a minute. One waiter at a
+// time.
+func (l *e2eLog) waitFor(t *testing.T, from int, re *regexp.Regexp) string {
+	t.Helper()
+	line, err := l.await(from, re, nil)
+	if err != nil {
+		t.Fatalf("%v; the log:\n%s", err, l.String())
+	}
+	return line
+}
+
+// await is waitFor for a process that may exit first: it gives up when
+// exited delivers (nil: never), or after a minute.
+func (l *e2eLog) await(from int, re *regexp.Regexp, exited <-chan error) (string, error) {
+	deadline := time.After(time.Minute)
+	for {
+		l.mu.Lock()
+		m := re.Find(l.buf.Bytes()[from:])
+		l.mu.Unlock()
+		if m != nil {
+			return string(m), nil
+		}
+		select {
+		case <-l.wake:
+		case err := <-exited:
+			return "", fmt.Errorf("the process exited (%v) before logging a line matching %q", err, re)
+		case <-deadline:
+			return "", fmt.Errorf("no line matching %q after a minute", re)
+		}
+	}
+}
+
+// len is how much has been logged so far (a from for waitFor).
+func (l *e2eLog) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Len()
 }
 
 // admin runs a gatehouse command against the server's data dir and
@@ -721,6 +771,15 @@ var e2eClient = &http.Client{
 	Transport: &http.Transport{Proxy: nil, DisableCompression: true},
 }
 
+// http is the client for this server: e2eClient, or one that trusts the
+// certificate of a server serving HTTPS itself.
+func (s *e2eServer) http() *http.Client {
+	if s.client != nil {
+		return s.client
+	}
+	return e2eClient
+}
+
 // e2ePart is one part of a multipart upload body.
 type e2ePart struct {
 	field    string
@@ -849,7 +908,7 @@ func (s *e2eServer) upload(t *testing.T, tok string, f e2eForm) e2eReply {
 	if tok != "" {
 		req.SetBasicAuth("__token__", tok)
 	}
-	resp, err := e2eClient.Do(req)
+	resp, err := s.http().Do(req)
 	if err != nil {
 		t.Fatalf("POST /legacy/: %v", err)
 	}
@@ -878,7 +937,7 @@ func (s *e2eServer) simpleJSON(t *testing.T, project string) (files []e2eSimpleF
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, s.URL+"/simple/"+project+"/", nil)
 	req.Header.Set("Accept", "application/vnd.pypi.simple.v1+json")
-	resp, err := e2eClient.Do(req)
+	resp, err := s.http().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -899,7 +958,7 @@ func (s *e2eServer) simpleJSON(t *testing.T, project string) (files []e2eSimpleF
 // getJSON fetches a JSON document.
 func (s *e2eServer) getJSON(t *testing.T, path string, v any) {
 	t.Helper()
-	resp, err := e2eClient.Get(s.URL + path)
+	resp, err := s.http().Get(s.URL + path)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,6 +58,14 @@ func TestE2EProjectScreenshots(t *testing.T) {
 	bob := mfaNewUser(t, env, "bob", true, false)
 	env.exec(t, `INSERT INTO roles (project_id, user_id, role) SELECT id, $1, 'Maintainer' FROM projects WHERE normalized_name = 'demo-tool'`, bob.id)
 	env.exec(t, `UPDATE users SET is_admin = TRUE WHERE id = $1`, alice.id)
+	env.token(t, "bob", "bob's laptop") // listed on the settings page: it can upload to demo-tool
+	// A trusted publisher with no environment, for the publishing page and
+	// its offer (the hardening email's link) to limit it to one. GitLab:
+	// adding one calls no other site.
+	r = b.post(t, "/manage/project/demo-tool/settings/publishing/", url.Values{"provider": {"gitlab"}, "namespace": {"acme"},
+		"project": {"demo-tool"}, "workflow_filepath": {".gitlab-ci.yml"}})
+	acctWantRedirect(t, r, "/manage/project/demo-tool/settings/publishing/")
+	publisherID := env.queryString(t, `SELECT CAST(publisher_id AS TEXT) FROM project_publishers`)
 
 	root, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -129,7 +137,9 @@ func TestE2EProjectScreenshots(t *testing.T) {
 		phone             bool
 	}{
 		{"projects.png", "/manage/projects/", "table.list", []string{"Your projects", "Demo-Tool", "Owner"}, true},
-		{"project-settings.png", "/manage/project/demo-tool/settings/", "#delete-h", []string{"About this project", "Archive project", "Delete project"}, true},
+		{"project-settings.png", "/manage/project/demo-tool/settings/", "#delete-h", []string{"About this project", "API tokens that can upload", "bob's laptop", "Archive project", "Delete project"}, true},
+		{"project-publishing.png", "/manage/project/demo-tool/settings/publishing/?constrain_publisher_id=" + publisherID + "&constrain_environment=pypi", "#constrain-h",
+			[]string{"Limit a publisher to an environment", "GitLab: acme/demo-tool, CI file .gitlab-ci.yml", "Trusted publishing only"}, true},
 		{"project-releases.png", "/manage/project/demo-tool/releases/", "table.list", []string{"2.0", "breaks on Windows"}, false},
 		{"project-release.png", "/manage/project/demo-tool/release/2.0/", "#yank-h", []string{"Yank release", "Delete release", "Delete this file…"}, true},
 		{"project-history.png", "/manage/project/demo-tool/history/", "table.list", []string{"Release 1.1 yanked by alice: breaks on Windows"}, false},

@@ -151,5 +151,54 @@ func e2eProjectScenario(t *testing.T, dialect string, tools e2eToolSet) {
 			"File "+filepath.Base(files[0])+" deleted by alice", "Release 2.0 yanked by alice: crashes on import",
 			"Release 1.0 created by alice", "Project created by alice")
 	})
+
+	// Issue 7: a user without 2FA is sent to set it up by every management
+	// action (each route routes.go guards with manage, read from its
+	// source), changes nothing, and can still browse and pip install.
+	t.Run("no 2FA: every management action sends to setup, browsing and pip work", func(t *testing.T) {
+		nina := mfaNewUser(t, env, "nina", true, false)
+		env.exec(t, `INSERT INTO roles (project_id, user_id, role) SELECT id, $1, 'Owner' FROM projects WHERE normalized_name = 'yankdemo'`, nina.id)
+		nb := env.browser(acctSafari)
+		nb.mustLogin(t, nina.name, nina.pw)
+		before, beforeUsers := env.snapshot(t), secState(t, env, nina.id, alice.id)
+		src, err := os.ReadFile("../../internal/web/routes.go")
+		if err != nil {
+			t.Fatal(err)
+		}
+		walked := 0
+		for _, line := range strings.Split(string(src), "\n") {
+			m := acctRouteRE.FindStringSubmatch(line)
+			if m == nil || !strings.Contains(line, "s.manage(") {
+				continue
+			}
+			p := strings.NewReplacer("{$}", "", "{project}", "yankdemo", "{version}", "1.0").Replace(m[2])
+			form := url.Values{"confirm_project_name": {"yankdemo"}, "confirm_yank_version": {"1.0"}, "description": {"x"}, "scope": {"user"},
+				"username": {"alice"}, "role_name": {"Owner"}, "provider": {"google"}, "email": {"ci@p.iam.gserviceaccount.com"}, "project_name": {"nina-new"}}
+			var r *acctResp
+			if m[1] == "POST" {
+				r = nb.post(t, p, form)
+			} else {
+				r = nb.get(t, p)
+			}
+			if r.Code != 303 || !strings.HasPrefix(r.loc(), "/manage/account/two-factor/") {
+				t.Errorf("%s %s without 2FA: got %d to %q, want the two-factor setup page", m[1], p, r.Code, r.loc())
+			}
+			walked++
+		}
+		if walked < 30 {
+			t.Fatalf("walked %d management routes; the route reader no longer finds them", walked)
+		}
+		acctWant(t, nb.follow(t, nb.get(t, "/manage/projects/")), 200, "Two-factor authentication must be enabled on your account to perform this action.")
+		e2eSameState(t, before, env.snapshot(t))
+		if after := secState(t, env, nina.id, alice.id); after != beforeUsers {
+			t.Errorf("management requests without 2FA changed the database:\nbefore:\n%s\nafter:\n%s", beforeUsers, after)
+		}
+		acctWant(t, nb.get(t, "/"), 200)
+		acctWant(t, nb.get(t, "/project/yankdemo/"), 200, "yankdemo")
+		install(t, "yankdemo==2.0")
+		if got := installed(t); got != "2.0" {
+			t.Errorf("pip installed %s, want 2.0", got)
+		}
+	})
 	acctNoSecretsLeaked(t, env)
 }

@@ -1,8 +1,9 @@
 package main
 
 // Trusted publishing end to end: what pypa/gh-action-pypi-publish does in a
-// GitHub Actions job, against the real server behind a TLS terminator (the
-// action and uv build https://<host>/_/oidc/… with the scheme hard-coded):
+// GitHub Actions job, against the real server serving HTTPS on its own
+// listener (--tls-cert; the action and uv build https://<host>/_/oidc/… with
+// the scheme hard-coded):
 // fetch the audience, get an ID token from the job's token endpoint
 // (ACTIONS_ID_TOKEN_REQUEST_URL, here served by the local issuer that
 // stands in for GitHub), mint, upload with Debian's twine, install with
@@ -26,7 +27,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -47,8 +47,10 @@ func TestE2ETrustedPublishing(t *testing.T) {
 // signed for localhost and 127.0.0.1.
 type tpTLS struct {
 	caFile string
-	cert   tls.Certificate
 	pool   *x509.CertPool
+	// certFile and keyFile hold the certificate chain and its key as PEM,
+	// for Gatehouse's --tls-cert and --tls-key.
+	certFile, keyFile string
 }
 
 func tpNewTLS(t *testing.T) tpTLS {
@@ -83,7 +85,20 @@ func tpNewTLS(t *testing.T) tpTLS {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	return tpTLS{caFile: caFile, cert: tls.Certificate{Certificate: [][]byte{leafDER, caDER}, PrivateKey: key}, pool: pool}
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	chain := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: leafDER}), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})...)
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certFile, chain, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return tpTLS{caFile: caFile, pool: pool, certFile: certFile, keyFile: keyFile}
 }
 
 // tpExchangeScript makes the action's HTTP calls with Python's requests,
@@ -123,15 +138,6 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	tools := e2eTools(t)
 	certs := tpNewTLS(t)
 
-	// The TLS terminator's address comes first: it is the public base URL.
-	pl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, port, _ := net.SplitHostPort(pl.Addr().String())
-	domain := "localhost:" + port
-	public := "https://" + domain
-
 	issuer := oidctest.New(t)
 	ghAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/users/octo" {
@@ -143,16 +149,16 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	}))
 	t.Cleanup(ghAPI.Close)
 
-	env := acctStart(t, dialect, acctOpts{publicBase: public,
+	// Gatehouse serves HTTPS itself (--tls-cert), as a deployment
+	// without a proxy does: the exchange runs against what users run.
+	env := acctStart(t, dialect, acctOpts{tlsCert: certs.certFile, tlsKey: certs.keyFile, tlsPool: certs.pool,
 		extra:     []string{"--oidc-github-issuer", issuer.URL, "--github-api-url", ghAPI.URL, "--oidc-fetch-timeout", "2s"},
 		allowWarn: []string{"trusted publishing issuer unavailable"}})
-	backend, _ := url.Parse(env.URL)
-	proxy := httptest.NewUnstartedServer(httputil.NewSingleHostReverseProxy(backend))
-	proxy.Listener.Close()
-	proxy.Listener = pl
-	proxy.TLS = &tls.Config{Certificates: []tls.Certificate{certs.cert}}
-	proxy.StartTLS()
-	t.Cleanup(proxy.Close)
+	public := env.base
+	domain := strings.TrimPrefix(public, "https://")
+	if !strings.HasPrefix(public, "https://localhost:") {
+		t.Fatalf("the server's base URL is %s, want https://localhost:PORT", public)
+	}
 	https := &http.Client{Timeout: time.Minute, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certs.pool}, Proxy: nil}}
 
 	// The audience, as the action reads it.
@@ -201,6 +207,44 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 		t.Fatalf("issuer down: %d %+v, want 503 issuer-unavailable naming the issuer", code, refusal)
 	}
 	issuer.SetDown(false)
+	// A key set that cannot be reached (discovery names a closed port), and
+	// an issuer that accepts connections and never answers: the same 503,
+	// within the fetch timeout. The stalled issuer is released only after
+	// the answer has come, so the answer cannot have waited for it.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer.SetJWKSURI("http://" + l.Addr().String() + "/jwks")
+	l.Close()
+	code, refusal = tpMint(t, https, public+"/_/oidc/mint-token", `{"token": "`+freshJWT()+`"}`, "application/json")
+	if code != http.StatusServiceUnavailable || refusal.code() != "issuer-unavailable" {
+		t.Fatalf("key set unreachable: %d %+v, want 503 issuer-unavailable", code, refusal)
+	}
+	issuer.SetJWKSURI("")
+	issuer.Stall()
+	type answer struct {
+		status int
+		body   []byte
+		err    error
+	}
+	stalled := make(chan answer, 1)
+	stalledJWT := freshJWT()
+	go func() { // no t.Fatal here: this is not the test's goroutine
+		resp, err := https.Post(public+"/_/oidc/mint-token", "application/json", strings.NewReader(`{"token": "`+stalledJWT+`"}`))
+		if err != nil {
+			stalled <- answer{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		stalled <- answer{status: resp.StatusCode, body: b, err: err}
+	}()
+	a := <-stalled
+	issuer.Release()
+	if a.err != nil || a.status != http.StatusServiceUnavailable || !strings.Contains(string(a.body), `"code":"issuer-unavailable"`) {
+		t.Fatalf("stalled issuer: %d %s %v, want 503 issuer-unavailable", a.status, a.body, a.err)
+	}
 
 	// Bad requests: 422 with Warehouse's shape, nothing minted.
 	for _, c := range []struct{ body, ctype, wantCode, wantDesc string }{
@@ -215,8 +259,8 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 			t.Errorf("mint %.40q: %d %+v, want 422 %s %q", c.body, code, refusal, c.wantCode, c.wantDesc)
 		}
 	}
-	if n := env.queryInt(t, `SELECT count(*) FROM oidc_tokens`) + env.queryInt(t, `SELECT count(*) FROM projects`); n != 0 {
-		t.Fatalf("bad requests left %d tokens and projects", n)
+	if n := env.queryInt(t, `SELECT count(*) FROM oidc_tokens`) + env.queryInt(t, `SELECT count(*) FROM oidc_jtis`) + env.queryInt(t, `SELECT count(*) FROM projects`); n != 0 {
+		t.Fatalf("bad requests and an unavailable issuer left %d tokens, jti records and projects", n)
 	}
 
 	// The action's exchange, then twine. The pending publisher creates
@@ -280,8 +324,9 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	}
 
 	// uv publish --trusted-publishing always: the same three requests,
-	// made as uv makes them (the mint body without a Content-Type), then
-	// the upload with __token__ basic auth.
+	// made as uv makes them (crates/uv-publish/src/trusted_publishing/pypi.rs:
+	// https://<authority>/_/oidc/…, the mint body as JSON), the upload with
+	// __token__ basic auth, then the token burned at /_/oidc/burn-token.
 	var uvAud struct{ Audience string }
 	tpGetJSON(t, https, "https://"+domain+"/_/oidc/audience", &uvAud)
 	u, _ := url.Parse(requestURL)
@@ -297,7 +342,7 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	var oidcTok struct{ Value string }
 	json.NewDecoder(resp.Body).Decode(&oidcTok)
 	resp.Body.Close()
-	code, mintResp := tpMint(t, https, "https://"+domain+"/_/oidc/mint-token", `{"token":"`+oidcTok.Value+`"}`, "")
+	code, mintResp := tpMint(t, https, "https://"+domain+"/_/oidc/mint-token", `{"token":"`+oidcTok.Value+`"}`, "application/json")
 	if code != http.StatusOK || !mintResp.Success || !strings.HasPrefix(mintResp.Token, "pypi-") || mintResp.Expires-time.Now().Unix() > 900 {
 		t.Fatalf("uv's mint: %d %+v", code, mintResp)
 	}
@@ -314,13 +359,81 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("upload with uv's minted token: %s", resp.Status)
 	}
+	req, _ = http.NewRequest(http.MethodPost, "https://"+domain+"/_/oidc/burn-token", strings.NewReader(`{"token":"`+mintResp.Token+`"}`))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = https.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("uv's burn-token: %s, want 202", resp.Status)
+	}
+	burned := env.upload(t, mintResp.Token, e2eWheelForm("tp-demo", "1.1.1", e2eWheelName("tp-demo", "1.1.1"), e2eWheel(t, "tp-demo", "1.1.1", e2eMetadata("tp-demo", "1.1.1"))))
+	if burned.code != http.StatusForbidden {
+		t.Fatalf("upload with the burned token: %d %q, want 403", burned.code, burned.status)
+	}
 
-	// The legacy alias mints too.
-	code, mintResp = tpMint(t, https, public+"/_/oidc/github/mint-token", `{"token": "`+freshJWT()+`"}`, "application/json")
+	// The legacy alias mints too; older uv sent the body without a
+	// Content-Type, which is not needed.
+	code, mintResp = tpMint(t, https, public+"/_/oidc/github/mint-token", `{"token": "`+freshJWT()+`"}`, "")
 	if code != http.StatusOK || !mintResp.Success {
 		t.Fatalf("legacy alias: %d %+v", code, mintResp)
 	}
 	env.secrets.add("alias minted token", mintResp.Token)
+
+	// Environment hardening: a second publisher, with no environment, used
+	// by a job that runs in one. Alice gets one email, follows its link and
+	// limits the publisher to that environment; a job outside it is then
+	// refused.
+	r = alice.post(t, "/manage/project/tp-demo/settings/publishing/", url.Values{"provider": {"github"}, "owner": {"octo"},
+		"repository": {"widget"}, "workflow": {"nightly.yml"}})
+	acctWantRedirect(t, r, "/manage/project/tp-demo/settings/publishing/")
+	env.mail.take(t, "alice@example.com", "Trusted publisher added to tp-demo")
+	nightly := func(environment string) string {
+		c := oidctest.GitHub(domain, "octo/widget", "1001", "nightly.yml", time.Now())
+		if environment != "" {
+			c["environment"] = environment
+		}
+		return issuer.Sign(c)
+	}
+	for range 2 {
+		code, mintResp = tpMint(t, https, public+"/_/oidc/mint-token", `{"token": "`+nightly("release")+`"}`, "application/json")
+		if code != http.StatusOK {
+			t.Fatalf("nightly mint: %d %+v", code, mintResp)
+		}
+		env.secrets.add("nightly minted token", mintResp.Token)
+	}
+	hint := env.mail.take(t, "alice@example.com", "Trusted Publisher for project tp-demo can be made more secure")
+	var constrain *url.URL
+	for _, l := range hint.links() {
+		if u, err := url.Parse(l); err == nil && u.Query().Get("constrain_publisher_id") != "" {
+			constrain = u
+		}
+	}
+	if constrain == nil || constrain.Query().Get("constrain_environment") != "release" {
+		t.Fatalf("the hardening email has no link to limit the publisher to release:\n%s", hint.Text)
+	}
+	acctWant(t, alice.get(t, constrain.RequestURI()), http.StatusOK, "Limit a publisher to an environment", "GitHub: octo/widget, workflow nightly.yml")
+	r = alice.post(t, "/manage/project/tp-demo/settings/publishing/constrain/",
+		url.Values{"publisher_id": {constrain.Query().Get("constrain_publisher_id")}, "environment": {"release"}})
+	acctWantRedirect(t, r, "/manage/project/tp-demo/settings/publishing/")
+	acctWant(t, alice.follow(t, r), http.StatusOK, "GitHub: octo/widget, workflow nightly.yml, environment release")
+	env.mail.take(t, "alice@example.com", "Trusted publisher removed from tp-demo")
+	code, refusal = tpMint(t, https, public+"/_/oidc/mint-token", `{"token": "`+nightly("")+`"}`, "application/json")
+	if code != http.StatusUnprocessableEntity || refusal.code() != "invalid-publisher" {
+		t.Fatalf("a job outside the environment after the change: %d %+v, want 422 invalid-publisher", code, refusal)
+	}
+	env.mail.take(t, "alice@example.com", "Trusted publisher added to tp-demo") // the limited one
+	if n := env.queryInt(t, `SELECT count(*) FROM outbox WHERE template = 'environment-ignored-in-trusted-publisher'`); n != 1 {
+		t.Errorf("%d hardening emails queued for two jobs, want 1", n)
+	}
+
+	// A long-lived API token uploading to a project with a publisher: the
+	// owners are told.
+	apiToken := env.token(t, "alice", "laptop")
+	env.mustUpload(t, apiToken, e2eWheelForm("tp-demo", "1.1.2", e2eWheelName("tp-demo", "1.1.2"), e2eWheel(t, "tp-demo", "1.1.2", e2eMetadata("tp-demo", "1.1.2"))))
+	env.mail.take(t, "alice@example.com", "API token used to upload to project tp-demo despite Trusted Publishing enabled")
 
 	// Trusted publishing only: alice turns it on; her long-lived API token
 	// is then refused with a message naming the publisher.
@@ -329,7 +442,6 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	r = alice.post(t, "/manage/project/tp-demo/settings/publishing/only/", url.Values{"only": {"on"}})
 	acctWantRedirect(t, r, "/manage/project/tp-demo/settings/publishing/")
 	acctWant(t, alice.follow(t, r), http.StatusOK, "Trusted publishing only is on")
-	apiToken := env.token(t, "alice", "laptop")
 	reply := env.upload(t, apiToken, e2eWheelForm("tp-demo", "1.2", e2eWheelName("tp-demo", "1.2"), e2eWheel(t, "tp-demo", "1.2", e2eMetadata("tp-demo", "1.2"))))
 	if reply.code != http.StatusForbidden || !strings.Contains(reply.status, "accepts uploads only from its trusted publishers") || !strings.Contains(reply.status, "GitHub: octo/widget") {
 		t.Fatalf("API token upload with trusted publishing only: %q", reply.status)

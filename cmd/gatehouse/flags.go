@@ -37,22 +37,63 @@ var locationFlags = []string{"data-dir", "database-url", "secret-key-file", "sec
 // loadConfig parses the shared server settings plus the command's own flags
 // (extra). name is the command as typed after "gatehouse", e.g. "user create".
 func loadConfig(e env, name, usage string, args []string, extra func(fs *flag.FlagSet)) (*settings, error) {
+	cfg, _, err := loadConfigArg(e, name, usage, args, "", extra)
+	return cfg, err
+}
+
+// loadConfigArg is loadConfig for a command that takes one argument
+// besides its flags (backup DEST, restore SRC), before, after or between
+// them; what names it for the message when it is missing ("" for a
+// command that takes none).
+func loadConfigArg(e env, name, usage string, args []string, what string, extra func(fs *flag.FlagSet)) (*settings, string, error) {
 	fs := flag.NewFlagSet("gatehouse "+name, flag.ContinueOnError)
 	build := config.ServeFlags(fs, e.getenv)
 	if extra != nil {
 		extra(fs)
 	}
+	var arg string
+	if what != "" {
+		// The flag package stops at the first argument that is not a
+		// flag: set it aside and go on with the flags after it.
+		// parseFlags then parses the flags alone again, and reports any
+		// mistake in them.
+		fs.SetOutput(io.Discard)
+		fs.Usage = func() {}
+		var flags, extraArgs []string
+		for rest := args; len(rest) > 0; {
+			if err := fs.Parse(rest); err != nil {
+				flags = append(flags, rest...)
+				break
+			}
+			flags = append(flags, rest[:len(rest)-fs.NArg()]...)
+			if fs.NArg() == 0 {
+				break
+			}
+			extraArgs = append(extraArgs, fs.Arg(0))
+			rest = fs.Args()[1:]
+		}
+		if len(extraArgs) > 1 {
+			return nil, "", usageErr(name, "Unexpected argument %q: give one %s", extraArgs[1], what)
+		}
+		if len(extraArgs) == 1 {
+			arg = extraArgs[0]
+		}
+		args = flags
+	}
 	// serve has no flags of its own: its help is the list of settings.
 	if err := parseFlags(fs, e, name, args, usage, name == "serve"); err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if what != "" && arg == "" {
+		return nil, "", usageErr(name, "No %s given", what)
 	}
 	cfg, err := build()
 	if err != nil {
-		return nil, usageErr(name, "%s", err)
+		return nil, "", usageErr(name, "%s", err)
 	}
 	s := &settings{Config: cfg, given: map[string]bool{}, getenv: e.getenv}
 	fs.Visit(func(f *flag.Flag) { s.given[f.Name] = true })
-	return s, nil
+	return s, arg, nil
 }
 
 // parseFlags parses args. --help prints the command's help on stdout and

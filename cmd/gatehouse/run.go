@@ -30,6 +30,10 @@ func commands() []command {
 		{"migrate", "set up a new index (--create), or apply database migrations, and exit", migrate},
 		{"user", "manage users: user create, user list", userCmd},
 		{"token", "manage API tokens: token create, token list, token delete", tokenCmd},
+		{"storage", "move the package files between stores: storage copy --from … --to …", storageCmd},
+		{"sweep", "remove files that interrupted uploads left behind (also done at every start)", sweep},
+		{"backup", "write a consistent backup of the running index to a directory", backupCmd},
+		{"restore", "restore a backup into a new index", restoreCmd},
 		{"version", "print the version and the source revision it was built from", versionCmd},
 	}
 }

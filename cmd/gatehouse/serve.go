@@ -11,19 +11,22 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/audit"
-	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/config"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/login"
 	"github.com/gatehouse-index/gatehouse/internal/mail"
+	"github.com/gatehouse-index/gatehouse/internal/metrics"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
+	"github.com/gatehouse-index/gatehouse/internal/org"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 	"github.com/gatehouse-index/gatehouse/internal/throttle"
@@ -49,7 +52,7 @@ type app struct {
 	mfa      *mfa.Service
 
 	// serve only (openServer)
-	blobs    *blob.FS
+	blobs    fileStore // the files directory or an S3 bucket (storage.go)
 	projects *project.Service
 	sessions *session.Manager
 	webauthn *mfa.WebAuthn
@@ -199,15 +202,11 @@ func services(cfg *settings, log *slog.Logger, d *db.DB) (*app, error) {
 
 // openServer adds what only the server needs: the package files, projects,
 // sessions and WebAuthn.
-func (a *app) openServer(log *slog.Logger) error {
+func (a *app) openServer(ctx context.Context, log *slog.Logger) error {
 	cfg := a.cfg
-	blobs, err := blob.NewFS(cfg.FilesDir)
+	blobs, err := openStore(ctx, cfg, storageLocation(cfg))
 	if err != nil {
-		if e := explainSystem(err); e != nil {
-			return e
-		}
-		return fail(err, "Gatehouse could not open the package files directory "+abs(cfg.FilesDir)+": "+err.Error(),
-			"Check --files-dir (or GATEHOUSE_FILES_DIR) and --data-dir.")
+		return err
 	}
 	a.blobs = blobs
 	a.projects = project.NewService(a.db, blobs, project.Options{
@@ -263,14 +262,34 @@ func serve(ctx context.Context, e env, args []string) error {
 	}
 	log := newLogger(cfg, e)
 
+	// The certificate before the port: a server that cannot serve HTTPS
+	// must not take the address.
+	var certs *certReloader
+	if cfg.TLS() {
+		if certs, err = newCertReloader(cfg.TLSCert, cfg.TLSKey); err != nil {
+			return fail(err, "Gatehouse could not load the TLS certificate and key: "+err.Error(),
+				"Check --tls-cert and --tls-key (or GATEHOUSE_TLS_CERT and GATEHOUSE_TLS_KEY): two PEM files, the certificate chain (leaf first) and its private key, readable by this user.")
+		}
+	}
+
 	// Listen first: with port 0 (tests) the base URL comes from the real port.
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return explainListen(cfg.Listen, err)
+		return explainListen(cfg.Listen, "--listen (or GATEHOUSE_LISTEN)", err)
 	}
 	defer ln.Close()
+	var mln net.Listener
+	if cfg.MetricsListen != "" {
+		if mln, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return explainListen(cfg.MetricsListen, "--metrics-listen (or GATEHOUSE_METRICS_LISTEN)", err)
+		}
+		defer mln.Close()
+	}
 	if _, port, _ := net.SplitHostPort(cfg.Listen); port == "0" && cfg.origin("base-url", "GATEHOUSE_BASE_URL") == "the default" {
 		cfg.BaseURL = config.DefaultBaseURL(ln.Addr().String())
+		if cfg.TLS() {
+			cfg.BaseURL = "https://" + strings.TrimPrefix(cfg.BaseURL, "http://")
+		}
 		if cfg.origin("oidc-audience", "GATEHOUSE_OIDC_AUDIENCE") == "the default" {
 			u, _ := url.Parse(cfg.BaseURL)
 			cfg.OIDCAudience = u.Host
@@ -285,14 +304,10 @@ func serve(ctx context.Context, e env, args []string) error {
 	// The password hashes get processors of their own, so that the Go
 	// scheduler never runs a hash ahead of the requests on theirs.
 	defer workpool.ReserveProcs(a.hashes.Workers())()
-	if err := a.openServer(log); err != nil {
+	if err := a.openServer(ctx, log); err != nil {
 		return err
 	}
-	if n, err := a.blobs.Sweep(time.Hour); err != nil {
-		log.Warn("sweeping temp files failed", "err", err)
-	} else if n > 0 {
-		log.Info("removed temp files left by an earlier crash", "count", n)
-	}
+	started := time.Now()
 
 	var sender mail.Sender
 	if cfg.SMTPURL != "" {
@@ -305,7 +320,14 @@ func serve(ctx context.Context, e env, args []string) error {
 			"Check --smtp-url (or GATEHOUSE_SMTP_URL), or --mail-dir when no SMTP server is set.")
 	}
 	worker := mail.NewWorker(a.db, sender, mail.WorkerOptions{From: cfg.MailFrom, Log: log})
+	var m *metrics.Metrics
+	if mln != nil {
+		m = metrics.New()
+	}
 
+	orgs := org.New(org.Options{DB: a.db, Projects: a.projects, Notifier: a.notifier, Links: web.EmailLinks(cfg.BaseURL),
+		BaseURL: cfg.BaseURL, NeedApproval: cfg.OrganizationApproval == "required", Log: log, PublisherNames: a.tp.PublisherNames,
+		Issuers: a.tp})
 	srv, err := web.NewServer(web.Deps{
 		Projects:   a.projects,
 		Tokens:     a.tokens,
@@ -315,8 +337,10 @@ func serve(ctx context.Context, e env, args []string) error {
 		MFA:        a.mfa,
 		WebAuthn:   a.webauthn,
 		TrustedPub: a.tp,
+		Orgs:       orgs,
+		ReadAccess: cfg.ReadAccess,
 		Login: login.NewService(login.Options{DB: a.db, Accounts: a.accounts, MFA: a.mfa, WebAuthn: a.webauthn,
-			Sessions: a.sessions}),
+			Sessions: a.sessions, ConfirmEveryLogin: orgs.ConfirmEveryLogin}),
 		MailKick:       worker.Kick,
 		TrustedProxies: cfg.ProxyCIDRs(),
 		Log:            log,
@@ -326,9 +350,18 @@ func serve(ctx context.Context, e env, args []string) error {
 		UploadMinRate:    cfg.UploadMinRate,
 		UploadRateWindow: cfg.UploadRateWindow,
 		PageCacheSize:    cfg.PageCacheSize,
+		DownloadRedirect: downloadRedirect(cfg),
+
+		Metrics: m,
+		Ready:   a.ready,
 	})
 	if err != nil {
 		return err
+	}
+	if m != nil {
+		if err := watch(m, a, srv, worker); err != nil {
+			return err
+		}
 	}
 	if benchHook != nil {
 		benchHook(srv, log)
@@ -337,8 +370,34 @@ func serve(ctx context.Context, e env, args []string) error {
 	defer stopWatch()
 	go srv.WatchChanges(watchCtx, cfg.CachePoll)
 	go worker.Run(watchCtx)
-	go sweep(watchCtx, a.db, a.sessions, log)
+	go sweepTables(watchCtx, a.db, a.sessions, log)
+	// The temp-file sweep walks the whole file store (or the bucket's
+	// unfinished uploads): it runs beside the server, not before it, so
+	// that start-up does no work that grows with the index (P9). On a
+	// directory it also registers this process as a writer (a shared flock
+	// on the store) and removes the temp files of dead writers; files this
+	// process writes after started are kept.
+	swept := make(chan struct{})
+	var stopWriting func()
+	// Stop it, then wait for it, before a.Close closes the store.
+	defer func() {
+		stopWatch()
+		<-swept
+		if stopWriting != nil {
+			stopWriting()
+		}
+	}()
+	go func() {
+		defer close(swept)
+		stopWriting = sweepTemps(watchCtx, a.blobs, started, log)
+	}()
 	go sweepTrustedPublishing(watchCtx, a.tp, log)
+	// Files written by uploads that a crash stopped before they were
+	// listed. In the background: start-up must not wait on a walk of every
+	// file, and the sweep is safe beside uploads (project/blobrefs.go).
+	var sweeping sync.WaitGroup
+	defer func() { stopWatch(); sweeping.Wait() }() // before the database and the files close
+	sweeping.Go(func() { sweepOrphans(watchCtx, a.projects, started, log) })
 
 	// ReadTimeout bounds reading a request, headers and body: page forms
 	// are small. The web layer lifts it once a body is in, so slow handlers
@@ -353,11 +412,26 @@ func serve(ctx context.Context, e env, args []string) error {
 		ReadTimeout:       cfg.ReadTimeout,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog:          serverErrorLog(log),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- hs.Serve(ln) }()
-	log.Info("Gatehouse is running", "url", cfg.BaseURL+"/", "database", a.db.Dialect, "data_dir", abs(cfg.DataDir))
+	errc := make(chan error, 2)
+	if certs != nil {
+		hs.TLSConfig = certs.tlsConfig()
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go certs.reloadOnSignal(hup, watchCtx.Done(), log)
+		go func() { errc <- hs.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- hs.Serve(ln) }()
+	}
+	var ms *http.Server
+	if mln != nil {
+		ms = metricsServer(m, log)
+		go func() { errc <- ms.Serve(mln) }()
+		log.Info("serving metrics", "url", "http://"+mln.Addr().String()+"/metrics")
+	}
+	log.Info("Gatehouse is running", "url", cfg.BaseURL+"/", "tls", certs != nil, "database", a.db.Dialect, "data_dir", abs(cfg.DataDir), "files", storageName(cfg))
 
 	select {
 	case err := <-errc:
@@ -367,16 +441,32 @@ func serve(ctx context.Context, e env, args []string) error {
 	log.Info("shutting down", "grace", cfg.ShutdownGrace)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
 	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if ms != nil {
+		ms.Close() // a scrape can be cut: the next one sees the new instance
+	}
+	err = hs.Shutdown(sctx)
+	if !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
+	// The grace is over. Uploads still arriving are told so (503) rather
+	// than cut off; anything else still running is closed.
+	log.Warn("shutdown grace is over; refusing the uploads still in flight and closing the remaining connections")
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), uploadStopTime)
+	defer cancelStop()
+	srv.StopUploads(stopCtx)
+	hs.Close()
 	return nil
 }
 
-// sweep deletes expired sessions and rate-limit counts no limit can still
-// use, every few minutes; neither is ever read again, this only keeps the
-// tables small.
-func sweep(ctx context.Context, d *db.DB, m *session.Manager, log *slog.Logger) {
+// uploadStopTime bounds how long uploads still in flight when the shutdown
+// grace ends take to be answered 503 (the answer waits briefly for the
+// client to stop sending, so that it is read and not lost to a reset).
+const uploadStopTime = 3 * time.Second
+
+// sweepTables deletes expired sessions and rate-limit counts no limit can
+// still use, every few minutes; neither is ever read again, this only keeps
+// the tables small.
+func sweepTables(ctx context.Context, d *db.DB, m *session.Manager, log *slog.Logger) {
 	t := time.NewTicker(5 * time.Minute)
 	defer t.Stop()
 	for {
@@ -412,8 +502,24 @@ func sweepTrustedPublishing(ctx context.Context, tp *trustedpub.Service, log *sl
 	}
 }
 
-// explainListen says why the server cannot listen on addr.
-func explainListen(addr string, err error) error {
+// sweepOrphans removes the package files no row names that were written
+// before the server started, logging what it did.
+func sweepOrphans(ctx context.Context, p *project.Service, before time.Time, log *slog.Logger) {
+	n, err := p.SweepOrphans(ctx, before)
+	switch {
+	case err != nil && ctx.Err() == nil:
+		log.Warn("sweeping unlisted package files failed; run 'gatehouse sweep' to retry", "removed", n, "err", err)
+	case err != nil:
+	case n > 0:
+		log.Info("removed unlisted package files left by interrupted uploads", "count", n)
+	default:
+		log.Debug("removed unlisted package files left by interrupted uploads", "count", 0)
+	}
+}
+
+// explainListen says why the server cannot listen on addr, which setting
+// names (as "--listen (or GATEHOUSE_LISTEN)").
+func explainListen(addr, setting string, err error) error {
 	host, port, _ := net.SplitHostPort(addr)
 	switch {
 	case errors.Is(err, syscall.EADDRINUSE):
@@ -422,7 +528,7 @@ func explainListen(addr string, err error) error {
 			next = strconv.Itoa(n + 1)
 		}
 		return fail(err, fmt.Sprintf("Another program is already listening on %s (perhaps another 'gatehouse serve')", addr),
-			fmt.Sprintf("Stop it, or choose a free address with --listen (or GATEHOUSE_LISTEN), e.g. --listen %s.", net.JoinHostPort(host, next)))
+			fmt.Sprintf("Stop it, or choose a free address with %s, e.g. %s %s.", setting, strings.Fields(setting)[0], net.JoinHostPort(host, next)))
 	case errors.Is(err, syscall.EACCES):
 		return fail(err, fmt.Sprintf("Gatehouse may not listen on %s: ports below 1024 need extra privileges", addr),
 			"Listen on a port above 1023 (e.g. --listen 127.0.0.1:8080) behind a reverse proxy, or give the binary CAP_NET_BIND_SERVICE.")
@@ -431,7 +537,7 @@ func explainListen(addr string, err error) error {
 			"Use --listen 127.0.0.1:"+port+" for this machine only, or 0.0.0.0:"+port+" for every network interface.")
 	}
 	return fail(err, fmt.Sprintf("Gatehouse cannot listen on %s: %v", addr, err),
-		"Choose another address with --listen (or GATEHOUSE_LISTEN), as host:port.")
+		"Choose another address with "+setting+", as host:port.")
 }
 
 const migrateUsage = `Usage: gatehouse migrate [--create] [flags]

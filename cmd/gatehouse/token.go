@@ -42,7 +42,7 @@ func tokenCmd(ctx context.Context, e env, args []string) error {
 	return usageErr("token", "There is no token subcommand %q (want create, list, delete or revoke)", args[0])
 }
 
-const tokenCreateUsage = `Usage: gatehouse token create --user NAME --description TEXT [--project NAME ...] [--expires DURATION] [flags]
+const tokenCreateUsage = `Usage: gatehouse token create --user NAME --description TEXT [--read] [--project NAME ...] [--expires DURATION] [flags]
 
 Creates an API token and prints it once, alone on standard output, so that
   TOKEN=$(gatehouse token create --user alice --description laptop)
@@ -55,7 +55,13 @@ project the user may upload to, and create new projects; with one or more
 
 Uploads need a verified email address and two-factor authentication, as on
 PyPI: if the user lacks either, the token is still made and a warning on
-standard error says what the user must do first.`
+standard error says what the user must do first.
+
+With --read the token is read-only: it installs from an index that needs
+credentials to read (--read-access authenticated) and is refused by the
+upload API. Install with:
+
+  pip install --index-url https://__token__:$TOKEN@<host>/simple/ NAME`
 
 type multiFlag []string
 
@@ -65,11 +71,13 @@ func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 func tokenCreate(ctx context.Context, e env, args []string) error {
 	var username, description, expires string
 	var projects multiFlag
+	var readOnly bool
 	cfg, err := loadConfig(e, "token create", tokenCreateUsage, args, func(fs *flag.FlagSet) {
 		fs.StringVar(&username, "user", "", "the `NAME` of the user the token acts for")
 		fs.StringVar(&description, "description", "", "`TEXT` saying what the token is for, e.g. laptop; unique per user, at most 100 characters")
 		fs.Var(&projects, "project", "limit the token to this project `NAME` (repeat for several)")
 		fs.StringVar(&expires, "expires", "", "the token's lifetime as a `DURATION`, e.g. 720h or 30d; default: no expiry")
+		fs.BoolVar(&readOnly, "read", false, "make a read-only token: it installs (pip, uv) and never uploads")
 	})
 	if err != nil {
 		return helpOK(err)
@@ -99,7 +107,11 @@ func tokenCreate(ctx context.Context, e env, args []string) error {
 	for _, p := range projects {
 		norm = append(norm, pep.NormalizeName(p))
 	}
-	raw, tok, err := a.tokens.Create(ctx, u.ID, description, norm, expiresAt, token.Origin{CommandLine: true})
+	create := a.tokens.Create
+	if readOnly {
+		create = a.tokens.CreateReadOnly
+	}
+	raw, tok, err := create(ctx, u.ID, description, norm, expiresAt, token.Origin{CommandLine: true})
 	if err != nil {
 		return explain(err,
 			advice{kind: derrors.Conflict, what: fmt.Sprintf("%s already has a token named %q", u.Username, strings.TrimSpace(description)),
@@ -117,6 +129,16 @@ func tokenCreate(ctx context.Context, e env, args []string) error {
 	exp := "never expires"
 	if tok.ExpiresAt != nil {
 		exp = "expires " + tok.ExpiresAt.Format(time.RFC3339)
+	}
+	if readOnly {
+		scope = "read-only, " + strings.Replace(scope, "all of "+u.Username+"'s projects (and new ones)", "the whole index", 1)
+		fmt.Fprintf(e.stderr, "Token %q for %s: %s; %s. It is shown only this once.\n", tok.Description, u.Username, scope, exp)
+		host := cfg.BaseURL
+		if i := strings.Index(host, "://"); i >= 0 {
+			host = host[:i+3] + "__token__:$TOKEN@" + host[i+3:]
+		}
+		fmt.Fprintf(e.stderr, "Install with: pip install --index-url %s/simple/ NAME\n", host)
+		return nil
 	}
 	fmt.Fprintf(e.stderr, "Token %q for %s: %s; %s. It is shown only this once.\n", tok.Description, u.Username, scope, exp)
 	fmt.Fprintf(e.stderr, "Upload with: twine upload --repository-url %s/legacy/ -u __token__ -p \"$TOKEN\" dist/*\n", cfg.BaseURL)

@@ -52,12 +52,17 @@ func (s *Service) DeleteAccount(ctx context.Context, userID int64, password stri
 	})
 }
 
-// soleOwnerships lists the projects whose only Owner is the user.
+// soleOwnerships lists the projects and organizations whose only Owner is
+// the user (an organization's owners own its projects).
 func soleOwnerships(ctx context.Context, q querier, userID int64) ([]string, error) {
-	rows, err := q.QueryContext(ctx, `SELECT p.name FROM roles r JOIN projects p ON p.id = r.project_id
+	rows, err := q.QueryContext(ctx, `SELECT DISTINCT p.name FROM effective_roles r JOIN projects p ON p.id = r.project_id
 		WHERE r.user_id = $1 AND r.role = 'Owner'
-		AND NOT EXISTS (SELECT 1 FROM roles o WHERE o.project_id = r.project_id AND o.role = 'Owner' AND o.user_id <> $1)
-		ORDER BY p.normalized_name`, userID)
+		AND NOT EXISTS (SELECT 1 FROM effective_roles o WHERE o.project_id = r.project_id AND o.role = 'Owner' AND o.user_id <> $1)
+		UNION ALL
+		SELECT 'the organization ' || g.name FROM organization_roles r JOIN organizations g ON g.id = r.organization_id
+		WHERE r.user_id = $1 AND r.role = 'Owner'
+		AND NOT EXISTS (SELECT 1 FROM organization_roles o WHERE o.organization_id = r.organization_id AND o.role = 'Owner' AND o.user_id <> $1)
+		ORDER BY 1`, userID)
 	if err != nil {
 		return nil, err
 	}

@@ -12,7 +12,10 @@ type Links struct {
 	// VerifyProjectRole answers an invitation to collaborate on a project
 	// (internal/project sends it).
 	VerifyProjectRole string
-	Tokens            string // the API tokens page, linked from leaked-token notices
+	// VerifyOrganizationRole answers an invitation to join an organization
+	// (internal/org sends it).
+	VerifyOrganizationRole string
+	Tokens                 string // the API tokens page, linked from leaked-token notices
 }
 
 // With returns the link to page carrying the one-time token raw.

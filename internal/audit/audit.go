@@ -106,14 +106,17 @@ const (
 
 // Event is one thing that happened.
 type Event struct {
-	UserID     int64 // the account it concerns (0: none)
-	ProjectID  int64 // the project it concerns (0: none)
-	Tag        string
-	ActorID    int64  // who did it (0: the system or an anonymous visitor)
-	Actor      string // their username, kept in case the account is deleted
-	IP         string
-	UserAgent  string
-	Additional map[string]any
+	UserID    int64 // the account it concerns (0: none)
+	ProjectID int64 // the project it concerns (0: none)
+	// OrganizationID is the organization it concerns (0: none): such
+	// events make the organization's history.
+	OrganizationID int64
+	Tag            string
+	ActorID        int64  // who did it (0: the system or an anonymous visitor)
+	Actor          string // their username, kept in case the account is deleted
+	IP             string
+	UserAgent      string
+	Additional     map[string]any
 }
 
 // Stored is an event as read back.
@@ -159,9 +162,9 @@ func Record(ctx context.Context, q execer, now time.Time, e Event) error {
 	if len(e.UserAgent) > 512 {
 		e.UserAgent = e.UserAgent[:512]
 	}
-	_, err = q.ExecContext(ctx, `INSERT INTO events (user_id, project_id, tag, actor_id, actor, ip, user_agent, additional, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-		nullID(e.UserID), nullID(e.ProjectID), e.Tag, nullID(e.ActorID), e.Actor, e.IP, e.UserAgent, string(add), now.UTC())
+	_, err = q.ExecContext(ctx, `INSERT INTO events (user_id, project_id, organization_id, tag, actor_id, actor, ip, user_agent, additional, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		nullID(e.UserID), nullID(e.ProjectID), nullID(e.OrganizationID), e.Tag, nullID(e.ActorID), e.Actor, e.IP, e.UserAgent, string(add), now.UTC())
 	if err != nil {
 		return fmt.Errorf("record event %s: %w", e.Tag, err)
 	}

@@ -67,20 +67,22 @@ func TestRecordAndRead(t *testing.T) {
 // (the security history would show "account api token …" instead).
 func TestDescribeKnowsEveryTag(t *testing.T) {
 	fset := token.NewFileSet()
-	file, err := parser.ParseFile(fset, "audit.go", nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var tags []string
-	for _, decl := range file.Decls {
-		gd, ok := decl.(*ast.GenDecl)
-		if !ok || gd.Tok != token.CONST {
-			continue
+	for _, name := range []string{"audit.go", "organization.go"} {
+		file, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for _, spec := range gd.Specs {
-			for _, v := range spec.(*ast.ValueSpec).Values {
-				if lit, ok := v.(*ast.BasicLit); ok && lit.Kind == token.STRING {
-					tags = append(tags, strings.Trim(lit.Value, `"`))
+		for _, decl := range file.Decls {
+			gd, ok := decl.(*ast.GenDecl)
+			if !ok || gd.Tok != token.CONST {
+				continue
+			}
+			for _, spec := range gd.Specs {
+				for _, v := range spec.(*ast.ValueSpec).Values {
+					if lit, ok := v.(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						tags = append(tags, strings.Trim(lit.Value, `"`))
+					}
 				}
 			}
 		}

@@ -42,6 +42,9 @@ func Describe(e Stored) string {
 	if d, ok := describeCollaboration(e, str); ok {
 		return d
 	}
+	if d, ok := describeOrganization(e, str); ok {
+		return d
+	}
 	switch e.Tag {
 	case AccountCreate:
 		return "Account created"
@@ -189,8 +192,14 @@ func Describe(e Stored) string {
 		if str("reified_from_pending_publisher") == "true" {
 			return "Project created by pending trusted publisher " + str("specifier")
 		}
+		if str("constrained_from_existing_publisher") == "true" {
+			return "Trusted publisher limited to an environment by " + e.Actor + ": " + str("specifier")
+		}
 		return "Trusted publisher added by " + e.Actor + ": " + str("specifier")
 	case PublisherRemoved:
+		if str("constrained_from_existing_publisher") == "true" {
+			return "Trusted publisher replaced by one limited to an environment, by " + e.Actor + ": " + str("specifier")
+		}
 		return "Trusted publisher removed by " + e.Actor + ": " + str("specifier")
 	case PendingPublisherAdded:
 		return "Pending trusted publisher added for " + str("project") + ": " + str("specifier")
@@ -233,6 +242,9 @@ func fallbackWords(tag string) string {
 
 // scopeWords is a token's permissions summary as the pages say it.
 func scopeWords(scope string) string {
+	if rest, ok := strings.CutPrefix(scope, "read: "); ok {
+		return "read-only, " + scopeWords(rest)
+	}
 	if names, ok := strings.CutPrefix(scope, "projects: "); ok {
 		return "projects " + names
 	}

@@ -146,6 +146,13 @@ type Staged interface {
 	// Size is the number of bytes written so far.
 	Size() int64
 
+	// Sync makes the bytes written so far durable, as Commit does before
+	// it publishes them. Calling it first is optional; it lets a caller do
+	// the slow part of a Commit before taking a lock that the Commit must
+	// run under (the project package commits an upload's blobs inside the
+	// transaction that lists them).
+	Sync() error
+
 	// Commit publishes the bytes under key, atomically and durably, with
 	// the same promises as Put: after it returns nil the blob survives a
 	// crash, and an existing blob under key is replaced. Commit ends the

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+
+	"github.com/gatehouse-index/gatehouse/internal/failpoint"
 )
 
 // Stage implements [Store.Stage]. The staged blob is a temporary file at the
@@ -77,6 +79,15 @@ func (st *fsStaged) ReadAt(p []byte, off int64) (int, error) {
 
 func (st *fsStaged) Size() int64 { return st.size }
 
+// Sync fsyncs the temporary file. The fsync in commit then finds nothing
+// left to write.
+func (st *fsStaged) Sync() error {
+	if st.f == nil {
+		return fmt.Errorf("blob: sync: %w", ErrStagedDone)
+	}
+	return st.f.Sync()
+}
+
 func (st *fsStaged) Commit(ctx context.Context, key string) error {
 	if err := ValidKey(key); err != nil {
 		st.Discard()
@@ -106,6 +117,7 @@ func (st *fsStaged) commit(ctx context.Context, key string) (err error) {
 	if err := st.f.Sync(); err != nil {
 		return err
 	}
+	failpoint.Hit("blob-temp-written")
 	dir := path.Dir(key)
 	if err := st.s.mkdirAll(ctx, dir); err != nil {
 		return err

@@ -31,6 +31,7 @@ type Config struct {
 	BaseURL        string        // public URL; every link and macaroon location is built from it
 	DatabaseURL    string        // sqlite:<path> or postgres://…
 	FilesDir       string        // filesystem blob store root
+	Storage        Storage       // where package files live: FilesDir, or an S3 bucket
 	SecretKey      string        // hex server secret (≥ 32 bytes); from SecretKeyFile when empty
 	SecretKeyFile  string        // file holding the hex secret; generated on first start
 	SiteName       string        // shown in page titles
@@ -57,8 +58,19 @@ type Config struct {
 	SessionMax     time.Duration // session absolute timeout
 	TrustedProxies string        // comma-separated CIDRs whose X-Forwarded-For is believed
 
+	// Serving HTTPS directly, and the metrics listener.
+	TLSCert       string // PEM certificate chain file; with TLSKey, --listen serves HTTPS
+	TLSKey        string // PEM private key file
+	MetricsListen string // host:port of the Prometheus /metrics listener; "" = off
+
 	// Trusted publishing (OIDC).
-	TrustedPublishing string        // "on" or "off"
+	TrustedPublishing string // "on" or "off"
+	// OrganizationApproval is whether a requested organization waits for
+	// an administrator: "required" or "none".
+	OrganizationApproval string
+	// ReadAccess is "public" or "authenticated" (reading the index needs a
+	// token or a signed-in browser).
+	ReadAccess        string
 	OIDCAudience      string        // the audience ID tokens must carry (default: the base URL's host)
 	OIDCProviders     string        // comma-separated built-in providers that are on
 	OIDCGitHubIssuer  string        // GitHub Actions' issuer (GitHub Enterprise Server has its own)
@@ -137,6 +149,22 @@ func settings() []Setting {
 			str(func(c *Config) *string { return &c.DatabaseURL })},
 		{"files-dir", "GATEHOUSE_FILES_DIR", "", "directory for package files (default <data-dir>/files)",
 			str(func(c *Config) *string { return &c.FilesDir })},
+		{"storage-url", "GATEHOUSE_STORAGE_URL", "", "where package files are kept: empty for --files-dir, or s3://bucket/prefix for an S3-compatible object store",
+			str(func(c *Config) *string { return &c.Storage.URL })},
+		{"storage-endpoint", "GATEHOUSE_STORAGE_ENDPOINT", "", "the S3 server's URL, e.g. https://s3.eu-west-1.amazonaws.com or http://minio:9000 (default $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, else AWS)",
+			str(func(c *Config) *string { return &c.Storage.Endpoint })},
+		{"storage-region", "GATEHOUSE_STORAGE_REGION", "", "the bucket's region (default $AWS_REGION, $AWS_DEFAULT_REGION, else asked of the server)",
+			str(func(c *Config) *string { return &c.Storage.Region })},
+		{"storage-path-style", "GATEHOUSE_STORAGE_PATH_STYLE", "auto", "address the bucket in the path (https://host/bucket/…): on, off (https://bucket.host/…) or auto (path style but for AWS)",
+			str(func(c *Config) *string { return &c.Storage.PathStyle })},
+		{"storage-access-key", "GATEHOUSE_STORAGE_ACCESS_KEY", "", "S3 access key id (default $AWS_ACCESS_KEY_ID; with neither key set, ~/.aws/credentials and then an instance role)",
+			str(func(c *Config) *string { return &c.Storage.AccessKey })},
+		{"storage-secret-key", "GATEHOUSE_STORAGE_SECRET_KEY", "", "S3 secret access key (default $AWS_SECRET_ACCESS_KEY); prefer the environment to the flag",
+			str(func(c *Config) *string { return &c.Storage.SecretKey })},
+		{"storage-redirect", "GATEHOUSE_STORAGE_REDIRECT", "off", "on: answer file downloads from S3 with a redirect to a short-lived presigned URL, so file bytes bypass Gatehouse; off: stream them through",
+			str(func(c *Config) *string { return &c.Storage.Redirect })},
+		{"storage-redirect-ttl", "GATEHOUSE_STORAGE_REDIRECT_TTL", "5m", "how long a presigned download URL stays valid (--storage-redirect on)",
+			dur(func(c *Config) *time.Duration { return &c.Storage.RedirectTTL })},
 		{"secret-key", "GATEHOUSE_SECRET_KEY", "", "server secret as hex (at least 32 bytes); API tokens are derived from it. Every instance must share it",
 			str(func(c *Config) *string { return &c.SecretKey })},
 		{"secret-key-file", "GATEHOUSE_SECRET_KEY_FILE", "", "file holding the hex server secret, created on first start if missing (default <data-dir>/secret.key)",
@@ -183,6 +211,16 @@ func settings() []Setting {
 			dur(func(c *Config) *time.Duration { return &c.SessionMax })},
 		{"trusted-proxies", "GATEHOUSE_TRUSTED_PROXIES", "", "comma-separated CIDRs of reverse proxies whose X-Forwarded-For gives the client IP (e.g. 127.0.0.1/32)",
 			str(func(c *Config) *string { return &c.TrustedProxies })},
+		{"tls-cert", "GATEHOUSE_TLS_CERT", "", "PEM file with the server's certificate chain; with --tls-key, --listen serves HTTPS directly (reloaded on SIGHUP). Empty serves plain HTTP, e.g. behind a TLS-terminating proxy",
+			str(func(c *Config) *string { return &c.TLSCert })},
+		{"tls-key", "GATEHOUSE_TLS_KEY", "", "PEM file with the private key of --tls-cert",
+			str(func(c *Config) *string { return &c.TLSKey })},
+		{"metrics-listen", "GATEHOUSE_METRICS_LISTEN", "", "address (host:port) of a separate listener serving Prometheus metrics at /metrics, e.g. 127.0.0.1:9090; empty turns metrics off",
+			str(func(c *Config) *string { return &c.MetricsListen })},
+		{"read-access", "GATEHOUSE_READ_ACCESS", "public", "who may read the index (Simple and JSON APIs, files, project pages): public, or authenticated (an API token or a signed-in browser)",
+			str(func(c *Config) *string { return &c.ReadAccess })},
+		{"organization-approval", "GATEHOUSE_ORGANIZATION_APPROVAL", "required", "whether a requested organization waits for an administrator's approval: required or none",
+			str(func(c *Config) *string { return &c.OrganizationApproval })},
 		{"trusted-publishing", "GATEHOUSE_TRUSTED_PUBLISHING", "on", "whether CI jobs may exchange OIDC ID tokens for upload tokens (trusted publishing): on or off",
 			str(func(c *Config) *string { return &c.TrustedPublishing })},
 		{"oidc-audience", "GATEHOUSE_OIDC_AUDIENCE", "", "the audience CI jobs' ID tokens must carry (default the base URL's host, e.g. pypi.example.com)",
@@ -228,6 +266,7 @@ func ServeFlags(fs *flag.FlagSet, getenv func(string) string) func() (*Config, e
 				return nil, fmt.Errorf("--%s / %s: %w", s.Flag, s.Env, err)
 			}
 		}
+		c.Storage.awsDefaults(getenv)
 		if err := c.complete(); err != nil {
 			return nil, err
 		}
@@ -251,19 +290,36 @@ func (c *Config) complete() error {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		return fmt.Errorf("--listen %q: want host:port, e.g. 127.0.0.1:8080", c.Listen)
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("--tls-cert and --tls-key go together: give both files to serve HTTPS, or neither for plain HTTP")
+	}
 	if c.BaseURL == "" {
 		c.BaseURL = DefaultBaseURL(c.Listen)
+		if c.TLS() {
+			c.BaseURL = "https://" + strings.TrimPrefix(c.BaseURL, "http://")
+		}
 	}
 	u, err := url.Parse(c.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--base-url %q: want an absolute http(s) URL, e.g. https://pypi.example.com", c.BaseURL)
 	}
 	c.BaseURL = strings.TrimRight(c.BaseURL, "/")
+	if c.TLS() && u.Scheme != "https" {
+		return fmt.Errorf("--base-url %q is http, but --tls-cert serves HTTPS: give the https:// address people and tools will use", c.BaseURL)
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			return fmt.Errorf("--metrics-listen %q: want host:port, e.g. 127.0.0.1:9090", c.MetricsListen)
+		}
+	}
 	if c.DatabaseURL == "" {
 		c.DatabaseURL = "sqlite:" + filepath.Join(c.DataDir, "gatehouse.db")
 	}
 	if c.FilesDir == "" {
 		c.FilesDir = filepath.Join(c.DataDir, "files")
+	}
+	if err := c.Storage.check(); err != nil {
+		return err
 	}
 	if c.SecretKeyFile == "" {
 		c.SecretKeyFile = filepath.Join(c.DataDir, "secret.key")
@@ -318,6 +374,12 @@ func (c *Config) complete() error {
 	if c.PageCacheSize < 1<<20 {
 		return fmt.Errorf("--page-cache-size must be at least 1MiB, e.g. 64MiB (got %d bytes)", c.PageCacheSize)
 	}
+	if c.ReadAccess != "public" && c.ReadAccess != "authenticated" {
+		return fmt.Errorf("--read-access %q: want public or authenticated", c.ReadAccess)
+	}
+	if c.OrganizationApproval != "required" && c.OrganizationApproval != "none" {
+		return fmt.Errorf("--organization-approval %q: want required or none", c.OrganizationApproval)
+	}
 	if c.TrustedPublishing != "on" && c.TrustedPublishing != "off" {
 		return fmt.Errorf("--trusted-publishing %q: want on or off", c.TrustedPublishing)
 	}
@@ -369,6 +431,9 @@ func DefaultBaseURL(listen string) string {
 	}
 	return "http://" + listen
 }
+
+// TLS reports whether the server serves HTTPS itself.
+func (c *Config) TLS() bool { return c.TLSCert != "" }
 
 // OIDCProviderList splits OIDCProviders ("none" is the empty list).
 func (c *Config) OIDCProviderList() []string {

@@ -43,8 +43,11 @@ var (
 	RateLimited = errors.New("rate limited")
 	// Gone: the action existed once and is no longer supported (410).
 	Gone = errors.New("gone")
-	// Unavailable: the service refuses writes for now, e.g. read-only mode (503/403).
+	// Unavailable: the service cannot do this now, e.g. read-only mode or
+	// the database unreachable (503/403).
 	Unavailable = errors.New("unavailable")
+	// NoSpace: the server's disk is full; nothing was stored (507).
+	NoSpace = errors.New("insufficient storage")
 )
 
 // Error is a user-facing message attached to a kind.

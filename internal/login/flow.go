@@ -193,6 +193,19 @@ func (s *Service) Passkey(ctx context.Context, b Browser, state, response []byte
 	if u.Disabled {
 		return nil, errDisabled
 	}
+	if b.Session != nil {
+		held, err := s.mustConfirm(ctx, b, u, MethodPasskey)
+		if err != nil {
+			return nil, err
+		}
+		if held {
+			if b.Session.Data == nil {
+				b.Session.Data = map[string]string{}
+			}
+			b.Session.Data[keyHandoffNext] = next
+			return s.hold(ctx, b, u, MethodPasskey)
+		}
+	}
 	return s.signIn(ctx, b, u, session.TwoFactor, MethodPasskey, false, next)
 }
 
@@ -200,16 +213,31 @@ func (s *Service) Passkey(ctx context.Context, b Browser, state, response []byte
 // an unphishable factor, otherwise held for email confirmation.
 func (s *Service) afterFactor(ctx context.Context, b Browser, u *account.User, m Method, remember bool) (*Result, error) {
 	h, _ := handoffOf(b.Session)
-	if m.Phishable() {
-		known, err := s.mfa.DeviceKnown(ctx, u.ID, b.Device)
-		if err != nil {
-			return nil, err
-		}
-		if !known {
-			return s.hold(ctx, b, u, m)
-		}
+	held, err := s.mustConfirm(ctx, b, u, m)
+	if err != nil {
+		return nil, err
+	}
+	if held {
+		return s.hold(ctx, b, u, m)
 	}
 	return s.signIn(ctx, b, u, session.TwoFactor, m, remember, h.next)
+}
+
+// mustConfirm reports whether a login with m from this browser waits for
+// the emailed confirmation: a phishable method from a browser the account
+// does not know, or any method from one when a policy says so.
+func (s *Service) mustConfirm(ctx context.Context, b Browser, u *account.User, m Method) (bool, error) {
+	if !m.Phishable() {
+		if s.confirmAll == nil {
+			return false, nil
+		}
+		all, err := s.confirmAll(ctx, u.ID)
+		if err != nil || !all {
+			return false, err
+		}
+	}
+	known, err := s.mfa.DeviceKnown(ctx, u.ID, b.Device)
+	return !known, err
 }
 
 // signIn replaces the browser's session by a signed-in one and records the

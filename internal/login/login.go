@@ -18,6 +18,7 @@
 package login
 
 import (
+	"context"
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
@@ -58,6 +59,9 @@ type Service struct {
 	webauthn *mfa.WebAuthn
 	sessions *session.Manager
 	now      func() time.Time
+	// confirmAll says whether a user's every login from an unknown device
+	// waits for the emailed confirmation, not only phishable ones.
+	confirmAll func(ctx context.Context, userID int64) (bool, error)
 }
 
 // Options are a Service's dependencies.
@@ -68,6 +72,11 @@ type Options struct {
 	WebAuthn *mfa.WebAuthn
 	Sessions *session.Manager
 	Now      func() time.Time // default time.Now
+	// ConfirmEveryLogin, if set, reports whether a policy (an
+	// organization's or the site's, internal/org) holds every login of the
+	// user from a device their account does not know for the emailed
+	// confirmation, security keys and passkeys included.
+	ConfirmEveryLogin func(ctx context.Context, userID int64) (bool, error)
 }
 
 // NewService returns a Service.
@@ -75,7 +84,8 @@ func NewService(o Options) *Service {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Service{db: o.DB, accounts: o.Accounts, mfa: o.MFA, webauthn: o.WebAuthn, sessions: o.Sessions, now: o.Now}
+	return &Service{db: o.DB, accounts: o.Accounts, mfa: o.MFA, webauthn: o.WebAuthn, sessions: o.Sessions, now: o.Now,
+		confirmAll: o.ConfirmEveryLogin}
 }
 
 // Browser is what the flow knows of the browser making a request.

@@ -443,3 +443,48 @@ func TestPasswordResetIsOneTransaction(t *testing.T) {
 		}
 	})
 }
+
+// TestConfirmEveryLoginPolicy: with a policy that asks for it (an
+// organization's or the site's), a login with a security key or a passkey
+// from a browser the account does not know waits for the email too; from a
+// known browser, or without the policy, it does not.
+func TestConfirmEveryLoginPolicy(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d)
+		policy := false
+		f.login.confirmAll = func(ctx context.Context, userID int64) (bool, error) { return policy, nil }
+		known := f.knownBrowser(false)
+		unknown := f.newBrowser()
+		for _, c := range []struct {
+			policy bool
+			b      *Browser
+			m      Method
+			want   bool
+		}{
+			{false, unknown, MethodSecurityKey, false},
+			{false, unknown, MethodPasskey, false},
+			{false, unknown, MethodTOTP, true},
+			{true, unknown, MethodSecurityKey, true},
+			{true, unknown, MethodPasskey, true},
+			{true, known, MethodSecurityKey, false},
+			{true, known, MethodTOTP, false},
+		} {
+			policy = c.policy
+			got, err := f.login.mustConfirm(f.ctx, *c.b, f.user, c.m)
+			if err != nil || got != c.want {
+				t.Errorf("policy %v, known browser %v, %s: held = %v (%v), want %v", c.policy, c.b == known, c.m, got, err, c.want)
+			}
+		}
+		// And a held security-key login is a pending login like any other.
+		policy = true
+		b := f.newBrowser()
+		f.password(b)
+		r, err := f.login.hold(f.ctx, *b, f.user, MethodSecurityKey)
+		if err != nil || r.Outcome != Held {
+			t.Fatalf("holding a security-key login: %+v %v", r, err)
+		}
+		b.apply(r)
+		r, err = f.login.ConfirmEmail(f.ctx, *b, f.confirmToken())
+		f.signedIn(r, err, MethodEmail)
+	})
+}

@@ -116,12 +116,22 @@ const (
 	// Also Expires (the date).
 	TemplatePendingPublisherReminder = "pending-trusted-publisher-expiration-reminder"
 	TemplateTokenUsedWithPublisher   = "api-token-used-in-trusted-publisher-project"
+	// Also Environment (the one the job ran in); Link offers to limit the
+	// publisher to it.
+	TemplateEnvironmentIgnored = "environment-ignored-in-trusted-publisher"
 	// Data: Username, Description (the token's), Scope (e.g. "whole
 	// account"), URL (where it was found, may be ""), ByAdmin ("" for a
 	// leak report, "yes" when an administrator revoked it), TokensLink (the
 	// API tokens page). Sent even to an unverified primary address, as on
 	// PyPI: the owner must hear that a credential leaked.
 	TemplateTokenCompromisedLeak = "token-compromised-leak"
+
+	// Organizations (internal/org): the answer to a request, an invitation
+	// to join, and the notice of every change, to the owners and to the
+	// person it concerns, worded as the organization's history words it.
+	TemplateOrganizationDecided    = "organization-request-decided"
+	TemplateVerifyOrganizationRole = "verify-organization-role"
+	TemplateOrganizationChanged    = "organization-changed"
 )
 
 // Templates lists every template a Renderer knows.
@@ -157,6 +167,7 @@ var Templates = []string{
 	TemplatePendingPublisherExpired,
 	TemplatePendingPublisherReminder,
 	TemplateTokenUsedWithPublisher,
+	TemplateEnvironmentIgnored,
 	TemplateYankedRelease,
 	TemplateUnyankedRelease,
 	TemplateRemovedRelease,
@@ -165,6 +176,9 @@ var Templates = []string{
 	TemplateProjectQuarantined,
 	TemplateQuarantineCleared,
 	TemplateTokenCompromisedLeak,
+	TemplateOrganizationDecided,
+	TemplateVerifyOrganizationRole,
+	TemplateOrganizationChanged,
 }
 
 // AllowsUnverified reports whether template may go to an unverified

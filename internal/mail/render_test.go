@@ -109,6 +109,20 @@ var samples = map[string]struct {
 		subject: "The quarantine of Demo-Pkg has been lifted.",
 	},
 	// Its two links are checked by TestVerifyProjectRoleLinks.
+	TemplateOrganizationDecided: {
+		data:    map[string]string{"Username": "alice", "Organization": "Acme", "Decision": "approved", "Link": "https://pypi.example.org/manage/organization/acme/settings/"},
+		subject: "Your request for the organization Acme was approved",
+	},
+	TemplateVerifyOrganizationRole: {
+		data: map[string]string{"Username": "bob", "Inviter": "alice", "Organization": "Acme", "Role": "Manager",
+			"AcceptLink": testInviteLink, "DeclineLink": testInviteLink + "&decline=1", "ExpiresIn": "72 hours"},
+		subject: "alice has invited you to join the Acme organization",
+	},
+	TemplateOrganizationChanged: {
+		data: map[string]string{"Username": "alice", "Organization": "Acme", "What": "bob added to team release by carol",
+			"Link": "https://pypi.example.org/manage/organization/acme/history/"},
+		subject: "A change in the organization Acme",
+	},
 	TemplateVerifyProjectRole: {
 		data: map[string]string{"Username": "bob", "Inviter": "alice", "Project": "Demo-Pkg", "Role": "Maintainer",
 			"AcceptLink": testInviteLink, "DeclineLink": testInviteLink + "&decline=1", "ExpiresIn": "72 hours"},
@@ -173,6 +187,11 @@ var samples = map[string]struct {
 	TemplateTokenUsedWithPublisher: {
 		data:    map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitHub: octo/widget, workflow release.yml", "Link": "https://pypi.example.org/manage/project/widget/settings/publishing/"},
 		subject: "API token used to upload to project Widget despite Trusted Publishing enabled",
+	},
+	TemplateEnvironmentIgnored: {
+		data: map[string]string{"Username": "alice", "Project": "Widget", "Publisher": "GitHub: octo/widget, workflow release.yml", "Environment": "pypi",
+			"Link": "https://pypi.example.org/manage/project/widget/settings/publishing/?constrain_environment=pypi&constrain_publisher_id=3"},
+		subject: "Trusted Publisher for project Widget can be made more secure",
 	},
 	TemplateTokenCompromisedLeak: {
 		data: map[string]string{"Username": "alice", "Description": "laptop", "Scope": "whole account",

@@ -10,6 +10,7 @@ import (
 	"math"
 	netmail "net/mail"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -63,6 +64,9 @@ type Worker struct {
 	domain  string // for Message-IDs, from From
 	fromErr error
 	kick    chan struct{}
+
+	// What this worker did since it started, for the metrics.
+	sent, failed atomic.Uint64
 }
 
 // NewWorker returns a worker that sends d's outbox through s. A From that
@@ -216,6 +220,11 @@ func (w *Worker) deliver(ctx context.Context, id int64) (bool, error) {
 	sendCtx, cancel := context.WithTimeout(ctx, claimLease/2)
 	sendErr := w.sender.Send(sendCtx, w.o.From, m)
 	cancel()
+	if sendErr == nil {
+		w.sent.Add(1)
+	} else if ctx.Err() == nil {
+		w.failed.Add(1)
+	}
 
 	// The outcome is recorded even when ctx has just ended (shutdown).
 	rec, cancelRec := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)

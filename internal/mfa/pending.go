@@ -110,7 +110,9 @@ func (s *Service) StartPendingLogin(ctx context.Context, userID int64, method, b
 // sign-in flow can hold the login and update the browser's session in one
 // transaction.
 func (s *Service) HoldLogin(ctx context.Context, tx *sql.Tx, userID int64, method, browserHash string, c account.Client) error {
-	if method != MethodTOTP && method != MethodRecoveryCode {
+	// Security keys and passkeys are held only where a policy asks for
+	// every login from a new device to be confirmed (internal/org).
+	if method != MethodTOTP && method != MethodRecoveryCode && method != "webauthn" && method != "passkey" {
 		return fmt.Errorf("mfa: method %q is not held for confirmation", method)
 	}
 	if browserHash == "" {

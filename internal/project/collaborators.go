@@ -131,11 +131,14 @@ func checkNotLastOwner(ctx context.Context, tx *sql.Tx, p *Project, c Collaborat
 	if c.Role != RoleOwner {
 		return nil
 	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM roles WHERE project_id = $1 AND role = 'Owner'`, p.ID).Scan(&n); err != nil {
+	// Anyone else who owns the project, an organization's owners
+	// included, keeps it owned.
+	var others int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM effective_roles WHERE project_id = $1 AND role = 'Owner' AND user_id <> $2`,
+		p.ID, c.UserID).Scan(&others); err != nil {
 		return err
 	}
-	if n > 1 {
+	if others > 0 {
 		return nil
 	}
 	switch {

@@ -3,6 +3,7 @@ package project
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
@@ -22,20 +23,36 @@ func (s *Service) CheckNewName(ctx context.Context, name string) error {
 // meanwhile is derrors.Conflict, or a unique violation when a concurrent
 // transaction got there first.
 func (s *Service) CreateInTx(ctx context.Context, tx *sql.Tx, name string, ownerID int64, ownerName string) (*Project, error) {
-	id, err := s.createProject(ctx, tx, name, ownerID, ownerName)
+	id, err := s.createProject(ctx, tx, name, ownerID, ownerName, nil)
 	if err != nil {
 		return nil, err
 	}
 	return &Project{ID: id, Name: name, NormalizedName: pep.NormalizeName(name)}, nil
 }
 
-// createProject writes a new project with its first owner and journal
-// entries, and runs the create hook.
-func (s *Service) createProject(ctx context.Context, tx *sql.Tx, name string, ownerID int64, ownerName string) (int64, error) {
+// CreateForOrganizationTx creates an empty project in tx that belongs to an
+// organization: attach, which records the organization's claim in tx, runs
+// once the project row is written, and no user gets a role of their own;
+// the organization's owners own it (the effective_roles view). creatorName
+// is who made it, for the journal.
+func (s *Service) CreateForOrganizationTx(ctx context.Context, tx *sql.Tx, name, creatorName string, attach func(projectID int64) error) (*Project, error) {
+	if attach == nil {
+		return nil, errors.New("project.CreateForOrganizationTx: no organization to attach the project to")
+	}
+	id, err := s.createProject(ctx, tx, name, 0, creatorName, attach)
+	if err != nil {
+		return nil, err
+	}
+	return &Project{ID: id, Name: name, NormalizedName: pep.NormalizeName(name)}, nil
+}
+
+// createProject writes a new project with its first owner (or, with
+// attach, its organization) and journal entries, and runs the create hook.
+func (s *Service) createProject(ctx context.Context, tx *sql.Tx, name string, ownerID int64, ownerName string, attach func(int64) error) (int64, error) {
 	if err := s.checkNewProjectName(ctx, tx, name); err != nil {
 		return 0, err
 	}
-	if ownerID == 0 {
+	if ownerID == 0 && attach == nil {
 		return 0, derrors.New(derrors.Forbidden, "A project needs an owner.")
 	}
 	var id int64
@@ -45,14 +62,20 @@ func (s *Service) createProject(ctx context.Context, tx *sql.Tx, name string, ow
 	if err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO roles (project_id, user_id, role) VALUES ($1, $2, $3)`, id, ownerID, RoleOwner); err != nil {
-		return 0, err
-	}
 	if _, err := s.journal(ctx, tx, id, name, "", "create", ownerName); err != nil {
 		return 0, err
 	}
-	if _, err := s.journal(ctx, tx, id, name, "", "add Owner "+ownerName, ownerName); err != nil {
-		return 0, err
+	if attach != nil {
+		if err := attach(id); err != nil {
+			return 0, err
+		}
+	} else {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO roles (project_id, user_id, role) VALUES ($1, $2, $3)`, id, ownerID, RoleOwner); err != nil {
+			return 0, err
+		}
+		if _, err := s.journal(ctx, tx, id, name, "", "add Owner "+ownerName, ownerName); err != nil {
+			return 0, err
+		}
 	}
 	if s.created != nil {
 		if err := s.created(ctx, tx, id, name, ownerID); err != nil {

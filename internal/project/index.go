@@ -169,10 +169,10 @@ func (s *Service) FileByDigest(ctx context.Context, blake2Hex string) (*File, er
 	var f File
 	var mSHA, mKey sql.NullString
 	var mSize sql.NullInt64
-	err := s.db.QueryRowContext(ctx, `SELECT f.id, f.filename, f.size, f.sha256_digest, f.blake2_256_digest, f.blob_key,
+	err := s.db.QueryRowContext(ctx, `SELECT f.id, f.project_id, f.filename, f.size, f.sha256_digest, f.blake2_256_digest, f.blob_key,
 		f.metadata_sha256, f.metadata_key, f.metadata_size, f.uploaded_at FROM files f JOIN projects p ON p.id = f.project_id
 		WHERE f.blake2_256_digest = $1 AND p.status <> $2`, blake2Hex, StatusQuarantined).Scan(
-		&f.ID, &f.Filename, &f.Size, &f.SHA256, &f.Blake2_256, &f.BlobKey, &mSHA, &mKey, &mSize, &f.UploadedAt)
+		&f.ID, &f.ProjectID, &f.Filename, &f.Size, &f.SHA256, &f.Blake2_256, &f.BlobKey, &mSHA, &mKey, &mSize, &f.UploadedAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, derrors.New(derrors.NotFound, "file not found")
 	}

@@ -118,6 +118,8 @@ type Service struct {
 	links    account.Links
 	rand     io.Reader
 	created  CreateHook
+
+	unlisted unlistedQueue // blobs of refused uploads still to remove (blobrefs.go)
 }
 
 // CreateHook runs in the transaction that creates a project, after its
@@ -206,14 +208,29 @@ func getProject(ctx context.Context, q querier, normalizedName string) (*Project
 	return p, nil
 }
 
-// Role returns the user's role on the project, or "" if none.
+// ByID returns the project with this id.
+func (s *Service) ByID(ctx context.Context, id int64) (*Project, error) {
+	p, err := scanProject(s.db.QueryRowContext(ctx, `SELECT `+projectColumns+` FROM projects WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, derrors.New(derrors.NotFound, "project %d not found", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get project %d: %w", id, err)
+	}
+	return p, nil
+}
+
+// Role returns the user's role on the project, or "" if none: the
+// strongest they hold as a collaborator, through an organization's role or
+// through a team (the effective_roles view).
 func (s *Service) Role(ctx context.Context, projectID, userID int64) (string, error) {
 	return role(ctx, s.db, projectID, userID)
 }
 
 func role(ctx context.Context, q querier, projectID, userID int64) (string, error) {
 	var r string
-	err := q.QueryRowContext(ctx, `SELECT role FROM roles WHERE project_id = $1 AND user_id = $2`, projectID, userID).Scan(&r)
+	err := q.QueryRowContext(ctx, `SELECT role FROM effective_roles WHERE project_id = $1 AND user_id = $2
+		ORDER BY CASE role WHEN 'Owner' THEN 0 ELSE 1 END LIMIT 1`, projectID, userID).Scan(&r)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}

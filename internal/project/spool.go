@@ -22,6 +22,7 @@ import (
 // the blob by committing it; otherwise Close removes it.
 type Spooled struct {
 	staged     blob.Staged
+	stored     bool // committed under its key (it may have been removed since)
 	Size       int64
 	MD5        string // hex
 	SHA256     string // hex
@@ -78,9 +79,19 @@ func (w storeWriter) Write(p []byte) (int, error) {
 // ReadAt reads the spooled bytes (for the archive checks).
 func (s *Spooled) ReadAt(p []byte, off int64) (int, error) { return s.staged.ReadAt(p, off) }
 
+// sync makes the spooled bytes durable ahead of store, so that store,
+// which runs under the blob's lock, has little left to do.
+func (s *Spooled) sync() error {
+	if err := s.staged.Sync(); err != nil {
+		return fmt.Errorf("store file: %w", err)
+	}
+	return nil
+}
+
 // store makes the spooled bytes the blob under key, durably: after it
 // returns nil they survive a crash. It ends the Spooled either way.
 func (s *Spooled) store(ctx context.Context, key string) error {
+	s.stored = true // even a failed Commit may have renamed the file
 	if err := s.staged.Commit(ctx, key); err != nil {
 		return fmt.Errorf("store file: %w", err)
 	}

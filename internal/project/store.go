@@ -80,7 +80,7 @@ func (s *Service) insertFile(ctx context.Context, tx *sql.Tx, who Uploader, up *
 	var projectID int64
 	if isNew {
 		var err error
-		if projectID, err = s.createProject(ctx, tx, f.Name, who.UserID, who.Username); err != nil {
+		if projectID, err = s.createProject(ctx, tx, f.Name, who.UserID, who.Username, nil); err != nil {
 			return 0, err
 		}
 		if err := s.uploadEvent(ctx, tx, who, projectID, audit.ProjectCreate, map[string]any{"name": f.Name}); err != nil {

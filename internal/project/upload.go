@@ -5,15 +5,17 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/archive"
+	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/failpoint"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 )
 
@@ -31,6 +33,12 @@ type Uploader struct {
 	// verified primary email and a second factor); it runs after the
 	// permission check, as on PyPI (pypi/warehouse#18575). May be nil.
 	Prerequisites func() error
+	// Policies checks the security policies that hold on the project (its
+	// organization's and the site's: trusted publishing only, a security
+	// key on the account) once the uploader is known to be allowed there,
+	// so that nobody learns a project's policies without a role on it
+	// (projectID 0: a new project). May be nil.
+	Policies func(normalizedName string, projectID int64) error
 	// Publisher is set for a token minted for a trusted publisher (UserID
 	// is then 0): Permits, which checks the project is one of the
 	// publisher's, is the whole permission; no role is looked up. Username
@@ -76,7 +84,23 @@ func (s *Service) TooLargeError(name string, limit int64) error {
 // order, then stores the file. The bytes are made durable before the
 // database transaction that lists them commits; if anything fails, nothing
 // is listed and no row is written.
-func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (res UploadResult, err error) {
+func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (UploadResult, error) {
+	res, err := s.acceptUpload(ctx, who, up)
+	if errors.Is(err, errProjectCreatedMeanwhile) {
+		// Another upload created the project between this one's look-up
+		// and its commit: most often the same user sending several files
+		// of a new project at once (CI jobs in parallel). It is an
+		// existing project now, with the permission rules of one.
+		res, err = s.acceptUpload(ctx, who, up)
+	}
+	return res, err
+}
+
+// errProjectCreatedMeanwhile: the upload meant to create its project, and
+// a concurrent upload created it first. AcceptUpload runs it again.
+var errProjectCreatedMeanwhile = errors.New("the project was created by a concurrent upload")
+
+func (s *Service) acceptUpload(ctx context.Context, who Uploader, up *Upload) (res UploadResult, err error) {
 	defer derrors.Wrap(&err, "upload %q", up.Filename)
 	f := up.Form
 	norm := pep.NormalizeName(f.Name)
@@ -130,9 +154,14 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		}
 	}
 
-	// Step 11: the account's own prerequisites.
+	// Step 11: the account's own prerequisites, then the policies.
 	if who.Prerequisites != nil {
 		if err := who.Prerequisites(); err != nil {
+			return res, err
+		}
+	}
+	if who.Policies != nil {
+		if err := who.Policies(norm, projectID); err != nil {
 			return res, err
 		}
 	}
@@ -210,23 +239,59 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		return res, err
 	}
 
-	// Step 26: make the bytes durable, then list them.
+	// Step 26: make the bytes durable, then list them. The staged bytes
+	// (the file, and a wheel's METADATA) are flushed first; they become
+	// blobs under their keys only inside the transaction that lists them,
+	// under the blobs' lock (storeBlobs, blobrefs.go). So a sweep of orphan
+	// blobs can never take them between the two, and an upload the
+	// database refuses before that point (it is down, a concurrent upload
+	// won) leaves no blob: its staged files are discarded.
 	key := BlobKey(c.Blake2_256)
-	if err := c.store(ctx, key); err != nil {
-		return res, err
-	}
 	var m *storedMetadata
+	var ms blob.Staged
 	if f.Filetype == "bdist_wheel" {
 		m = newStoredMetadata(key, meta)
-		if err := s.blobs.Put(ctx, m.key, strings.NewReader(string(meta))); err != nil {
-			return res, fmt.Errorf("store metadata: %w", err)
+		if ms, err = s.stageMetadata(ctx, meta); err != nil {
+			return res, err
 		}
+		defer ms.Discard()
 	}
+	if err := c.sync(); err != nil {
+		return res, OutOfSpace(err)
+	}
+	failpoint.Hit("upload-staged")
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		res.Serial, err = s.insertFile(ctx, tx, who, up, isNew, key, m, limit, totalLimit)
-		return err
+		if err != nil {
+			return err
+		}
+		if err := s.storeBlobs(ctx, tx, c, key, m, ms); err != nil {
+			return err
+		}
+		failpoint.Hit("upload-before-commit")
+		return nil
 	})
+	if err != nil && c.stored {
+		// Published, then not listed (the commit failed): what this
+		// upload wrote must not linger. If the error is a lost race with
+		// an identical upload, its row names the blobs and they stay.
+		s.dropUnlisted(ctx, err, key, m)
+	} else if err == nil {
+		failpoint.Hit("upload-committed")
+		s.retryUnlisted(ctx)
+	}
+	// Whichever check noticed (the unique index, or the name checks in the
+	// transaction, which can see the other project half-way: "too similar"
+	// before "conflicts"), a new project that now exists was created by a
+	// concurrent upload. Its bytes are still staged for the second try.
+	if isNew && err != nil && !c.stored {
+		if _, gerr := getProject(ctx, s.db, norm); gerr == nil {
+			if dup, derr := s.checkDuplicate(ctx, s.db, up); derr != nil || !dup {
+				return res, errProjectCreatedMeanwhile
+			}
+		}
+	}
 	if db.IsUniqueViolation(err) {
 		// A concurrent upload won the race: answer as if it had come first.
 		dup, derr := s.checkDuplicate(ctx, s.db, up)
@@ -243,6 +308,27 @@ func (s *Service) AcceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		return res, derrors.New(derrors.Conflict, "File already exists ('%s', with blake2_256 hash '%s'). See %s for more information.", up.Filename, c.Blake2_256, s.help("file-name-reuse"))
 	}
 	return res, err
+}
+
+// OutOfSpace turns a write the disk refused for lack of space (or quota)
+// into the error the client is told about (507); other errors are returned
+// as they are. Nothing of the upload is kept: the caller removes what it
+// wrote.
+func OutOfSpace(err error) error {
+	if !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
+		return err
+	}
+	return &outOfSpace{err}
+}
+
+type outOfSpace struct{ err error }
+
+func (e *outOfSpace) Error() string { return e.err.Error() }
+func (e *outOfSpace) Unwrap() []error {
+	return []error{&derrors.Error{Kind: derrors.NoSpace, Msg: e.message()}, e.err}
+}
+func (e *outOfSpace) message() string {
+	return "The server has run out of disk space, so this file was not stored. Nothing was changed; upload it again later, or tell the index's administrator."
 }
 
 func (s *Service) projectTooLarge(name string, limit int64) error {

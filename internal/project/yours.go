@@ -17,9 +17,13 @@ type YourProject struct {
 
 // ProjectsOf returns the projects the user holds a role on, by name.
 func (s *Service) ProjectsOf(ctx context.Context, userID int64) ([]YourProject, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+qualified("p", projectColumns)+`, r.role,
+	// A user can hold several roles on one project (their own, an
+	// organization's, a team's): the strongest counts.
+	rows, err := s.db.QueryContext(ctx, `SELECT `+qualified("p", projectColumns)+`,
+		CASE WHEN min(CASE r.role WHEN 'Owner' THEN 0 ELSE 1 END) = 0 THEN 'Owner' ELSE 'Maintainer' END,
 		(SELECT count(*) FROM releases x WHERE x.project_id = p.id)
-		FROM roles r JOIN projects p ON p.id = r.project_id WHERE r.user_id = $1 ORDER BY p.normalized_name`, userID)
+		FROM effective_roles r JOIN projects p ON p.id = r.project_id WHERE r.user_id = $1
+		GROUP BY p.id ORDER BY p.normalized_name`, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +47,7 @@ func (s *Service) ProjectsOf(ctx context.Context, userID int64) ([]YourProject, 
 	}
 	// The newest release of each, read as typed rows: max() over a
 	// timestamp loses its type on SQLite.
-	rows, err = s.db.QueryContext(ctx, `SELECT x.project_id, x.created_at FROM releases x JOIN roles r ON r.project_id = x.project_id
+	rows, err = s.db.QueryContext(ctx, `SELECT x.project_id, x.created_at FROM releases x JOIN effective_roles r ON r.project_id = x.project_id
 		WHERE r.user_id = $1`, userID)
 	if err != nil {
 		return nil, err

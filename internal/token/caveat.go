@@ -21,6 +21,12 @@ const (
 	tagRequestUser = 3 // [3, "<user id>"]
 	tagPublisher   = 4 // [4, "<trusted publisher id>"] (Warehouse's OIDCPublisher)
 
+	// tagReadOnly is ours: [100] makes a token one that reads (installs)
+	// and never uploads (--read-access authenticated). Warehouse knows no
+	// such tag and would refuse the token, which is right: it is not
+	// PyPI's.
+	tagReadOnly = 100
+
 	// tagLegacyUser is ours, never serialized: Warehouse's old
 	// {"version":1,"permissions":"user"} caveat, which it adapts to
 	// "RequestUser with the id of the user the token belongs to" and which
@@ -110,6 +116,8 @@ func parseCaveat(data []byte) (caveat, error) {
 		n = 2
 	case tagProjectName, tagProjectID, tagRequestUser, tagPublisher:
 		n = 1
+	case tagReadOnly:
+		n = 0
 	default:
 		return caveat{}, unknownTag(arr[0])
 	}
@@ -287,6 +295,8 @@ func projectIDCaveat(ids []string) string {
 func publisherCaveat(publisherID int64) string {
 	return marshalCaveat([]any{tagPublisher, strconv.FormatInt(publisherID, 10)})
 }
+
+func readOnlyCaveat() string { return marshalCaveat([]any{tagReadOnly}) }
 
 func requestUserCaveat(userID int64) string {
 	return marshalCaveat([]any{tagRequestUser, strconv.FormatInt(userID, 10)})

@@ -131,8 +131,12 @@ func (s *Service) revokeGenuine(ctx context.Context, tx *sql.Tx, now time.Time, 
 // ScopeWords says what a token may do, as the pages and emails say it:
 // "whole account" or "projects a, b".
 func ScopeWords(t Token) string {
-	if len(t.Projects) == 0 {
-		return "whole account"
+	s := "whole account"
+	if len(t.Projects) > 0 {
+		s = "projects " + strings.Join(t.Projects, ", ")
 	}
-	return "projects " + strings.Join(t.Projects, ", ")
+	if t.ReadOnly {
+		s = "read-only, " + s
+	}
+	return s
 }

@@ -19,9 +19,11 @@ type ProjectChoice struct {
 func (s *Service) ScopeProjects(ctx context.Context, userID int64) (_ []ProjectChoice, err error) {
 	defer derrors.Wrap(&err, "token.ScopeProjects(user %d)", userID)
 	rows, err := s.db.QueryContext(ctx, `
-		SELECT p.name, p.normalized_name, r.role
-		FROM roles r JOIN projects p ON p.id = r.project_id
+		SELECT p.name, p.normalized_name,
+			CASE WHEN min(CASE r.role WHEN 'Owner' THEN 0 ELSE 1 END) = 0 THEN 'Owner' ELSE 'Maintainer' END
+		FROM effective_roles r JOIN projects p ON p.id = r.project_id
 		WHERE r.user_id = $1
+		GROUP BY p.id, p.name, p.normalized_name
 		ORDER BY p.normalized_name`, userID)
 	if err != nil {
 		return nil, err
@@ -59,9 +61,8 @@ func (s *Service) ForProject(ctx context.Context, projectID int64) (_ []ProjectT
 	rows, err := s.db.QueryContext(ctx, `
 		SELECT `+tokenColumns+`, u.username
 		FROM api_tokens t
-		JOIN roles r ON r.user_id = t.user_id AND r.project_id = $1
 		JOIN users u ON u.id = t.user_id
-		WHERE NOT u.disabled
+		WHERE NOT u.disabled AND EXISTS (SELECT 1 FROM effective_roles r WHERE r.user_id = t.user_id AND r.project_id = $1)
 		ORDER BY u.username_key, t.created_at DESC, t.id`, projectID)
 	if err != nil {
 		return nil, err

@@ -145,8 +145,12 @@ type Token struct {
 	UserID      int64
 	Description string
 	// Permissions is the summary shown to users: "user" for a
-	// whole-account token, "projects: a, b" for a project token.
+	// whole-account token, "projects: a, b" for a project token, each
+	// after "read: " for a read-only token.
 	Permissions string
+	// ReadOnly tokens read the index (--read-access authenticated) and
+	// never upload.
+	ReadOnly bool
 	// Projects are the normalized names a project token is limited to;
 	// empty for a whole-account token.
 	Projects   []string
@@ -172,6 +176,18 @@ type Token struct {
 // nothing.
 func (s *Service) Create(ctx context.Context, userID int64, description string, projects []string, expiresAt *time.Time, by Origin) (raw string, t Token, err error) {
 	defer derrors.Wrap(&err, "token.Create(user %d)", userID)
+	return s.create(ctx, userID, description, projects, expiresAt, by, false)
+}
+
+// CreateReadOnly mints a read-only token: it installs from the index (all
+// of it, or the projects given, which the user must hold a role on) and is
+// refused by the upload API.
+func (s *Service) CreateReadOnly(ctx context.Context, userID int64, description string, projects []string, expiresAt *time.Time, by Origin) (raw string, t Token, err error) {
+	defer derrors.Wrap(&err, "token.CreateReadOnly(user %d)", userID)
+	return s.create(ctx, userID, description, projects, expiresAt, by, true)
+}
+
+func (s *Service) create(ctx context.Context, userID int64, description string, projects []string, expiresAt *time.Time, by Origin, readOnly bool) (raw string, t Token, err error) {
 
 	description = strings.TrimSpace(description)
 	if err := checkDescription(description); err != nil {
@@ -205,6 +221,9 @@ func (s *Service) Create(ctx context.Context, userID int64, description string, 
 			return err
 		}
 		caveats := issuedCaveats(userID, names, ids, now, expiresAt)
+		if readOnly {
+			caveats = append(caveats, readOnlyCaveat())
+		}
 		raw, err = mint(rootKey(s.secret, id), id, s.location, caveats)
 		if err != nil {
 			return fmt.Errorf("mint: %w", err)
@@ -213,8 +232,9 @@ func (s *Service) Create(ctx context.Context, userID int64, description string, 
 			ID:          id,
 			UserID:      userID,
 			Description: description,
-			Permissions: permissionsSummary(names),
+			Permissions: permissionsSummary(names, readOnly),
 			Projects:    names,
+			ReadOnly:    readOnly,
 			ExpiresAt:   expiresAt,
 			CreatedAt:   now,
 		}
@@ -287,7 +307,7 @@ func ownedProjectIDs(ctx context.Context, tx *sql.Tx, userID int64, names []stri
 			hasRole bool
 		)
 		err := tx.QueryRowContext(ctx, `
-			SELECT p.id, EXISTS (SELECT 1 FROM roles r WHERE r.project_id = p.id AND r.user_id = $2)
+			SELECT p.id, EXISTS (SELECT 1 FROM effective_roles r WHERE r.project_id = p.id AND r.user_id = $2)
 			FROM projects p
 			WHERE p.normalized_name = $1`, name, userID).Scan(&id, &hasRole)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -325,11 +345,15 @@ func issuedCaveats(userID int64, names []string, ids []int64, now time.Time, exp
 	return caveats
 }
 
-func permissionsSummary(names []string) string {
-	if len(names) == 0 {
-		return "user"
+func permissionsSummary(names []string, readOnly bool) string {
+	s := "user"
+	if len(names) > 0 {
+		s = "projects: " + strings.Join(names, ", ")
 	}
-	return "projects: " + strings.Join(names, ", ")
+	if readOnly {
+		s = "read: " + s
+	}
+	return s
 }
 
 func insertToken(ctx context.Context, tx *sql.Tx, t Token, caveats []string) error {
@@ -394,23 +418,28 @@ func scanToken(row interface{ Scan(...any) error }, extra ...any) (Token, string
 	t.CreatedAt = t.CreatedAt.UTC()
 	t.ExpiresAt = timePtr(expires)
 	t.LastUsedAt = timePtr(lastU)
-	t.Projects = projectsOf(caveatsJSON)
+	t.Projects, t.ReadOnly = projectsOf(caveatsJSON)
 	return t, caveatsJSON, nil
 }
 
-// projectsOf returns the project names in stored issued caveats.
-func projectsOf(caveatsJSON string) []string {
+// projectsOf returns the project names in stored issued caveats, and
+// whether they make the token read-only.
+func projectsOf(caveatsJSON string) (names []string, readOnly bool) {
 	var caveats []string
 	if json.Unmarshal([]byte(caveatsJSON), &caveats) != nil {
-		return nil
+		return nil, false
 	}
-	var names []string
 	for _, s := range caveats {
-		if c, err := parseCaveat([]byte(s)); err == nil && c.tag == tagProjectName {
+		c, err := parseCaveat([]byte(s))
+		switch {
+		case err != nil:
+		case c.tag == tagProjectName:
 			names = append(names, c.values...)
+		case c.tag == tagReadOnly:
+			readOnly = true
 		}
 	}
-	return names
+	return names, readOnly
 }
 
 func timePtr(t sql.NullTime) *time.Time {

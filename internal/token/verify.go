@@ -200,6 +200,22 @@ func (v *Verified) PermitsNewProject() error {
 	return nil
 }
 
+// ReadOnly reports whether the token may only read (a read token, or one a
+// client narrowed with [100]): the upload API refuses it.
+func (v *Verified) ReadOnly() bool {
+	for _, c := range v.caveats {
+		if c.tag == tagReadOnly {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrReadOnly is the upload API's refusal of a read-only token.
+func (s *Service) ErrReadOnly() error {
+	return derrors.New(derrors.Forbidden, "Invalid API Token: this token is read-only: it installs packages but cannot upload. Create an upload token to publish. See %s#apitoken for more information.", s.helpURL)
+}
+
 // CanCreateProjects is false for any token limited to projects: such a
 // token cannot create a new project.
 func (v *Verified) CanCreateProjects() bool {

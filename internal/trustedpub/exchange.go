@@ -109,6 +109,16 @@ func (s *Service) exchangeTx(ctx context.Context, tx *sql.Tx, vt *verifiedToken,
 		if e := checkClaims(&pending.Publisher, vt.issuer, vt.claims); e != nil {
 			return nil, e, 0, nil
 		}
+		// The project would be its registrant's: an account an
+		// administrator disabled creates nothing, on this path as on every
+		// other (spec F8).
+		var disabled bool
+		if err := tx.QueryRowContext(ctx, `SELECT disabled FROM users WHERE id = $1`, pending.UserID).Scan(&disabled); err != nil {
+			return nil, nil, 0, err
+		}
+		if disabled {
+			return nil, publisherErr("the account that registered this pending publisher is disabled"), 0, nil
+		}
 		if e, err := claimJTI(ctx, tx, vt); e != nil || err != nil {
 			return nil, e, 0, err
 		}
@@ -172,6 +182,11 @@ func (s *Service) exchangeTx(ctx context.Context, tx *sql.Tx, vt *verifiedToken,
 		}
 		if e, err := claimJTI(ctx, tx, vt); e != nil || err != nil {
 			return nil, e, 0, err
+		}
+		if env := ignoredEnvironment(pub, vt.claims, projectIDs); env != "" {
+			if err := s.noteIgnoredEnvironment(ctx, tx, pub, env, projectIDs[0], now); err != nil {
+				return nil, nil, 0, err
+			}
 		}
 	}
 
@@ -297,7 +312,14 @@ func preferEnvironment[T any](cands []T, env string, envOf func(T) string) T {
 }
 
 func publisherProjectIDs(ctx context.Context, q querier, publisherID int64) ([]int64, error) {
-	rows, err := q.QueryContext(ctx, `SELECT project_id FROM project_publishers WHERE publisher_id = $1 ORDER BY project_id`, publisherID)
+	// A publisher of an organization's issuer serves the projects of that
+	// organization only: one moved out is no longer covered.
+	rows, err := q.QueryContext(ctx, `SELECT pp.project_id FROM project_publishers pp
+		JOIN trusted_publishers p ON p.id = pp.publisher_id
+		LEFT JOIN oidc_issuers i ON i.id = p.issuer_id
+		WHERE pp.publisher_id = $1 AND (i.organization_id IS NULL
+			OR EXISTS (SELECT 1 FROM organization_projects op WHERE op.project_id = pp.project_id AND op.organization_id = i.organization_id))
+		ORDER BY pp.project_id`, publisherID)
 	if err != nil {
 		return nil, err
 	}

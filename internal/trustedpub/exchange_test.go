@@ -428,3 +428,34 @@ func TestG8MintedToken(t *testing.T) {
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// F8 on the OIDC path: a pending publisher whose registrant's account an
+// administrator disabled creates nothing (the project would be theirs);
+// enabled again, the same publisher works. Uploads with minted tokens
+// honour the project's own controls (quarantine, archive) in the upload
+// path, as every token does (internal/web's TestF8ConsistentControls).
+func TestF8PendingPublisherOfDisabledAccount(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d)
+		ctx := context.Background()
+		if _, err := f.tp.AddPending(ctx, actor(f.bob, "bob"), "bobs-new", googleInput("ci@p.iam.gserviceaccount.com")); err != nil {
+			t.Fatal(err)
+		}
+		tok := func() string {
+			return f.google.Sign(oidctest.Google(testAudience, "ci@p.iam.gserviceaccount.com", "42", f.clock.Now()))
+		}
+		if _, err := d.Exec(`UPDATE users SET disabled = TRUE WHERE id = $1`, f.bob); err != nil {
+			t.Fatal(err)
+		}
+		f.wantRefused(t, tok(), CodeInvalidPublisher, "the account that registered this pending publisher is disabled")
+		if n := f.count(t, `SELECT count(*) FROM projects WHERE normalized_name = 'bobs-new'`) + f.count(t, `SELECT count(*) FROM oidc_jtis`); n != 0 {
+			t.Fatalf("a disabled account's pending publisher left %d projects and jti records", n)
+		}
+		if _, err := d.Exec(`UPDATE users SET disabled = FALSE WHERE id = $1`, f.bob); err != nil {
+			t.Fatal(err)
+		}
+		if m := f.mustMint(t, tok()); m.CreatedProject != "bobs-new" {
+			t.Fatalf("minted %+v, want bobs-new created once bob is enabled again", m)
+		}
+	})
+}

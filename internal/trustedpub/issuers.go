@@ -135,13 +135,17 @@ func (s *Service) issuerFor(ctx context.Context, iss string) (*issuer, bool, err
 // value for each of Claims, and a token matches a publisher when every one
 // of those claims equals the publisher's value.
 type CustomIssuer struct {
-	ID        int64
-	Name      string // a short label, such as "codeberg"
-	URL       string
-	Audience  string
-	Claims    []string
-	CreatedBy string
-	CreatedAt time.Time
+	ID int64
+	// OrganizationID is the organization whose owners registered it, whose
+	// projects alone may use it (0: registered by an administrator, for
+	// every project).
+	OrganizationID int64
+	Name           string // a short label, such as "codeberg"
+	URL            string
+	Audience       string
+	Claims         []string
+	CreatedBy      string
+	CreatedAt      time.Time
 }
 
 var (
@@ -165,6 +169,71 @@ type CustomIssuerInput struct {
 // publishers.
 func (s *Service) AddCustomIssuer(ctx context.Context, actor Actor, in CustomIssuerInput) (_ *CustomIssuer, err error) {
 	defer derrors.Wrap(&err, "trustedpub.AddCustomIssuer(%q)", in.Name)
+	ci, err := s.checkIssuerInput(actor, in)
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := insertIssuer(ctx, tx, ci); err != nil {
+			return err
+		}
+		return audit.Record(ctx, tx, s.now(), audit.Event{Tag: audit.OIDCIssuerAdded, ActorID: actor.UserID, Actor: actor.Username,
+			IP: actor.Client.IP, UserAgent: actor.Client.UserAgent,
+			Additional: map[string]any{"issuer": ci.URL, "name": ci.Name, "claims": ci.Claims}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ci, nil
+}
+
+// AddOrganizationIssuerTx registers an issuer for one organization's
+// projects, in the caller's transaction (internal/org checks the actor is
+// an owner, records the change and tells the owners).
+func (s *Service) AddOrganizationIssuerTx(ctx context.Context, tx *sql.Tx, actor Actor, orgID int64, in CustomIssuerInput) (*CustomIssuer, error) {
+	ci, err := s.checkIssuerInput(actor, in)
+	if err != nil {
+		return nil, err
+	}
+	ci.OrganizationID = orgID
+	if err := insertIssuer(ctx, tx, ci); err != nil {
+		return nil, err
+	}
+	return ci, nil
+}
+
+// RemoveOrganizationIssuerTx deletes one of an organization's issuers, with
+// its publishers, in the caller's transaction.
+func (s *Service) RemoveOrganizationIssuerTx(ctx context.Context, tx *sql.Tx, orgID, id int64) (*CustomIssuer, error) {
+	ci, err := scanIssuer(tx.QueryRowContext(ctx, `SELECT `+issuerColumns+` FROM oidc_issuers WHERE id = $1 AND organization_id = $2`, id, orgID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, derrors.New(derrors.NotFound, "That issuer is not registered for this organization (any more). Reload the page.")
+	}
+	if err != nil {
+		return nil, err
+	}
+	_, err = tx.ExecContext(ctx, `DELETE FROM oidc_issuers WHERE id = $1`, id)
+	return ci, err
+}
+
+// OrganizationIssuers lists an organization's own issuers by name.
+func (s *Service) OrganizationIssuers(ctx context.Context, orgID int64) ([]CustomIssuer, error) {
+	return listIssuers(ctx, s.db, `organization_id = $1`, orgID)
+}
+
+func insertIssuer(ctx context.Context, tx *sql.Tx, ci *CustomIssuer) error {
+	cj, _ := json.Marshal(ci.Claims)
+	err := tx.QueryRowContext(ctx, `INSERT INTO oidc_issuers (name, issuer_url, audience, claims_json, created_by, created_at, organization_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`, ci.Name, ci.URL, ci.Audience, string(cj), ci.CreatedBy, ci.CreatedAt,
+		sql.NullInt64{Int64: ci.OrganizationID, Valid: ci.OrganizationID != 0}).Scan(&ci.ID)
+	if db.IsUniqueViolation(err) {
+		return derrors.New(derrors.Conflict, "An issuer with this name or URL is already registered (by an administrator, or for an organization). Choose another name; an issuer URL is registered once.")
+	}
+	return err
+}
+
+// checkIssuerInput validates the form of a new issuer.
+func (s *Service) checkIssuerInput(actor Actor, in CustomIssuerInput) (*CustomIssuer, error) {
 	ci := &CustomIssuer{
 		Name:      strings.TrimSpace(in.Name),
 		URL:       strings.TrimRight(strings.TrimSpace(in.URL), "/"),
@@ -204,23 +273,6 @@ func (s *Service) AddCustomIssuer(ctx context.Context, actor Actor, in CustomIss
 	if len(ci.Claims) > 10 {
 		return nil, derrors.New(derrors.Invalid, "Name at most 10 claims.")
 	}
-	cj, _ := json.Marshal(ci.Claims)
-	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `INSERT INTO oidc_issuers (name, issuer_url, audience, claims_json, created_by, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, ci.Name, ci.URL, ci.Audience, string(cj), ci.CreatedBy, ci.CreatedAt).Scan(&ci.ID)
-		if db.IsUniqueViolation(err) {
-			return derrors.New(derrors.Conflict, "An issuer with this name or URL is already registered.")
-		}
-		if err != nil {
-			return err
-		}
-		return audit.Record(ctx, tx, s.now(), audit.Event{Tag: audit.OIDCIssuerAdded, ActorID: actor.UserID, Actor: actor.Username,
-			IP: actor.Client.IP, UserAgent: actor.Client.UserAgent,
-			Additional: map[string]any{"issuer": ci.URL, "name": ci.Name, "claims": ci.Claims}})
-	})
-	if err != nil {
-		return nil, err
-	}
 	return ci, nil
 }
 
@@ -245,9 +297,20 @@ func (s *Service) RemoveCustomIssuer(ctx context.Context, actor Actor, id int64)
 	})
 }
 
-// CustomIssuers lists the registered issuers by name.
+// CustomIssuers lists the issuers an administrator registered, by name.
 func (s *Service) CustomIssuers(ctx context.Context) ([]CustomIssuer, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+issuerColumns+` FROM oidc_issuers ORDER BY name`)
+	return listIssuers(ctx, s.db, `organization_id IS NULL`)
+}
+
+// IssuersFor lists the issuers a project's publishers may use: the
+// administrators' and those of the project's organization, by name.
+func (s *Service) IssuersFor(ctx context.Context, projectID int64) ([]CustomIssuer, error) {
+	return listIssuers(ctx, s.db, `organization_id IS NULL
+		OR organization_id = (SELECT organization_id FROM organization_projects WHERE project_id = $1)`, projectID)
+}
+
+func listIssuers(ctx context.Context, q querier, where string, args ...any) ([]CustomIssuer, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+issuerColumns+` FROM oidc_issuers WHERE `+where+` ORDER BY name`, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -263,16 +326,18 @@ func (s *Service) CustomIssuers(ctx context.Context) ([]CustomIssuer, error) {
 	return out, rows.Err()
 }
 
-const issuerColumns = `id, name, issuer_url, audience, claims_json, created_by, created_at`
+const issuerColumns = `id, name, issuer_url, audience, claims_json, created_by, created_at, organization_id`
 
 func scanIssuer(row interface{ Scan(...any) error }) (*CustomIssuer, error) {
 	var (
-		ci CustomIssuer
-		cj string
+		ci  CustomIssuer
+		cj  string
+		org sql.NullInt64
 	)
-	if err := row.Scan(&ci.ID, &ci.Name, &ci.URL, &ci.Audience, &cj, &ci.CreatedBy, &ci.CreatedAt); err != nil {
+	if err := row.Scan(&ci.ID, &ci.Name, &ci.URL, &ci.Audience, &cj, &ci.CreatedBy, &ci.CreatedAt, &org); err != nil {
 		return nil, err
 	}
+	ci.OrganizationID = org.Int64
 	if err := json.Unmarshal([]byte(cj), &ci.Claims); err != nil {
 		return nil, fmt.Errorf("issuer %d: claims: %w", ci.ID, err)
 	}

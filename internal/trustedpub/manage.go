@@ -76,6 +76,17 @@ func (s *Service) AddToProject(ctx context.Context, actor Actor, p *project.Proj
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if pub.issuerOrg != 0 {
+			// An organization's issuer serves its projects only.
+			var one int
+			err := tx.QueryRowContext(ctx, `SELECT 1 FROM organization_projects WHERE project_id = $1 AND organization_id = $2`, p.ID, pub.issuerOrg).Scan(&one)
+			if errors.Is(err, sql.ErrNoRows) {
+				return invalid("Issuer: %s belongs to an organization that %s is not part of; choose an issuer an administrator registered, or one of the project's organization.", pub.issuerName, p.Name)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		if err := upsertPublisher(ctx, tx, pub, now); err != nil {
 			return err
 		}
@@ -87,7 +98,7 @@ func (s *Service) AddToProject(ctx context.Context, actor Actor, p *project.Proj
 		if n, _ := res.RowsAffected(); n == 0 {
 			return derrors.New(derrors.Conflict, "This trusted publisher is already registered for %s.", p.Name)
 		}
-		return s.publisherChanged(ctx, tx, actor, p, pub, audit.PublisherAdded, mail.TemplateTrustedPublisherAdded, false)
+		return s.publisherChanged(ctx, tx, actor, p, pub, audit.PublisherAdded, mail.TemplateTrustedPublisherAdded, nil)
 	})
 	if err != nil {
 		return nil, err
@@ -116,16 +127,20 @@ func (s *Service) RemoveFromProject(ctx context.Context, actor Actor, p *project
 			AND NOT EXISTS (SELECT 1 FROM project_publishers WHERE publisher_id = $1)`, pub.ID); err != nil {
 			return err
 		}
-		return s.publisherChanged(ctx, tx, actor, p, pub, audit.PublisherRemoved, mail.TemplateTrustedPublisherRemoved, false)
+		return s.publisherChanged(ctx, tx, actor, p, pub, audit.PublisherRemoved, mail.TemplateTrustedPublisherRemoved, nil)
 	})
 }
 
 // publisherChanged records a publisher's addition or removal on the
-// project and tells every owner.
-func (s *Service) publisherChanged(ctx context.Context, tx *sql.Tx, actor Actor, p *project.Project, pub *Publisher, tag, template string, reified bool) error {
+// project, with Warehouse's fields and any extra ones, and tells every
+// owner.
+func (s *Service) publisherChanged(ctx context.Context, tx *sql.Tx, actor Actor, p *project.Project, pub *Publisher, tag, template string, extra map[string]any) error {
 	add := map[string]any{
 		"publisher": pub.ProviderName(), "id": pub.ID, "specifier": pub.Name(), "url": pub.URL(),
-		"submitted_by": actor.Username, "reified_from_pending_publisher": reified,
+		"submitted_by": actor.Username, "reified_from_pending_publisher": false,
+	}
+	for k, v := range extra {
+		add[k] = v
 	}
 	if err := audit.Record(ctx, tx, s.now(), audit.Event{ProjectID: p.ID, Tag: tag, ActorID: actor.UserID, Actor: actor.Username,
 		IP: actor.Client.IP, UserAgent: actor.Client.UserAgent, Additional: add}); err != nil {
@@ -143,8 +158,10 @@ func (s *Service) tellOwners(ctx context.Context, tx *sql.Tx, p *project.Project
 }
 
 func (s *Service) tellRoles(ctx context.Context, tx *sql.Tx, p *project.Project, template string, data map[string]any, roles ...string) error {
-	rows, err := tx.QueryContext(ctx, `SELECT u.id, u.username, r.role FROM roles r JOIN users u ON u.id = r.user_id
-		WHERE r.project_id = $1 AND NOT u.disabled ORDER BY u.id`, p.ID)
+	rows, err := tx.QueryContext(ctx, `SELECT u.id, u.username,
+			CASE WHEN min(CASE r.role WHEN 'Owner' THEN 0 ELSE 1 END) = 0 THEN 'Owner' ELSE 'Maintainer' END
+		FROM effective_roles r JOIN users u ON u.id = r.user_id
+		WHERE r.project_id = $1 AND NOT u.disabled GROUP BY u.id, u.username ORDER BY u.id`, p.ID)
 	if err != nil {
 		return err
 	}

@@ -350,7 +350,7 @@ func TestPendingRace(t *testing.T) {
 
 // G8: registrations are rate-limited (100 a day per user), refused
 // attempts included.
-func TestPendingRegistrationFlood(t *testing.T) {
+func TestG8PendingRegistrationFlood(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d)
 		ctx := context.Background()

@@ -93,6 +93,11 @@ func (s *Service) AddPending(ctx context.Context, actor Actor, projectName strin
 	if err != nil {
 		return nil, err
 	}
+	if pub.issuerOrg != 0 {
+		// A pending publisher makes a project of the user's own, which an
+		// organization's issuer cannot serve.
+		return nil, invalid("Issuer: %s belongs to an organization and serves its projects only; choose an issuer an administrator registered.", pub.issuerName)
+	}
 	now := s.now().UTC().Truncate(time.Microsecond)
 	pp := &Pending{ProjectName: projectName, UserID: actor.UserID, Publisher: *pub, CreatedAt: now, ExpiresAt: now.Add(PendingLifetime)}
 	err = s.db.InTx(ctx, func(tx *sql.Tx) error {

@@ -60,6 +60,20 @@ func (s *Service) SetTrustedPublishingOnly(ctx context.Context, actor Actor, p *
 	})
 }
 
+// PublisherNames returns the names of the project's trusted publishers, as
+// refusals name them ("GitHub repository o/r, workflow w.yml").
+func (s *Service) PublisherNames(ctx context.Context, projectID int64) ([]string, error) {
+	pubs, err := projectPublishers(ctx, s.db, projectID)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(pubs))
+	for i, p := range pubs {
+		names[i] = p.Name()
+	}
+	return names, nil
+}
+
 // RefuseLongLived returns nil when a long-lived (user) API token may upload
 // to the project, and otherwise the refusal naming the publishers to use.
 func (s *Service) RefuseLongLived(ctx context.Context, projectID int64, projectName string) error {

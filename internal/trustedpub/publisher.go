@@ -35,6 +35,10 @@ type Publisher struct {
 	// claimNames are a custom issuer's claims, in its order.
 	claimNames []string
 	issuerName string
+	// issuerOrg is the organization a custom issuer belongs to (0: the
+	// administrators'): its publishers serve that organization's projects
+	// only.
+	issuerOrg int64
 }
 
 // Input is a publisher as a form gives it: the provider and its fields.
@@ -312,7 +316,7 @@ func (s *Service) parseCustom(ctx context.Context, p *Publisher, in Input) error
 		values[i] = v
 		p.Config["claim_"+c] = v
 	}
-	p.IssuerURL, p.IssuerID, p.claimNames, p.issuerName = ci.URL, ci.ID, ci.Claims, ci.Name
+	p.IssuerURL, p.IssuerID, p.claimNames, p.issuerName, p.issuerOrg = ci.URL, ci.ID, ci.Claims, ci.Name, ci.OrganizationID
 	p.LookupKey = customKey(values)
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -239,5 +240,31 @@ func TestNotEnabled(t *testing.T) {
 		if _, on := g.tp.Audience(); on {
 			t.Fatal("Audience says enabled")
 		}
+	})
+}
+
+// Issue 9 item 9: a key set that cannot be reached (discovery answers, the
+// JWKS URL it names refuses connections) is the same 503-class refusal,
+// recording nothing; the failure is not cached.
+func TestJWKSUnreachable(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newFixture(t, d)
+		f.addGitHub(t)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		closed := "http://" + l.Addr().String() + "/jwks"
+		l.Close()
+		f.gh.SetJWKSURI(closed)
+		_, refusal := f.exchange(t, f.gh.Sign(f.ghClaims()))
+		if refusal == nil || !refusal.Unavailable || refusal.Code != CodeIssuerUnavailable || !strings.Contains(refusal.Description, f.gh.URL) {
+			t.Fatalf("unreachable key set: got %+v, want an issuer-unavailable refusal naming the issuer", refusal)
+		}
+		if n := f.count(t, `SELECT count(*) FROM oidc_jtis`) + f.count(t, `SELECT count(*) FROM oidc_tokens`); n != 0 {
+			t.Fatalf("%d jti records and tokens after the refusal, want 0", n)
+		}
+		f.gh.SetJWKSURI("")
+		f.mustMint(t, f.gh.Sign(f.ghClaims()))
 	})
 }

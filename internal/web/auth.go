@@ -12,6 +12,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/login"
+	"github.com/gatehouse-index/gatehouse/internal/org"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
@@ -27,8 +28,11 @@ type reqState struct {
 	// membership is the project the route names and the user's role on it,
 	// behind the owner and maintainer guards.
 	membership *project.Membership
-	ip         string
-	agent      string
+	// orgMembership is the organization the route names and the user's
+	// role in it, behind the organization guards (auth_org.go).
+	orgMembership *org.Membership
+	ip            string
+	agent         string
 }
 
 type stateKey struct{}
@@ -238,6 +242,11 @@ func (s *Server) manage(h handlerFunc) handlerFunc {
 			http.Redirect(w, r, "/manage/account/two-factor/"+back, http.StatusSeeOther)
 			return nil
 		}
+		// The site-wide policies (security keys only) hold on every
+		// management action.
+		if err := s.orgs.CheckManage(r.Context(), u.ID); err != nil {
+			return s.policyRefusal(w, r, err)
+		}
 		return h(w, r)
 	})
 }
@@ -266,6 +275,11 @@ func (s *Server) projectRole(h handlerFunc, allowed ...string) handlerFunc {
 				return derrors.New(derrors.Forbidden, "Only an owner of %s can do this.", m.Project.Name)
 			}
 			return derrors.New(derrors.Forbidden, "You are not a collaborator on %s.", m.Project.Name)
+		}
+		// The organization's (or the site's) security policies hold on
+		// every action on its projects.
+		if err := s.orgs.CheckProject(r.Context(), st.user.ID, m.Project.ID); err != nil {
+			return s.policyRefusal(w, r, err)
 		}
 		st.membership = m
 		return h(w, r)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -44,6 +43,8 @@ func statusOf(err error) int {
 		return http.StatusGone
 	case errors.Is(err, derrors.Unavailable):
 		return http.StatusServiceUnavailable
+	case errors.Is(err, derrors.NoSpace):
+		return http.StatusInsufficientStorage
 	}
 	return http.StatusInternalServerError
 }
@@ -52,11 +53,11 @@ func statusOf(err error) int {
 // are logged in full and shown only as a generic sentence. A deliberate
 // 503 (read-only mode, a health check) is not internal: its message is
 // meant for the client.
-func (s *Server) publicMessage(r *http.Request, err error, status int) string {
-	if msg, ok := derrors.Message(err); ok && (status < 500 || status == http.StatusServiceUnavailable) {
+func (s *Server) publicMessage(w http.ResponseWriter, r *http.Request, err error, status int) string {
+	if msg, ok := derrors.Message(err); ok && (status < 500 || status == http.StatusServiceUnavailable || status == http.StatusInsufficientStorage) {
 		return msg
 	}
-	s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
+	s.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err, "request_id", requestIDOf(w))
 	return "Internal server error. The problem has been logged; please try again later."
 }
 
@@ -69,7 +70,7 @@ func (s *Server) toolErrors(h handlerFunc) http.Handler {
 			return
 		}
 		status := statusOf(err)
-		msg := s.publicMessage(r, err, status)
+		msg := s.publicMessage(w, r, err, status)
 		if strings.HasPrefix(r.URL.Path, "/pypi/") {
 			w.Header().Set("Content-Type", "application/json")
 			w.Header().Set("Access-Control-Allow-Origin", "*")
@@ -96,11 +97,11 @@ func (s *Server) toolErrors(h handlerFunc) http.Handler {
 // so the rest of its body is read and thrown away first, up to drainLimit.
 func (s *Server) writeUploadError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
-	msg := s.publicMessage(r, err, status)
+	msg := s.publicMessage(w, r, err, status)
 	if status >= 500 {
-		s.log.Warn("upload failed", "status", status)
+		s.log.Warn("upload failed", "status", status, "request_id", requestIDOf(w))
 	} else {
-		s.log.Info("upload refused", "status", status, "reason", msg)
+		s.log.Info("upload refused", "status", status, "reason", msg, "request_id", requestIDOf(w))
 	}
 	body := fmt.Sprintf("<html><head><title>%d %s</title></head><body><h1>%d %s</h1>%s</body></html>\n",
 		status, http.StatusText(status), status, http.StatusText(status), htmlEscape(msg))
@@ -124,8 +125,8 @@ func (s *Server) writeUploadError(w http.ResponseWriter, r *http.Request, err er
 		return
 	}
 	defer conn.Close()
-	fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-		status, reasonPhrase(msg), len(body), body)
+	fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: %d\r\nX-Request-Id: %s\r\nConnection: close\r\n\r\n%s",
+		status, reasonPhrase(msg), len(body), requestIDOf(w), body)
 	buf.Flush()
 	lingerClose(conn, buf)
 }
@@ -186,7 +187,7 @@ func (s *Server) recoverer(h http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+				s.log.Error("panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "request_id", requestIDOf(w))
 				http.Error(w, "Internal server error.", http.StatusInternalServerError)
 			}
 		}()
@@ -235,29 +236,6 @@ func (w *statusRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return hj.Hijack()
 	}
 	return nil, nil, errors.New("hijack not supported")
-}
-
-// logRequests logs one line per request at debug level (info for uploads),
-// never with query strings or credentials.
-func (s *Server) logRequests(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		level := slog.LevelDebug
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			level = slog.LevelInfo
-		}
-		// Most GETs are not logged at the default level: skip the recorder
-		// and the argument boxing entirely then (it shows on the Simple API's
-		// hot path).
-		if !s.log.Enabled(r.Context(), level) {
-			h.ServeHTTP(w, r)
-			return
-		}
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		h.ServeHTTP(rec, r)
-		s.log.Log(r.Context(), level, "request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
-			"bytes", rec.bytes, "took", time.Since(start).Round(time.Microsecond))
-	})
 }
 
 // userMessage returns the message of an error a person caused and can fix

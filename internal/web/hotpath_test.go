@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/db/dbtest"
+	"github.com/gatehouse-index/gatehouse/internal/metrics"
 )
 
 // hotWriter is the least a ResponseWriter can be, reused between
@@ -39,8 +40,13 @@ func (w *hotWriter) reset() {
 // value is built once per rendered page; nothing per request is boxed,
 // split or formatted. Issue 15 item 5; the benchmark suite shows the
 // allocations per request beside a bare net/http handler's.
+//
+// It runs with metrics on, the costlier case: the request counters, the
+// latency histogram, the status recorder and the request id must add no
+// allocation either (issue 11).
 func TestSimpleHotPathAllocations(t *testing.T) {
-	f := newFixture(t, dbtest.NewSQLite(t))
+	m := metrics.New()
+	f := newFixtureWith(t, dbtest.NewSQLite(t), fixtureConfig{metrics: m})
 	seedFooBar(t, f)
 	const pip = "application/vnd.pypi.simple.v1+json, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 	get := func(headers ...string) (*http.Request, *hotWriter) {
@@ -84,9 +90,18 @@ func TestSimpleHotPathAllocations(t *testing.T) {
 	}
 	// The answer is still complete: the headers the other tests check,
 	// from values made once.
-	for _, k := range []string{"ETag", "Content-Type", "Content-Length", "X-Pypi-Last-Serial", "Vary", "Cache-Control", "X-Content-Type-Options"} {
+	for _, k := range []string{"ETag", "Content-Type", "Content-Length", "X-Pypi-Last-Serial", "Vary", "Cache-Control", "X-Content-Type-Options", "X-Request-Id"} {
 		if w.h.Get(k) == "" {
 			t.Errorf("200: no %s header", k)
+		}
+	}
+	// And the requests were counted: the allocations above are those of
+	// the instrumented path, not of a path that skipped it.
+	text := scrape(t, m)
+	for code, min := range map[string]float64{"200": 200, "304": 200} {
+		series := `gatehouse_http_requests_total{code="` + code + `",route="GET /simple/{project}/{$}"}`
+		if got := sample(t, text, series); got < min {
+			t.Errorf("%s = %v, want at least %v", series, got, min)
 		}
 	}
 }

@@ -55,7 +55,13 @@ func (s *Server) jsonRelease(w http.ResponseWriter, r *http.Request) error {
 // jsonDetail loads the project the JSON API asks for. A quarantined
 // project is not found, as on PyPI: its files must not be offered.
 func (s *Server) jsonDetail(r *http.Request) (*project.Detail, error) {
-	d, err := s.projects.Detail(r.Context(), pep.NormalizeName(r.PathValue("project")))
+	norm := pep.NormalizeName(r.PathValue("project"))
+	if ok, err := s.mayRead(r, norm, 0); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, derrors.New(derrors.NotFound, "Not Found")
+	}
+	d, err := s.projects.Detail(r.Context(), norm)
 	if err != nil {
 		return nil, err
 	}

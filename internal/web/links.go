@@ -16,6 +16,8 @@ const (
 	// PyPI's accounts.verify-project-role.
 	pathVerifyProjectRole = "/account/verify-project-role/"
 	pathTokens            = "/manage/account/token/"
+	// PyPI's accounts.verify-organization-role.
+	pathVerifyOrganizationRole = "/account/verify-organization-role/"
 )
 
 // EmailLinks returns the absolute addresses of the emailed-link pages
@@ -29,5 +31,7 @@ func EmailLinks(baseURL string) account.Links {
 
 		VerifyProjectRole: base + pathVerifyProjectRole,
 		Tokens:            base + pathTokens,
+
+		VerifyOrganizationRole: base + pathVerifyOrganizationRole,
 	}
 }

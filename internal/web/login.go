@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-index/gatehouse/internal/login"
+	"github.com/gatehouse-index/gatehouse/internal/metrics"
 )
 
 type loginPage struct {
@@ -28,6 +29,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	username := r.PostFormValue("username")
 	next := safeNext(r.PostFormValue("next"), "/manage/account/")
 	res, err := s.signin.Password(r.Context(), s.browser(r), username, r.PostFormValue("password"), next)
+	s.metrics.Login(metrics.FactorPassword, loginOutcome(err))
 	if err != nil {
 		msg, ok := userMessage(err)
 		if !ok {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,7 +47,9 @@ type minRateReader struct {
 	now         func() time.Time
 	setDeadline func(time.Time) error
 	deadline    time.Time
-	err         error // errTooSlow once tripped
+	err         error       // errTooSlow (or errShuttingDown) once tripped
+	stopping    atomic.Bool // set by stop, from another goroutine
+	read        int64       // bytes of the body read so far (the upload metrics)
 }
 
 func newMinRateReader(body io.ReadCloser, rate int64, window time.Duration, now func() time.Time, setDeadline func(time.Time) error) *minRateReader {
@@ -67,10 +70,14 @@ func (s *Server) holdToMinRate(w http.ResponseWriter, body io.ReadCloser) *minRa
 }
 
 func (m *minRateReader) Read(p []byte) (int, error) {
+	if m.err == nil && m.stopping.Load() {
+		m.err = errShuttingDown
+	}
 	if m.err != nil {
 		return 0, m.err
 	}
 	n, err := m.body.Read(p)
+	m.read += int64(n)
 	if n > 0 {
 		now := m.now()
 		next := m.deadline
@@ -83,7 +90,7 @@ func (m *minRateReader) Read(p []byte) (int, error) {
 		if limit := now.Add(m.window); next.After(limit) {
 			next = limit
 		}
-		if !next.Equal(m.deadline) {
+		if !next.Equal(m.deadline) && !m.stopping.Load() {
 			m.deadline = next
 			m.setDeadline(next)
 		}
@@ -91,6 +98,9 @@ func (m *minRateReader) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		m.setDeadline(time.Time{})
+	case errors.Is(err, os.ErrDeadlineExceeded) && m.stopping.Load():
+		m.err = errShuttingDown
+		return n, m.err
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		m.err = errTooSlow
 		return n, m.err
@@ -98,10 +108,24 @@ func (m *minRateReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// errShuttingDown is what a minRateReader returns once the server, shutting
+// down, has stopped reading uploads.
+var errShuttingDown = errors.New("the server is shutting down and stopped reading the upload")
+
+// stop makes the upload's blocked or next read fail at once (the server is
+// shutting down). Safe to call from another goroutine.
+func (m *minRateReader) stop() {
+	m.stopping.Store(true)
+	m.setDeadline(time.Now())
+}
+
+// stopped reports whether the upload was cut off by stop.
+func (m *minRateReader) stopped() bool { return m.err == errShuttingDown }
+
 func (m *minRateReader) Close() error { return m.body.Close() }
 
 // tooSlow reports whether the client was cut off for sending too slowly.
-func (m *minRateReader) tooSlow() bool { return m.err != nil }
+func (m *minRateReader) tooSlow() bool { return m.err == errTooSlow }
 
 // humanDuration writes a window as a person reads it: "200ms", "2 seconds".
 func humanDuration(d time.Duration) string {

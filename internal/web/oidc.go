@@ -64,22 +64,9 @@ func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) error {
 	if s.tp == nil {
 		return writeJSONResponse(w, http.StatusForbidden, notEnabled)
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxMintBody+1))
-	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded):
-		return writeMintRefusal(w, &trustedpub.Error{Code: trustedpub.CodeInvalidPayload, Description: "the request body did not arrive in time"})
-	case err != nil:
-		return writeMintRefusal(w, &trustedpub.Error{Code: trustedpub.CodeInvalidPayload, Description: "the request body could not be read"})
-	case len(body) > maxMintBody:
-		// The rest is not read; the connection is closed after the answer.
-		w.Header().Set("Connection", "close")
-		return writeMintRefusal(w, &trustedpub.Error{Code: trustedpub.CodeInvalidPayload,
-			Description: "the request body is larger than 64 KiB; send {\"token\": \"<the OIDC ID token>\"}"})
-	}
-	liftReadDeadline(w)
-	raw, msg := parseMintBody(body)
-	if msg != "" {
-		return writeMintRefusal(w, &trustedpub.Error{Code: trustedpub.CodeInvalidPayload, Description: msg})
+	raw, bad := readTokenBody(w, r, "the OIDC ID token")
+	if bad != nil {
+		return writeMintRefusal(w, bad)
 	}
 	m, refusal, err := s.tp.Exchange(r.Context(), raw, account.Client{IP: s.clientIP(r), UserAgent: r.UserAgent()})
 	if err != nil {
@@ -97,13 +84,41 @@ func (s *Server) mintToken(w http.ResponseWriter, r *http.Request) error {
 	return writeJSONResponse(w, http.StatusOK, map[string]any{"success": true, "token": m.Token, "expires": m.Expires.Unix()})
 }
 
-// parseMintBody reads {"token": "<string>"}, returning what is wrong with
-// it in Warehouse's (pydantic's) words otherwise.
-func parseMintBody(body []byte) (string, string) {
+func invalidPayload(msg string) *trustedpub.Error {
+	return &trustedpub.Error{Code: trustedpub.CodeInvalidPayload, Description: msg}
+}
+
+// readTokenBody reads the bounded body {"token": "<what>"} of the OIDC
+// endpoints (mint and burn), or says what is wrong with it in Warehouse's
+// (pydantic's) words. A body over the bound is not read to its end: the
+// connection is closed after the answer.
+func readTokenBody(w http.ResponseWriter, r *http.Request, what string) (string, *trustedpub.Error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxMintBody+1))
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return "", invalidPayload("the request body did not arrive in time")
+	case err != nil:
+		return "", invalidPayload("the request body could not be read")
+	case len(body) > maxMintBody:
+		w.Header().Set("Connection", "close")
+		return "", invalidPayload(`the request body is larger than 64 KiB; send {"token": "<` + what + `>"}`)
+	}
+	liftReadDeadline(w)
+	raw, msg := parseTokenBody(body, what)
+	if msg != "" {
+		return "", invalidPayload(msg)
+	}
+	return raw, nil
+}
+
+// parseTokenBody reads {"token": "<string>"}, returning what is wrong with
+// it in Warehouse's (pydantic's) words otherwise; what names the token
+// expected, for the message.
+func parseTokenBody(body []byte, what string) (string, string) {
 	var v map[string]json.RawMessage
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := dec.Decode(&v); err != nil || dec.More() {
-		return "", "the request body is not a JSON object; send {\"token\": \"<the OIDC ID token>\"}"
+		return "", `the request body is not a JSON object; send {"token": "<` + what + `>"}`
 	}
 	t, ok := v["token"]
 	if !ok {

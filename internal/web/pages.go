@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/org"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 )
@@ -35,6 +36,8 @@ type projectPage struct {
 	Files       []fileRow
 	Releases    []project.Release
 	URLs        [][2]string
+	// Organization is the organization the project belongs to, or nil.
+	Organization *org.Organization
 }
 
 type fileRow struct {
@@ -70,6 +73,9 @@ func (s *Server) projectPage(w http.ResponseWriter, r *http.Request) error {
 		// is escaped preformatted text) when the release was uploaded.
 		Description: template.HTML(rel.DescriptionHTML),
 		Releases:    d.Releases,
+	}
+	if page.Organization, err = s.orgs.OrganizationOf(r.Context(), d.Project.ID); err != nil {
+		return err
 	}
 	for _, f := range d.FilesOf(rel.ID) {
 		page.Files = append(page.Files, fileRow{File: f, URL: s.fileURL(&f)})

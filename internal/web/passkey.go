@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 
+	"github.com/gatehouse-index/gatehouse/internal/metrics"
 	"github.com/gatehouse-index/gatehouse/internal/session"
 )
 
@@ -35,6 +36,7 @@ func (s *Server) passkeyLogin(w http.ResponseWriter, r *http.Request) error {
 	}
 	next := safeNext(r.PostFormValue("next"), "/manage/account/")
 	res, err := s.signin.Passkey(r.Context(), s.browser(r), state, []byte(r.PostFormValue("credential")), next)
+	s.metrics.Login(metrics.FactorPasskey, loginOutcome(err))
 	if err != nil {
 		s.mailKick()
 		return s.jsonError(w, err)

@@ -5,6 +5,7 @@ import (
 	"net/url"
 
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/org"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 )
 
@@ -94,6 +95,11 @@ type settingsPage struct {
 	TotalLimit     int64
 	ReleaseAgeDays int
 	SiteLimits     project.Limits
+	// ProjectTokens are the API tokens that can upload to the project
+	// (pypi/warehouse#6263), drawn by partial_project_tokens.html.
+	ProjectTokens []projectTokenRow
+	// Organization is the organization the project belongs to, or nil.
+	Organization *org.Organization
 }
 
 // projectSettings is the settings page: the project's status and limits,
@@ -118,6 +124,12 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 	}
 	if d.Project.TotalSizeLimit.Valid {
 		page.TotalLimit = d.Project.TotalSizeLimit.Int64
+	}
+	if page.ProjectTokens, err = s.projectTokens(r, d.Project.ID); err != nil {
+		return err
+	}
+	if page.Organization, err = s.orgs.OrganizationOf(r.Context(), d.Project.ID); err != nil {
+		return err
 	}
 	return s.render(w, status, "manage_project_settings.html", page)
 }

@@ -148,7 +148,9 @@ func pageText(t *testing.T, r response) string {
 func dbState(t *testing.T, d *db.DB) string {
 	t.Helper()
 	var b strings.Builder
-	for _, table := range []string{"projects", "releases", "files", "filename_log", "roles", "journal", "events", "outbox", "site_settings"} {
+	for _, table := range []string{"projects", "releases", "files", "filename_log", "roles", "journal", "events", "outbox", "site_settings",
+		"organizations", "organization_old_names", "organization_roles", "organization_invitations", "teams", "team_members",
+		"team_project_roles", "organization_projects", "organization_project_requests"} {
 		rows, err := d.Query(`SELECT * FROM ` + table)
 		if err != nil {
 			t.Fatalf("%s: %v", table, err)

@@ -534,3 +534,56 @@ func TestProjectFormsBadInput(t *testing.T) {
 		}
 	})
 }
+
+// TestSettingsPageListsUploadTokens: issue 7 item 4, "a project's settings
+// page lists the tokens that can upload to it": every collaborator's
+// whole-account tokens and the tokens limited to the project, for owners
+// and maintainers alike, and none that cannot upload to it.
+func TestSettingsPageListsUploadTokens(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		f := newProjFix(t, d, fixtureConfig{})
+		f.mustUpload(t, wheel(t, meta{Name: "other", Version: "1.0"}))
+		// alice's whole-account token is the fixture's.
+		f.mintToken(t, f.alice, "foo-bar") // this project
+		f.mintToken(t, f.alice, "other")   // another project only
+		f.mintToken(t, f.bob, "foo-bar")   // the maintainer's
+		f.mintToken(t, f.carol)            // a stranger's whole-account token
+		rowsOf := func(r response) []string {
+			var out []string
+			for _, sec := range findAll(parseHTML(t, r.body), byTag("section")) {
+				if attr(sec, "aria-labelledby") != "project-tokens-h" {
+					continue
+				}
+				for _, tr := range findAll(sec, byTag("tr")) {
+					if cells := findAll(tr, byTag("td")); len(cells) >= 3 {
+						out = append(out, text(cells[0])+" | "+text(cells[1])+" | "+text(cells[2]))
+					}
+				}
+			}
+			slices.Sort(out) // the order of one owner's tokens made at the same instant is the ids'
+			return out
+		}
+		want := []string{
+			fmt.Sprintf("alice | test token %d [] | Whole account (all projects, and new ones)", f.alice),
+			fmt.Sprintf("alice | test token %d [foo-bar] | Project foo-bar", f.alice),
+			fmt.Sprintf("bob | test token %d [foo-bar] | Project foo-bar", f.bob),
+		}
+		for _, b := range []*browser{f.projectBrowser(t, f.alice, true), f.projectBrowser(t, f.bob, true)} {
+			r := b.get(t, "/manage/project/foo-bar/settings/")
+			if r.code != http.StatusOK {
+				t.Fatalf("GET settings: %d", r.code)
+			}
+			if got := rowsOf(r); !slices.Equal(got, want) {
+				t.Errorf("the settings page lists the upload tokens\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+			}
+		}
+		// Once bob is no longer a collaborator, his token cannot upload and
+		// leaves the list.
+		if _, err := d.Exec(`DELETE FROM roles WHERE user_id = $1`, f.bob); err != nil {
+			t.Fatal(err)
+		}
+		if got := rowsOf(f.projectBrowser(t, f.alice, true).get(t, "/manage/project/foo-bar/settings/")); !slices.Equal(got, want[:2]) {
+			t.Errorf("after bob left, the list is\n%s", strings.Join(got, "\n"))
+		}
+	})
+}

@@ -11,7 +11,9 @@ import (
 // trusted publisher has no user: its caveats (the publisher's projects,
 // checked when it is used) are the whole permission, and the account
 // prerequisites do not apply. A user's long-lived token is also held to
-// the project's "trusted publishing only" setting.
+// the project's "trusted publishing only" setting, and to the security
+// policies of the project's organization and of the site (internal/org):
+// trusted publishing only, and a security key on the account.
 func (s *Server) uploaderFor(ctx context.Context, v *token.Verified) project.Uploader {
 	if v.IsPublisher() {
 		return project.Uploader{Username: "trusted publisher " + v.Publisher, Publisher: true, Permits: v.PermitsProject}
@@ -30,6 +32,12 @@ func (s *Server) uploaderFor(ctx context.Context, v *token.Verified) project.Upl
 			return s.tp.RefuseLongLived(ctx, projectID, normalizedName)
 		},
 		Prerequisites: func() error { return s.uploadPrerequisites(ctx, v.UserID, v.Username) },
+		Policies: func(normalizedName string, projectID int64) error {
+			if err := s.orgs.RefuseLongLived(ctx, projectID, normalizedName); err != nil {
+				return err
+			}
+			return s.orgs.CheckProject(ctx, v.UserID, projectID)
+		},
 	}
 }
 

@@ -23,8 +23,10 @@ var publisherFields = []string{"owner", "owner_id", "repository", "workflow", "e
 
 type publishingPage struct {
 	basePage
-	Account       bool // the account page (pending publishers), not a project's
-	Project       *project.Project
+	Account bool // the account page (pending publishers), not a project's
+	Project *project.Project
+	// Nav is the project's tabs (projectnav), with Publishing current.
+	Nav           projectBase
 	Publishers    []trustedpub.Publisher
 	Only          bool
 	Pending       []trustedpub.Pending
@@ -38,6 +40,13 @@ type publishingPage struct {
 	Provider    string
 	Form        map[string]string
 	ProjectName string
+	// Constrain is the offer to limit a publisher to an environment
+	// (publishing_environment.go), asked for by constrainID and
+	// constrainEnv; ConstrainGone says the link's publisher cannot be
+	// limited any more.
+	Constrain                 *constrainOffer
+	ConstrainGone             bool
+	constrainID, constrainEnv string
 }
 
 // Val is a field's value to show in a provider's form.
@@ -99,7 +108,14 @@ func (s *Server) actor(r *http.Request) trustedpub.Actor {
 func (s *Server) renderPublishing(w http.ResponseWriter, r *http.Request, status int, page publishingPage) error {
 	ctx := r.Context()
 	var err error
-	if page.Issuers, err = s.tp.CustomIssuers(ctx); err != nil {
+	// A project's publishers may use the administrators' issuers and those
+	// of its organization; pending publishers only the administrators'.
+	if page.Account {
+		page.Issuers, err = s.tp.CustomIssuers(ctx)
+	} else {
+		page.Issuers, err = s.tp.IssuersFor(ctx, page.Project.ID)
+	}
+	if err != nil {
 		return err
 	}
 	page.GitLabIssuers = s.tp.GitLabIssuers()
@@ -112,11 +128,17 @@ func (s *Server) renderPublishing(w http.ResponseWriter, r *http.Request, status
 		}
 	} else {
 		page.basePage = s.base(r, "Publishing · "+page.Project.Name)
+		// Only owners reach this page (routes.go).
+		page.Nav = projectBase{Project: *page.Project, Role: project.RoleOwner, IsOwner: true, Tab: "publishing"}
 		pp, err := s.tp.ForProject(ctx, page.Project.ID)
 		if err != nil {
 			return err
 		}
 		page.Publishers, page.Only = pp.Publishers, pp.Only
+		if page.constrainID == "" && r.Method == http.MethodGet {
+			page.constrainID, page.constrainEnv = r.URL.Query().Get("constrain_publisher_id"), r.URL.Query().Get("constrain_environment")
+		}
+		page.Constrain, page.ConstrainGone = constrainFor(page.Publishers, page.constrainID, page.constrainEnv)
 	}
 	if page.Form == nil && r.Method == http.MethodGet {
 		// Prefilled from the query string, as PyPI's links do.

@@ -45,7 +45,7 @@ func newTPFixture(t *testing.T, d *db.DB) *tpFixture {
 		t.Fatal(err)
 	}
 	tf.srv, err = NewServer(Deps{Projects: f.projects, Tokens: f.tokens, Accounts: f.accounts, Sessions: f.sessions,
-		Audit: audit.NewService(d, f.clock.Now), MFA: f.mfa, TrustedPub: tf.tp, Log: newTestLogger(t),
+		Audit: audit.NewService(d, f.clock.Now), MFA: f.mfa, TrustedPub: tf.tp, Log: newTestLogger(t), Orgs: f.orgs,
 		Login:   login.NewService(login.Options{DB: d, Accounts: f.accounts, MFA: f.mfa, Sessions: f.sessions, Now: f.clock.Now}),
 		BaseURL: f.url, SiteName: "Gatehouse Test", Now: f.clock.Now})
 	if err != nil {
@@ -274,3 +274,168 @@ func TestOIDCEndpoints(t *testing.T) {
 
 // client is the audit client of direct exchanges.
 func (tf *tpFixture) client() account.Client { return account.Client{IP: "192.0.2.1"} }
+
+// POST /_/oidc/burn-token, as uv calls it after its uploads: a minted
+// token stops working at once; the answer is 202 whatever the value was, a
+// user's API token is left alone, and a body that is not {"token": …} gets
+// the mint's 422 shape.
+func TestBurnToken(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		tf := newTPFixture(t, d)
+		tf.mustUpload(t, wheel(t, meta{Name: "widget", Version: "1.0"}))
+		widget, err := tf.projects.Get(context.Background(), "widget")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tf.tp.AddToProject(context.Background(), trustedpub.Actor{UserID: tf.alice, Username: "alice"}, widget,
+			trustedpub.Input{Provider: trustedpub.KindGoogle, Fields: map[string]string{"email": "ci@proj.iam.gserviceaccount.com"}}); err != nil {
+			t.Fatal(err)
+		}
+		m, refusal, err := tf.tp.Exchange(context.Background(),
+			tf.google.Sign(oidctest.Google("gatehouse.test", "ci@proj.iam.gserviceaccount.com", "7", tf.clock.Now())), tf.client())
+		if err != nil || refusal != nil {
+			t.Fatalf("exchange: %v %v", err, refusal)
+		}
+		burn := func(body string) *httptest.ResponseRecorder {
+			rec := httptest.NewRecorder()
+			r := httptest.NewRequest("POST", "/_/oidc/burn-token", strings.NewReader(body))
+			r.Header.Set("Content-Type", "application/json")
+			tf.srv.ServeHTTP(rec, r)
+			return rec
+		}
+		w := wheel(t, meta{Name: "widget", Version: "1.1"})
+		if res := tf.tpIn.uploadAs(t, m.Token, w.form(), w); res.code != http.StatusOK {
+			t.Fatalf("upload before the burn: %s", res)
+		}
+		// A user's API token is not burned: it is not what the endpoint is for.
+		wantRecPage(t, burn(`{"token": "`+tf.token+`"}`), http.StatusAccepted, `"message"`)
+		w = wheel(t, meta{Name: "widget", Version: "1.2"})
+		if res := tf.tpIn.uploadAs(t, tf.token, w.form(), w); res.code != http.StatusOK {
+			t.Fatalf("the user's token after a burn request: %s", res)
+		}
+		// A forged token with the minted one's id: the signature fails.
+		forged := m.Token[:len(m.Token)-4] + "AAAA"
+		if forged == m.Token {
+			forged = m.Token[:len(m.Token)-4] + "BBBB"
+		}
+		wantRecPage(t, burn(`{"token": "`+forged+`"}`), http.StatusAccepted)
+		if n := tf.count(t, `SELECT count(*) FROM oidc_tokens`); n != 1 {
+			t.Fatalf("%d minted tokens after a forged burn, want 1", n)
+		}
+		wantRecPage(t, burn(`{"token": "`+m.Token+`"}`), http.StatusAccepted)
+		w = wheel(t, meta{Name: "widget", Version: "1.3"})
+		if res := tf.tpIn.uploadAs(t, m.Token, w.form(), w); res.code != http.StatusForbidden {
+			t.Fatalf("upload after the burn: %s, want 403", res)
+		}
+		// Again, and nonsense: the same answer.
+		wantRecPage(t, burn(`{"token": "`+m.Token+`"}`), http.StatusAccepted)
+		wantRecPage(t, burn(`{"token": "not a token"}`), http.StatusAccepted)
+		for body, want := range map[string]string{
+			`nope`:          "not a JSON object",
+			`{"token": 1}`:  "token: Input should be a valid string",
+			`{"tokens": 1}`: "token: Field required",
+		} {
+			wantRecPage(t, burn(body), http.StatusUnprocessableEntity, `"code":"invalid-payload"`, want)
+		}
+		// Without trusted publishing, the endpoint says so.
+		rec := httptest.NewRecorder()
+		tf.fixture.srv.ServeHTTP(rec, httptest.NewRequest("POST", "/_/oidc/burn-token", strings.NewReader(`{"token": "x"}`)))
+		wantRecPage(t, rec, http.StatusForbidden, "Trusted publishing functionality not enabled")
+	})
+}
+
+// Issue 9 item 4: a long-lived API token that uploads to a project with a
+// trusted publisher makes the owners hear of it, once per token and
+// project; a publisher's own token, and a project without a publisher,
+// make no email.
+func TestLongLivedTokenUploadNotice(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		tf := newTPFixture(t, d)
+		const subject = "[Gatehouse Test] API token used to upload to project widget despite Trusted Publishing enabled"
+		notices := func() int {
+			return tf.count(t, `SELECT count(*) FROM outbox WHERE subject = '`+subject+`'`)
+		}
+		upload := func(tok, name, version string) {
+			t.Helper()
+			w := wheel(t, meta{Name: name, Version: version})
+			if res := tf.tpIn.uploadAs(t, tok, w.form(), w); res.code != http.StatusOK {
+				t.Fatalf("upload %s %s: %s", name, version, res)
+			}
+		}
+		upload(tf.token, "widget", "1.0")
+		upload(tf.token, "gadget", "1.0")
+		if n := notices(); n != 0 {
+			t.Fatalf("%d notices before any publisher", n)
+		}
+		widget, err := tf.projects.Get(context.Background(), "widget")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tf.tp.AddToProject(context.Background(), trustedpub.Actor{UserID: tf.alice, Username: "alice"}, widget,
+			trustedpub.Input{Provider: trustedpub.KindGoogle, Fields: map[string]string{"email": "ci@proj.iam.gserviceaccount.com"}}); err != nil {
+			t.Fatal(err)
+		}
+		upload(tf.token, "widget", "1.1")
+		upload(tf.token, "widget", "1.2")
+		upload(tf.token, "gadget", "1.1")
+		if n := notices(); n != 1 {
+			t.Fatalf("%d notices after two uploads with one token, want 1", n)
+		}
+		upload(tf.mintNamed(t, tf.alice, "a second token"), "widget", "1.3")
+		if n := notices(); n != 2 {
+			t.Fatalf("%d notices after a second token uploaded, want 2", n)
+		}
+		m, refusal, err := tf.tp.Exchange(context.Background(),
+			tf.google.Sign(oidctest.Google("gatehouse.test", "ci@proj.iam.gserviceaccount.com", "7", tf.clock.Now())), tf.client())
+		if err != nil || refusal != nil {
+			t.Fatalf("exchange: %v %v", err, refusal)
+		}
+		upload(m.Token, "widget", "1.4")
+		if n := notices(); n != 2 {
+			t.Fatalf("%d notices after the publisher uploaded, want still 2", n)
+		}
+	})
+}
+
+// G8's "for account routes": a token minted for a trusted publisher is no
+// credential for any page (account, tokens, the project's publishing
+// page), as a user's token is not (TestF6TokenPrivilege).
+func TestG8MintedTokenOnAccountRoutes(t *testing.T) {
+	dbtest.Each(t, func(t *testing.T, d *db.DB) {
+		tf := newTPFixture(t, d)
+		tf.mustUpload(t, wheel(t, meta{Name: "widget", Version: "1.0"}))
+		widget, err := tf.projects.Get(context.Background(), "widget")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tf.tp.AddToProject(context.Background(), trustedpub.Actor{UserID: tf.alice, Username: "alice"}, widget,
+			trustedpub.Input{Provider: trustedpub.KindGoogle, Fields: map[string]string{"email": "ci@proj.iam.gserviceaccount.com"}}); err != nil {
+			t.Fatal(err)
+		}
+		m, refusal, err := tf.tp.Exchange(context.Background(),
+			tf.google.Sign(oidctest.Google("gatehouse.test", "ci@proj.iam.gserviceaccount.com", "7", tf.clock.Now())), tf.client())
+		if err != nil || refusal != nil {
+			t.Fatalf("exchange: %v %v", err, refusal)
+		}
+		before := dbState(t, d)
+		for _, c := range []struct{ method, path string }{
+			{"GET", "/manage/account/"}, {"POST", "/manage/account/token/"}, {"GET", "/manage/projects/"},
+			{"GET", "/manage/project/widget/settings/publishing/"}, {"POST", "/manage/project/widget/settings/publishing/only/"},
+			{"POST", "/manage/account/publishing/"},
+		} {
+			for _, auth := range []string{basicToken(m.Token), "Bearer " + m.Token} {
+				r := httptest.NewRequest(c.method, c.path, strings.NewReader(url.Values{"only": {"on"}, "description": {"x"}, "scope": {"user"}}.Encode()))
+				r.Header.Set("Authorization", auth)
+				r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				rec := httptest.NewRecorder()
+				tf.srv.ServeHTTP(rec, r)
+				if rec.Code != http.StatusSeeOther || !strings.HasPrefix(rec.Header().Get("Location"), "/account/login/") {
+					t.Errorf("%s %s with the minted token: %d to %q, want the login page", c.method, c.path, rec.Code, rec.Header().Get("Location"))
+				}
+			}
+		}
+		if after := dbState(t, d); after != before {
+			t.Error("requests with a minted token changed the database")
+		}
+	})
+}

@@ -44,12 +44,15 @@ type banner struct {
 }
 
 // parseTemplates parses every page with the shared layout, once at start.
-func parseTemplates() (map[string]*template.Template, error) {
+// trustedPublishing says whether the publishing pages exist, for the
+// navigation that links them.
+func parseTemplates(trustedPublishing bool) (map[string]*template.Template, error) {
 	funcs := template.FuncMap{
-		"date":          func(t time.Time) string { return t.UTC().Format("2006-01-02") },
-		"datetime":      func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-		"size":          humanSize,
-		"datetimeShort": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+		"trustedPublishing": func() bool { return trustedPublishing },
+		"date":              func(t time.Time) string { return t.UTC().Format("2006-01-02") },
+		"datetime":          func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
+		"size":              humanSize,
+		"datetimeShort":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
 	}
 	pages, err := fs.Glob(templateFS, "templates/*.html")
 	if err != nil {
@@ -223,7 +226,7 @@ func (s *Server) pageErrors(h handlerFunc) http.Handler {
 			return
 		}
 		status := statusOf(err)
-		msg := s.publicMessage(r, err, status)
+		msg := s.publicMessage(w, r, err, status)
 		s.setRetryAfter(w, err)
 		if r.Header.Get("Accept") == "application/json" {
 			// webauthn.js's fetches: it shows the message under its button.

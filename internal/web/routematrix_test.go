@@ -102,124 +102,163 @@ func unwrapGuards(e ast.Expr) ([]string, string) {
 // new route must be placed in the policy on purpose, and a POST cannot
 // quietly check less than its page.
 var routePolicy = map[string]string{
-	"GET /simple/{$}":                                                "tool",
-	"GET /simple/{project}/{$}":                                      "tool",
-	"GET /simple/{project}":                                          "tool",
-	"GET /packages/{a}/{b}/{digest}/{filename}":                      "tool",
-	"GET /pypi/{project}/json":                                       "tool",
-	"GET /pypi/{project}/{version}/json":                             "tool",
-	"POST /legacy/{$}":                                               "other",
-	"POST /legacy":                                                   "other",
-	"GET /{$}":                                                       "public",
-	"GET /project/{project}/{$}":                                     "public",
-	"GET /project/{project}/{version}/{$}":                           "public",
-	"GET /help/{$}":                                                  "public",
-	"GET /account/register/{$}":                                      "public",
-	"POST /account/register/{$}":                                     "public",
-	"GET /account/login/{$}":                                         "public",
-	"POST /account/login/{$}":                                        "public",
-	"POST /account/logout/{$}":                                       "public",
-	"GET /account/reauthenticate/{$}":                                "signedIn",
-	"POST /account/reauthenticate/{$}":                               "signedIn",
-	"GET /account/verify-email/{$}":                                  "signedIn",
-	"GET /account/two-factor/{$}":                                    "handoff",
-	"POST /account/two-factor/totp/{$}":                              "handoff",
-	"POST /account/webauthn-authenticate/options/{$}":                "handoffJSON",
-	"POST /account/webauthn-authenticate/validate/{$}":               "handoffJSON",
-	"GET /account/recovery-code/{$}":                                 "handoff",
-	"POST /account/recovery-code/{$}":                                "handoff",
-	"GET /account/confirm-login/{$}":                                 "public",
-	"POST /account/confirm-login/resend/{$}":                         "public",
-	"POST /account/passkey/options/{$}":                              "public",
-	"POST /account/passkey/login/{$}":                                "public",
-	"POST /account/reauthenticate/webauthn/options/{$}":              "signedInJSON",
-	"POST /account/reauthenticate/webauthn/validate/{$}":             "signedInJSON",
-	"GET /account/request-password-reset/{$}":                        "public",
-	"POST /account/request-password-reset/{$}":                       "public",
-	"GET /account/reset-password/{$}":                                "public",
-	"POST /account/reset-password/{$}":                               "public",
-	"GET /manage/account/{$}":                                        "signedIn",
-	"POST /manage/account/emails/add/{$}":                            "sudo",
-	"POST /manage/account/emails/remove/{$}":                         "sudo",
-	"POST /manage/account/emails/primary/{$}":                        "sudo",
-	"POST /manage/account/emails/resend/{$}":                         "signedIn",
-	"POST /manage/account/password/{$}":                              "sudo",
-	"POST /manage/account/sessions/end/{$}":                          "signedIn",
-	"POST /manage/account/sessions/end-others/{$}":                   "signedIn",
-	"GET /manage/account/delete/{$}":                                 "sudo",
-	"POST /manage/account/delete/{$}":                                "sudo",
-	"GET /manage/account/two-factor/{$}":                             "signedIn",
-	"POST /manage/account/recovery-codes/generate/{$}":               "sudo",
-	"POST /manage/account/recovery-codes/confirm/{$}":                "signedIn",
-	"GET /manage/account/totp-provision/{$}":                         "sudo",
-	"POST /manage/account/totp-provision/{$}":                        "sudo",
-	"POST /manage/account/totp/remove/{$}":                           "sudo",
-	"GET /manage/account/webauthn-provision/{$}":                     "sudo",
-	"POST /manage/account/webauthn-provision/options/{$}":            "sudoJSON",
-	"POST /manage/account/webauthn-provision/validate/{$}":           "sudoJSON",
-	"POST /manage/account/webauthn/remove/{$}":                       "sudo",
-	"POST /manage/account/devices/revoke/{$}":                        "signedIn",
-	"GET /manage/unverified-account/{$}":                             "signedIn",
-	"POST /manage/unverified-account/{$}":                            "signedIn",
-	"GET /admin/{$}":                                                 "admin",
-	"GET /admin/users/{id}/{$}":                                      "admin",
-	"POST /admin/users/{id}/disable/{$}":                             "admin",
-	"POST /admin/users/{id}/enable/{$}":                              "admin",
-	"POST /admin/users/{id}/recover/{$}":                             "admin",
-	"POST /admin/settings/{$}":                                       "admin",
-	"GET /static/{file}":                                             "tool",
-	"GET /favicon.ico":                                               "tool",
-	"GET /healthz":                                                   "tool",
-	"/":                                                              "public",
-	"GET /manage/project/{project}/collaboration/{$}":                "manage owner sudo",
-	"POST /manage/project/{project}/collaboration/{$}":               "manage owner sudo",
-	"POST /manage/project/{project}/collaboration/change/{$}":        "manage owner sudo",
-	"POST /manage/project/{project}/collaboration/delete/{$}":        "manage owner sudo",
-	"POST /manage/project/{project}/collaboration/revoke_invite/{$}": "manage owner sudo",
-	"GET /manage/project/{project}/collaboration/leave/{$}":          "manage maintainer sudo",
-	"POST /manage/project/{project}/collaboration/leave/{$}":         "manage maintainer sudo",
-	"GET /account/verify-project-role/{$}":                           "manage",
-	"POST /account/verify-project-role/{$}":                          "manage",
-	"GET /manage/account/invitations/{$}":                            "manage",
-	"POST /manage/account/invitations/{$}":                           "manage",
-	"GET /_/oidc/audience":                                           "tool",
-	"POST /_/oidc/mint-token":                                        "tool",
-	"POST /_/oidc/github/mint-token":                                 "tool",
-	"GET /manage/project/{project}/settings/publishing/{$}":          "manage owner sudo",
-	"POST /manage/project/{project}/settings/publishing/{$}":         "manage owner sudo",
-	"POST /manage/project/{project}/settings/publishing/remove/{$}":  "manage owner sudo",
-	"POST /manage/project/{project}/settings/publishing/only/{$}":    "manage owner sudo",
-	"GET /manage/account/publishing/{$}":                             "manage",
-	"POST /manage/account/publishing/{$}":                            "manage",
-	"POST /manage/account/publishing/remove/{$}":                     "manage",
-	"GET /admin/oidc-issuers/{$}":                                    "admin",
-	"POST /admin/oidc-issuers/{$}":                                   "admin",
-	"POST /admin/oidc-issuers/remove/{$}":                            "admin",
+	"GET /simple/{$}":                                                  "tool",
+	"GET /simple/{project}/{$}":                                        "tool",
+	"GET /simple/{project}":                                            "tool",
+	"GET /packages/{a}/{b}/{digest}/{filename}":                        "tool",
+	"GET /pypi/{project}/json":                                         "tool",
+	"GET /pypi/{project}/{version}/json":                               "tool",
+	"POST /legacy/{$}":                                                 "other",
+	"POST /legacy":                                                     "other",
+	"GET /{$}":                                                         "readPage",
+	"GET /project/{project}/{$}":                                       "readPage",
+	"GET /project/{project}/{version}/{$}":                             "readPage",
+	"GET /help/{$}":                                                    "public",
+	"GET /account/register/{$}":                                        "public",
+	"POST /account/register/{$}":                                       "public",
+	"GET /account/login/{$}":                                           "public",
+	"POST /account/login/{$}":                                          "public",
+	"POST /account/logout/{$}":                                         "public",
+	"GET /account/reauthenticate/{$}":                                  "signedIn",
+	"POST /account/reauthenticate/{$}":                                 "signedIn",
+	"GET /account/verify-email/{$}":                                    "signedIn",
+	"GET /account/two-factor/{$}":                                      "handoff",
+	"POST /account/two-factor/totp/{$}":                                "handoff",
+	"POST /account/webauthn-authenticate/options/{$}":                  "handoffJSON",
+	"POST /account/webauthn-authenticate/validate/{$}":                 "handoffJSON",
+	"GET /account/recovery-code/{$}":                                   "handoff",
+	"POST /account/recovery-code/{$}":                                  "handoff",
+	"GET /account/confirm-login/{$}":                                   "public",
+	"POST /account/confirm-login/resend/{$}":                           "public",
+	"POST /account/passkey/options/{$}":                                "public",
+	"POST /account/passkey/login/{$}":                                  "public",
+	"POST /account/reauthenticate/webauthn/options/{$}":                "signedInJSON",
+	"POST /account/reauthenticate/webauthn/validate/{$}":               "signedInJSON",
+	"GET /account/request-password-reset/{$}":                          "public",
+	"POST /account/request-password-reset/{$}":                         "public",
+	"GET /account/reset-password/{$}":                                  "public",
+	"POST /account/reset-password/{$}":                                 "public",
+	"GET /manage/account/{$}":                                          "signedIn",
+	"POST /manage/account/emails/add/{$}":                              "sudo",
+	"POST /manage/account/emails/remove/{$}":                           "sudo",
+	"POST /manage/account/emails/primary/{$}":                          "sudo",
+	"POST /manage/account/emails/resend/{$}":                           "signedIn",
+	"POST /manage/account/password/{$}":                                "sudo",
+	"POST /manage/account/sessions/end/{$}":                            "signedIn",
+	"POST /manage/account/sessions/end-others/{$}":                     "signedIn",
+	"GET /manage/account/delete/{$}":                                   "sudo",
+	"POST /manage/account/delete/{$}":                                  "sudo",
+	"GET /manage/account/two-factor/{$}":                               "signedIn",
+	"POST /manage/account/recovery-codes/generate/{$}":                 "sudo",
+	"POST /manage/account/recovery-codes/confirm/{$}":                  "signedIn",
+	"GET /manage/account/totp-provision/{$}":                           "sudo",
+	"POST /manage/account/totp-provision/{$}":                          "sudo",
+	"POST /manage/account/totp/remove/{$}":                             "sudo",
+	"GET /manage/account/webauthn-provision/{$}":                       "sudo",
+	"POST /manage/account/webauthn-provision/options/{$}":              "sudoJSON",
+	"POST /manage/account/webauthn-provision/validate/{$}":             "sudoJSON",
+	"POST /manage/account/webauthn/remove/{$}":                         "sudo",
+	"POST /manage/account/devices/revoke/{$}":                          "signedIn",
+	"GET /manage/unverified-account/{$}":                               "signedIn",
+	"POST /manage/unverified-account/{$}":                              "signedIn",
+	"GET /admin/{$}":                                                   "admin",
+	"GET /admin/users/{id}/{$}":                                        "admin",
+	"POST /admin/users/{id}/disable/{$}":                               "admin",
+	"POST /admin/users/{id}/enable/{$}":                                "admin",
+	"POST /admin/users/{id}/recover/{$}":                               "admin",
+	"POST /admin/settings/{$}":                                         "admin",
+	"GET /static/{file}":                                               "tool",
+	"GET /favicon.ico":                                                 "tool",
+	"GET /healthz":                                                     "tool",
+	"GET /readyz":                                                      "tool",
+	"/":                                                                "public",
+	"GET /manage/project/{project}/collaboration/{$}":                  "manage owner sudo",
+	"POST /manage/project/{project}/collaboration/{$}":                 "manage owner sudo",
+	"POST /manage/project/{project}/collaboration/change/{$}":          "manage owner sudo",
+	"POST /manage/project/{project}/collaboration/delete/{$}":          "manage owner sudo",
+	"POST /manage/project/{project}/collaboration/revoke_invite/{$}":   "manage owner sudo",
+	"GET /manage/project/{project}/collaboration/leave/{$}":            "manage maintainer sudo",
+	"POST /manage/project/{project}/collaboration/leave/{$}":           "manage maintainer sudo",
+	"GET /account/verify-project-role/{$}":                             "manage",
+	"POST /account/verify-project-role/{$}":                            "manage",
+	"GET /manage/account/invitations/{$}":                              "manage",
+	"POST /manage/account/invitations/{$}":                             "manage",
+	"GET /_/oidc/audience":                                             "tool",
+	"POST /_/oidc/mint-token":                                          "tool",
+	"POST /_/oidc/github/mint-token":                                   "tool",
+	"POST /_/oidc/burn-token":                                          "tool",
+	"GET /manage/project/{project}/settings/publishing/{$}":            "manage owner sudo",
+	"POST /manage/project/{project}/settings/publishing/{$}":           "manage owner sudo",
+	"POST /manage/project/{project}/settings/publishing/remove/{$}":    "manage owner sudo",
+	"POST /manage/project/{project}/settings/publishing/only/{$}":      "manage owner sudo",
+	"POST /manage/project/{project}/settings/publishing/constrain/{$}": "manage owner sudo",
+	"GET /manage/account/publishing/{$}":                               "manage",
+	"POST /manage/account/publishing/{$}":                              "manage",
+	"POST /manage/account/publishing/remove/{$}":                       "manage",
+	"GET /admin/oidc-issuers/{$}":                                      "admin",
+	"POST /admin/oidc-issuers/{$}":                                     "admin",
+	"POST /admin/oidc-issuers/remove/{$}":                              "admin",
 	// Projects: maintainers may look, owners act; the pages with
 	// destructive forms and every change need a recent password.
-	"GET /manage/projects/{$}":                                         "manage",
-	"GET /manage/project/{project}/{$}":                                "manage maintainer",
-	"GET /manage/project/{project}/settings/{$}":                       "manage maintainer sudo",
-	"POST /manage/project/{project}/archive/{$}":                       "manage owner sudo",
-	"POST /manage/project/{project}/unarchive/{$}":                     "manage owner sudo",
-	"POST /manage/project/{project}/delete/{$}":                        "manage owner sudo",
-	"GET /manage/project/{project}/releases/{$}":                       "manage maintainer",
-	"GET /manage/project/{project}/release/{version}/{$}":              "manage maintainer sudo",
-	"POST /manage/project/{project}/release/{version}/yank/{$}":        "manage owner sudo",
-	"POST /manage/project/{project}/release/{version}/unyank/{$}":      "manage owner sudo",
-	"POST /manage/project/{project}/release/{version}/delete/{$}":      "manage owner sudo",
-	"POST /manage/project/{project}/release/{version}/delete-file/{$}": "manage owner sudo",
-	"GET /manage/project/{project}/history/{$}":                        "manage maintainer",
-	"GET /admin/projects/{$}":                                          "admin",
-	"GET /admin/projects/{project}/{$}":                                "admin",
-	"POST /admin/projects/{project}/quarantine/{$}":                    "admin",
-	"POST /admin/projects/{project}/unquarantine/{$}":                  "admin",
-	"POST /admin/projects/{project}/limits/{$}":                        "admin",
-	"POST /_/secrets/disclose-token":                                   "other",
-	"GET /manage/account/history/{$}":                                  "signedIn",
-	"GET /manage/account/token/{$}":                                    "manage sudo",
-	"POST /manage/account/token/{$}":                                   "manage sudo",
-	"POST /manage/account/token/delete/{$}":                            "manage sudo",
+	"GET /manage/projects/{$}":                                             "manage",
+	"GET /manage/project/{project}/{$}":                                    "manage maintainer",
+	"GET /manage/project/{project}/settings/{$}":                           "manage maintainer sudo",
+	"POST /manage/project/{project}/archive/{$}":                           "manage owner sudo",
+	"POST /manage/project/{project}/unarchive/{$}":                         "manage owner sudo",
+	"POST /manage/project/{project}/delete/{$}":                            "manage owner sudo",
+	"GET /manage/project/{project}/releases/{$}":                           "manage maintainer",
+	"GET /manage/project/{project}/release/{version}/{$}":                  "manage maintainer sudo",
+	"POST /manage/project/{project}/release/{version}/yank/{$}":            "manage owner sudo",
+	"POST /manage/project/{project}/release/{version}/unyank/{$}":          "manage owner sudo",
+	"POST /manage/project/{project}/release/{version}/delete/{$}":          "manage owner sudo",
+	"POST /manage/project/{project}/release/{version}/delete-file/{$}":     "manage owner sudo",
+	"GET /manage/project/{project}/history/{$}":                            "manage maintainer",
+	"GET /manage/organizations/{$}":                                        "manage",
+	"POST /manage/organizations/{$}":                                       "manage",
+	"POST /manage/organizations/invitations/{$}":                           "manage",
+	"GET /account/verify-organization-role/{$}":                            "manage",
+	"POST /account/verify-organization-role/{$}":                           "manage",
+	"GET /org/{organization}/{$}":                                          "readPage",
+	"GET /manage/organization/{organization}/{$}":                          "manage orgMember",
+	"GET /manage/organization/{organization}/projects/{$}":                 "manage orgMember",
+	"POST /manage/organization/{organization}/projects/{$}":                "manage orgManager sudo",
+	"POST /manage/organization/{organization}/projects/move-in/{$}":        "manage orgMember sudo",
+	"POST /manage/organization/{organization}/projects/answer/{$}":         "manage orgManager sudo",
+	"POST /manage/organization/{organization}/projects/move-out/{$}":       "manage orgOwner sudo",
+	"GET /manage/organization/{organization}/people/{$}":                   "manage orgMember",
+	"POST /manage/organization/{organization}/people/{$}":                  "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/people/change/{$}":           "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/people/remove/{$}":           "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/people/revoke_invite/{$}":    "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/people/leave/{$}":            "manage orgMember sudo",
+	"GET /manage/organization/{organization}/teams/{$}":                    "manage orgMember",
+	"POST /manage/organization/{organization}/teams/{$}":                   "manage orgManager sudo",
+	"POST /manage/organization/{organization}/teams/delete/{$}":            "manage orgManager sudo",
+	"POST /manage/organization/{organization}/teams/members/{$}":           "manage orgManager sudo",
+	"POST /manage/organization/{organization}/teams/members/remove/{$}":    "manage orgManager sudo",
+	"POST /manage/organization/{organization}/teams/projects/{$}":          "manage orgManager sudo",
+	"POST /manage/organization/{organization}/teams/projects/remove/{$}":   "manage orgManager sudo",
+	"GET /manage/organization/{organization}/settings/{$}":                 "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/settings/rename/{$}":         "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/settings/policies/{$}":       "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/settings/issuers/{$}":        "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/settings/issuers/remove/{$}": "manage orgOwner sudo",
+	"POST /manage/organization/{organization}/settings/delete/{$}":         "manage orgOwner sudo",
+	"GET /manage/organization/{organization}/history/{$}":                  "manage orgManager",
+	"GET /admin/organizations/{$}":                                         "admin",
+	"POST /admin/organizations/{id}/approve/{$}":                           "admin",
+	"POST /admin/organizations/{id}/decline/{$}":                           "admin",
+	"POST /admin/policies/{$}":                                             "admin",
+	"GET /admin/projects/{$}":                                              "admin",
+	"GET /admin/projects/{project}/{$}":                                    "admin",
+	"POST /admin/projects/{project}/quarantine/{$}":                        "admin",
+	"POST /admin/projects/{project}/unquarantine/{$}":                      "admin",
+	"POST /admin/projects/{project}/limits/{$}":                            "admin",
+	"POST /_/secrets/disclose-token":                                       "other",
+	"GET /manage/account/history/{$}":                                      "signedIn",
+	"GET /manage/account/token/{$}":                                        "manage sudo",
+	"POST /manage/account/token/{$}":                                       "manage sudo",
+	"POST /manage/account/token/delete/{$}":                                "manage sudo",
 }
 
 func TestRoutePolicy(t *testing.T) {
@@ -263,7 +302,7 @@ const (
 
 var (
 	matrixStates = []matrixState{stAnonymous, stUnverified, stNo2FA, st2FA, stStale, stDisabled}
-	matrixRoles  = []string{"Owner", "Maintainer", "stranger", "admin"}
+	matrixRoles  = []string{"Owner", "Maintainer", "stranger", "admin", "orgOwner", "orgManager", "orgMember"}
 )
 
 // matrixVisitor is one cell's browser.
@@ -323,6 +362,18 @@ func expect(guards []string, v matrixVisitor) outcome {
 			if v.role != "Owner" && v.role != "Maintainer" {
 				return forbidden
 			}
+		case "orgOwner":
+			if v.role != "orgOwner" {
+				return forbidden
+			}
+		case "orgManager":
+			if v.role != "orgOwner" && v.role != "orgManager" {
+				return forbidden
+			}
+		case "orgMember":
+			if v.role != "orgOwner" && v.role != "orgManager" && v.role != "orgMember" {
+				return forbidden
+			}
 		case "admin":
 			if !signedIn {
 				return toLogin
@@ -333,6 +384,9 @@ func expect(guards []string, v matrixVisitor) outcome {
 			if o := expect([]string{"manage", "sudo"}, v); o != reached {
 				return o
 			}
+		case "readPage":
+			// The matrix's server reads publicly (--read-access public);
+			// the authenticated case is TestReadAccess's.
 		case "handoff":
 			return toLogin // no visitor here is half-way through a login
 		case "handoffJSON":
@@ -388,6 +442,13 @@ func matrixFixture(t *testing.T, d *db.DB) (*fixture, []matrixVisitor) {
 	if err := d.QueryRow(`SELECT id FROM projects WHERE normalized_name = 'matrix-demo'`).Scan(&projectID); err != nil {
 		t.Fatal(err)
 	}
+	// The organization "matrix-org", which the org roles are in; the
+	// project is not one of its projects.
+	var orgID int64
+	if err := d.QueryRow(`INSERT INTO organizations (name, normalized_name, status, requester, created_at) VALUES ('matrix-org', 'matrix-org', 'approved', 'nobody', $1) RETURNING id`,
+		t0).Scan(&orgID); err != nil {
+		t.Fatal(err)
+	}
 	ctx := context.Background()
 	visitors := []matrixVisitor{{state: stAnonymous, role: "stranger"}}
 	for _, st := range matrixStates[1:] {
@@ -404,6 +465,9 @@ func matrixFixture(t *testing.T, d *db.DB) (*fixture, []matrixVisitor) {
 				exec(`INSERT INTO roles (project_id, user_id, role) VALUES ($1, $2, $3)`, projectID, id, role)
 			case "admin":
 				exec(`UPDATE users SET is_admin = TRUE WHERE id = $1`, id)
+			case "orgOwner", "orgManager", "orgMember":
+				exec(`INSERT INTO organization_roles (organization_id, user_id, role, created_at) VALUES ($1, $2, $3, $4)`,
+					orgID, id, strings.TrimPrefix(role, "org"), t0)
 			}
 			switch st {
 			case stUnverified:
@@ -452,7 +516,7 @@ func matrixRequest(method, path string, v matrixVisitor) *http.Request {
 // matrixPath fills a route pattern's wildcards.
 func matrixPath(pattern string) string {
 	p := strings.ReplaceAll(pattern, "{$}", "")
-	for k, v := range map[string]string{"{project}": "matrix-demo", "{version}": "1.0", "{id}": "1"} {
+	for k, v := range map[string]string{"{project}": "matrix-demo", "{version}": "1.0", "{id}": "1", "{organization}": "matrix-org"} {
 		p = strings.ReplaceAll(p, k, v)
 	}
 	return regexp.MustCompile(`\{[^}]*\}`).ReplaceAllString(p, "x")
@@ -496,7 +560,8 @@ func TestGuardMatrix(t *testing.T) {
 		guard := map[string]func(handlerFunc) handlerFunc{
 			"signedIn": s.signedIn, "sudo": s.sudo, "manage": s.manage, "owner": s.owner, "maintainer": s.maintainer,
 			"admin": s.admin, "handoff": s.handoff, "handoffJSON": s.handoffJSON, "signedInJSON": s.signedInJSON,
-			"sudoJSON": s.sudoJSON, "manageJSON": s.manageJSON,
+			"sudoJSON": s.sudoJSON, "manageJSON": s.manageJSON, "orgOwner": s.orgOwner, "orgManager": s.orgManager, "orgMember": s.orgMember,
+			"readPage": s.readPage,
 		}
 		chains := map[string][]string{}
 		for _, r := range readRoutes(t) {
@@ -519,11 +584,11 @@ func TestGuardMatrix(t *testing.T) {
 				h = g(h)
 			}
 			mux := http.NewServeMux()
-			mux.Handle("/t/{project}/", s.page(h))
+			mux.Handle("/t/{project}/{organization}/", s.page(h))
 			for _, v := range visitors {
 				for _, method := range []string{http.MethodGet, http.MethodPost} {
 					rec := httptest.NewRecorder()
-					mux.ServeHTTP(rec, matrixRequest(method, "/t/matrix-demo/", v))
+					mux.ServeHTTP(rec, matrixRequest(method, "/t/matrix-demo/matrix-org/", v))
 					got := observed(rec.Code, rec.Header().Get("Location"), rec.Body.String())
 					if want := expect(gs, v); got != want {
 						t.Errorf("chain %q, %s as %s/%s: got %s, want %s", name, method, v.state, v.role, got, want)
@@ -541,10 +606,81 @@ func TestEmailLinksAreRoutes(t *testing.T) {
 		routes[r.key] = true
 	}
 	l := EmailLinks("https://index.example/")
-	for _, link := range []string{l.VerifyEmail, l.ResetPassword, l.ConfirmLogin, l.VerifyProjectRole} {
+	for _, link := range []string{l.VerifyEmail, l.ResetPassword, l.ConfirmLogin, l.VerifyProjectRole, l.VerifyOrganizationRole} {
 		path := strings.TrimPrefix(link, "https://index.example")
 		if !routes["GET "+path+"{$}"] {
 			t.Errorf("emailed links open %s, which routes.go does not serve", path)
 		}
+	}
+}
+
+// TestPostNeedsWhatItsPageNeeds: the 2026 audit's "a POST handler that
+// checks a weaker permission than its GET page" (TOB-PYPI26-7), generated
+// from routes.go. Every POST page route is held to the GET page its
+// address sits under (the longest GET pattern that is a prefix of it): each
+// requirement of that page must be among the POST's, or implied by one of
+// them (owner implies maintainer, maintainer manage, admin manage and
+// sudo, manage and sudo being signed in).
+func TestPostNeedsWhatItsPageNeeds(t *testing.T) {
+	implies := map[string][]string{
+		"sudo": {"signedIn"}, "manage": {"signedIn"}, "maintainer": {"manage"}, "owner": {"maintainer"},
+		"admin": {"manage", "sudo"}, "orgOwner": {"orgManager"}, "orgManager": {"orgMember"}, "orgMember": {"manage"},
+	}
+	closure := func(guards []string) map[string]bool {
+		out := map[string]bool{}
+		var add func(g string)
+		add = func(g string) {
+			g = strings.TrimSuffix(g, "JSON") // the JSON variants refuse in JSON, same rule
+			if g == "readPage" {
+				return // it guards reading the index, which no POST does
+			}
+			if out[g] {
+				return
+			}
+			out[g] = true
+			for _, h := range implies[g] {
+				add(h)
+			}
+		}
+		for _, g := range guards {
+			add(g)
+		}
+		return out
+	}
+	routes := readRoutes(t)
+	gets := map[string]routeInfo{}
+	for _, r := range routes {
+		if m, p, ok := strings.Cut(r.key, " "); ok && m == "GET" && r.kind == "page" {
+			gets[strings.TrimSuffix(p, "{$}")] = r
+		}
+	}
+	checked := 0
+	for _, r := range routes {
+		m, p, ok := strings.Cut(r.key, " ")
+		if !ok || m != "POST" || r.kind != "page" {
+			continue
+		}
+		p = strings.TrimSuffix(p, "{$}")
+		var page routeInfo
+		best := -1
+		for gp, g := range gets {
+			if strings.HasPrefix(p, gp) && len(gp) > best {
+				page, best = g, len(gp)
+			}
+		}
+		if best < 0 {
+			t.Errorf("%s sits under no GET page", r.key)
+			continue
+		}
+		have := closure(r.guards)
+		for need := range closure(page.guards) {
+			if !have[need] {
+				t.Errorf("%s (%s) checks less than its page %s (%s): it lacks %s", r.key, r.policy(), page.key, page.policy(), need)
+			}
+		}
+		checked++
+	}
+	if checked < 40 {
+		t.Fatalf("checked %d POST routes; the route reader no longer finds them", checked)
 	}
 }

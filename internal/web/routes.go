@@ -4,6 +4,9 @@ import "net/http"
 
 // routes registers Gatehouse's entire HTTP surface.
 //
+// Every request first passes observe (observe.go), outside the mux: its
+// request id, its metrics under the route's pattern, its log line.
+//
 // Tool routes (Simple API, JSON API, files, upload) carry no cookies and need
 // no CSRF defence; every answer is marked nosniff, because JSON and metadata
 // files hold text a package author wrote, "<script>" included. Browser pages
@@ -20,42 +23,48 @@ import "net/http"
 // PyPI's gate for every management action), owner and maintainer (a role on
 // the route's {project}, after manage), admin (manage and sudo,
 // administrators only), handoff (the second-factor pages, for five minutes
-// after the password). Destructive management actions add sudo:
+// after the password), orgOwner, orgManager and orgMember (a role in the
+// route's {organization}, after manage, with its security policies).
+// Destructive management actions add sudo:
 // manage(owner(sudo(h))). The JSON variants answer scripts and webauthn.js
 // with a 403 body instead of redirecting.
-func (s *Server) routes(mux *http.ServeMux) {
-	tool := func(h handlerFunc) http.Handler { return s.recoverer(s.logRequests(noSniff(noBody(s.toolErrors(h))))) }
+func (s *Server) routes(mux router) {
+	tool := func(h handlerFunc) http.Handler { return s.recoverer(noSniff(noBody(s.toolErrors(h)))) }
 	page := s.page
 
-	// Simple Repository API (PEP 503, 691, 658, 700, 714).
-	mux.Handle("GET /simple/{$}", tool(s.simpleIndex))
-	mux.Handle("GET /simple/{project}/{$}", tool(s.simpleDetail))
-	mux.Handle("GET /simple/{project}", tool(s.simpleRedirect))
+	// Simple Repository API (PEP 503, 691, 658, 700, 714). With
+	// --read-access authenticated, readTool wants a token or a session
+	// (readaccess.go); with public it is not there at all.
+	mux.Handle("GET /simple/{$}", tool(s.readTool(s.simpleIndex)))
+	mux.Handle("GET /simple/{project}/{$}", tool(s.readTool(s.simpleDetail)))
+	mux.Handle("GET /simple/{project}", tool(s.readTool(s.simpleRedirect)))
 
 	// Files and their PEP 658 metadata, addressed by blake2b-256 digest.
-	mux.Handle("GET /packages/{a}/{b}/{digest}/{filename}", tool(s.serveFile))
+	mux.Handle("GET /packages/{a}/{b}/{digest}/{filename}", tool(s.readTool(s.serveFile)))
 
 	// JSON API.
-	mux.Handle("GET /pypi/{project}/json", tool(s.jsonProject))
-	mux.Handle("GET /pypi/{project}/{version}/json", tool(s.jsonRelease))
+	mux.Handle("GET /pypi/{project}/json", tool(s.readTool(s.jsonProject)))
+	mux.Handle("GET /pypi/{project}/{version}/json", tool(s.readTool(s.jsonRelease)))
 
 	// Legacy upload API, as twine, uv, poetry and flit speak it.
-	mux.Handle("POST /legacy/{$}", s.recoverer(s.logRequests(noSniff(http.HandlerFunc(s.upload)))))
+	mux.Handle("POST /legacy/{$}", s.recoverer(noSniff(http.HandlerFunc(s.upload))))
 	mux.Handle("POST /legacy", http.RedirectHandler("/legacy/", http.StatusPermanentRedirect))
 
 	// Trusted publishing: the exchange CI jobs make (oidc.go). The mint
-	// endpoint reads its own, bounded body.
+	// and burn endpoints read their own, bounded bodies.
 	mux.Handle("GET /_/oidc/audience", tool(s.oidcAudience))
 	mux.Handle("POST /_/oidc/mint-token", tool(s.mintToken))
 	mux.Handle("POST /_/oidc/github/mint-token", tool(s.mintToken))
+	// uv revokes its minted token when its uploads are done (oidc_burn.go).
+	mux.Handle("POST /_/oidc/burn-token", tool(s.burnToken))
 	// Leaked-token reports (spec §1.7): no guard, no cookies. Knowing a
 	// token's value is the authority to have it revoked (leak.go).
-	mux.Handle("POST /_/secrets/disclose-token", s.recoverer(s.logRequests(noSniff(s.toolErrors(s.discloseToken)))))
+	mux.Handle("POST /_/secrets/disclose-token", s.recoverer(noSniff(s.toolErrors(s.discloseToken))))
 
 	// Browse pages.
-	mux.Handle("GET /{$}", page(s.homePage))
-	mux.Handle("GET /project/{project}/{$}", page(s.projectPage))
-	mux.Handle("GET /project/{project}/{version}/{$}", page(s.projectPage))
+	mux.Handle("GET /{$}", page(s.readPage(s.homePage)))
+	mux.Handle("GET /project/{project}/{$}", page(s.readPage(s.projectPage)))
+	mux.Handle("GET /project/{project}/{version}/{$}", page(s.readPage(s.projectPage)))
 	mux.Handle("GET /help/{$}", page(s.helpPage))
 
 	// Signing up, in and out.
@@ -157,9 +166,50 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("POST /manage/project/{project}/settings/publishing/{$}", page(s.manage(s.owner(s.sudo(s.addProjectPublisher)))))
 	mux.Handle("POST /manage/project/{project}/settings/publishing/remove/{$}", page(s.manage(s.owner(s.sudo(s.removeProjectPublisher)))))
 	mux.Handle("POST /manage/project/{project}/settings/publishing/only/{$}", page(s.manage(s.owner(s.sudo(s.setTrustedPublishingOnly)))))
+	mux.Handle("POST /manage/project/{project}/settings/publishing/constrain/{$}", page(s.manage(s.owner(s.sudo(s.constrainPublisher)))))
 	mux.Handle("GET /manage/account/publishing/{$}", page(s.manage(s.accountPublishingPage)))
 	mux.Handle("POST /manage/account/publishing/{$}", page(s.manage(s.addPendingPublisher)))
 	mux.Handle("POST /manage/account/publishing/remove/{$}", page(s.manage(s.removePendingPublisher)))
+
+	// Organizations (organizations.go), at PyPI's paths. Every page of an
+	// organization needs the gate and a role in it (auth_org.go), and its
+	// policies; every form also needs a recent password, as PyPI's
+	// organization and team management does. Members see the projects,
+	// people and teams; managers manage teams and projects; owners manage
+	// people, settings and policies. Answering an invitation needs the gate
+	// but no role; the profile page is public.
+	mux.Handle("GET /manage/organizations/{$}", page(s.manage(s.yourOrganizations)))
+	mux.Handle("POST /manage/organizations/{$}", page(s.manage(s.requestOrganization)))
+	mux.Handle("POST /manage/organizations/invitations/{$}", page(s.manage(s.answerOrgInvitation)))
+	mux.Handle("GET /account/verify-organization-role/{$}", page(s.manage(s.verifyOrganizationRole)))
+	mux.Handle("POST /account/verify-organization-role/{$}", page(s.manage(s.answerOrganizationRole)))
+	mux.Handle("GET /org/{organization}/{$}", page(s.readPage(s.orgProfile)))
+	mux.Handle("GET /manage/organization/{organization}/{$}", page(s.manage(s.orgMember(s.orgRoot))))
+	mux.Handle("GET /manage/organization/{organization}/projects/{$}", page(s.manage(s.orgMember(s.orgProjects))))
+	mux.Handle("POST /manage/organization/{organization}/projects/{$}", page(s.manage(s.orgManager(s.sudo(s.createOrgProject)))))
+	mux.Handle("POST /manage/organization/{organization}/projects/move-in/{$}", page(s.manage(s.orgMember(s.sudo(s.moveProjectIn)))))
+	mux.Handle("POST /manage/organization/{organization}/projects/answer/{$}", page(s.manage(s.orgManager(s.sudo(s.answerProjectMove)))))
+	mux.Handle("POST /manage/organization/{organization}/projects/move-out/{$}", page(s.manage(s.orgOwner(s.sudo(s.moveProjectOut)))))
+	mux.Handle("GET /manage/organization/{organization}/people/{$}", page(s.manage(s.orgMember(s.orgPeople))))
+	mux.Handle("POST /manage/organization/{organization}/people/{$}", page(s.manage(s.orgOwner(s.sudo(s.inviteOrgMember)))))
+	mux.Handle("POST /manage/organization/{organization}/people/change/{$}", page(s.manage(s.orgOwner(s.sudo(s.changeOrgRole)))))
+	mux.Handle("POST /manage/organization/{organization}/people/remove/{$}", page(s.manage(s.orgOwner(s.sudo(s.removeOrgMember)))))
+	mux.Handle("POST /manage/organization/{organization}/people/revoke_invite/{$}", page(s.manage(s.orgOwner(s.sudo(s.revokeOrgInvitation)))))
+	mux.Handle("POST /manage/organization/{organization}/people/leave/{$}", page(s.manage(s.orgMember(s.sudo(s.leaveOrganization)))))
+	mux.Handle("GET /manage/organization/{organization}/teams/{$}", page(s.manage(s.orgMember(s.orgTeams))))
+	mux.Handle("POST /manage/organization/{organization}/teams/{$}", page(s.manage(s.orgManager(s.sudo(s.createTeam)))))
+	mux.Handle("POST /manage/organization/{organization}/teams/delete/{$}", page(s.manage(s.orgManager(s.sudo(s.deleteTeam)))))
+	mux.Handle("POST /manage/organization/{organization}/teams/members/{$}", page(s.manage(s.orgManager(s.sudo(s.addTeamMember)))))
+	mux.Handle("POST /manage/organization/{organization}/teams/members/remove/{$}", page(s.manage(s.orgManager(s.sudo(s.removeTeamMember)))))
+	mux.Handle("POST /manage/organization/{organization}/teams/projects/{$}", page(s.manage(s.orgManager(s.sudo(s.setTeamProjectRole)))))
+	mux.Handle("POST /manage/organization/{organization}/teams/projects/remove/{$}", page(s.manage(s.orgManager(s.sudo(s.removeTeamProjectRole)))))
+	mux.Handle("GET /manage/organization/{organization}/settings/{$}", page(s.manage(s.orgOwner(s.sudo(s.orgSettings)))))
+	mux.Handle("POST /manage/organization/{organization}/settings/rename/{$}", page(s.manage(s.orgOwner(s.sudo(s.renameOrganization)))))
+	mux.Handle("POST /manage/organization/{organization}/settings/policies/{$}", page(s.manage(s.orgOwner(s.sudo(s.setOrgPolicies)))))
+	mux.Handle("POST /manage/organization/{organization}/settings/delete/{$}", page(s.manage(s.orgOwner(s.sudo(s.deleteOrganization)))))
+	mux.Handle("POST /manage/organization/{organization}/settings/issuers/{$}", page(s.manage(s.orgOwner(s.sudo(s.addOrgIssuer)))))
+	mux.Handle("POST /manage/organization/{organization}/settings/issuers/remove/{$}", page(s.manage(s.orgOwner(s.sudo(s.removeOrgIssuer)))))
+	mux.Handle("GET /manage/organization/{organization}/history/{$}", page(s.manage(s.orgManager(s.orgHistory))))
 
 	// Administration.
 	mux.Handle("GET /admin/{$}", page(s.admin(s.adminHome)))
@@ -171,6 +221,10 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /admin/oidc-issuers/{$}", page(s.admin(s.adminIssuersPage)))
 	mux.Handle("POST /admin/oidc-issuers/{$}", page(s.admin(s.adminAddIssuer)))
 	mux.Handle("POST /admin/oidc-issuers/remove/{$}", page(s.admin(s.adminRemoveIssuer)))
+	mux.Handle("GET /admin/organizations/{$}", page(s.admin(s.adminOrganizations)))
+	mux.Handle("POST /admin/organizations/{id}/approve/{$}", page(s.admin(s.adminApproveOrganization)))
+	mux.Handle("POST /admin/organizations/{id}/decline/{$}", page(s.admin(s.adminDeclineOrganization)))
+	mux.Handle("POST /admin/policies/{$}", page(s.admin(s.adminSitePolicies)))
 	mux.Handle("GET /admin/projects/{$}", page(s.admin(s.adminProjects)))
 	mux.Handle("GET /admin/projects/{project}/{$}", page(s.admin(s.adminProject)))
 	mux.Handle("POST /admin/projects/{project}/quarantine/{$}", page(s.admin(s.adminQuarantine)))
@@ -180,11 +234,17 @@ func (s *Server) routes(mux *http.ServeMux) {
 	mux.Handle("GET /static/{file}", tool(s.serveStatic))
 	mux.Handle("GET /favicon.ico", tool(s.favicon))
 	mux.Handle("GET /healthz", tool(s.healthz))
+	mux.Handle("GET /readyz", tool(s.readyz))
 	mux.Handle("/", page(s.notFound))
+}
+
+// router is where routes are registered: the mux, through routeRecorder.
+type router interface {
+	Handle(pattern string, h http.Handler)
 }
 
 // page is the chain every browser page runs in: security headers, CSRF
 // protection, the session, the body cap, read-only mode, and the error page.
 func (s *Server) page(h handlerFunc) http.Handler {
-	return s.recoverer(s.logRequests(s.securityHeaders(s.csrf.Handler(s.withSession(s.pageBody(s.readOnlyGuard(s.pageErrors(h))))))))
+	return s.recoverer(s.securityHeaders(s.csrf.Handler(s.withSession(s.pageBody(s.readOnlyGuard(s.pageErrors(h)))))))
 }

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
@@ -168,6 +167,9 @@ func etagMatches(header, etag string) bool {
 
 // simpleIndex serves /simple/, the list of all projects (see rootIndex).
 func (s *Server) simpleIndex(w http.ResponseWriter, r *http.Request) error {
+	if err := s.mayReadAll(r, errNoPage); err != nil {
+		return err
+	}
 	v, err := s.simple.root.current(r.Context())
 	if err != nil {
 		return err
@@ -299,6 +301,15 @@ func (s *Server) writeRootIdentity(w io.Writer, v *rootVersion, f *rootForm, isJ
 	return err
 }
 
+// errNoProject is the 404 of a Simple page with no project; a project a
+// read token may not see gets it too.
+func errNoProject(norm string) error {
+	return derrors.New(derrors.NotFound, "No project named %q.", norm)
+}
+
+// errNoPage is the 404 of the root index for a token limited to projects.
+var errNoPage = derrors.New(derrors.NotFound, "There is no page at this address.")
+
 // simpleRedirect sends /simple/<name> (no slash) to the canonical URL.
 func (s *Server) simpleRedirect(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
@@ -312,6 +323,13 @@ func (s *Server) simpleDetail(w http.ResponseWriter, r *http.Request) error {
 	norm := pep.NormalizeName(name)
 	if name != norm {
 		return s.simpleRedirect(w, r)
+	}
+	// Before the cache: a token limited to other projects gets the answer
+	// of a project that does not exist.
+	if ok, err := s.mayRead(r, norm, 0); err != nil {
+		return err
+	} else if !ok {
+		return errNoProject(norm)
 	}
 	page, ok := s.simple.cached(norm) // the warm path, without building the closure below
 	if !ok {
@@ -331,7 +349,7 @@ func (s *Server) simpleDetail(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if !page.found {
-		return derrors.New(derrors.NotFound, "No project named %q.", norm)
+		return errNoProject(norm)
 	}
 	serveRendered(w, r, page)
 	return nil
@@ -444,16 +462,4 @@ func marshalSimple(v any) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
-}
-
-// healthz answers load balancers: 200 when the database answers.
-func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	if err := s.projects.DB().PingContext(ctx); err != nil {
-		return derrors.New(derrors.Unavailable, "database unavailable")
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Write([]byte("ok\n"))
-	return nil
 }

@@ -42,7 +42,9 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/login"
 	"github.com/gatehouse-index/gatehouse/internal/mail"
+	"github.com/gatehouse-index/gatehouse/internal/metrics"
 	"github.com/gatehouse-index/gatehouse/internal/mfa"
+	"github.com/gatehouse-index/gatehouse/internal/org"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/session"
@@ -64,16 +66,18 @@ const coreMetadataHelp = "https://packaging.python.org/specifications/core-metad
 // instance is one Gatehouse server: what cmd/gatehouse would build.
 type instance struct {
 	db       *db.DB
-	blobs    *blob.FS
+	blobs    blob.Store
 	projects *project.Service
 	tokens   *token.Service
 	accounts *account.Service
 	sessions *session.Manager
 	mfa      *mfa.Service
+	orgs     *org.Service
 	srv      *Server
 	ts       *httptest.Server
 	url      string // the server's base URL, also Deps.BaseURL
 	client   *http.Client
+	logs     *lockedBuffer // what the server logged
 }
 
 // fixtureConfig changes how newInstance builds an instance.
@@ -89,6 +93,19 @@ type fixtureConfig struct {
 	// hashPool runs the password hashes (default: two CPUs, waiting as
 	// long as the request does).
 	hashPool *workpool.Pool
+	// store, if set, holds the files instead of a filesystem store in
+	// blobDir (an S3 store, say); downloadRedirect is Deps.DownloadRedirect.
+	store            blob.Store
+	downloadRedirect time.Duration
+	// metrics, ready and proxies are Deps' Metrics, Ready and
+	// TrustedProxies (default none).
+	metrics *metrics.Metrics
+	ready   func(ctx context.Context) error
+	proxies []string
+	// log receives the server's log (default: kept, shown on failure).
+	log *slog.Logger
+	// readAccess is Deps.ReadAccess (default public).
+	readAccess string
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -112,14 +129,22 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 			t.Errorf("uploads left staged files in the blob store: %q", tmp)
 		}
 	})
-	blobs, err := blob.NewFS(cfg.blobDir)
-	if err != nil {
-		t.Fatal(err)
+	var blobs blob.Store = cfg.store
+	if blobs == nil {
+		fsStore, err := blob.NewFS(cfg.blobDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fsStore.Close() })
+		blobs = fsStore
 	}
-	t.Cleanup(func() { blobs.Close() })
-	log := newTestLogger(t)
+	log, logs := newTestLoggerBuf(t)
+	if cfg.log != nil {
+		log = cfg.log
+	}
+	var err error
 
-	in := &instance{db: d, blobs: blobs}
+	in := &instance{db: d, blobs: blobs, logs: logs}
 	var handler http.Handler = http.NotFoundHandler()
 	in.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { handler.ServeHTTP(w, r) }))
 	t.Cleanup(in.ts.Close)
@@ -152,12 +177,16 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	if err != nil {
 		t.Fatal(err)
 	}
+	in.orgs = org.New(org.Options{DB: d, Projects: in.projects, Notifier: mail.NewNotifier(renderer, cfg.clock.Now), Links: EmailLinks(in.url),
+		BaseURL: in.url, NeedApproval: true, Now: cfg.clock.Now, Log: log})
 	in.srv, err = NewServer(Deps{Projects: in.projects, Tokens: in.tokens, Accounts: in.accounts, Sessions: in.sessions,
-		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log,
-		Login:   login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now}),
+		Audit: audit.NewService(d, cfg.clock.Now), MFA: in.mfa, WebAuthn: wa, Log: log, Orgs: in.orgs,
+		Login: login.NewService(login.Options{DB: d, Accounts: in.accounts, MFA: in.mfa, WebAuthn: wa, Sessions: in.sessions, Now: cfg.clock.Now,
+			ConfirmEveryLogin: in.orgs.ConfirmEveryLogin}),
 		BaseURL: in.url, SiteName: "Gatehouse Test", Now: cfg.clock.Now,
 		UploadMinRate: cfg.uploadMinRate, UploadRateWindow: cfg.uploadRateWindow,
-		PageCacheSize: cfg.pageCacheSize})
+		PageCacheSize: cfg.pageCacheSize, DownloadRedirect: cfg.downloadRedirect,
+		Metrics: cfg.metrics, Ready: cfg.ready, TrustedProxies: cfg.proxies, ReadAccess: cfg.readAccess})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,13 +271,20 @@ func (l *lockedBuffer) String() string {
 }
 
 func newTestLogger(t *testing.T) *slog.Logger {
+	l, _ := newTestLoggerBuf(t)
+	return l
+}
+
+// newTestLoggerBuf is newTestLogger and what it has written, for tests of
+// what the server logs (spec F1, J1: no secret in the log).
+func newTestLoggerBuf(t *testing.T) (*slog.Logger, *lockedBuffer) {
 	buf := &lockedBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", buf)
 		}
 	})
-	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return slog.New(slog.NewTextHandler(buf, &slog.HandlerOptions{Level: slog.LevelInfo})), buf
 }
 
 // ---- distributions ----

@@ -2,6 +2,7 @@ package web
 
 import (
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -28,6 +29,9 @@ type tokensPage struct {
 	CopyJS   string // copy.js, on the page that shows a new token
 	MaxDesc  int
 	Today    string // the earliest expiry date the form takes (YYYY-MM-DD)
+	// ReadTokens: reading needs a token (--read-access authenticated), so
+	// the form offers read-only tokens.
+	ReadTokens bool
 }
 
 type tokenRow struct {
@@ -43,6 +47,7 @@ type tokenForm struct {
 	Scope       string // "user" or "projects"
 	Projects    map[string]bool
 	Expires     string // YYYY-MM-DD, "" for none
+	ReadOnly    bool   // a read token: installs, never uploads
 	Errors      map[string]string
 }
 
@@ -55,6 +60,8 @@ type createdToken struct {
 	Repository  string // the ~/.pypirc section name
 	UploadURL   string
 	IndexURL    string
+	ReadOnly    bool   // a read token: the page shows pip's, uv's and .netrc's settings
+	Host        string // the index's host, for .netrc
 }
 
 func (s *Server) tokensPage(w http.ResponseWriter, r *http.Request) error {
@@ -73,7 +80,7 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, status int
 		return err
 	}
 	now := s.now()
-	page := tokensPage{basePage: s.base(r, "API tokens"), Projects: projects, Form: form, Created: created,
+	page := tokensPage{basePage: s.base(r, "API tokens"), Projects: projects, Form: form, Created: created, ReadTokens: s.readAccess == ReadAuthenticated,
 		MaxDesc: token.MaxDescriptionLen, Today: now.UTC().Format(time.DateOnly)}
 	if created != nil {
 		page.CopyJS = "/static/" + s.static.copyJSName
@@ -85,16 +92,34 @@ func (s *Server) renderTokens(w http.ResponseWriter, r *http.Request, status int
 	return s.render(w, status, "tokens.html", page)
 }
 
-// scopeLabel says what a token may upload to, for the list.
+// scopeLabel says what a token may upload to (or, read-only, read), for
+// the list.
 func scopeLabel(t token.Token) string {
-	if len(t.Projects) == 0 {
-		return "Whole account (all projects, and new ones)"
+	var s string
+	switch {
+	case len(t.Projects) == 0 && t.ReadOnly:
+		s = "The whole index"
+	case len(t.Projects) == 0:
+		s = "Whole account (all projects, and new ones)"
+	case len(t.Projects) == 1:
+		s = "Project " + t.Projects[0]
+	default:
+		// Sorted: the database returns a token's projects in no fixed order.
+		s = "Projects " + strings.Join(slices.Sorted(slices.Values(t.Projects)), ", ")
 	}
-	if len(t.Projects) == 1 {
-		return "Project " + t.Projects[0]
+	if t.ReadOnly {
+		s = "Read only: " + s
 	}
-	// Sorted: the database returns a token's projects in no fixed order.
-	return "Projects " + strings.Join(slices.Sorted(slices.Values(t.Projects)), ", ")
+	return s
+}
+
+// hostOf is the host of a base URL, for .netrc.
+func hostOf(base string) string {
+	u, err := url.Parse(base)
+	if err != nil {
+		return base
+	}
+	return u.Hostname()
 }
 
 // createToken makes a token from the form and shows it once. Bad input is
@@ -106,6 +131,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 		Scope:       r.PostFormValue("scope"),
 		Projects:    map[string]bool{},
 		Expires:     strings.TrimSpace(r.PostFormValue("expires")),
+		ReadOnly:    r.PostFormValue("permission") == "read",
 	}
 	for _, p := range r.PostForm["project"] {
 		form.Projects[p] = true
@@ -116,7 +142,11 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 		tok token.Token
 	)
 	if err == nil {
-		raw, tok, err = s.tokens.Create(r.Context(), u.ID, form.Description, projects, expiresAt, token.Origin{Client: stateOf(r).client()})
+		create := s.tokens.Create
+		if form.ReadOnly {
+			create = s.tokens.CreateReadOnly
+		}
+		raw, tok, err = create(r.Context(), u.ID, form.Description, projects, expiresAt, token.Origin{Client: stateOf(r).client()})
 	}
 	if err != nil {
 		msg, ok := userMessage(err)
@@ -131,7 +161,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 		return s.renderTokens(w, r, statusOf(err), form, nil)
 	}
 	return s.renderTokens(w, r, http.StatusOK, tokenForm{Scope: "user"}, &createdToken{
-		Raw: raw, Description: tok.Description, Scope: scopeLabel(tok), Expires: tok.ExpiresAt,
+		Raw: raw, Description: tok.Description, Scope: scopeLabel(tok), Expires: tok.ExpiresAt, ReadOnly: tok.ReadOnly, Host: hostOf(s.baseURL),
 		Repository: repositoryName(s.siteName), UploadURL: s.baseURL + "/legacy/", IndexURL: s.baseURL + "/simple/",
 	})
 }

@@ -234,10 +234,10 @@ func (in *instance) lastEvent(t *testing.T, tag string) audit.Stored {
 	return e
 }
 
-// TestDeleteTokenOnTheWeb: spec F5. Deleting needs sudo, works on one's
+// TestF5TokenIDOR: spec F5. Deleting needs sudo, works on one's
 // own tokens only (another user's id is not found and the token stays),
 // and is audited, on the projects too.
-func TestDeleteTokenOnTheWeb(t *testing.T) {
+func TestF5TokenIDOR(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		ctx := context.Background()
 		f := newFixture(t, d)
@@ -290,10 +290,10 @@ func TestDeleteTokenOnTheWeb(t *testing.T) {
 	})
 }
 
-// TestSessionsAreOwnOnly: spec F5's other half. The two-factor and
+// TestF5SessionsAreOwnOnly: spec F5's other half. The two-factor and
 // sessions page lists only the user's own sessions, and ending one by
 // another user's session id ends nothing.
-func TestSessionsAreOwnOnly(t *testing.T) {
+func TestF5SessionsAreOwnOnly(t *testing.T) {
 	dbtest.Each(t, func(t *testing.T, d *db.DB) {
 		f := newFixture(t, d)
 		bob := addUser(t, d, "bob")

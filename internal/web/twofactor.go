@@ -8,6 +8,7 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/login"
+	"github.com/gatehouse-index/gatehouse/internal/metrics"
 )
 
 // The second step of a login and what follows it: the second-factor pages,
@@ -62,6 +63,7 @@ func (s *Server) renderTwoFactor(w http.ResponseWriter, r *http.Request, u *acco
 func (s *Server) twoFactorTOTP(w http.ResponseWriter, r *http.Request) error {
 	u := stateOf(r).handoff
 	res, err := s.signin.TOTP(r.Context(), s.browser(r), r.PostFormValue("totp_value"), r.PostFormValue("remember_device") != "")
+	s.metrics.Login(metrics.FactorTOTP, loginOutcome(err))
 	if errors.Is(err, login.ErrHandoffExpired) {
 		return s.handoffExpired(w, r)
 	}
@@ -88,6 +90,7 @@ func (s *Server) recoveryCodePage(w http.ResponseWriter, r *http.Request) error 
 // recoveryCodeLogin burns a recovery code as the second factor.
 func (s *Server) recoveryCodeLogin(w http.ResponseWriter, r *http.Request) error {
 	res, err := s.signin.RecoveryCode(r.Context(), s.browser(r), r.PostFormValue("recovery_code_value"))
+	s.metrics.Login(metrics.FactorRecoveryCode, loginOutcome(err))
 	if errors.Is(err, login.ErrHandoffExpired) {
 		return s.handoffExpired(w, r)
 	}
@@ -142,6 +145,7 @@ func (s *Server) confirmLogin(w http.ResponseWriter, r *http.Request) error {
 		return s.render(w, http.StatusOK, "confirm_login.html", confirmLoginPage{basePage: s.base(r, "Confirm this login"), Waiting: waiting})
 	}
 	res, err := s.signin.ConfirmEmail(r.Context(), s.browser(r), tok)
+	s.metrics.Login(metrics.FactorEmailConfirmation, loginOutcome(err))
 	if err != nil {
 		msg, ok := userMessage(err)
 		if !ok {
@@ -209,6 +213,7 @@ func (s *Server) webauthnLoginValidate(w http.ResponseWriter, r *http.Request) e
 		return s.jsonError(w, err)
 	}
 	res, err := s.signin.SecurityKey(r.Context(), s.browser(r), state, []byte(r.PostFormValue("credential")), r.PostFormValue("remember_device") != "")
+	s.metrics.Login(metrics.FactorSecurityKey, loginOutcome(err))
 	if err != nil {
 		s.mailKick() // a refused key may have queued the cloned-key warning
 		return s.jsonError(w, err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-index/gatehouse/internal/account"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"github.com/gatehouse-index/gatehouse/internal/metrics"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/token"
 )
@@ -39,20 +40,39 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request) {
 	// rest of a refused upload that writeUploadError drains.
 	body := s.holdToMinRate(w, r.Body)
 	r.Body = body
+	if !s.uploads.add(body) {
+		s.writeUploadError(w, r, errShutdown)
+		return
+	}
+	defer s.uploads.remove(body)
 	res, err := s.handleUpload(r)
+	if err != nil && body.stopped() {
+		err = errShutdown
+	}
 	if err != nil && body.tooSlow() {
 		err = derrors.New(derrors.TooSlow, "Upload too slow: less than %s per second arrived on average, or nothing for %s, so the server stopped reading. Check the connection and upload again.",
 			humanSize(s.uploadMinRate), humanDuration(s.uploadRateWindow))
 	}
 	if err != nil {
 		s.writeUploadError(w, r, err)
+		outcome := metrics.UploadRefused
+		if statusOf(err) >= 500 {
+			outcome = metrics.UploadFailed
+		}
+		// After writeUploadError, which drains what the client still sent.
+		s.metrics.Upload(outcome, body.read)
 		return
 	}
+	outcome := metrics.UploadAccepted
 	if res.Duplicate {
-		s.log.Info("upload was a duplicate; nothing changed", "project", res.Project, "file", res.Filename)
+		outcome = metrics.UploadDuplicate
+	}
+	s.metrics.Upload(outcome, body.read)
+	if res.Duplicate {
+		s.log.Info("upload was a duplicate; nothing changed", "project", res.Project, "file", res.Filename, "request_id", requestIDOf(w))
 	} else {
 		s.simple.invalidate(res.Project)
-		s.log.Info("uploaded", "project", res.Project, "file", res.Filename, "serial", res.Serial)
+		s.log.Info("uploaded", "project", res.Project, "file", res.Filename, "serial", res.Serial, "request_id", requestIDOf(w))
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
@@ -79,6 +99,9 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 	v, err := s.tokens.Authenticate(ctx, raw)
 	if err != nil {
 		return none, err
+	}
+	if v.ReadOnly() {
+		return none, s.tokens.ErrReadOnly()
 	}
 
 	// The body: form fields into memory (bounded), the file staged in the
@@ -145,7 +168,9 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 				return none, s.projects.TooLargeError(name, limit)
 			}
 			if errors.Is(err, project.ErrSpoolStore) {
-				return none, err // the server's fault, not the file's
+				// The server's fault, not the file's: a full disk is a
+				// 507 with a message, anything else a 500.
+				return none, project.OutOfSpace(err)
 			}
 			if err != nil {
 				return none, derrors.New(derrors.Invalid, "Invalid request: the file could not be read (%s).", cleanErr(err))

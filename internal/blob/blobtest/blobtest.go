@@ -701,6 +701,12 @@ func testStageCommit(t *testing.T, s blob.Store) {
 			if got := list(t, s, ""); !slices.Equal(got, before) {
 				t.Fatalf("List while staged = %v, want %v as before", got, before)
 			}
+			// Sync ahead of Commit publishes nothing either.
+			if err := st.Sync(); err != nil {
+				t.Fatalf("Sync: %v", err)
+			}
+			checkNotFound(t, s, c.key)
+			checkStaged(t, st, c.data)
 			if err := st.Commit(t.Context(), c.key); err != nil {
 				t.Fatalf("Commit(%q): %v", c.key, err)
 			}
@@ -722,6 +728,9 @@ func testStageCommit(t *testing.T, s blob.Store) {
 			checkNotFound(t, s, c.key+"-again")
 			if _, err := st.Write([]byte("more")); !errors.Is(err, blob.ErrStagedDone) {
 				t.Fatalf("Write after Commit = %v, want ErrStagedDone", err)
+			}
+			if err := st.Sync(); !errors.Is(err, blob.ErrStagedDone) {
+				t.Fatalf("Sync after Commit = %v, want ErrStagedDone", err)
 			}
 			checkContent(t, s, c.key, c.data)
 		})

@@ -43,6 +43,7 @@ type Issuer struct {
 	signing   *Key
 	down      bool
 	stalled   chan struct{} // non-nil: requests wait for it to close
+	jwksURI   string        // "": its own /jwks
 	jwksHits  int
 	discHits  int
 	nextKey   int
@@ -118,6 +119,15 @@ func (is *Issuer) SetDown(down bool) {
 	is.down = down
 }
 
+// SetJWKSURI makes the discovery document name another key set URL (""
+// restores the issuer's own): a key set that cannot be reached while
+// discovery works.
+func (is *Issuer) SetJWKSURI(u string) {
+	is.mu.Lock()
+	defer is.mu.Unlock()
+	is.jwksURI = u
+}
+
 // Stall makes every request wait until Release (or the end of the test):
 // an issuer that accepts connections and never answers.
 func (is *Issuer) Stall() {
@@ -167,13 +177,17 @@ func (is *Issuer) gate(w http.ResponseWriter, r *http.Request) bool {
 func (is *Issuer) discovery(w http.ResponseWriter, r *http.Request) {
 	is.mu.Lock()
 	is.discHits++
+	jwksURI := is.jwksURI
 	is.mu.Unlock()
 	if !is.gate(w, r) {
 		return
 	}
+	if jwksURI == "" {
+		jwksURI = is.URL + "/jwks"
+	}
 	writeJSON(w, map[string]any{
 		"issuer":                                is.URL,
-		"jwks_uri":                              is.URL + "/jwks",
+		"jwks_uri":                              jwksURI,
 		"subject_types_supported":               []string{"public"},
 		"response_types_supported":              []string{"id_token"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
