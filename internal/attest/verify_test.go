@@ -83,7 +83,7 @@ func TestVerifyRefusals(t *testing.T) {
 	one := sign(t, s, good(), id, now)
 	cases := []struct {
 		name, field, want string
-		pub              Publisher
+		pub               Publisher
 	}{
 		{"wrong subject digest", "[" + sign(t, s, wrongDigest, id, now) + "]", "subject digest (sha256 ffff", ghPub},
 		{"wrong subject name", "[" + sign(t, s, wrongName, id, now) + "]", `subject is "other-1.0.tar.gz"`, ghPub},

@@ -105,7 +105,7 @@ func (s *Sigstore) Sign(st Statement, identity, issuer string, integratedTime ti
 	return json.Marshal(map[string]any{
 		"version": 1,
 		"verification_material": map[string]any{
-			"certificate":         base64.StdEncoding.EncodeToString(cert.Raw),
+			"certificate":          base64.StdEncoding.EncodeToString(cert.Raw),
 			"transparency_entries": []json.RawMessage{tleJSON},
 		},
 		"envelope": map[string]any{"statement": env.Payload, "signature": env.Signatures[0].Sig},
