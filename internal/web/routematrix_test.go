@@ -108,6 +108,7 @@ var routePolicy = map[string]string{
 	"GET /packages/{a}/{b}/{digest}/{filename}":                        "tool",
 	"GET /pypi/{project}/json":                                         "tool",
 	"GET /pypi/{project}/{version}/json":                               "tool",
+	"GET /integrity/{project}/{version}/{filename}/provenance":         "tool",
 	"POST /legacy/{$}":                                                 "other",
 	"POST /legacy":                                                     "other",
 	"GET /{$}":                                                         "readPage",

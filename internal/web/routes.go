@@ -46,6 +46,9 @@ func (s *Server) routes(mux router) {
 	mux.Handle("GET /pypi/{project}/json", tool(s.readTool(s.jsonProject)))
 	mux.Handle("GET /pypi/{project}/{version}/json", tool(s.readTool(s.jsonRelease)))
 
+	// Integrity API (PEP 740): a file's verified attestations.
+	mux.Handle("GET /integrity/{project}/{version}/{filename}/provenance", tool(s.readTool(s.provenance)))
+
 	// Legacy upload API, as twine, uv, poetry and flit speak it.
 	mux.Handle("POST /legacy/{$}", s.recoverer(noSniff(http.HandlerFunc(s.upload))))
 	mux.Handle("POST /legacy", http.RedirectHandler("/legacy/", http.StatusPermanentRedirect))
