@@ -92,6 +92,14 @@ type File struct {
 	UploadedAt     time.Time
 	Yanked         bool
 	YankedReason   string
+	// Builder is who built the file, from its verified attestations
+	// (PEP 740); nil when it has none.
+	Builder *Builder
+}
+
+// Builder is the trusted publisher a file's attestations name.
+type Builder struct {
+	Kind, Repository, Workflow, Commit string
 }
 
 // Limits bounds what uploads may store.

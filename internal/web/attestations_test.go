@@ -166,6 +166,36 @@ func TestUploadAttestations(t *testing.T) {
 		if _, err := v.Verify(atts, attest.File{Filename: w.Filename, SHA256: sha}, attest.Publisher{Kind: "github", Issuer: tf.github.URL, Repository: "octo/widget", Workflow: "release.yml"}); err != nil {
 			t.Fatalf("the served attestations do not verify: %v", err)
 		}
+		// The Simple API links it (PEP 740), in both formats; the file
+		// without provenance has none.
+		provURL := tf.url + "/integrity/widget/1.1/" + w.Filename + "/provenance"
+		sj := tf.tpIn.get(t, "/simple/widget/", "Accept", "application/vnd.pypi.simple.v1+json")
+		var simple struct {
+			Files []struct {
+				Filename   string
+				Provenance *string
+			}
+		}
+		if err := json.Unmarshal(sj.body, &simple); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range simple.Files {
+			want := f.Filename == w.Filename
+			if got := f.Provenance != nil; got != want || (want && *f.Provenance != provURL) {
+				t.Errorf("simple JSON %s provenance %v, want %v (%s)", f.Filename, f.Provenance, want, provURL)
+			}
+		}
+		if sh := tf.tpIn.get(t, "/simple/widget/", "Accept", "text/html"); !strings.Contains(string(sh.body), `data-provenance="`+provURL+`"`) || strings.Count(string(sh.body), "data-provenance") != 1 {
+			t.Errorf("simple HTML lacks the one data-provenance link:\n%s", sh.body)
+		}
+		// The project page says who built it, and marks the file without.
+		if pg := tf.tpIn.get(t, "/project/widget/1.1/"); !strings.Contains(string(pg.body), `Built by <a href="https://github.com/octo/widget">octo/widget</a>, workflow <a href="https://github.com/octo/widget/blob/HEAD/.github/workflows/release.yml">release.yml</a>`) {
+			t.Errorf("project page 1.1 lacks the builder:\n%s", pg.body)
+		}
+		if pg := tf.tpIn.get(t, "/project/widget/1.0/"); !strings.Contains(string(pg.body), "no provenance") {
+			t.Errorf("project page 1.0 lacks the no-provenance marker")
+		}
+
 		// A file without provenance, and one that does not exist: 404.
 		for _, p := range []string{"/integrity/widget/1.0/widget-1.0-py3-none-any.whl/provenance", "/integrity/widget/1.1/nope.whl/provenance"} {
 			if r := tf.tpIn.get(t, p); r.code != http.StatusNotFound {

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
@@ -32,6 +33,11 @@ func (s *Server) provenance(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", integrityMediaType)
 	_, err = w.Write(body)
 	return err
+}
+
+// provenanceURL is where the Integrity API serves f's provenance.
+func (s *Server) provenanceURL(normalizedName string, f *project.File) string {
+	return s.baseURL + "/integrity/" + url.PathEscape(normalizedName) + "/" + url.PathEscape(f.Version) + "/" + url.PathEscape(f.Filename) + "/provenance"
 }
 
 // provenanceObject is PEP 740's provenance object, with the publisher in
