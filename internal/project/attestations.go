@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"github.com/gatehouse-index/gatehouse/internal/account"
+	"github.com/gatehouse-index/gatehouse/internal/audit"
 
 	"github.com/gatehouse-index/gatehouse/internal/attest"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
@@ -94,13 +96,32 @@ func (s *Service) FileProvenance(ctx context.Context, normalizedName, version, f
 	return &p, nil
 }
 
-// SetRequireAttestations sets a project's "require attestations" policy.
-// An organization-wide setting is the hook for when organizations can
-// hold policies on this branch (internal/org): requireAttestations is
-// where it would be ORed in.
-func (s *Service) SetRequireAttestations(ctx context.Context, projectID int64, on bool) error {
-	_, err := s.db.ExecContext(ctx, `UPDATE projects SET require_attestations = $1 WHERE id = $2`, on, projectID)
-	return err
+// SetRequireAttestations sets a project's "require attestations" policy,
+// recorded in the project's history. An organization-wide setting is the
+// hook left for the organizations branch (internal/org):
+// requireAttestations is where it would be ORed in.
+func (s *Service) SetRequireAttestations(ctx context.Context, actor account.Client, actorID int64, actorName string, projectID int64, on bool) (err error) {
+	defer derrors.Wrap(&err, "project.SetRequireAttestations(%d, %v)", projectID, on)
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		was, err := requireAttestations(ctx, tx, projectID)
+		if err != nil || was == on {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE projects SET require_attestations = $1 WHERE id = $2`, on, projectID); err != nil {
+			return err
+		}
+		tag := audit.RequireAttestationsEnabled
+		if !on {
+			tag = audit.RequireAttestationsDisabled
+		}
+		return audit.Record(ctx, tx, s.now(), audit.Event{ProjectID: projectID, Tag: tag, ActorID: actorID, Actor: actorName,
+			IP: actor.IP, UserAgent: actor.UserAgent})
+	})
+}
+
+// RequireAttestations says whether a project requires attestations.
+func (s *Service) RequireAttestations(ctx context.Context, projectID int64) (bool, error) {
+	return requireAttestations(ctx, s.db, projectID)
 }
 
 // requireAttestations reads the project's policy (false for a new project).

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -126,8 +127,20 @@ func TestUploadAttestations(t *testing.T) {
 
 		// The policy: without attestations, a project that requires them
 		// refuses the file.
-		if err := tf.projects.SetRequireAttestations(ctx, widget.ID, true); err != nil {
-			t.Fatal(err)
+		fresh := tf.session(t, tf.alice, false)
+		path := "/manage/project/widget/settings/publishing/attestations/"
+		wantRecPage(t, tf.page(t, "POST", path, url.Values{"require": {"maybe"}}, fresh), http.StatusBadRequest, "on or off")
+		// Without a recent password: sent to enter it, nothing changes.
+		tf.page(t, "POST", path, url.Values{"require": {"on"}}, tf.session(t, tf.alice, true))
+		if n := tf.count(t, `SELECT count(*) FROM projects WHERE require_attestations`); n != 0 {
+			t.Fatalf("refused forms turned the policy on (%d)", n)
+		}
+		if rec := tf.page(t, "POST", path, url.Values{"require": {"on"}}, fresh); rec.Code != http.StatusSeeOther {
+			t.Fatalf("require=on: %d\n%s", rec.Code, rec.Body.String())
+		}
+		wantRecPage(t, tf.page(t, "GET", "/manage/project/widget/settings/publishing/", nil, fresh), http.StatusOK, "Turn off: accept files without attestations")
+		if n := tf.count(t, `SELECT count(*) FROM events WHERE tag = 'project:require_attestations:enabled'`); n != 1 {
+			t.Fatalf("%d require-attestations events, want 1", n)
 		}
 		if res := tf.tpIn.uploadAs(t, m.Token, w.form(), w); res.code != http.StatusBadRequest || !strings.Contains(res.reason, "This project requires attestations") {
 			t.Fatalf("no attestations on a project that requires them: %s", res)

@@ -169,6 +169,7 @@ func (s *Server) routes(mux router) {
 	mux.Handle("POST /manage/project/{project}/settings/publishing/{$}", page(s.manage(s.owner(s.sudo(s.addProjectPublisher)))))
 	mux.Handle("POST /manage/project/{project}/settings/publishing/remove/{$}", page(s.manage(s.owner(s.sudo(s.removeProjectPublisher)))))
 	mux.Handle("POST /manage/project/{project}/settings/publishing/only/{$}", page(s.manage(s.owner(s.sudo(s.setTrustedPublishingOnly)))))
+	mux.Handle("POST /manage/project/{project}/settings/publishing/attestations/{$}", page(s.manage(s.owner(s.sudo(s.setRequireAttestations)))))
 	mux.Handle("POST /manage/project/{project}/settings/publishing/constrain/{$}", page(s.manage(s.owner(s.sudo(s.constrainPublisher)))))
 	mux.Handle("GET /manage/account/publishing/{$}", page(s.manage(s.accountPublishingPage)))
 	mux.Handle("POST /manage/account/publishing/{$}", page(s.manage(s.addPendingPublisher)))
