@@ -2,6 +2,7 @@ package attest
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -127,5 +128,33 @@ func TestTheEmbeddedRootIsThePublicGoodOne(t *testing.T) {
 	}
 	if !found || len(tr.FulcioCertificateAuthorities()) == 0 {
 		t.Fatal("the embedded root has no public-good Rekor or Fulcio")
+	}
+}
+
+// The trusted root as --sigstore-trusted-root reads it verifies what the
+// virtual Sigstore signs, as the in-memory one does.
+func TestTrustedRootFileVerifies(t *testing.T) {
+	s := newSigstore(t)
+	path, err := s.WriteTrustedRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := LoadTrustedRoot(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewVerifier(tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	atts, err := Parse([]byte("[" + sign(t, s, good(), attesttest.GitHubIdentity("acme/demo", "release.yml"), time.Now().Add(5*time.Minute)) + "]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Verify(atts, File{Filename: fname, SHA256: fsha}, ghPub); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadTrustedRoot(filepath.Join(t.TempDir(), "missing.json")); err == nil {
+		t.Fatal("a missing trusted root loaded")
 	}
 }

@@ -42,7 +42,31 @@ func (s *Sigstore) Trusted() root.TrustedMaterial { return s.vs }
 // WriteTrustedRoot writes the deployment's trusted_root.json into dir,
 // for --sigstore-trusted-root, and returns its path.
 func (s *Sigstore) WriteTrustedRoot(dir string) (string, error) {
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, s.vs.FulcioCertificateAuthorities(), s.vs.CTLogs(), s.vs.TimestampingAuthorities(), s.vs.RekorLogs())
+	// The virtual logs' IDs are their hex key ids as bytes; a trusted
+	// root file names a log by the raw id, from which the reader derives
+	// the hex one again.
+	rawIDs := func(logs map[string]*root.TransparencyLog) (map[string]*root.TransparencyLog, error) {
+		out := make(map[string]*root.TransparencyLog, len(logs))
+		for k, l := range logs {
+			id, err := hex.DecodeString(k)
+			if err != nil {
+				return nil, err
+			}
+			c := *l
+			c.ID = id
+			out[k] = &c
+		}
+		return out, nil
+	}
+	rekor, err := rawIDs(s.vs.RekorLogs())
+	if err != nil {
+		return "", err
+	}
+	ct, err := rawIDs(s.vs.CTLogs())
+	if err != nil {
+		return "", err
+	}
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, s.vs.FulcioCertificateAuthorities(), ct, s.vs.TimestampingAuthorities(), rekor)
 	if err != nil {
 		return "", err
 	}
