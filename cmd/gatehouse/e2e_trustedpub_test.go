@@ -34,6 +34,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-index/gatehouse/internal/attest/attesttest"
 	"github.com/gatehouse-index/gatehouse/internal/trustedpub/oidctest"
 )
 
@@ -139,6 +140,15 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	certs := tpNewTLS(t)
 
 	issuer := oidctest.New(t)
+	// A virtual Sigstore signs the attestations; the server trusts it.
+	sigstore, err := attesttest.New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigstoreRoot, err := sigstore.WriteTrustedRoot(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
 	ghAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/users/octo" {
 			http.NotFound(w, r)
@@ -152,7 +162,8 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	// Gatehouse serves HTTPS itself (--tls-cert), as a deployment
 	// without a proxy does: the exchange runs against what users run.
 	env := acctStart(t, dialect, acctOpts{tlsCert: certs.certFile, tlsKey: certs.keyFile, tlsPool: certs.pool,
-		extra:     []string{"--oidc-github-issuer", issuer.URL, "--github-api-url", ghAPI.URL, "--oidc-fetch-timeout", "2s"},
+		extra: []string{"--oidc-github-issuer", issuer.URL, "--github-api-url", ghAPI.URL, "--oidc-fetch-timeout", "2s",
+			"--sigstore-trusted-root", sigstoreRoot},
 		allowWarn: []string{"trusted publishing issuer unavailable"}})
 	public := env.base
 	domain := strings.TrimPrefix(public, "https://")
@@ -306,6 +317,9 @@ func e2eTrustedPublishing(t *testing.T, dialect string) {
 	if by := env.queryString(t, `SELECT submitted_by FROM journal WHERE action LIKE 'add py3 file %'`); !strings.Contains(by, "GitHub: octo/widget") {
 		t.Errorf("the upload's journal entry names %q, want the publisher", by)
 	}
+
+	// Issue 10: the same job uploads the next version with attestations.
+	e2eAttestedUpload(t, https, public, minted, issuer.URL, sigstore)
 
 	// pip installs it over HTTPS.
 	venv, err := e2eVenv(tools, work)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/gatehouse-index/gatehouse/internal/attest"
 	"log/slog"
 	"net"
 	"net/http"
@@ -210,6 +211,15 @@ func (a *app) openServer(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	a.blobs = blobs
+	trusted, err := attest.LoadTrustedRoot(cfg.SigstoreTrustedRoot)
+	if err != nil {
+		return fail(errUsage, "Attestations cannot be verified: "+err.Error(),
+			"Check --sigstore-trusted-root (or GATEHOUSE_SIGSTORE_TRUSTED_ROOT): it names a Sigstore trusted_root.json; leave it empty for the public-good root.")
+	}
+	verifier, err := attest.NewVerifier(trusted)
+	if err != nil {
+		return err
+	}
 	a.projects = project.NewService(a.db, blobs, project.Options{
 		Limits:  project.Limits{MaxFileSize: cfg.MaxFileSize, MaxProjectSize: cfg.MaxProjectSize, ReleaseAgeDays: cfg.ReleaseAgeDays},
 		HelpURL: cfg.BaseURL + "/help/",
@@ -221,6 +231,7 @@ func (a *app) openServer(ctx context.Context, log *slog.Logger) error {
 		// A new project (by upload or a pending publisher) invalidates
 		// other users' pending publishers for its name.
 		OnCreate: trustedpub.PendingInvalidator{Notifier: a.notifier, BaseURL: cfg.BaseURL}.ProjectCreated,
+		Attest:   verifier,
 	})
 	a.tp, err = trustedpub.New(trustedpub.Options{
 		DB: a.db, Tokens: a.tokens, Projects: a.projects, Notifier: a.notifier,

@@ -93,6 +93,8 @@ const (
 	ShortLivedTokenAdded          = "account:short_lived_api_token:added"
 	TrustedPublishingOnlyEnabled  = "project:trusted_publishing_only:enabled"
 	TrustedPublishingOnlyDisabled = "project:trusted_publishing_only:disabled"
+	RequireAttestationsEnabled    = "project:require_attestations:enabled"
+	RequireAttestationsDisabled   = "project:require_attestations:disabled"
 	OIDCIssuerAdded               = "admin:oidc_issuer:added"
 	OIDCIssuerRemoved             = "admin:oidc_issuer:removed"
 )

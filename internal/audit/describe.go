@@ -224,6 +224,10 @@ func Describe(e Stored) string {
 		return "Trusted publishing only: turned on by " + e.Actor + "; API tokens can no longer upload"
 	case TrustedPublishingOnlyDisabled:
 		return "Trusted publishing only: turned off by " + e.Actor
+	case RequireAttestationsEnabled:
+		return "Require attestations: turned on by " + e.Actor + "; files without verified attestations are refused"
+	case RequireAttestationsDisabled:
+		return "Require attestations: turned off by " + e.Actor
 	case OIDCIssuerAdded:
 		return "Trusted publishing issuer " + str("issuer") + " added by administrator " + e.Actor
 	case OIDCIssuerRemoved:

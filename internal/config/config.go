@@ -74,17 +74,18 @@ type Config struct {
 	// Upstreams are the indexes of the pull-through cache, comma-separated,
 	// in priority order; UpstreamTTL and UpstreamMinAge its revalidation
 	// age and cooldown.
-	Upstreams         string
-	UpstreamTTL       time.Duration
-	UpstreamMinAge    time.Duration
-	OIDCAudience      string        // the audience ID tokens must carry (default: the base URL's host)
-	OIDCProviders     string        // comma-separated built-in providers that are on
-	OIDCGitHubIssuer  string        // GitHub Actions' issuer (GitHub Enterprise Server has its own)
-	OIDCGitLabIssuers string        // comma-separated GitLab instances, gitlab.com first by default
-	OIDCFetchTimeout  time.Duration // bound on an issuer's discovery and JWKS in one exchange
-	GitHubAPIURL      string        // where GitHub owners' numeric ids are looked up
-	HashCPUs          float64       // CPUs password hashing may use on average; 0 in the settings means DefaultHashCPUs
-	HashWait          time.Duration // longest a login waits for a free hash worker before 429
+	Upstreams           string
+	UpstreamTTL         time.Duration
+	UpstreamMinAge      time.Duration
+	OIDCAudience        string        // the audience ID tokens must carry (default: the base URL's host)
+	OIDCProviders       string        // comma-separated built-in providers that are on
+	OIDCGitHubIssuer    string        // GitHub Actions' issuer (GitHub Enterprise Server has its own)
+	OIDCGitLabIssuers   string        // comma-separated GitLab instances, gitlab.com first by default
+	SigstoreTrustedRoot string        // trusted_root.json for PEP 740 attestations; "": the embedded public-good root
+	OIDCFetchTimeout    time.Duration // bound on an issuer's discovery and JWKS in one exchange
+	GitHubAPIURL        string        // where GitHub owners' numeric ids are looked up
+	HashCPUs            float64       // CPUs password hashing may use on average; 0 in the settings means DefaultHashCPUs
+	HashWait            time.Duration // longest a login waits for a free hash worker before 429
 }
 
 // Setting describes one configuration value.
@@ -243,6 +244,8 @@ func settings() []Setting {
 			str(func(c *Config) *string { return &c.OIDCGitHubIssuer })},
 		{"oidc-gitlab-issuers", "GATEHOUSE_OIDC_GITLAB_ISSUERS", "https://gitlab.com", "GitLab instances whose CI tokens are trusted, comma-separated, the default first (add self-managed instances here)",
 			str(func(c *Config) *string { return &c.OIDCGitLabIssuers })},
+		{"sigstore-trusted-root", "GATEHOUSE_SIGSTORE_TRUSTED_ROOT", "", "Sigstore trusted_root.json that PEP 740 attestations are verified against (default the public-good root built into the binary)",
+			str(func(c *Config) *string { return &c.SigstoreTrustedRoot })},
 		{"oidc-fetch-timeout", "GATEHOUSE_OIDC_FETCH_TIMEOUT", "3s", "longest an exchange waits for an issuer's discovery document and keys (and a GitHub API lookup); then it answers 503",
 			dur(func(c *Config) *time.Duration { return &c.OIDCFetchTimeout })},
 		{"github-api-url", "GATEHOUSE_GITHUB_API_URL", "https://api.github.com", "GitHub API that GitHub publishers' owner ids are looked up in (GitHub Enterprise Server: https://HOST/api/v3)",

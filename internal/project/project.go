@@ -16,6 +16,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-index/gatehouse/internal/attest"
 	"io"
 	"log/slog"
 	"time"
@@ -91,6 +92,14 @@ type File struct {
 	UploadedAt     time.Time
 	Yanked         bool
 	YankedReason   string
+	// Builder is who built the file, from its verified attestations
+	// (PEP 740); nil when it has none.
+	Builder *Builder
+}
+
+// Builder is the trusted publisher a file's attestations name.
+type Builder struct {
+	Kind, Repository, Workflow, Commit string
 }
 
 // Limits bounds what uploads may store.
@@ -118,6 +127,7 @@ type Service struct {
 	links    account.Links
 	rand     io.Reader
 	created  CreateHook
+	attest   *attest.Verifier
 
 	unlisted unlistedQueue // blobs of refused uploads still to remove (blobrefs.go)
 }
@@ -143,6 +153,8 @@ type Options struct {
 	// OnCreate, if set, runs whenever a project is created (trusted
 	// publishing invalidates other users' pending publishers for the name).
 	OnCreate CreateHook
+	// Attest verifies PEP 740 attestations on uploads; nil refuses them.
+	Attest *attest.Verifier
 }
 
 // NewService returns a Service over d and blobs.
@@ -160,7 +172,7 @@ func NewService(d *db.DB, blobs blob.Store, o Options) *Service {
 		o.Limits.ReleaseAgeDays = DefaultReleaseAgeDays
 	}
 	return &Service{db: d, blobs: blobs, limits: o.Limits, log: o.Log, now: o.Now, helpURL: o.HelpURL,
-		notifier: o.Notifier, links: o.Links, rand: o.Rand, created: o.OnCreate}
+		notifier: o.Notifier, links: o.Links, rand: o.Rand, created: o.OnCreate, attest: o.Attest}
 }
 
 // Blobs returns the blob store holding the files.

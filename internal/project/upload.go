@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"github.com/gatehouse-index/gatehouse/internal/attest"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,6 +45,9 @@ type Uploader struct {
 	// publisher's, is the whole permission; no role is looked up. Username
 	// is what the journal records as the submitter.
 	Publisher bool
+	// Attest is the trusted publisher as its attestations must name it
+	// (nil for a long-lived token: attestations are then refused).
+	Attest *attest.Publisher
 	// Client is where the upload came from, for the audit trail.
 	Client account.Client
 }
@@ -54,6 +58,8 @@ type Upload struct {
 	Filename    string // from the content part's Content-Disposition
 	ContentType string // of the content part
 	Content     *Spooled
+	// Attestations is the PEP 740 `attestations` field ("": none).
+	Attestations string
 }
 
 // UploadResult says what an upload did.
@@ -239,6 +245,16 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		return res, err
 	}
 
+	// Step 25: attestations, verified before anything is written.
+	mustAttest, err := requireAttestations(ctx, s.db, projectID)
+	if err != nil {
+		return res, err
+	}
+	atts, err := s.checkAttestations(who, up, mustAttest)
+	if err != nil {
+		return res, err
+	}
+
 	// Step 26: make the bytes durable, then list them. The staged bytes
 	// (the file, and a wheel's METADATA) are flushed first; they become
 	// blobs under their keys only inside the transaction that lists them,
@@ -264,6 +280,9 @@ func (s *Service) acceptUpload(ctx context.Context, who Uploader, up *Upload) (r
 		var err error
 		res.Serial, err = s.insertFile(ctx, tx, who, up, isNew, key, m, limit, totalLimit)
 		if err != nil {
+			return err
+		}
+		if err := storeProvenance(ctx, tx, up.Filename, atts); err != nil {
 			return err
 		}
 		if err := s.storeBlobs(ctx, tx, c, key, m, ms); err != nil {

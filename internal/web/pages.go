@@ -43,6 +43,10 @@ type projectPage struct {
 type fileRow struct {
 	project.File
 	URL string
+	// Built is who built the file (nil: no provenance); OtherPublisher
+	// marks a file whose publisher did not build the previous release.
+	Built          *builderView
+	OtherPublisher bool
 }
 
 // projectPage shows a project's latest (or a given) release: description,
@@ -77,8 +81,11 @@ func (s *Server) projectPage(w http.ResponseWriter, r *http.Request) error {
 	if page.Organization, err = s.orgs.OrganizationOf(r.Context(), d.Project.ID); err != nil {
 		return err
 	}
+	prev := previousBuilders(d, rel)
 	for _, f := range d.FilesOf(rel.ID) {
-		page.Files = append(page.Files, fileRow{File: f, URL: s.fileURL(&f)})
+		row := fileRow{File: f, URL: s.fileURL(&f), Built: viewBuilder(f.Builder)}
+		row.OtherPublisher = f.Builder != nil && len(prev) > 0 && !prev[f.Builder.Kind+" "+f.Builder.Repository+" "+f.Builder.Workflow]
+		page.Files = append(page.Files, row)
 	}
 	for _, pu := range rel.Fields()["project_urls"] {
 		if label, u, ok := cutComma(pu); ok && safeURL(u) {

@@ -16,7 +16,17 @@ import (
 // trusted publishing only, and a security key on the account.
 func (s *Server) uploaderFor(ctx context.Context, v *token.Verified) project.Uploader {
 	if v.IsPublisher() {
-		return project.Uploader{Username: "trusted publisher " + v.Publisher, Publisher: true, Permits: v.PermitsProject}
+		up := project.Uploader{Username: "trusted publisher " + v.Publisher, Publisher: true, Permits: v.PermitsProject}
+		// The publisher as its attestations must name it; without it
+		// (a publisher removed since) attestations are refused.
+		if s.tp != nil {
+			if pub, err := s.tp.AttestationPublisher(ctx, v.PublisherID); err == nil {
+				up.Attest = pub
+			} else {
+				s.log.Warn("trusted publisher for attestations not found", "publisher", v.PublisherID, "err", err)
+			}
+		}
+		return up
 	}
 	return project.Uploader{
 		UserID:            v.UserID,

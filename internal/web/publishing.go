@@ -26,15 +26,17 @@ type publishingPage struct {
 	Account bool // the account page (pending publishers), not a project's
 	Project *project.Project
 	// Nav is the project's tabs (projectnav), with Publishing current.
-	Nav           projectBase
-	Publishers    []trustedpub.Publisher
-	Only          bool
-	Pending       []trustedpub.Pending
-	Issuers       []trustedpub.CustomIssuer
-	GitLabIssuers []string
-	Audience      string
-	BaseURL       string
-	Error         string
+	Nav        projectBase
+	Publishers []trustedpub.Publisher
+	Only       bool
+	// RequireAttestations: files without verified attestations are refused.
+	RequireAttestations bool
+	Pending             []trustedpub.Pending
+	Issuers             []trustedpub.CustomIssuer
+	GitLabIssuers       []string
+	Audience            string
+	BaseURL             string
+	Error               string
 	// Provider and Form are the form to fill in again: the one that was
 	// refused, or the one the query string prefills (?provider=github&owner=…).
 	Provider    string
@@ -135,6 +137,9 @@ func (s *Server) renderPublishing(w http.ResponseWriter, r *http.Request, status
 			return err
 		}
 		page.Publishers, page.Only = pp.Publishers, pp.Only
+		if page.RequireAttestations, err = s.projects.RequireAttestations(ctx, page.Project.ID); err != nil {
+			return err
+		}
 		if page.constrainID == "" && r.Method == http.MethodGet {
 			page.constrainID, page.constrainEnv = r.URL.Query().Get("constrain_publisher_id"), r.URL.Query().Get("constrain_environment")
 		}
@@ -215,6 +220,33 @@ func (s *Server) setTrustedPublishingOnly(w http.ResponseWriter, r *http.Request
 	msg := "Trusted publishing only is off: API tokens can upload to " + p.Name + " again."
 	if on {
 		msg = "Trusted publishing only is on: only the trusted publishers can upload to " + p.Name + "."
+	}
+	return s.finishForm(w, r, err, msg, s.publishingURL(p), func(status int, m string) error {
+		return s.renderPublishing(w, r, status, publishingPage{Project: p, Error: m, Form: map[string]string{}})
+	})
+}
+
+// setRequireAttestations turns the project's "require attestations"
+// policy on or off (owners only, routes.go).
+func (s *Server) setRequireAttestations(w http.ResponseWriter, r *http.Request) error {
+	if err := s.requireTrustedPub(); err != nil {
+		return err
+	}
+	p := stateOf(r).membership.Project
+	var on bool
+	switch r.PostFormValue("require") {
+	case "on":
+		on = true
+	case "off":
+	default:
+		return s.renderPublishing(w, r, http.StatusBadRequest, publishingPage{Project: p, Form: map[string]string{},
+			Error: "The form did not say whether to turn require attestations on or off. Reload the page and try again."})
+	}
+	a := s.actor(r)
+	err := s.projects.SetRequireAttestations(r.Context(), a.Client, a.UserID, a.Username, p.ID, on)
+	msg := "Require attestations is off: files without attestations can be uploaded to " + p.Name + " again."
+	if on {
+		msg = "Require attestations is on: every file uploaded to " + p.Name + " needs verified attestations from its trusted publisher."
 	}
 	return s.finishForm(w, r, err, msg, s.publishingURL(p), func(status int, m string) error {
 		return s.renderPublishing(w, r, status, publishingPage{Project: p, Error: m, Form: map[string]string{}})

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -26,20 +27,36 @@ type tpFixture struct {
 	*fixture
 	tp     *trustedpub.Service
 	google *oidctest.Issuer
+	github *oidctest.Issuer // GitHub Actions; its API knows the owner octo (1001)
 	srv    *Server
 	tpIn   instance // uploads through the trusted-publishing server
 }
 
 func newTPFixture(t *testing.T, d *db.DB) *tpFixture {
 	t.Helper()
-	f := newFixture(t, d)
-	tf := &tpFixture{fixture: f, google: oidctest.New(t)}
+	return newTPFixtureWith(t, d, fixtureConfig{})
+}
+
+func newTPFixtureWith(t *testing.T, d *db.DB, cfg fixtureConfig) *tpFixture {
+	t.Helper()
+	f := newFixtureWith(t, d, cfg)
+	tf := &tpFixture{fixture: f, google: oidctest.New(t), github: oidctest.New(t)}
+	ghAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/users/octo" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"login": "octo", "id": 1001, "type": "Organization"}`)
+	}))
+	t.Cleanup(ghAPI.Close)
 	renderer, err := mail.NewRenderer("Gatehouse Test", f.url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tf.tp, err = trustedpub.New(trustedpub.Options{DB: d, Tokens: f.tokens, Projects: f.projects,
 		Notifier: mail.NewNotifier(renderer, f.clock.Now), Audience: "gatehouse.test", GoogleIssuer: tf.google.URL,
+		GitHubIssuer: tf.github.URL, GitHubAPI: ghAPI.URL,
 		BaseURL: f.url, SiteName: "Gatehouse Test", Now: f.clock.Now})
 	if err != nil {
 		t.Fatal(err)

@@ -49,6 +49,9 @@ func (s *Server) routes(mux router) {
 	mux.Handle("GET /pypi/{project}/json", tool(s.readTool(s.jsonProject)))
 	mux.Handle("GET /pypi/{project}/{version}/json", tool(s.readTool(s.jsonRelease)))
 
+	// Integrity API (PEP 740): a file's verified attestations.
+	mux.Handle("GET /integrity/{project}/{version}/{filename}/provenance", tool(s.readTool(s.provenance)))
+
 	// Legacy upload API, as twine, uv, poetry and flit speak it.
 	mux.Handle("POST /legacy/{$}", s.recoverer(noSniff(http.HandlerFunc(s.upload))))
 	mux.Handle("POST /legacy", http.RedirectHandler("/legacy/", http.StatusPermanentRedirect))
@@ -171,6 +174,7 @@ func (s *Server) routes(mux router) {
 	mux.Handle("POST /manage/project/{project}/settings/publishing/{$}", page(s.manage(s.owner(s.sudo(s.addProjectPublisher)))))
 	mux.Handle("POST /manage/project/{project}/settings/publishing/remove/{$}", page(s.manage(s.owner(s.sudo(s.removeProjectPublisher)))))
 	mux.Handle("POST /manage/project/{project}/settings/publishing/only/{$}", page(s.manage(s.owner(s.sudo(s.setTrustedPublishingOnly)))))
+	mux.Handle("POST /manage/project/{project}/settings/publishing/attestations/{$}", page(s.manage(s.owner(s.sudo(s.setRequireAttestations)))))
 	mux.Handle("POST /manage/project/{project}/settings/publishing/constrain/{$}", page(s.manage(s.owner(s.sudo(s.constrainPublisher)))))
 	mux.Handle("GET /manage/account/publishing/{$}", page(s.manage(s.accountPublishingPage)))
 	mux.Handle("POST /manage/account/publishing/{$}", page(s.manage(s.addPendingPublisher)))

@@ -416,6 +416,12 @@ func (s *Server) renderDetail(d *project.Detail) (*rendered, error) {
 			// newer clients PEP 714's data-core-metadata.
 			hb.WriteString(` data-dist-info-metadata="sha256=` + f.MetadataSHA256 + `" data-core-metadata="sha256=` + f.MetadataSHA256 + `"`)
 		}
+		var prov any
+		if f.Builder != nil {
+			// PEP 740: the file's provenance, in the Integrity API.
+			prov = s.provenanceURL(p.NormalizedName, f)
+			hb.WriteString(` data-provenance="` + html.EscapeString(prov.(string)) + `"`)
+		}
 		hb.WriteString(">" + html.EscapeString(f.Filename) + "</a><br />\n")
 
 		var yanked any = false
@@ -447,7 +453,7 @@ func (s *Server) renderDetail(d *project.Detail) (*rendered, error) {
 			// ("unhashable type: 'dict'"), which is why PEP 714 renamed it.
 			"data-dist-info-metadata": meta,
 			"core-metadata":           meta,
-			"provenance":              nil,
+			"provenance":              prov,
 		})
 	}
 	fmt.Fprintf(&hb, "  </body>\n</html>\n<!--SERIAL %d-->\n", p.LastSerial)

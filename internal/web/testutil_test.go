@@ -19,6 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/gatehouse-index/gatehouse/internal/attest"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -98,6 +99,8 @@ type fixtureConfig struct {
 	// blobDir (an S3 store, say); downloadRedirect is Deps.DownloadRedirect.
 	store            blob.Store
 	downloadRedirect time.Duration
+	// attest verifies PEP 740 attestations on uploads (default none).
+	attest *attest.Verifier
 	// metrics, ready and proxies are Deps' Metrics, Ready and
 	// TrustedProxies (default none).
 	metrics *metrics.Metrics
@@ -165,7 +168,7 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	// Project notices (collaboration, yanks, deletions, quarantine) are
 	// rendered and queued in the outbox, where the tests read them.
 	in.projects = project.NewService(d, blobs, project.Options{Limits: cfg.limits, HelpURL: help, Now: cfg.clock.Now, Log: log,
-		Notifier: mail.NewNotifier(renderer, cfg.clock.Now), Links: EmailLinks(in.url)})
+		Notifier: mail.NewNotifier(renderer, cfg.clock.Now), Links: EmailLinks(in.url), Attest: cfg.attest})
 	if cfg.hashPool == nil {
 		cfg.hashPool = workpool.New(workpool.Options{CPUs: 2})
 	}

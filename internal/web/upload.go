@@ -175,9 +175,8 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 			if err != nil {
 				return none, derrors.New(derrors.Invalid, "Invalid request: the file could not be read (%s).", cleanErr(err))
 			}
-		case isFile && (field == "gpg_signature" || field == "attestations"):
-			// Signatures are no longer accepted by PyPI and attestations
-			// are not verified yet; read past them.
+		case isFile && field == "gpg_signature":
+			// Signatures are no longer accepted by PyPI; read past them.
 			io.Copy(io.Discard, io.LimitReader(part, maxFieldSize))
 		case isFile:
 			return none, derrors.New(derrors.Invalid, "%s: Should not be a tuple.", field)
@@ -215,7 +214,8 @@ func (s *Server) handleUpload(r *http.Request) (project.UploadResult, error) {
 	}
 	who := s.uploaderFor(ctx, v)
 	who.Client = account.Client{IP: s.clientIP(r), UserAgent: r.UserAgent()}
-	res, err := s.projects.AcceptUpload(ctx, who, &project.Upload{Form: form, Filename: filename, ContentType: partType, Content: content})
+	res, err := s.projects.AcceptUpload(ctx, who, &project.Upload{Form: form, Filename: filename, ContentType: partType, Content: content,
+		Attestations: firstField(fields, "attestations")})
 	if err == nil {
 		s.afterUpload(ctx, v, res)
 	}
@@ -280,4 +280,13 @@ func (s *Server) uploadPrerequisites(ctx context.Context, userID int64, username
 			username, s.siteName, s.helpURL("two-factor-authentication"))
 	}
 	return nil
+}
+
+// firstField is a form field's value ("" when absent; ParseForm has
+// refused repeats of single-use fields).
+func firstField(fields map[string][]string, name string) string {
+	if v := fields[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }

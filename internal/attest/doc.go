@@ -1,0 +1,2 @@
+// Package attest verifies PEP 740 digital attestations.
+package attest

@@ -1,0 +1,58 @@
+package web
+
+import (
+	"net/url"
+
+	"github.com/gatehouse-index/gatehouse/internal/project"
+)
+
+// builderView is who built a file, as the project page links it.
+type builderView struct {
+	Repository, RepositoryURL string
+	Workflow, WorkflowURL     string
+	Commit, CommitURL         string
+}
+
+// viewBuilder links a file's provenance publisher on its forge. GitLab
+// links go to gitlab.com: the issuer of a self-managed instance is not
+// kept with the provenance yet.
+func viewBuilder(b *project.Builder) *builderView {
+	if b == nil {
+		return nil
+	}
+	host := "https://github.com/"
+	commitPath, blobPath := "/commit/", "/blob/"
+	workflowDir := ".github/workflows/"
+	if b.Kind == "gitlab" {
+		host, commitPath, blobPath, workflowDir = "https://gitlab.com/", "/-/commit/", "/-/blob/", ""
+	}
+	repo := host + (&url.URL{Path: b.Repository}).EscapedPath()
+	v := &builderView{Repository: b.Repository, RepositoryURL: repo, Workflow: b.Workflow, Commit: b.Commit}
+	ref := b.Commit
+	if ref == "" {
+		ref = "HEAD"
+	} else {
+		v.CommitURL = repo + commitPath + url.PathEscape(b.Commit)
+	}
+	v.WorkflowURL = repo + blobPath + url.PathEscape(ref) + "/" + (&url.URL{Path: workflowDir + b.Workflow}).EscapedPath()
+	return v
+}
+
+// previousBuilders are the publishers that built the release before rel
+// (releases newest first, as Detail sorts them), for the "built by
+// another publisher" marker.
+func previousBuilders(d *project.Detail, rel *project.Release) map[string]bool {
+	for i := range d.Releases {
+		if d.Releases[i].ID != rel.ID || i+1 >= len(d.Releases) {
+			continue
+		}
+		out := map[string]bool{}
+		for _, f := range d.FilesOf(d.Releases[i+1].ID) {
+			if f.Builder != nil {
+				out[f.Builder.Kind+" "+f.Builder.Repository+" "+f.Builder.Workflow] = true
+			}
+		}
+		return out
+	}
+	return nil
+}
