@@ -65,6 +65,8 @@ const (
 	OrgPolicyPhishingResistantOff = "organization:policy:phishing_resistant:disabled"
 	OrgPolicyTrustedOnlyOn        = "organization:policy:trusted_publishing_only:enabled"
 	OrgPolicyTrustedOnlyOff       = "organization:policy:trusted_publishing_only:disabled"
+	OrgPolicyAttestationsOn       = "organization:policy:require_attestations:enabled"
+	OrgPolicyAttestationsOff      = "organization:policy:require_attestations:disabled"
 	OrgPolicyConfirmLoginsOn      = "organization:policy:confirm_every_login:enabled"
 	OrgPolicyConfirmLoginsOff     = "organization:policy:confirm_every_login:disabled"
 	SitePolicyPhishingResistantOn = "admin:policy:phishing_resistant:enabled"
@@ -85,6 +87,8 @@ var policyWords = map[string]struct {
 	OrgPolicyPhishingResistantOff: {false, "members must use a security key or passkey", false},
 	OrgPolicyTrustedOnlyOn:        {false, "uploads only from trusted publishers", true},
 	OrgPolicyTrustedOnlyOff:       {false, "uploads only from trusted publishers", false},
+	OrgPolicyAttestationsOn:       {false, "uploads need valid attestations", true},
+	OrgPolicyAttestationsOff:      {false, "uploads need valid attestations", false},
 	OrgPolicyConfirmLoginsOn:      {false, "every login from a new device is confirmed by email", true},
 	OrgPolicyConfirmLoginsOff:     {false, "every login from a new device is confirmed by email", false},
 	SitePolicyPhishingResistantOn: {true, "everyone must use a security key or passkey", true},

@@ -317,11 +317,16 @@ func TestPolicies(t *testing.T) {
 			f.exec(`INSERT INTO webauthn_credentials (user_id, label, label_key, credential_id, credential_json, created_at) VALUES ($1, 'key', 'key', $2, '{}', $3)`,
 				f.users[u], "cred-"+u, t0)
 		}
-		if err := f.s.SetPolicies(f.ctx, f.actor("alice"), o.ID, Policies{PhishingResistant: true, TrustedOnly: true, ConfirmLogins: true}); err != nil {
+		if err := f.s.SetPolicies(f.ctx, f.actor("alice"), o.ID, Policies{PhishingResistant: true, TrustedOnly: true, ConfirmLogins: true, RequireAttestations: true}); err != nil {
 			t.Fatal(err)
 		}
-		if n := count(t, d, `SELECT count(*) FROM events WHERE organization_id = $1 AND tag LIKE 'organization:policy:%:enabled'`, o.ID); n != 3 {
-			t.Errorf("%d policy events, want 3", n)
+		if n := count(t, d, `SELECT count(*) FROM events WHERE organization_id = $1 AND tag LIKE 'organization:policy:%:enabled'`, o.ID); n != 4 {
+			t.Errorf("%d policy events, want 4", n)
+		}
+		// Require attestations reaches the organization's projects' uploads.
+		if n := count(t, d, `SELECT count(*) FROM projects p WHERE p.id = $1 AND EXISTS (SELECT 1 FROM organization_projects op
+			JOIN organizations o ON o.id = op.organization_id WHERE op.project_id = p.id AND o.require_attestations)`, p.ID); n != 1 {
+			t.Errorf("the organization's project is not held to its attestation policy")
 		}
 		err = f.s.CheckProject(f.ctx, f.users["bob"], p.ID)
 		if msg, _ := derrors.Message(err); !errors.Is(err, derrors.Forbidden) || !strings.Contains(msg, "organization Acme requires its members to use a security key") ||

@@ -67,10 +67,15 @@ type Policies struct {
 	// ConfirmLogins: every login from a device the account does not know
 	// waits for the emailed confirmation, security keys included.
 	ConfirmLogins bool
+	// RequireAttestations (organizations only): uploads to the
+	// organization's projects need valid PEP 740 attestations.
+	RequireAttestations bool
 }
 
 // Any reports whether any policy is on.
-func (p Policies) Any() bool { return p.PhishingResistant || p.TrustedOnly || p.ConfirmLogins }
+func (p Policies) Any() bool {
+	return p.PhishingResistant || p.TrustedOnly || p.ConfirmLogins || p.RequireAttestations
+}
 
 // Organization is one organization.
 type Organization struct {
@@ -163,13 +168,13 @@ type querier interface {
 }
 
 const orgColumns = `o.id, o.name, o.normalized_name, o.description, o.status, o.requester, o.requested_by, o.created_at,
-	o.require_phishing_resistant, o.trusted_publishing_only, o.confirm_every_login`
+	o.require_phishing_resistant, o.trusted_publishing_only, o.confirm_every_login, o.require_attestations`
 
 func scanOrg(row interface{ Scan(...any) error }) (*Organization, error) {
 	var o Organization
 	var by sql.NullInt64
 	err := row.Scan(&o.ID, &o.Name, &o.NormalizedName, &o.Description, &o.Status, &o.Requester, &by, &o.CreatedAt,
-		&o.Policies.PhishingResistant, &o.Policies.TrustedOnly, &o.Policies.ConfirmLogins)
+		&o.Policies.PhishingResistant, &o.Policies.TrustedOnly, &o.Policies.ConfirmLogins, &o.Policies.RequireAttestations)
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +304,7 @@ func (s *Service) OrganizationsOf(ctx context.Context, userID int64) (_ []YourOr
 		var y YourOrganization
 		var by sql.NullInt64
 		err := rows.Scan(&y.ID, &y.Name, &y.NormalizedName, &y.Description, &y.Status, &y.Requester, &by, &y.CreatedAt,
-			&y.Policies.PhishingResistant, &y.Policies.TrustedOnly, &y.Policies.ConfirmLogins, &y.Role)
+			&y.Policies.PhishingResistant, &y.Policies.TrustedOnly, &y.Policies.ConfirmLogins, &y.Policies.RequireAttestations, &y.Role)
 		if err != nil {
 			return nil, err
 		}

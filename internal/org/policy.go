@@ -38,8 +38,8 @@ func (s *Service) SetPolicies(ctx context.Context, a Actor, orgID int64, p Polic
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE organizations SET require_phishing_resistant = $2, trusted_publishing_only = $3, confirm_every_login = $4
-			WHERE id = $1`, o.ID, p.PhishingResistant, p.TrustedOnly, p.ConfirmLogins); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE organizations SET require_phishing_resistant = $2, trusted_publishing_only = $3, confirm_every_login = $4,
+			require_attestations = $5 WHERE id = $1`, o.ID, p.PhishingResistant, p.TrustedOnly, p.ConfirmLogins, p.RequireAttestations); err != nil {
 			return err
 		}
 		now := s.clock()
@@ -73,6 +73,9 @@ func policyChanges(old, new Policies, site bool) []string {
 	if old.TrustedOnly != new.TrustedOnly {
 		out = append(out, pick(new.TrustedOnly, audit.OrgPolicyTrustedOnlyOn, audit.OrgPolicyTrustedOnlyOff,
 			audit.SitePolicyTrustedOnlyOn, audit.SitePolicyTrustedOnlyOff))
+	}
+	if !site && old.RequireAttestations != new.RequireAttestations {
+		out = append(out, pick(new.RequireAttestations, audit.OrgPolicyAttestationsOn, audit.OrgPolicyAttestationsOff, "", ""))
 	}
 	if old.ConfirmLogins != new.ConfirmLogins {
 		out = append(out, pick(new.ConfirmLogins, audit.OrgPolicyConfirmLoginsOn, audit.OrgPolicyConfirmLoginsOff,

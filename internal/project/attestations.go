@@ -129,7 +129,10 @@ func requireAttestations(ctx context.Context, q querier, projectID int64) (bool,
 	if projectID == 0 {
 		return false, nil
 	}
+	// The project's own setting, or its organization's.
 	var on bool
-	err := q.QueryRowContext(ctx, `SELECT require_attestations FROM projects WHERE id = $1`, projectID).Scan(&on)
+	err := q.QueryRowContext(ctx, `SELECT p.require_attestations OR EXISTS (SELECT 1 FROM organization_projects op
+		JOIN organizations o ON o.id = op.organization_id WHERE op.project_id = p.id AND o.require_attestations)
+		FROM projects p WHERE p.id = $1`, projectID).Scan(&on)
 	return on, err
 }

@@ -351,6 +351,8 @@ func (s *Server) setOrgPolicies(w http.ResponseWriter, r *http.Request) error {
 		PhishingResistant: r.PostFormValue("phishing_resistant") == "on",
 		TrustedOnly:       r.PostFormValue("trusted_publishing_only") == "on",
 		ConfirmLogins:     r.PostFormValue("confirm_every_login") == "on",
+
+		RequireAttestations: r.PostFormValue("require_attestations") == "on",
 	}
 	err := s.orgs.SetPolicies(r.Context(), orgActor(r), o.ID, p)
 	return s.orgResult(w, r, err, "The security policies of "+o.Name+" were saved.", "settings/", s.renderOrgSettings)

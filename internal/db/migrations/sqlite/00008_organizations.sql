@@ -20,7 +20,10 @@ CREATE TABLE organizations (
     approved_at                TIMESTAMP,
     require_phishing_resistant BOOLEAN NOT NULL DEFAULT FALSE,
     trusted_publishing_only    BOOLEAN NOT NULL DEFAULT FALSE,
-    confirm_every_login        BOOLEAN NOT NULL DEFAULT FALSE
+    confirm_every_login        BOOLEAN NOT NULL DEFAULT FALSE,
+    -- require_attestations: uploads to the organization's projects need
+    -- valid PEP 740 attestations (internal/project/attestations.go).
+    require_attestations       BOOLEAN NOT NULL DEFAULT FALSE
 );
 
 -- organization_old_names: names an organization had before a rename; they
