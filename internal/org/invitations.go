@@ -9,13 +9,8 @@ package org
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/base64"
-	"encoding/hex"
 	"errors"
-	"fmt"
-	"io"
 	"strings"
 	"time"
 
@@ -169,7 +164,7 @@ func (s *Service) Invite(ctx context.Context, a Actor, orgID int64, username, ro
 				return err
 			}
 		}
-		raw, hash, err := newToken(s.rand)
+		raw, hash, err := project.NewInvitationToken(s.rand)
 		if err != nil {
 			return err
 		}
@@ -201,20 +196,6 @@ func (s *Service) Invite(ctx context.Context, a Actor, orgID int64, username, ro
 	return inv, nil
 }
 
-func newToken(r io.Reader) (raw, hash string, err error) {
-	b := make([]byte, 32)
-	if _, err := io.ReadFull(r, b); err != nil {
-		return "", "", fmt.Errorf("invitation token: %w", err)
-	}
-	raw = base64.RawURLEncoding.EncodeToString(b)
-	return raw, hashToken(raw), nil
-}
-
-func hashToken(raw string) string {
-	sum := sha256.Sum256([]byte(raw))
-	return hex.EncodeToString(sum[:])
-}
-
 func errInvitationGone() error {
 	return derrors.New(derrors.Gone, "This invitation is no longer valid: it was accepted, declined or withdrawn, or a newer one replaced it. Ask an owner of the organization to invite you again if you still want to join.")
 }
@@ -226,7 +207,7 @@ func (s *Service) invitationByToken(ctx context.Context, q querier, userID int64
 	if len(raw) > 100 {
 		return nil, errInvitationGone()
 	}
-	inv, err := scanInvitation(q.QueryRowContext(ctx, invitationSelect+` WHERE i.token_hash = $1`, hashToken(raw)))
+	inv, err := scanInvitation(q.QueryRowContext(ctx, invitationSelect+` WHERE i.token_hash = $1`, project.HashInvitationToken(raw)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errInvitationGone()
 	}

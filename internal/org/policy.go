@@ -231,20 +231,50 @@ func (s *Service) CheckProject(ctx context.Context, userID, projectID int64) err
 // RefuseLongLived returns nil when a long-lived (user) API token may upload
 // to the project under the policies, and otherwise the refusal.
 func (s *Service) RefuseLongLived(ctx context.Context, projectID int64, projectName string) error {
-	site, err := sitePolicies(ctx, s.db)
+	site, o, err := s.policiesOn(ctx, projectID)
 	if err != nil {
 		return err
 	}
-	help := s.baseURL + "/help/#trusted-publishers"
-	var o *Organization
-	if !site.TrustedOnly {
-		if projectID == 0 {
-			return nil
-		}
-		if o, err = orgOfProject(ctx, s.db, projectID); err != nil || o == nil || !o.Policies.TrustedOnly {
-			return err
-		}
+	return s.refuseLongLived(ctx, site, o, projectID, projectName)
+}
+
+// CheckUpload applies every policy that holds on an upload with a user's
+// long-lived token to the project (projectID 0: a new one): trusted
+// publishing only, then a security key on the account. It reads the site's
+// and the organization's policies once for both.
+func (s *Service) CheckUpload(ctx context.Context, userID, projectID int64, projectName string) error {
+	site, o, err := s.policiesOn(ctx, projectID)
+	if err != nil {
+		return err
 	}
+	if err := s.refuseLongLived(ctx, site, o, projectID, projectName); err != nil {
+		return err
+	}
+	switch {
+	case o != nil && o.Policies.PhishingResistant:
+		return s.requireKey(ctx, userID, o.Name)
+	case site.PhishingResistant:
+		return s.requireKey(ctx, userID, "")
+	}
+	return nil
+}
+
+// policiesOn reads the site's policies and the project's organization (nil
+// for none, or for projectID 0).
+func (s *Service) policiesOn(ctx context.Context, projectID int64) (Policies, *Organization, error) {
+	site, err := sitePolicies(ctx, s.db)
+	if err != nil || projectID == 0 {
+		return site, nil, err
+	}
+	o, err := orgOfProject(ctx, s.db, projectID)
+	return site, o, err
+}
+
+func (s *Service) refuseLongLived(ctx context.Context, site Policies, o *Organization, projectID int64, projectName string) error {
+	if !site.TrustedOnly && (o == nil || !o.Policies.TrustedOnly) {
+		return nil
+	}
+	help := s.baseURL + "/help/#trusted-publishers"
 	// Name the publishers to use, or say to add one.
 	use := "Add a trusted publisher to the project and publish from CI."
 	if s.publishers != nil && projectID != 0 {

@@ -47,7 +47,7 @@ func TestInviteAndAccept(t *testing.T) {
 		if err := d.QueryRow(`SELECT token_hash FROM role_invitations WHERE id = $1`, inv.ID).Scan(&stored); err != nil {
 			t.Fatal(err)
 		}
-		if stored != hashInvitationToken(raw) {
+		if stored != HashInvitationToken(raw) {
 			t.Errorf("stored %q for token %q: want its SHA-256", stored, raw)
 		}
 		f.exec(`UPDATE outbox SET text_body = '', html_body = ''`) // as the mail worker does once sent

@@ -171,7 +171,7 @@ func (s *Service) Invite(ctx context.Context, a Actor, projectID int64, username
 			}
 		}
 
-		raw, hash, err := newInvitationToken(s.rand)
+		raw, hash, err := NewInvitationToken(s.rand)
 		if err != nil {
 			return err
 		}
@@ -205,17 +205,19 @@ func (s *Service) Invite(ctx context.Context, a Actor, projectID int64, username
 	return inv, nil
 }
 
-// newInvitationToken returns a new emailed token and the hash stored for it.
-func newInvitationToken(r io.Reader) (raw, hash string, err error) {
+// NewInvitationToken returns a new emailed invitation token (32 bytes from
+// r) and the hash stored for it; internal/org's invitations use it too.
+func NewInvitationToken(r io.Reader) (raw, hash string, err error) {
 	b := make([]byte, 32)
 	if _, err := io.ReadFull(r, b); err != nil {
 		return "", "", fmt.Errorf("invitation token: %w", err)
 	}
 	raw = base64.RawURLEncoding.EncodeToString(b)
-	return raw, hashInvitationToken(raw), nil
+	return raw, HashInvitationToken(raw), nil
 }
 
-func hashInvitationToken(raw string) string {
+// HashInvitationToken is the stored hash of an emailed invitation token.
+func HashInvitationToken(raw string) string {
 	sum := sha256.Sum256([]byte(raw))
 	return hex.EncodeToString(sum[:])
 }
@@ -237,7 +239,7 @@ func (s *Service) invitationByToken(ctx context.Context, q querier, userID int64
 	if len(raw) > 100 {
 		return nil, errInvitationGone()
 	}
-	inv, err := scanInvitation(q.QueryRowContext(ctx, invitationSelect+` WHERE i.token_hash = $1`, hashInvitationToken(raw)))
+	inv, err := scanInvitation(q.QueryRowContext(ctx, invitationSelect+` WHERE i.token_hash = $1`, HashInvitationToken(raw)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errInvitationGone()
 	}

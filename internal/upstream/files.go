@@ -98,7 +98,7 @@ func (s *Service) Fetch(ctx context.Context, e *Entry, metadata bool, w io.Write
 		want, src = e.MetadataSHA256, e.URL+".metadata"
 	}
 	key := Key(e.SHA256, metadata)
-	_, err = s.fetches.do(key, func() (any, error) {
+	_, err, _ = s.fetches.Do(key, func() (any, error) {
 		// A fetch that finished between the caller's lookup and this
 		// flight has stored it already: serve that.
 		if done, err := s.stored(ctx, e.SHA256, metadata); err != nil || done {

@@ -20,13 +20,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/db"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
+	"golang.org/x/sync/singleflight"
 )
 
 // Page is an upstream project page in Gatehouse's form.
@@ -86,8 +86,8 @@ type Service struct {
 	now       func() time.Time
 	log       *slog.Logger
 
-	pages   flights // one fetch per name at a time
-	fetches flights // one fetch per file at a time
+	pages   singleflight.Group // one fetch per name at a time
+	fetches singleflight.Group // one fetch per file at a time
 	stats   Stats
 }
 
@@ -167,7 +167,7 @@ func (s *Service) Page(ctx context.Context, name string) (*Page, error) {
 		s.stats.PageHits.Add(1)
 		return s.visible(cached, name)
 	}
-	v, err := s.pages.do(name, func() (any, error) { return s.refresh(context.WithoutCancel(ctx), name, cached, etag) })
+	v, err, _ := s.pages.Do(name, func() (any, error) { return s.refresh(context.WithoutCancel(ctx), name, cached, etag) })
 	if err != nil {
 		return nil, err
 	}
@@ -290,39 +290,6 @@ func (s *Service) store(ctx context.Context, name string, p *Page, etag string) 
 		}
 		return nil
 	})
-}
-
-// flights runs one call per key at a time; the others wait for its result.
-type flights struct {
-	mu sync.Mutex
-	m  map[string]*flight
-}
-
-type flight struct {
-	done chan struct{}
-	v    any
-	err  error
-}
-
-func (f *flights) do(key string, fn func() (any, error)) (any, error) {
-	f.mu.Lock()
-	if f.m == nil {
-		f.m = map[string]*flight{}
-	}
-	if c, ok := f.m[key]; ok {
-		f.mu.Unlock()
-		<-c.done
-		return c.v, c.err
-	}
-	c := &flight{done: make(chan struct{})}
-	f.m[key] = c
-	f.mu.Unlock()
-	c.v, c.err = fn()
-	f.mu.Lock()
-	delete(f.m, key)
-	f.mu.Unlock()
-	close(c.done)
-	return c.v, c.err
 }
 
 // Summary is what the cache holds, for the administrators' page.

@@ -43,10 +43,7 @@ func (s *Server) uploaderFor(ctx context.Context, v *token.Verified) project.Upl
 		},
 		Prerequisites: func() error { return s.uploadPrerequisites(ctx, v.UserID, v.Username) },
 		Policies: func(normalizedName string, projectID int64) error {
-			if err := s.orgs.RefuseLongLived(ctx, projectID, normalizedName); err != nil {
-				return err
-			}
-			return s.orgs.CheckProject(ctx, v.UserID, projectID)
+			return s.orgs.CheckUpload(ctx, v.UserID, projectID, normalizedName)
 		},
 	}
 }
