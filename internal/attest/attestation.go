@@ -25,11 +25,13 @@ type Attestation struct {
 	Envelope             Envelope             `json:"envelope"`
 }
 
-// VerificationMaterial is the leaf certificate (base64 DER) and the Rekor
-// entries in the Sigstore protobuf JSON form.
+// VerificationMaterial is the leaf certificate (base64 DER), the Rekor
+// entries in the Sigstore protobuf JSON form, and any RFC 3161 signed
+// timestamps (base64 DER), which newer pypi-attestations releases add.
 type VerificationMaterial struct {
 	Certificate         string            `json:"certificate"`
 	TransparencyEntries []json.RawMessage `json:"transparency_entries"`
+	Timestamps          []string          `json:"timestamps,omitempty"`
 }
 
 // Envelope is the DSSE envelope with its payload type left implicit

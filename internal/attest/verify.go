@@ -24,11 +24,20 @@ type Verifier struct {
 	sv *verify.Verifier
 }
 
-// NewVerifier wants one Rekor inclusion and one integrated timestamp per
-// attestation: PEP 740 attestations carry no RFC 3161 timestamps, so the
-// log's integrated time is the moment the certificate must be valid at.
+// NewVerifier wants, per attestation, one Rekor inclusion and one
+// observer timestamp (the log's integrated time, or an RFC 3161 timestamp
+// from one of the root's timestamp authorities, which newer
+// pypi-attestations add): the moment the certificate must be valid at.
+// When the root lists certificate transparency logs, as the public-good
+// root does, the certificate must also carry a verified SCT, as
+// sigstore-python's production verifier (and so PyPI) demands; a private
+// deployment without CT logs is not held to it.
 func NewVerifier(tr root.TrustedMaterial) (*Verifier, error) {
-	sv, err := verify.NewVerifier(tr, verify.WithTransparencyLog(1), verify.WithIntegratedTimestamps(1))
+	opts := []verify.VerifierOption{verify.WithTransparencyLog(1), verify.WithObserverTimestamps(1)}
+	if len(tr.CTLogs()) > 0 {
+		opts = append(opts, verify.WithSignedCertificateTimestamps(1))
+	}
+	sv, err := verify.NewVerifier(tr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("building the Sigstore verifier: %w", err)
 	}
@@ -137,11 +146,23 @@ func (a *Attestation) bundle() (*bundle.Bundle, error) {
 	if err != nil {
 		return nil, invalid("the envelope's signature is not base64")
 	}
+	var tsData *protobundle.TimestampVerificationData
+	if len(a.VerificationMaterial.Timestamps) > 0 {
+		tsData = &protobundle.TimestampVerificationData{}
+		for _, ts := range a.VerificationMaterial.Timestamps {
+			raw, err := base64.StdEncoding.DecodeString(ts)
+			if err != nil {
+				return nil, invalid("a signed timestamp is not base64")
+			}
+			tsData.Rfc3161Timestamps = append(tsData.Rfc3161Timestamps, &protocommon.RFC3161SignedTimestamp{SignedTimestamp: raw})
+		}
+	}
 	pb := &protobundle.Bundle{
 		MediaType: "application/vnd.dev.sigstore.bundle.v0.3+json",
 		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content:     &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: der}},
-			TlogEntries: entries,
+			Content:                   &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: der}},
+			TlogEntries:               entries,
+			TimestampVerificationData: tsData,
 		},
 		Content: &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
 			Payload:     stmt,

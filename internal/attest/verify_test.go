@@ -101,7 +101,9 @@ func TestVerifyRefusals(t *testing.T) {
 		{"unknown predicate", "[" + sign(t, s, unknown, id, now) + "]", `unsupported predicate type "https://example.com/mine"`, ghPub},
 		{"empty", `[]`, "empty array", ghPub},
 		{"no publisher", "[" + one + "]", "not made by a trusted publisher", Publisher{}},
-		{"unsupported provider", "[" + one + "]", "supported for GitHub and GitLab", Publisher{Kind: "google"}},
+		{"ActiveState", "[" + one + "]", "not supported for ActiveState publishers", Publisher{Kind: "activestate"}},
+		{"a Google publisher, a GitHub certificate", "[" + one + "]", `issued for "https://token.actions.githubusercontent.com", not the publisher's issuer "https://accounts.google.com"`,
+			Publisher{Kind: "google", Email: "ci@acme.iam.gserviceaccount.com"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

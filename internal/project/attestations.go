@@ -65,16 +65,23 @@ func storeProvenance(ctx context.Context, tx *sql.Tx, filename string, a *checke
 	if len(a.verified) > 0 {
 		commit = a.verified[0].Certificate.SourceRepositoryDigest
 	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO file_provenance (file_id, publisher_kind, repository, workflow, environment, commit_sha, attestations)
-		SELECT id, $2, $3, $4, $5, $6, $7 FROM files WHERE filename = $1`,
-		filename, a.pub.Kind, a.pub.Repository, a.pub.Workflow, a.pub.Environment, commit, string(a.json))
+	identity := a.pub.Email
+	if a.pub.Kind == "custom" {
+		identity = a.pub.Subject
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO file_provenance (file_id, publisher_kind, repository, workflow, environment, commit_sha, attestations, issuer, identity)
+		SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM files WHERE filename = $1`,
+		filename, a.pub.Kind, a.pub.Repository, a.pub.Workflow, a.pub.Environment, commit, string(a.json), a.pub.Issuer, identity)
 	return err
 }
 
 // Provenance is a file's PEP 740 provenance, as the Integrity API serves it.
 type Provenance struct {
 	Kind, Repository, Workflow, Environment, Commit string
-	Attestations                                    json.RawMessage
+	// Issuer is the publisher's OIDC issuer; Identity the Google service
+	// account or the custom issuer's subject.
+	Issuer, Identity string
+	Attestations     json.RawMessage
 }
 
 // FileProvenance returns the provenance of a file of project/version;
@@ -82,10 +89,10 @@ type Provenance struct {
 func (s *Service) FileProvenance(ctx context.Context, normalizedName, version, filename string) (*Provenance, error) {
 	var p Provenance
 	var atts string
-	err := s.db.QueryRowContext(ctx, `SELECT fp.publisher_kind, fp.repository, fp.workflow, fp.environment, fp.commit_sha, fp.attestations
+	err := s.db.QueryRowContext(ctx, `SELECT fp.publisher_kind, fp.repository, fp.workflow, fp.environment, fp.commit_sha, fp.issuer, fp.identity, fp.attestations
 		FROM file_provenance fp JOIN files f ON f.id = fp.file_id JOIN releases r ON r.id = f.release_id JOIN projects p ON p.id = f.project_id
 		WHERE p.normalized_name = $1 AND r.version = $2 AND f.filename = $3 AND p.status <> '`+StatusQuarantined+`'`, normalizedName, version, filename).
-		Scan(&p.Kind, &p.Repository, &p.Workflow, &p.Environment, &p.Commit, &atts)
+		Scan(&p.Kind, &p.Repository, &p.Workflow, &p.Environment, &p.Commit, &p.Issuer, &p.Identity, &atts)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, derrors.New(derrors.NotFound, "No provenance for %s %s %s.", normalizedName, version, filename)
 	}

@@ -55,7 +55,7 @@ func (s *Service) Detail(ctx context.Context, normalizedName string) (*Detail, e
 	rows, err = s.db.QueryContext(ctx, `SELECT f.id, f.release_id, f.project_id, f.filename, f.packagetype, f.python_version,
 		f.requires_python, f.size, f.md5_digest, f.sha256_digest, f.blake2_256_digest, f.blob_key,
 		f.metadata_sha256, f.metadata_blake2_256, f.metadata_key, f.metadata_size, f.uploaded_at,
-		fp.publisher_kind, fp.repository, fp.workflow, fp.commit_sha
+		fp.publisher_kind, fp.repository, fp.workflow, fp.commit_sha, fp.issuer, fp.identity
 		FROM files f LEFT JOIN file_provenance fp ON fp.file_id = f.id WHERE f.project_id = $1`, p.ID)
 	if err != nil {
 		return nil, err
@@ -63,16 +63,17 @@ func (s *Service) Detail(ctx context.Context, normalizedName string) (*Detail, e
 	defer rows.Close()
 	for rows.Next() {
 		var f File
-		var mSHA, mB2, mKey, bKind, bRepo, bWorkflow, bCommit sql.NullString
+		var mSHA, mB2, mKey, bKind, bRepo, bWorkflow, bCommit, bIssuer, bIdentity sql.NullString
 		var mSize sql.NullInt64
 		if err := rows.Scan(&f.ID, &f.ReleaseID, &f.ProjectID, &f.Filename, &f.PackageType, &f.PythonVersion,
 			&f.RequiresPython, &f.Size, &f.MD5, &f.SHA256, &f.Blake2_256, &f.BlobKey,
-			&mSHA, &mB2, &mKey, &mSize, &f.UploadedAt, &bKind, &bRepo, &bWorkflow, &bCommit); err != nil {
+			&mSHA, &mB2, &mKey, &mSize, &f.UploadedAt, &bKind, &bRepo, &bWorkflow, &bCommit, &bIssuer, &bIdentity); err != nil {
 			return nil, err
 		}
 		f.MetadataSHA256, f.MetadataBlake2, f.MetadataKey, f.MetadataSize = mSHA.String, mB2.String, mKey.String, mSize.Int64
 		if bKind.Valid {
-			f.Builder = &Builder{Kind: bKind.String, Repository: bRepo.String, Workflow: bWorkflow.String, Commit: bCommit.String}
+			f.Builder = &Builder{Kind: bKind.String, Repository: bRepo.String, Workflow: bWorkflow.String, Commit: bCommit.String,
+				Issuer: bIssuer.String, Identity: bIdentity.String}
 		}
 		f.UploadedAt = f.UploadedAt.UTC()
 		if r := byID[f.ReleaseID]; r != nil {

@@ -97,9 +97,16 @@ type File struct {
 	Builder *Builder
 }
 
-// Builder is the trusted publisher a file's attestations name.
+// Builder is the trusted publisher a file's attestations name: a forge's
+// repository and workflow, or (Google, custom issuers) an identity.
 type Builder struct {
 	Kind, Repository, Workflow, Commit string
+	Issuer, Identity                   string
+}
+
+// Key tells builders apart, for "built by another publisher".
+func (b *Builder) Key() string {
+	return b.Kind + " " + b.Issuer + " " + b.Repository + " " + b.Workflow + " " + b.Identity
 }
 
 // Limits bounds what uploads may store.

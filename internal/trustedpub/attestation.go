@@ -7,9 +7,11 @@ import (
 )
 
 // AttestationPublisher is publisher id as its PEP 740 attestations must
-// name it (internal/attest). Google, ActiveState and custom issuers get
-// only their kind: internal/attest refuses their attestations with a
-// message saying attestations are supported for GitHub and GitLab.
+// name it (internal/attest): GitHub and GitLab by repository and
+// workflow, Google by service account, a custom issuer by the sub claim
+// its publisher pins (none: internal/attest says the issuer should pin
+// it). ActiveState gets only its kind: PyPI verifies no attestations
+// from it, and internal/attest refuses them.
 func (s *Service) AttestationPublisher(ctx context.Context, id int64) (*attest.Publisher, error) {
 	p, err := scanPublisher(s.db.QueryRowContext(ctx, `SELECT `+publisherColumns+` FROM trusted_publishers WHERE id = $1`, id))
 	if err != nil {
@@ -23,6 +25,10 @@ func (s *Service) AttestationPublisher(ctx context.Context, id int64) (*attest.P
 	case KindGitLab:
 		out.Repository = p.Config["namespace"] + "/" + p.Config["project"]
 		out.Workflow = p.Config["workflow_filepath"]
+	case KindGoogle:
+		out.Email = p.Config["email"]
+	case KindCustom:
+		out.Subject, out.IssuerName = p.Config["claim_sub"], p.Config["issuer"]
 	}
 	return out, nil
 }

@@ -43,14 +43,18 @@ func (s *Server) provenanceURL(normalizedName string, f *project.File) string {
 // provenanceObject is PEP 740's provenance object, with the publisher in
 // pypi-attestations' form (kind "GitHub" or "GitLab").
 func provenanceObject(p *project.Provenance) map[string]any {
-	pub := map[string]any{"repository": p.Repository}
+	pub := map[string]any{}
 	switch p.Kind {
 	case "github":
-		pub["kind"], pub["workflow"] = "GitHub", p.Workflow
+		pub["kind"], pub["repository"], pub["workflow"] = "GitHub", p.Repository, p.Workflow
 	case "gitlab":
-		pub["kind"], pub["workflow_filepath"] = "GitLab", p.Workflow
+		pub["kind"], pub["repository"], pub["workflow_filepath"] = "GitLab", p.Repository, p.Workflow
+	case "google":
+		pub["kind"], pub["email"] = "Google", p.Identity
 	default:
-		pub["kind"] = p.Kind
+		// A custom issuer: pypi-attestations has no model for it, so the
+		// publisher says what was verified, the issuer and the subject.
+		pub["kind"], pub["issuer"], pub["subject"] = p.Kind, p.Issuer, p.Identity
 	}
 	if p.Environment != "" {
 		pub["environment"] = p.Environment

@@ -84,7 +84,7 @@ func (s *Server) projectPage(w http.ResponseWriter, r *http.Request) error {
 	prev := previousBuilders(d, rel)
 	for _, f := range d.FilesOf(rel.ID) {
 		row := fileRow{File: f, URL: s.fileURL(&f), Built: viewBuilder(f.Builder)}
-		row.OtherPublisher = f.Builder != nil && len(prev) > 0 && !prev[f.Builder.Kind+" "+f.Builder.Repository+" "+f.Builder.Workflow]
+		row.OtherPublisher = f.Builder != nil && len(prev) > 0 && !prev[f.Builder.Key()]
 		page.Files = append(page.Files, row)
 	}
 	for _, pu := range rel.Fields()["project_urls"] {

@@ -2,29 +2,42 @@ package web
 
 import (
 	"net/url"
+	"strings"
 
 	"github.com/gatehouse-index/gatehouse/internal/project"
 )
 
-// builderView is who built a file, as the project page links it.
+// builderView is who built a file, as the project page links it: a
+// forge's repository, workflow and commit, or (Google, custom issuers)
+// the identity the certificate names and who vouched for it.
 type builderView struct {
 	Repository, RepositoryURL string
 	Workflow, WorkflowURL     string
 	Commit, CommitURL         string
+	Identity, IdentityKind    string
 }
 
-// viewBuilder links a file's provenance publisher on its forge. GitLab
-// links go to gitlab.com: the issuer of a self-managed instance is not
-// kept with the provenance yet.
+// viewBuilder links a file's provenance publisher on its forge: GitHub,
+// or the GitLab instance that issued the publisher's token (gitlab.com
+// unless a self-managed one).
 func viewBuilder(b *project.Builder) *builderView {
 	if b == nil {
 		return nil
+	}
+	switch b.Kind {
+	case "google":
+		return &builderView{Identity: b.Identity, IdentityKind: "Google Cloud service account"}
+	case "custom":
+		return &builderView{Identity: b.Identity, IdentityKind: "token subject from " + b.Issuer}
 	}
 	host := "https://github.com/"
 	commitPath, blobPath := "/commit/", "/blob/"
 	workflowDir := ".github/workflows/"
 	if b.Kind == "gitlab" {
 		host, commitPath, blobPath, workflowDir = "https://gitlab.com/", "/-/commit/", "/-/blob/", ""
+		if b.Issuer != "" {
+			host = strings.TrimSuffix(b.Issuer, "/") + "/"
+		}
 	}
 	repo := host + (&url.URL{Path: b.Repository}).EscapedPath()
 	v := &builderView{Repository: b.Repository, RepositoryURL: repo, Workflow: b.Workflow, Commit: b.Commit}
@@ -49,7 +62,7 @@ func previousBuilders(d *project.Detail, rel *project.Release) map[string]bool {
 		out := map[string]bool{}
 		for _, f := range d.FilesOf(d.Releases[i+1].ID) {
 			if f.Builder != nil {
-				out[f.Builder.Kind+" "+f.Builder.Repository+" "+f.Builder.Workflow] = true
+				out[f.Builder.Key()] = true
 			}
 		}
 		return out

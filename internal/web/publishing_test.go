@@ -42,12 +42,17 @@ func newTPFixtureWith(t *testing.T, d *db.DB, cfg fixtureConfig) *tpFixture {
 	f := newFixtureWith(t, d, cfg)
 	tf := &tpFixture{fixture: f, google: oidctest.New(t), github: oidctest.New(t)}
 	ghAPI := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/users/octo" {
+		users := map[string]string{
+			"/users/octo":        `{"login": "octo", "id": 1001, "type": "Organization"}`,
+			"/users/trailofbits": `{"login": "trailofbits", "id": 2314423, "type": "Organization"}`,
+		}
+		body, ok := users[r.URL.Path]
+		if !ok {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"login": "octo", "id": 1001, "type": "Organization"}`)
+		io.WriteString(w, body)
 	}))
 	t.Cleanup(ghAPI.Close)
 	renderer, err := mail.NewRenderer("Gatehouse Test", f.url)

@@ -36,8 +36,20 @@ func New() (*Sigstore, error) {
 	return &Sigstore{vs: vs}, nil
 }
 
-// Trusted is the deployment as trusted material.
-func (s *Sigstore) Trusted() root.TrustedMaterial { return s.vs }
+// Trusted is the deployment as trusted material, without its
+// certificate transparency log: the virtual CA's certificates carry no
+// SCTs, so this is a private deployment run without CT, whose
+// attestations are verified without SCTs (internal/attest asks for one
+// only when the root lists CT logs).
+func (s *Sigstore) Trusted() root.TrustedMaterial { return withoutCT{s.vs} }
+
+// TrustedWithCT is the deployment with its CT log listed: every
+// attestation it signs then lacks the SCT such a root demands.
+func (s *Sigstore) TrustedWithCT() root.TrustedMaterial { return s.vs }
+
+type withoutCT struct{ root.TrustedMaterial }
+
+func (withoutCT) CTLogs() map[string]*root.TransparencyLog { return nil }
 
 // WriteTrustedRoot writes the deployment's trusted_root.json into dir,
 // for --sigstore-trusted-root, and returns its path.
@@ -62,11 +74,8 @@ func (s *Sigstore) WriteTrustedRoot(dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ct, err := rawIDs(s.vs.CTLogs())
-	if err != nil {
-		return "", err
-	}
-	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, s.vs.FulcioCertificateAuthorities(), ct, s.vs.TimestampingAuthorities(), rekor)
+	// No CT log: see Trusted.
+	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01, s.vs.FulcioCertificateAuthorities(), nil, s.vs.TimestampingAuthorities(), rekor)
 	if err != nil {
 		return "", err
 	}
