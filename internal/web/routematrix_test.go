@@ -110,6 +110,7 @@ var routePolicy = map[string]string{
 	"GET /integrity/{project}/{version}/{filename}/provenance":            "tool",
 	"POST /manage/project/{project}/settings/publishing/attestations/{$}": "manage owner sudo",
 	"POST /manage/project/{project}/settings/origin/{$}":                  "manage owner sudo",
+	"POST /manage/project/{project}/settings/alternate-locations/{$}":     "manage owner sudo",
 	"GET /pypi/{project}/json":                                            "tool",
 	"GET /pypi/{project}/{version}/json":                                  "tool",
 	"POST /legacy/{$}":                                                    "other",

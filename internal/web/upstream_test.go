@@ -40,8 +40,8 @@ func TestProjectOrigin(t *testing.T) {
 			t.Helper()
 			r := f.getOK(t, "/simple/shared/", "Accept", "application/vnd.pypi.simple.v1+json")
 			var page struct {
-				Meta  map[string]any `json:"meta"`
-				Files []struct {
+				Tracks []any `json:"tracks"` // PEP 708: beside "files", not in "meta"
+				Files  []struct {
 					Filename, URL string
 				} `json:"files"`
 			}
@@ -51,8 +51,7 @@ func TestProjectOrigin(t *testing.T) {
 			for _, f := range page.Files {
 				names = append(names, f.Filename)
 			}
-			tr, _ := page.Meta["tracks"].([]any)
-			return names, tr
+			return names, page.Tracks
 		}
 		if names, _ := files(); strings.Join(names, " ") != "shared-1.0-py3-none-any.whl" || asked.Load() != 0 {
 			t.Fatalf("local only: files %q, upstream asked %d times", names, asked.Load())
@@ -76,6 +75,19 @@ func TestProjectOrigin(t *testing.T) {
 		}
 		if r := f.getOK(t, "/simple/shared/"); !strings.Contains(string(r.body), `<meta name="pypi:tracks" content="`+up.URL+`/simple/shared/">`) {
 			t.Errorf("the HTML page lacks pypi:tracks:\n%s", r.body)
+		}
+		// The merged page carries the owners' PEP 708 alternate locations too.
+		alice.postOK(t, "/manage/project/shared/settings/alternate-locations/", url.Values{"alternate_locations": {"https://pypi.org/simple/shared/"}},
+			"/manage/project/shared/settings/", "Saved the alternate locations of shared.")
+		var merged struct {
+			Alternates []string `json:"alternate-locations"`
+		}
+		if err := json.Unmarshal(f.getOK(t, "/simple/shared/", "Accept", "application/vnd.pypi.simple.v1+json").body, &merged); err != nil ||
+			len(merged.Alternates) != 1 || merged.Alternates[0] != "https://pypi.org/simple/shared/" {
+			t.Errorf("the merged page's alternate-locations: %q (%v)", merged.Alternates, err)
+		}
+		if r := f.getOK(t, "/simple/shared/"); !strings.Contains(string(r.body), `<meta name="pypi:alternate-locations" content="https://pypi.org/simple/shared/">`) {
+			t.Errorf("the merged HTML page lacks pypi:alternate-locations:\n%s", r.body)
 		}
 		alice.postOK(t, path, url.Values{"origin": {"upstream"}}, "/manage/project/shared/settings/", "Installers now find shared from upstream only.")
 		if names, _ := files(); strings.Join(names, " ") != "shared-9.0-py3-none-any.whl" {
