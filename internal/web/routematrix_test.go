@@ -260,6 +260,7 @@ var routePolicy = map[string]string{
 	"POST /admin/projects/{project}/quarantine/{$}":                        "admin",
 	"POST /admin/projects/{project}/unquarantine/{$}":                      "admin",
 	"POST /admin/projects/{project}/limits/{$}":                            "admin",
+	"POST /admin/projects/{project}/origin/{$}":                            "admin",
 	"POST /_/secrets/disclose-token":                                       "other",
 	"GET /manage/account/history/{$}":                                      "signedIn",
 	"GET /manage/account/token/{$}":                                        "manage sudo",

@@ -242,6 +242,7 @@ func (s *Server) routes(mux router) {
 	mux.Handle("POST /admin/projects/{project}/quarantine/{$}", page(s.admin(s.adminQuarantine)))
 	mux.Handle("POST /admin/projects/{project}/unquarantine/{$}", page(s.admin(s.adminClearQuarantine)))
 	mux.Handle("POST /admin/projects/{project}/limits/{$}", page(s.admin(s.adminProjectLimits)))
+	mux.Handle("POST /admin/projects/{project}/origin/{$}", page(s.admin(s.adminProjectOrigin)))
 
 	mux.Handle("GET /static/{file}", tool(s.serveStatic))
 	mux.Handle("GET /favicon.ico", tool(s.favicon))

@@ -263,10 +263,12 @@ func (s *Server) setProjectOrigin(w http.ResponseWriter, r *http.Request) error 
 	if err == nil {
 		s.simple.invalidate(p.NormalizedName)
 	}
-	words := map[string]string{upstream.OriginLocal: "from this index only", upstream.OriginBoth: "from this index and upstream",
-		upstream.OriginUpstream: "from upstream only"}
-	return s.settingsResult(w, r, err, "Installers now find "+p.Name+" "+words[origin]+".")
+	return s.settingsResult(w, r, err, "Installers now find "+p.Name+" "+originWords[origin]+".")
 }
+
+// originWords say what each origin means, for the forms' messages.
+var originWords = map[string]string{upstream.OriginLocal: "from this index only", upstream.OriginBoth: "from this index and upstream",
+	upstream.OriginUpstream: "from upstream only"}
 
 // setAlternateLocations is the PEP 708 alternate-locations form of a
 // project's settings page.

@@ -104,11 +104,34 @@ func TestProjectOrigin(t *testing.T) {
 		// The administrators' page counts what the cache holds.
 		root := addUser(t, d, "root")
 		makeAdmin(t, d, root)
-		page := pageText(t, f.projectBrowser(t, root, true).get(t, "/admin/upstream/"))
+		admin := f.projectBrowser(t, root, true)
+		page := pageText(t, admin.get(t, "/admin/upstream/"))
 		for _, want := range []string{"Pull-through cache", up.URL + "/simple/", "Projects cached1", "Files known1", "Files stored0"} {
 			if !strings.Contains(page, want) {
 				t.Errorf("the admin page lacks %q:\n%s", want, page)
 			}
+		}
+
+		// An administrator changes the origin on the project's admin page,
+		// recorded as an administrator's change; a bad value changes nothing.
+		before = dbState(t, d)
+		if r := admin.post(t, "/admin/projects/shared/origin/", url.Values{"origin": {"anywhere"}}); r.code != http.StatusBadRequest ||
+			!strings.Contains(pageText(t, r), "Choose where installers find shared") {
+			t.Errorf("an administrator's bad origin: %d\n%s", r.code, pageText(t, r))
+		}
+		if dbState(t, d) != before {
+			t.Error("a refused administrator's origin form changed the database")
+		}
+		if page := pageText(t, admin.get(t, "/admin/projects/shared/")); !strings.Contains(page, "Where installers find shared") {
+			t.Errorf("the admin project page has no origin form:\n%s", page)
+		}
+		admin.postOK(t, "/admin/projects/shared/origin/", url.Values{"origin": {"both"}}, "/admin/projects/shared/", "Installers now find shared from this index and upstream.")
+		if names, _ := files(); strings.Join(names, " ") != "shared-1.0-py3-none-any.whl shared-9.0-py3-none-any.whl" {
+			t.Errorf("both, set by an administrator: files %q", names)
+		}
+		if history := pageText(t, alice.get(t, "/manage/project/shared/history/")); !strings.Contains(history,
+			"Installers now find the project from this index and the upstream index by administrator root") {
+			t.Errorf("the project's history lacks the administrator's change:\n%s", history)
 		}
 	})
 }
