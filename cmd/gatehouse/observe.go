@@ -10,13 +10,19 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/mail"
 	"github.com/gatehouse-index/gatehouse/internal/metrics"
+	"github.com/gatehouse-index/gatehouse/internal/upstream"
 	"github.com/gatehouse-index/gatehouse/internal/web"
 )
 
 // watch registers the series read at scrape time: the Simple page cache,
-// the outbox and the database pool.
-func watch(m *metrics.Metrics, a *app, srv *web.Server, worker *mail.Worker) error {
-	return errors.Join(
+// the outbox, the database pool and, with --upstream, the pull-through
+// cache.
+func watch(m *metrics.Metrics, a *app, srv *web.Server, worker *mail.Worker, up *upstream.Service) error {
+	var upErr error
+	if up != nil {
+		upErr = m.WatchUpstream(func() metrics.UpstreamStats { return metrics.UpstreamStats(up.Stats().Snapshot()) })
+	}
+	return errors.Join(upErr,
 		m.WatchPageCache(func() metrics.CacheStats {
 			st := srv.PageCacheStats()
 			return metrics.CacheStats{Hits: st.Hits, Misses: st.Misses, Evictions: st.Evictions + st.MissingEvictions,

@@ -376,7 +376,7 @@ func serve(ctx context.Context, e env, args []string) error {
 		return err
 	}
 	if m != nil {
-		if err := watch(m, a, srv, worker); err != nil {
+		if err := watch(m, a, srv, worker, up); err != nil {
 			return err
 		}
 	}

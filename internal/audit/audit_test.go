@@ -68,7 +68,7 @@ func TestRecordAndRead(t *testing.T) {
 func TestDescribeKnowsEveryTag(t *testing.T) {
 	fset := token.NewFileSet()
 	var tags []string
-	for _, name := range []string{"audit.go", "organization.go"} {
+	for _, name := range []string{"audit.go", "organization.go", "upstream.go"} {
 		file, err := parser.ParseFile(fset, name, nil, 0)
 		if err != nil {
 			t.Fatal(err)

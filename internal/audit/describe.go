@@ -45,6 +45,9 @@ func Describe(e Stored) string {
 	if d, ok := describeOrganization(e, str); ok {
 		return d
 	}
+	if d, ok := describeUpstream(e, str); ok {
+		return d
+	}
 	switch e.Tag {
 	case AccountCreate:
 		return "Account created"

@@ -54,10 +54,6 @@ const (
 	ProjectTeamRoleChange = "project:team_project_role:change"
 	ProjectTeamRoleRemove = "project:team_project_role:remove"
 
-	// ProjectOriginChange is ours: where installers find a project's name
-	// (the pull-through cache, internal/upstream).
-	ProjectOriginChange = "project:origin:change"
-
 	OrgIssuerAdded   = "organization:oidc:issuer-added"
 	OrgIssuerRemoved = "organization:oidc:issuer-removed"
 
@@ -165,13 +161,6 @@ func describeOrganization(e Stored, str func(string) string) (string, bool) {
 		return "Declined the invitation to join organization " + org, true
 	case AccountOrgRoleRevoke:
 		return "Invitation to join organization " + org + " withdrawn" + by, true
-	case ProjectOriginChange:
-		words := map[string]string{"local": "from this index only", "both": "from this index and the upstream index", "upstream": "from the upstream index only"}
-		w := words[str("origin")]
-		if w == "" {
-			w = "elsewhere"
-		}
-		return "Installers now find the project " + w + by, true
 	case OrgIssuerAdded:
 		return "Trusted publishing issuer " + str("name") + " (" + str("issuer") + ") added" + by, true
 	case OrgIssuerRemoved:

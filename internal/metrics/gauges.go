@@ -99,3 +99,35 @@ func (c *funcCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *funcCollector) Collect(ch chan<- prometheus.Metric) { c.collect(ch, c.descs) }
+
+// UpstreamStats is what the pull-through cache counts: the fields of
+// upstream.StatsSnapshot, which converts to it.
+type UpstreamStats struct {
+	PageHits, PageRevalidated, PageMisses, PageStale int64
+	FileHits, FileFetches, FileBytes, FileRefused    int64
+	Errors                                           int64
+}
+
+// WatchUpstream exports the pull-through cache (--upstream), read at every
+// scrape. The counters are this instance's since it started.
+func (m *Metrics) WatchUpstream(stats func() UpstreamStats) error {
+	return m.Register(&funcCollector{
+		descs: []*prometheus.Desc{
+			desc("upstream_page_hits_total", "Upstream project pages answered from the cache without asking upstream."),
+			desc("upstream_page_revalidations_total", "Upstream project pages upstream confirmed unchanged (304) after --upstream-ttl."),
+			desc("upstream_page_misses_total", "Upstream project pages fetched from upstream: first asked for, or changed there."),
+			desc("upstream_page_stale_total", "Upstream project pages served stale, marked so, because no upstream answered."),
+			desc("upstream_file_hits_total", "Upstream files (and PEP 658 metadata) served from the file store."),
+			desc("upstream_file_fetches_total", "Upstream files (and PEP 658 metadata) fetched from upstream on a first download."),
+			desc("upstream_fetched_bytes_total", "Bytes of upstream files read from upstream."),
+			desc("upstream_digest_mismatches_total", "Upstream files whose bytes did not match the sha256 of their page: never served whole, never stored."),
+			desc("upstream_errors_total", "Requests to upstream that failed: unreachable, an error status, an unreadable page, a broken transfer."),
+		},
+		collect: func(ch chan<- prometheus.Metric, d []*prometheus.Desc) {
+			s := stats()
+			for i, v := range []int64{s.PageHits, s.PageRevalidated, s.PageMisses, s.PageStale, s.FileHits, s.FileFetches, s.FileBytes, s.FileRefused, s.Errors} {
+				ch <- prometheus.MustNewConstMetric(d[i], prometheus.CounterValue, float64(v))
+			}
+		},
+	})
+}

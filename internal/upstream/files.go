@@ -153,7 +153,9 @@ func (s *Service) fetchOne(ctx context.Context, e *Entry, metadata bool, key, sr
 		dst = io.MultiWriter(st, h, clientWriter{w})
 	}
 	n, err := io.Copy(dst, io.LimitReader(resp.Body, maxFile+1))
+	s.stats.FileBytes.Add(n)
 	if err != nil {
+		s.stats.Errors.Add(1)
 		return fmt.Errorf("fetch %s: %w", src, err)
 	}
 	if n > maxFile {

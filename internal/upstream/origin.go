@@ -3,7 +3,8 @@ package upstream
 // A local project's origin: local only (the default, no row), both (its
 // page merges the upstream's, local files first, with PEP 708 "tracks"), or
 // upstream (the upstream's page instead of the local one). Only the
-// project's owners change it, and every change is audited.
+// project's owners and the administrators change it, and every change is
+// audited.
 
 import (
 	"context"
@@ -33,7 +34,8 @@ func (s *Service) Origin(ctx context.Context, projectID int64) (string, error) {
 	return o, err
 }
 
-// SetOrigin changes the project's origin; the actor must own it.
+// SetOrigin changes the project's origin; the actor must own it or be an
+// administrator (whose change is recorded as an administrator's).
 func (s *Service) SetOrigin(ctx context.Context, a project.Actor, p *project.Project, origin string) (err error) {
 	defer derrors.Wrap(&err, "upstream.SetOrigin(%q, %q)", p.NormalizedName, origin)
 	switch origin {
@@ -48,8 +50,15 @@ func (s *Service) SetOrigin(ctx context.Context, a project.Actor, p *project.Pro
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
+		var admin bool
 		if role != project.RoleOwner {
-			return derrors.New(derrors.Forbidden, "Only an owner of %s can do this.", p.Name)
+			err := tx.QueryRowContext(ctx, `SELECT is_admin AND NOT disabled FROM users WHERE id = $1`, a.UserID).Scan(&admin)
+			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
+			if !admin {
+				return derrors.New(derrors.Forbidden, "Only an owner of %s or an administrator can do this.", p.Name)
+			}
 		}
 		var old string
 		err = tx.QueryRowContext(ctx, `SELECT origin FROM project_origins WHERE project_id = $1`, p.ID).Scan(&old)
@@ -82,7 +91,11 @@ func (s *Service) SetOrigin(ctx context.Context, a project.Actor, p *project.Pro
 		if _, err := tx.ExecContext(ctx, `UPDATE projects SET last_serial = $1 WHERE id = $2`, serial, p.ID); err != nil {
 			return err
 		}
+		add := map[string]any{"origin": origin, "previous_origin": old}
+		if admin {
+			add["as"] = "administrator"
+		}
 		return audit.Record(ctx, tx, s.now(), audit.Event{ProjectID: p.ID, Tag: audit.ProjectOriginChange, ActorID: a.UserID, Actor: a.Username,
-			IP: a.Client.IP, UserAgent: a.Client.UserAgent, Additional: map[string]any{"origin": origin, "previous_origin": old}})
+			IP: a.Client.IP, UserAgent: a.Client.UserAgent, Additional: add})
 	})
 }

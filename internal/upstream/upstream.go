@@ -91,10 +91,32 @@ type Service struct {
 	stats   Stats
 }
 
-// Stats are the cache's counters since start, for the admin page and
-// /metrics.
+// Stats are the cache's counters since this instance started, for the
+// admin page and /metrics.
 type Stats struct {
-	PageHits, PageMisses, PageStale, FileHits, FileFetches, FileRefused, Errors atomic.Int64
+	PageHits        atomic.Int64 // pages answered from the cache without asking upstream
+	PageRevalidated atomic.Int64 // pages upstream confirmed unchanged (304) after the TTL
+	PageMisses      atomic.Int64 // pages fetched from upstream (new, or changed)
+	PageStale       atomic.Int64 // pages served stale: no upstream answered
+	FileHits        atomic.Int64 // files served from the store
+	FileFetches     atomic.Int64 // files (and metadata) fetched from upstream
+	FileBytes       atomic.Int64 // bytes of those fetches read from upstream
+	FileRefused     atomic.Int64 // fetched files whose digest did not match their page
+	Errors          atomic.Int64 // upstream requests that failed or answered an error
+}
+
+// StatsSnapshot is Stats read at one moment.
+type StatsSnapshot struct {
+	PageHits, PageRevalidated, PageMisses, PageStale int64
+	FileHits, FileFetches, FileBytes, FileRefused    int64
+	Errors                                           int64
+}
+
+// Snapshot reads the counters.
+func (s *Stats) Snapshot() StatsSnapshot {
+	return StatsSnapshot{PageHits: s.PageHits.Load(), PageRevalidated: s.PageRevalidated.Load(), PageMisses: s.PageMisses.Load(),
+		PageStale: s.PageStale.Load(), FileHits: s.FileHits.Load(), FileFetches: s.FileFetches.Load(), FileBytes: s.FileBytes.Load(),
+		FileRefused: s.FileRefused.Load(), Errors: s.Errors.Load()}
 }
 
 // New returns a Service.
@@ -239,7 +261,7 @@ func (s *Service) refresh(ctx context.Context, name string, cached *Page, etag s
 		case res.notFound:
 			continue
 		case res.notModified:
-			s.stats.PageHits.Add(1)
+			s.stats.PageRevalidated.Add(1)
 			now := s.now().UTC()
 			if _, err := s.db.ExecContext(ctx, `UPDATE upstream_pages SET fetched_at = $2 WHERE normalized_name = $1`, name, now); err != nil {
 				return nil, err

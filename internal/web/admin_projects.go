@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/gatehouse-index/gatehouse/internal/audit"
+	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/pep"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 )
@@ -47,6 +48,10 @@ type adminProjectPage struct {
 	Site           project.Limits
 	ReleaseAgeDays int
 	History        []projectHistoryRow
+	// Upstream are the pull-through cache's upstreams (none: no origin
+	// form), Origin the project's.
+	Upstream []string
+	Origin   string
 }
 
 func adminProjectPath(norm string) string { return "/admin/projects/" + url.PathEscape(norm) + "/" }
@@ -87,6 +92,12 @@ func (s *Server) renderAdminProject(w http.ResponseWriter, r *http.Request, stat
 	for _, e := range events {
 		page.History = append(page.History, projectHistoryRow{When: e.CreatedAt, What: audit.Describe(e)})
 	}
+	if s.upstream != nil {
+		page.Upstream = s.upstream.Upstreams()
+		if page.Origin, err = s.upstream.Origin(ctx, d.Project.ID); err != nil {
+			return err
+		}
+	}
 	return s.render(w, status, "admin_project.html", page)
 }
 
@@ -118,4 +129,19 @@ func (s *Server) adminProjectLimits(w http.ResponseWriter, r *http.Request) erro
 		ReleaseAgeDays:    r.PostFormValue("release_age_days"),
 	})
 	return s.adminProjectResult(w, r, err, "Limits saved.")
+}
+
+// adminProjectOrigin is the origin form of a project's admin page: where
+// installers find the project's name, as its owners can set it.
+func (s *Server) adminProjectOrigin(w http.ResponseWriter, r *http.Request) error {
+	if s.upstream == nil {
+		return derrors.New(derrors.NotFound, "This index has no upstream (--upstream), so a project's origin is always this index.")
+	}
+	d, err := s.projects.Detail(r.Context(), pep.NormalizeName(r.PathValue("project")))
+	if err != nil {
+		return err
+	}
+	origin := r.PostFormValue("origin")
+	err = s.upstream.SetOrigin(r.Context(), actor(r), &d.Project, origin)
+	return s.adminProjectResult(w, r, err, "Installers now find "+d.Project.Name+" "+originWords[origin]+".")
 }

@@ -25,12 +25,14 @@ func (s *Server) adminUpstream(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		page.Upstreams = s.upstream.Upstreams()
-		st := s.upstream.Stats()
-		page.Stats = map[string]int64{"page hits": st.PageHits.Load(), "page fetches": st.PageMisses.Load(), "stale pages served": st.PageStale.Load(),
-			"file downloads from the cache": st.FileHits.Load(), "file fetches from upstream": st.FileFetches.Load(),
-			"files refused (digest mismatch)": st.FileRefused.Load(), "upstream errors": st.Errors.Load()}
-		if total := st.PageHits.Load() + st.PageMisses.Load(); total > 0 {
-			page.HitRate = formatPercent(float64(st.PageHits.Load()) / float64(total))
+		st := s.upstream.Stats().Snapshot()
+		page.Stats = map[string]int64{"page hits": st.PageHits, "pages revalidated (unchanged upstream)": st.PageRevalidated,
+			"page fetches": st.PageMisses, "stale pages served": st.PageStale,
+			"file downloads from the cache": st.FileHits, "file fetches from upstream": st.FileFetches, "bytes fetched from upstream": st.FileBytes,
+			"files refused (digest mismatch)": st.FileRefused, "upstream errors": st.Errors}
+		// A revalidated page is the cached one: a hit that cost a request.
+		if total := st.PageHits + st.PageRevalidated + st.PageMisses; total > 0 {
+			page.HitRate = formatPercent(float64(st.PageHits+st.PageRevalidated) / float64(total))
 		}
 	}
 	return s.render(w, http.StatusOK, "admin_upstream.html", page)

@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"strings"
 
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/org"
@@ -104,6 +105,9 @@ type settingsPage struct {
 	// choice), Origin the project's.
 	Upstream []string
 	Origin   string
+	// Alternates are the PEP 708 alternate locations, one a line, as the
+	// form shows them (what was sent, after a refused change).
+	Alternates string
 }
 
 // projectSettings is the settings page: the project's status and limits,
@@ -140,6 +144,15 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, status i
 		if page.Origin, err = s.upstream.Origin(r.Context(), d.Project.ID); err != nil {
 			return err
 		}
+	}
+	if v, ok := fs.Values["alternate_locations"]; ok {
+		page.Alternates = v
+	} else {
+		alts, err := s.projects.AlternateLocations(r.Context(), d.Project.ID)
+		if err != nil {
+			return err
+		}
+		page.Alternates = strings.Join(alts, "\n")
 	}
 	return s.render(w, status, "manage_project_settings.html", page)
 }

@@ -109,7 +109,7 @@ func (b *browser) postOK(t *testing.T, path string, form url.Values, next, flash
 func fieldError(t *testing.T, body []byte, name string) (msg string, marked bool) {
 	t.Helper()
 	doc := parseHTML(t, body)
-	for _, in := range findAll(doc, func(n *htmlNode) bool { return (n.Data == "input") && attr(n, "name") == name }) {
+	for _, in := range findAll(doc, func(n *htmlNode) bool { return (n.Data == "input" || n.Data == "textarea") && attr(n, "name") == name }) {
 		id := attr(in, "aria-describedby")
 		if id == "" {
 			continue
@@ -150,7 +150,8 @@ func dbState(t *testing.T, d *db.DB) string {
 	var b strings.Builder
 	for _, table := range []string{"projects", "releases", "files", "filename_log", "roles", "journal", "events", "outbox", "site_settings",
 		"organizations", "organization_old_names", "organization_roles", "organization_invitations", "teams", "team_members",
-		"team_project_roles", "organization_projects", "organization_project_requests"} {
+		"team_project_roles", "organization_projects", "organization_project_requests",
+		"project_origins", "project_alternate_locations", "upstream_early_versions"} {
 		rows, err := d.Query(`SELECT * FROM ` + table)
 		if err != nil {
 			t.Fatalf("%s: %v", table, err)

@@ -150,6 +150,8 @@ func (s *Server) routes(mux router) {
 	mux.Handle("GET /manage/project/{project}/history/{$}", page(s.manage(s.maintainer(s.projectHistory))))
 	// The pull-through cache: where installers find the project's name.
 	mux.Handle("POST /manage/project/{project}/settings/origin/{$}", page(s.manage(s.owner(s.sudo(s.setProjectOrigin)))))
+	// PEP 708: the other indexes' pages of this same project (upstream.go).
+	mux.Handle("POST /manage/project/{project}/settings/alternate-locations/{$}", page(s.manage(s.owner(s.sudo(s.setAlternateLocations)))))
 
 	// Collaborators (PyPI's paths). The collaboration page and its forms are
 	// for owners, as on PyPI (ProjectsWrite, with re-authentication), and
@@ -240,6 +242,7 @@ func (s *Server) routes(mux router) {
 	mux.Handle("POST /admin/projects/{project}/quarantine/{$}", page(s.admin(s.adminQuarantine)))
 	mux.Handle("POST /admin/projects/{project}/unquarantine/{$}", page(s.admin(s.adminClearQuarantine)))
 	mux.Handle("POST /admin/projects/{project}/limits/{$}", page(s.admin(s.adminProjectLimits)))
+	mux.Handle("POST /admin/projects/{project}/origin/{$}", page(s.admin(s.adminProjectOrigin)))
 
 	mux.Handle("GET /static/{file}", tool(s.serveStatic))
 	mux.Handle("GET /favicon.ico", tool(s.favicon))

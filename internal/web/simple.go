@@ -350,7 +350,11 @@ func (s *Server) simpleDetail(w http.ResponseWriter, r *http.Request) error {
 					return &rendered{found: true, origin: o}, nil
 				}
 			}
-			return s.renderDetail(d)
+			alts, err := s.projects.AlternateLocations(ctx, d.Project.ID)
+			if err != nil {
+				return nil, err
+			}
+			return s.renderDetail(d, alts)
 		})
 		if err != nil {
 			return err
@@ -382,8 +386,11 @@ func (s *Server) fileURL(f *project.File) string {
 // defines): in the JSON, always, as "project-status"; in the HTML, as a
 // pypi:project-status meta tag, which PEP 792 lets an index leave out for
 // an active project, as PyPI does. A quarantined project's page lists no
-// files and no versions: PEP 792 says an index MUST NOT offer them.
-func (s *Server) renderDetail(d *project.Detail) (*rendered, error) {
+// files and no versions: PEP 792 says an index MUST NOT offer them. alts
+// are the owners' PEP 708 alternate locations: a pypi:alternate-locations
+// meta element each in the HTML, and "alternate-locations" in the JSON
+// (always there, empty when there are none, as PyPI sends it).
+func (s *Server) renderDetail(d *project.Detail, alts []string) (*rendered, error) {
 	p := d.Project
 	status := p.Status
 	if status == "" {
@@ -398,6 +405,7 @@ func (s *Server) renderDetail(d *project.Detail) (*rendered, error) {
 	if status != project.StatusActive {
 		fmt.Fprintf(&hb, "    <meta name=\"pypi:project-status\" content=\"%s\">\n", status)
 	}
+	writePEP708(&hb, nil, alts)
 	fmt.Fprintf(&hb, "    <title>Links for %s</title>\n  </head>\n  <body>\n    <h1>Links for %s</h1>\n",
 		html.EscapeString(p.Name), html.EscapeString(p.Name))
 	files := make([]map[string]any, 0, len(listed))
@@ -461,17 +469,33 @@ func (s *Server) renderDetail(d *project.Detail) (*rendered, error) {
 	for i := len(releases) - 1; i >= 0; i-- { // oldest first, like PyPI
 		versions = append(versions, releases[i].Version)
 	}
+	if alts == nil {
+		alts = []string{}
+	}
 	jb, err := marshalSimple(map[string]any{
-		"meta":           map[string]any{"api-version": apiVersion, "_last-serial": p.LastSerial},
-		"name":           p.NormalizedName,
-		"project-status": map[string]string{"status": status},
-		"versions":       versions,
-		"files":          files,
+		"meta":                map[string]any{"api-version": apiVersion, "_last-serial": p.LastSerial},
+		"name":                p.NormalizedName,
+		"project-status":      map[string]string{"status": status},
+		"versions":            versions,
+		"files":               files,
+		"alternate-locations": alts,
 	})
 	if err != nil {
 		return nil, err
 	}
 	return newRendered(p.LastSerial, hb.Bytes(), jb), nil
+}
+
+// writePEP708 writes a project page's PEP 708 meta elements: one
+// pypi:tracks per project this page tracks, one pypi:alternate-locations
+// per alternate location.
+func writePEP708(hb *bytes.Buffer, tracks, alts []string) {
+	for _, t := range tracks {
+		fmt.Fprintf(hb, "    <meta name=\"pypi:tracks\" content=\"%s\">\n", html.EscapeString(t))
+	}
+	for _, a := range alts {
+		fmt.Fprintf(hb, "    <meta name=\"pypi:alternate-locations\" content=\"%s\">\n", html.EscapeString(a))
+	}
 }
 
 // marshalSimple renders JSON as PyPI does: sorted keys, compact, newline.

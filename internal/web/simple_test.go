@@ -211,6 +211,8 @@ func TestSimpleDetail(t *testing.T) {
 				"name":           "foo-bar",
 				"project-status": map[string]any{"status": "active"},
 				"versions":       []string{"1.0", "1.9", "1.10"}, // PEP 440 order, oldest first
+				// PEP 708, always there as PyPI sends it (alternates_test.go).
+				"alternate-locations": []any{},
 				"files": []any{ // by version, then filename
 					wantSimpleFile(f.instance, fb.wheel10, fb.uploadTime, false),
 					wantSimpleFile(f.instance, fb.sdist10, fb.uploadTime, false),

@@ -74,7 +74,7 @@ func (s *Server) serveUpstreamPage(w http.ResponseWriter, r *http.Request, norm 
 	if err != nil {
 		return err
 	}
-	page, err := s.renderUpstream(p, nil)
+	page, err := s.renderUpstream(p, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -93,8 +93,9 @@ func (s *Server) serveUpstreamPage(w http.ResponseWriter, r *http.Request, norm 
 }
 
 // renderUpstream renders an upstream page in both forms, as renderDetail
-// renders a local one.
-func (s *Server) renderUpstream(p *upstream.Page, tracks []string) (*rendered, error) {
+// renders a local one, with the PEP 708 tracks and alternate locations of
+// a local project whose origin is not local only.
+func (s *Server) renderUpstream(p *upstream.Page, tracks, alts []string) (*rendered, error) {
 	status := p.Status
 	if status == "" {
 		status = "active"
@@ -104,10 +105,8 @@ func (s *Server) renderUpstream(p *upstream.Page, tracks []string) (*rendered, e
 	if status != "active" {
 		fmt.Fprintf(&hb, "    <meta name=\"pypi:project-status\" content=\"%s\">\n", html.EscapeString(status))
 	}
-	for _, t := range tracks {
-		// PEP 708: this page merges the project tracked there.
-		fmt.Fprintf(&hb, "    <meta name=\"pypi:tracks\" content=\"%s\">\n", html.EscapeString(t))
-	}
+	// PEP 708: this page merges the project tracked there.
+	writePEP708(&hb, tracks, alts)
 	fmt.Fprintf(&hb, "    <title>Links for %s</title>\n  </head>\n  <body>\n    <h1>Links for %s</h1>\n", html.EscapeString(p.Name), html.EscapeString(p.Name))
 	if p.Stale {
 		fmt.Fprintf(&hb, "    <!-- upstream unreachable: this page is as last seen at %s -->\n", p.Fetched.UTC().Format("2006-01-02T15:04:05Z"))
@@ -158,17 +157,22 @@ func (s *Server) renderUpstream(p *upstream.Page, tracks []string) (*rendered, e
 	if versions == nil {
 		versions = []string{}
 	}
-	meta := map[string]any{"api-version": apiVersion, "_last-serial": p.Serial}
-	if len(tracks) > 0 {
-		meta["tracks"] = tracks
+	if alts == nil {
+		alts = []string{}
 	}
-	jb, err := marshalSimple(map[string]any{
-		"meta":           meta,
-		"name":           p.Name,
-		"project-status": map[string]string{"status": status},
-		"versions":       versions,
-		"files":          files,
-	})
+	page := map[string]any{
+		"meta":                map[string]any{"api-version": apiVersion, "_last-serial": p.Serial},
+		"name":                p.Name,
+		"project-status":      map[string]string{"status": status},
+		"versions":            versions,
+		"files":               files,
+		"alternate-locations": alts,
+	}
+	if len(tracks) > 0 {
+		// PEP 708 puts it beside "alternate-locations", not in "meta".
+		page["tracks"] = tracks
+	}
+	jb, err := marshalSimple(page)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +182,9 @@ func (s *Server) renderUpstream(p *upstream.Page, tracks []string) (*rendered, e
 // serveOriginPage answers /simple/<name>/ for a local project whose owners
 // chose an upstream origin: the upstream's page instead, or both merged
 // (local files first; an upstream file named as a local one is left out),
-// with PEP 708 "tracks" naming the upstream project.
+// with PEP 708 "tracks" naming the upstream project and the owners'
+// alternate locations. (An upstream-only page is the upstream's, as it is
+// for a name that is not local: no local file, no alternate locations.)
 func (s *Server) serveOriginPage(w http.ResponseWriter, r *http.Request, norm, origin string) error {
 	if origin == upstream.OriginUpstream {
 		return s.serveUpstreamPage(w, r, norm)
@@ -234,7 +240,11 @@ func (s *Server) serveOriginPage(w http.ResponseWriter, r *http.Request, norm, o
 		}
 		merged.Stale, merged.Fetched = up.Stale, up.Fetched
 	}
-	page, err := s.renderUpstream(merged, tracks)
+	alts, err := s.projects.AlternateLocations(r.Context(), d.Project.ID)
+	if err != nil {
+		return err
+	}
+	page, err := s.renderUpstream(merged, tracks, alts)
 	if err != nil {
 		return err
 	}
@@ -253,9 +263,23 @@ func (s *Server) setProjectOrigin(w http.ResponseWriter, r *http.Request) error 
 	if err == nil {
 		s.simple.invalidate(p.NormalizedName)
 	}
-	words := map[string]string{upstream.OriginLocal: "from this index only", upstream.OriginBoth: "from this index and upstream",
-		upstream.OriginUpstream: "from upstream only"}
-	return s.settingsResult(w, r, err, "Installers now find "+p.Name+" "+words[origin]+".")
+	return s.settingsResult(w, r, err, "Installers now find "+p.Name+" "+originWords[origin]+".")
+}
+
+// originWords say what each origin means, for the forms' messages.
+var originWords = map[string]string{upstream.OriginLocal: "from this index only", upstream.OriginBoth: "from this index and upstream",
+	upstream.OriginUpstream: "from upstream only"}
+
+// setAlternateLocations is the PEP 708 alternate-locations form of a
+// project's settings page.
+func (s *Server) setAlternateLocations(w http.ResponseWriter, r *http.Request) error {
+	p := stateOf(r).membership.Project
+	err := s.projects.SetAlternateLocations(r.Context(), actor(r), p.NormalizedName, r.PostFormValue("alternate_locations"))
+	msg := "Saved the alternate locations of " + p.Name + "."
+	if strings.TrimSpace(r.PostFormValue("alternate_locations")) == "" {
+		msg = p.Name + " lists no alternate locations."
+	}
+	return s.settingsResult(w, r, err, msg)
 }
 
 func nilIfEmpty(s string) any {

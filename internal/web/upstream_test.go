@@ -40,8 +40,8 @@ func TestProjectOrigin(t *testing.T) {
 			t.Helper()
 			r := f.getOK(t, "/simple/shared/", "Accept", "application/vnd.pypi.simple.v1+json")
 			var page struct {
-				Meta  map[string]any `json:"meta"`
-				Files []struct {
+				Tracks []any `json:"tracks"` // PEP 708: beside "files", not in "meta"
+				Files  []struct {
 					Filename, URL string
 				} `json:"files"`
 			}
@@ -51,8 +51,7 @@ func TestProjectOrigin(t *testing.T) {
 			for _, f := range page.Files {
 				names = append(names, f.Filename)
 			}
-			tr, _ := page.Meta["tracks"].([]any)
-			return names, tr
+			return names, page.Tracks
 		}
 		if names, _ := files(); strings.Join(names, " ") != "shared-1.0-py3-none-any.whl" || asked.Load() != 0 {
 			t.Fatalf("local only: files %q, upstream asked %d times", names, asked.Load())
@@ -77,6 +76,19 @@ func TestProjectOrigin(t *testing.T) {
 		if r := f.getOK(t, "/simple/shared/"); !strings.Contains(string(r.body), `<meta name="pypi:tracks" content="`+up.URL+`/simple/shared/">`) {
 			t.Errorf("the HTML page lacks pypi:tracks:\n%s", r.body)
 		}
+		// The merged page carries the owners' PEP 708 alternate locations too.
+		alice.postOK(t, "/manage/project/shared/settings/alternate-locations/", url.Values{"alternate_locations": {"https://pypi.org/simple/shared/"}},
+			"/manage/project/shared/settings/", "Saved the alternate locations of shared.")
+		var merged struct {
+			Alternates []string `json:"alternate-locations"`
+		}
+		if err := json.Unmarshal(f.getOK(t, "/simple/shared/", "Accept", "application/vnd.pypi.simple.v1+json").body, &merged); err != nil ||
+			len(merged.Alternates) != 1 || merged.Alternates[0] != "https://pypi.org/simple/shared/" {
+			t.Errorf("the merged page's alternate-locations: %q (%v)", merged.Alternates, err)
+		}
+		if r := f.getOK(t, "/simple/shared/"); !strings.Contains(string(r.body), `<meta name="pypi:alternate-locations" content="https://pypi.org/simple/shared/">`) {
+			t.Errorf("the merged HTML page lacks pypi:alternate-locations:\n%s", r.body)
+		}
 		alice.postOK(t, path, url.Values{"origin": {"upstream"}}, "/manage/project/shared/settings/", "Installers now find shared from upstream only.")
 		if names, _ := files(); strings.Join(names, " ") != "shared-9.0-py3-none-any.whl" {
 			t.Errorf("upstream only: files %q", names)
@@ -92,11 +104,34 @@ func TestProjectOrigin(t *testing.T) {
 		// The administrators' page counts what the cache holds.
 		root := addUser(t, d, "root")
 		makeAdmin(t, d, root)
-		page := pageText(t, f.projectBrowser(t, root, true).get(t, "/admin/upstream/"))
+		admin := f.projectBrowser(t, root, true)
+		page := pageText(t, admin.get(t, "/admin/upstream/"))
 		for _, want := range []string{"Pull-through cache", up.URL + "/simple/", "Projects cached1", "Files known1", "Files stored0"} {
 			if !strings.Contains(page, want) {
 				t.Errorf("the admin page lacks %q:\n%s", want, page)
 			}
+		}
+
+		// An administrator changes the origin on the project's admin page,
+		// recorded as an administrator's change; a bad value changes nothing.
+		before = dbState(t, d)
+		if r := admin.post(t, "/admin/projects/shared/origin/", url.Values{"origin": {"anywhere"}}); r.code != http.StatusBadRequest ||
+			!strings.Contains(pageText(t, r), "Choose where installers find shared") {
+			t.Errorf("an administrator's bad origin: %d\n%s", r.code, pageText(t, r))
+		}
+		if dbState(t, d) != before {
+			t.Error("a refused administrator's origin form changed the database")
+		}
+		if page := pageText(t, admin.get(t, "/admin/projects/shared/")); !strings.Contains(page, "Where installers find shared") {
+			t.Errorf("the admin project page has no origin form:\n%s", page)
+		}
+		admin.postOK(t, "/admin/projects/shared/origin/", url.Values{"origin": {"both"}}, "/admin/projects/shared/", "Installers now find shared from this index and upstream.")
+		if names, _ := files(); strings.Join(names, " ") != "shared-1.0-py3-none-any.whl shared-9.0-py3-none-any.whl" {
+			t.Errorf("both, set by an administrator: files %q", names)
+		}
+		if history := pageText(t, alice.get(t, "/manage/project/shared/history/")); !strings.Contains(history,
+			"Installers now find the project from this index and the upstream index by administrator root") {
+			t.Errorf("the project's history lacks the administrator's change:\n%s", history)
 		}
 	})
 }
