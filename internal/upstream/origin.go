@@ -50,15 +50,14 @@ func (s *Service) SetOrigin(ctx context.Context, a project.Actor, p *project.Pro
 		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		var admin bool
+		admin := false
 		if role != project.RoleOwner {
-			err := tx.QueryRowContext(ctx, `SELECT is_admin AND NOT disabled FROM users WHERE id = $1`, a.UserID).Scan(&admin)
-			if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			if err := requireAdmin(ctx, tx, a); errors.Is(err, derrors.Forbidden) {
+				return derrors.New(derrors.Forbidden, "Only an owner of %s or an administrator can do this.", p.Name)
+			} else if err != nil {
 				return err
 			}
-			if !admin {
-				return derrors.New(derrors.Forbidden, "Only an owner of %s or an administrator can do this.", p.Name)
-			}
+			admin = true
 		}
 		var old string
 		err = tx.QueryRowContext(ctx, `SELECT origin FROM project_origins WHERE project_id = $1`, p.ID).Scan(&old)

@@ -187,32 +187,36 @@ func (s *Service) Page(ctx context.Context, name string) (*Page, error) {
 	}
 	if cached != nil && s.now().Sub(cached.Fetched) < s.ttl {
 		s.stats.PageHits.Add(1)
-		return s.visible(cached, name)
+		return s.visible(ctx, cached, name)
 	}
 	v, err, _ := s.pages.Do(name, func() (any, error) { return s.refresh(context.WithoutCancel(ctx), name, cached, etag) })
 	if err != nil {
 		return nil, err
 	}
-	return s.visible(v.(*Page), name)
+	return s.visible(ctx, v.(*Page), name)
 }
 
 // visible applies what a page may show here: a quarantined project shows
 // nothing, and under --upstream-min-age files younger than that are left
-// out.
-func (s *Service) visible(p *Page, name string) (*Page, error) {
+// out, but for the versions an administrator allowed early (early.go).
+func (s *Service) visible(ctx context.Context, p *Page, name string) (*Page, error) {
 	if p.Status == "quarantined" {
 		return nil, errNotUpstream(name)
 	}
 	if s.minAge <= 0 {
 		return p, nil
 	}
+	early, err := s.earlySet(ctx, name)
+	if err != nil {
+		return nil, err
+	}
 	cut := s.now().Add(-s.minAge)
 	out := *p
 	out.Files = nil
 	for _, f := range p.Files {
 		t, err := time.Parse(time.RFC3339Nano, f.UploadTime)
-		if err != nil || t.After(cut) {
-			continue // no upload-time, or too young
+		if (err != nil || t.After(cut)) && (len(early) == 0 || !early[fileVersion(f.Filename)]) {
+			continue // no upload-time, or too young, and not allowed early
 		}
 		out.Files = append(out.Files, f)
 	}

@@ -255,6 +255,8 @@ var routePolicy = map[string]string{
 	"POST /admin/organizations/{id}/decline/{$}":                           "admin",
 	"POST /admin/policies/{$}":                                             "admin",
 	"GET /admin/upstream/{$}":                                              "admin",
+	"POST /admin/upstream/early/{$}":                                       "admin",
+	"POST /admin/upstream/early/remove/{$}":                                "admin",
 	"GET /admin/projects/{$}":                                              "admin",
 	"GET /admin/projects/{project}/{$}":                                    "admin",
 	"POST /admin/projects/{project}/quarantine/{$}":                        "admin",

@@ -233,6 +233,8 @@ func (s *Server) routes(mux router) {
 	mux.Handle("POST /admin/oidc-issuers/{$}", page(s.admin(s.adminAddIssuer)))
 	mux.Handle("POST /admin/oidc-issuers/remove/{$}", page(s.admin(s.adminRemoveIssuer)))
 	mux.Handle("GET /admin/upstream/{$}", page(s.admin(s.adminUpstream)))
+	mux.Handle("POST /admin/upstream/early/{$}", page(s.admin(s.adminAllowEarly)))
+	mux.Handle("POST /admin/upstream/early/remove/{$}", page(s.admin(s.adminRemoveEarly)))
 	mux.Handle("GET /admin/organizations/{$}", page(s.admin(s.adminOrganizations)))
 	mux.Handle("POST /admin/organizations/{id}/approve/{$}", page(s.admin(s.adminApproveOrganization)))
 	mux.Handle("POST /admin/organizations/{id}/decline/{$}", page(s.admin(s.adminDeclineOrganization)))

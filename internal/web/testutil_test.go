@@ -110,8 +110,10 @@ type fixtureConfig struct {
 	log *slog.Logger
 	// readAccess is Deps.ReadAccess (default public).
 	readAccess string
-	// upstreams, if any, turn the pull-through cache on (Deps.Upstream).
-	upstreams []string
+	// upstreams, if any, turn the pull-through cache on (Deps.Upstream),
+	// with upstreamMinAge as --upstream-min-age.
+	upstreams      []string
+	upstreamMinAge time.Duration
 }
 
 // newInstance starts a server over d. Its base URL is the httptest URL, so
@@ -185,7 +187,7 @@ func newInstance(t *testing.T, d *db.DB, cfg fixtureConfig) *instance {
 	}
 	var up *upstream.Service
 	if len(cfg.upstreams) > 0 {
-		up = upstream.New(upstream.Options{DB: d, Blobs: blobs, Upstreams: cfg.upstreams, Now: cfg.clock.Now, Log: log})
+		up = upstream.New(upstream.Options{DB: d, Blobs: blobs, Upstreams: cfg.upstreams, MinAge: cfg.upstreamMinAge, Now: cfg.clock.Now, Log: log})
 	}
 	in.orgs = org.New(org.Options{DB: d, Projects: in.projects, Notifier: mail.NewNotifier(renderer, cfg.clock.Now), Links: EmailLinks(in.url),
 		BaseURL: in.url, NeedApproval: true, Now: cfg.clock.Now, Log: log})

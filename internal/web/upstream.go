@@ -53,6 +53,13 @@ func (c *upstreamPages) get(name string, now time.Time) (upstreamEntry, bool) {
 	return e, true
 }
 
+// forget drops the rendered page of name.
+func (c *upstreamPages) forget(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, name)
+}
+
 func (c *upstreamPages) put(name string, e upstreamEntry) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
