@@ -85,7 +85,7 @@ type config struct {
 }
 
 // stepNames are the parts of a run that -only can pick.
-var stepNames = []string{"pages", "profile", "flood", "logins", "uploads", "s3", "pip", "growth"}
+var stepNames = []string{"pages", "profile", "flood", "logins", "uploads", "s3", "upstream", "private", "pip", "growth"}
 
 func (c config) runs(step string) bool { return c.only == nil || c.only[step] }
 
@@ -383,6 +383,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		{"logins", "P7 /simple/ under concurrent logins", h.loginBench},
 		{"uploads", "P6 uploads", h.uploadBench},
 		{"s3", "downloads and uploads with the files in S3", func(ctx context.Context) error { return h.s3Bench(ctx, targets) }},
+		{"upstream", "pull-through cache beside local", func(ctx context.Context) error { return h.upstreamBench(ctx, targets) }},
+		{"private", "private reads with a read token beside public", func(ctx context.Context) error { return h.privateBench(ctx, targets) }},
 		{"pip", "P12 pip install", h.pipBench},
 		{"growth", "P4 and P11 growth curve", h.growthBench},
 	}

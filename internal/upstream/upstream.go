@@ -153,18 +153,20 @@ func (s *Service) Upstreams() []string { return s.upstreams }
 // name an administrator reserved, or a pending trusted publisher's. Such a
 // name is never looked up upstream.
 func (s *Service) IsLocal(ctx context.Context, normalizedName string) (bool, error) {
-	var one int
-	// A project whose owners chose an upstream origin (origin.go) is the
-	// one local name that may be looked up.
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM projects p WHERE p.normalized_name = $1
-			AND NOT EXISTS (SELECT 1 FROM project_origins o WHERE o.project_id = p.id)
-		UNION ALL SELECT 1 FROM prohibited_project_names WHERE normalized_name = $1
-		UNION ALL SELECT 1 FROM pending_publishers WHERE normalized_name = $1`, normalizedName).Scan(&one)
-	if errors.Is(err, sql.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
+	var local bool
+	err := s.db.QueryRowContext(ctx, `SELECT `+localName+``, normalizedName).Scan(&local)
+	return local, err
 }
+
+// localName is the SQL test, on the normalized name $1, of a name that is
+// local: a project (but one whose owners chose an upstream origin,
+// origin.go, the one local name that may be looked up), a name an
+// administrator reserved, or a pending trusted publisher. IsLocal and
+// Lookup both use it, so the rule lives in one place.
+const localName = `(EXISTS (SELECT 1 FROM projects p WHERE p.normalized_name = $1
+			AND NOT EXISTS (SELECT 1 FROM project_origins o WHERE o.project_id = p.id))
+		OR EXISTS (SELECT 1 FROM prohibited_project_names WHERE normalized_name = $1)
+		OR EXISTS (SELECT 1 FROM pending_publishers WHERE normalized_name = $1))`
 
 // errNotUpstream is the 404 of a name no upstream has.
 func errNotUpstream(name string) error {

@@ -319,9 +319,7 @@ func (s *Server) serveUpstreamFile(w http.ResponseWriter, r *http.Request) error
 		return derrors.New(derrors.NotFound, "No such file.")
 	}
 	// A name that has become local is never served from upstream any more.
-	if local, err := s.upstream.IsLocal(r.Context(), e.Name); err != nil {
-		return err
-	} else if local {
+	if e.Local {
 		return derrors.New(derrors.NotFound, "No such file.")
 	}
 	ctype, etag := contentTypeOf(e.Filename), `"`+sha+`"`
@@ -342,6 +340,8 @@ func (s *Server) serveUpstreamFile(w http.ResponseWriter, r *http.Request) error
 		h.Set("Content-Type", ctype)
 		h.Set("ETag", etag)
 		h.Set("Cache-Control", "max-age=31536000, public, immutable")
+		h.Set("Access-Control-Allow-Origin", "*") // as local files (files.go)
+		h.Set("X-Content-Type-Options", "nosniff")
 		if !metadata {
 			h.Set("Content-Disposition", `attachment; filename="`+strings.ReplaceAll(e.Filename, `"`, "")+`"`)
 		}
