@@ -3,7 +3,7 @@
 #   make build   # the gatehouse binary, ./gatehouse
 #   make test    # the whole test suite, as CI runs it (scripts/test)
 #   make bench   # the benchmark suite beside nginx, bare Go, dd and pip on static
-#                # files (20–25 min on 2 cores; results in bench-out/).
+#                # files (about 30 min on 2 cores; results in bench-out/).
 #                # BENCHFLAGS=-quick for a smoke run under two minutes;
 #                # BENCHFLAGS=-docs-dir=docs also updates docs/benchmarks-*.svg.
 

@@ -9,7 +9,7 @@
 // It is run by `make bench`, never by `go test`: a run takes minutes, needs
 // nginx and wrk, and pins processes to CPUs.
 //
-//	make bench                        # full run, ~25 minutes on 2 cores
+//	make bench                        # full run, ~30 minutes on 2 cores
 //	make bench BENCHFLAGS=-quick      # smoke run, under two minutes
 package main
 
