@@ -38,10 +38,12 @@ func TestE2EProjectScreenshots(t *testing.T) {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	env := acctStart(t, "sqlite", acctOpts{})
+	// An upstream (never asked: every name here is local) and a cooldown,
+	// for the pull-through cache's admin page.
+	env := acctStart(t, "sqlite", acctOpts{extra: []string{"--upstream", "http://127.0.0.1:9/simple/", "--upstream-min-age", "72h"}})
 
 	// An owner with a second factor, two releases (one yanked), a
-	// maintainer, and the owner an administrator too, for the admin page.
+	// maintainer, and the owner an administrator too, for the admin pages.
 	alice := mfaNewUser(t, env, "alice", true, false)
 	b := env.browser(acctFirefox)
 	b.mustLogin(t, alice.name, alice.pw)
@@ -144,6 +146,7 @@ func TestE2EProjectScreenshots(t *testing.T) {
 		{"project-release.png", "/manage/project/demo-tool/release/2.0/", "#yank-h", []string{"Yank release", "Delete release", "Delete this file…"}, true},
 		{"project-history.png", "/manage/project/demo-tool/history/", "table.list", []string{"Release 1.1 yanked by alice: breaks on Windows"}, false},
 		{"admin-project.png", "/admin/projects/demo-tool/", "#limits-h", []string{"Quarantine", "Limits", "bob (Maintainer)"}, false},
+		{"admin-upstream.png", "/admin/upstream/", "#early-h", []string{"http://127.0.0.1:9/simple/", "younger than 3 days", "No version is allowed early."}, true},
 	}
 	for _, p := range pages {
 		do("open "+p.path, desktop, chromedp.Navigate(env.URL+p.path), chromedp.WaitVisible(chromedp.CSS(p.ready)))
@@ -166,6 +169,16 @@ func TestE2EProjectScreenshots(t *testing.T) {
 	shot("project-release-error.png", 1280)
 	if n := env.queryInt(t, `SELECT count(*) FROM releases`); n != 3 {
 		t.Errorf("releases after the refused deletion: %d, want 3", n)
+	}
+	// An administrator lets a security fix through the cooldown.
+	do("allow a version early", desktop, chromedp.Navigate(env.URL+"/admin/upstream/"), chromedp.WaitVisible(chromedp.CSS("#early-h")),
+		chromedp.SendKeys(chromedp.CSS("#project"), "Requests"), chromedp.SendKeys(chromedp.CSS("#version"), "2.32.4"),
+		chromedp.Click(chromedp.CSS(`form[action="/admin/upstream/early/"] button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/admin/upstream/early/remove/"]`)))
+	wantText("the early version", "requests 2.32.4 is allowed before its cooldown", "alice")
+	shot("admin-upstream-early.png", 1280)
+	if n := env.queryInt(t, `SELECT count(*) FROM upstream_early_versions WHERE normalized_name = 'requests' AND version = '2.32.4'`); n != 1 {
+		t.Errorf("early versions after the form: %d, want 1", n)
 	}
 	t.Logf("screenshots in %s", dir)
 	acctNoSecretsLeaked(t, env)
