@@ -19,6 +19,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -243,6 +244,77 @@ func TestE2EUpstream(t *testing.T) {
 			r.Body.Close()
 			if r.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(b), "could not be reached") {
 				t.Errorf("an uncached name with the upstream down: %d %q", r.StatusCode, b)
+			}
+
+			// Pruning: the stored copies go, the rows stay, and the next
+			// download fetches the file again once the upstream is back.
+			proxy.down.Store(false)
+			storedCopies := func() (n int) {
+				t.Helper()
+				if err := local.db.QueryRow(`SELECT count(stored_at) + count(metadata_stored_at) FROM upstream_files`).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			upBlobs := func() (n int) {
+				for _, b := range local.snapshot(t).Blobs {
+					if strings.HasPrefix(b, "upstream/") && strings.HasSuffix(b, " bytes)") {
+						n++
+					}
+				}
+				return n
+			}
+			copies, blobsBefore := storedCopies(), upBlobs()
+			if copies == 0 || blobsBefore != copies {
+				t.Fatalf("before pruning: %d stored copies, %d upstream blobs: %q", copies, blobsBefore, local.snapshot(t).Blobs)
+			}
+			if out := local.admin(t, "upstream", "prune", "--older-than", "30d"); !strings.Contains(out, "Removed 0 stored upstream file(s)") {
+				t.Errorf("prune of copies older than 30 days: %q, want nothing removed", out)
+			}
+			if out := local.admin(t, "upstream", "prune", "--older-than", "0s", "--dry-run"); !strings.Contains(out, fmt.Sprintf("Would remove %d stored upstream file(s)", copies)) {
+				t.Errorf("prune --dry-run: %q, want %d", out, copies)
+			}
+			if storedCopies() != copies || upBlobs() != blobsBefore {
+				t.Error("prune --dry-run removed something")
+			}
+			if out := local.admin(t, "upstream", "prune", "--older-than", "0s"); !strings.Contains(out, fmt.Sprintf("Removed %d stored upstream file(s)", copies)) {
+				t.Errorf("prune: %q, want %d removed", out, copies)
+			}
+			if n, b := storedCopies(), upBlobs(); n != 0 || b != 0 {
+				t.Errorf("after pruning: %d stored copies, %d upstream blobs, want none", n, b)
+			}
+			resp, err = e2eClient.Get(mf[0].URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || e2eSHA256(b) != mf[0].Hashes["sha256"] {
+				t.Errorf("a pruned file downloaded again: %d, sha256 %s", resp.StatusCode, e2eSHA256(b))
+			}
+			if n := storedCopies(); n != 1 {
+				t.Errorf("after downloading a pruned file: %d stored copies, want 1", n)
+			}
+			// A stored copy removed by hand (its row still says stored) is
+			// fetched again too, not a server error.
+			for _, b := range local.snapshot(t).Blobs {
+				if strings.HasPrefix(b, "upstream/") && strings.HasSuffix(b, " bytes)") {
+					if err := os.Remove(filepath.Join(local.dataDir, "files", strings.Fields(b)[0])); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			resp, err = e2eClient.Get(mf[0].URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || e2eSHA256(b) != mf[0].Hashes["sha256"] {
+				t.Errorf("a file whose stored copy was removed by hand: %d, sha256 %s", resp.StatusCode, e2eSHA256(b))
+			}
+			if n := upBlobs(); n != 1 {
+				t.Errorf("after downloading it: %d upstream blobs, want 1", n)
 			}
 		})
 	}

@@ -32,6 +32,7 @@ func commands() []command {
 		{"token", "manage API tokens: token create, token list, token delete", tokenCmd},
 		{"storage", "move the package files between stores: storage copy --from … --to …", storageCmd},
 		{"sweep", "remove files that interrupted uploads left behind (also done at every start)", sweep},
+		{"upstream", "prune the pull-through cache: upstream prune --older-than 30d", upstreamCmd},
 		{"backup", "write a consistent backup of the running index to a directory", backupCmd},
 		{"restore", "restore a backup into a new index", restoreCmd},
 		{"version", "print the version and the source revision it was built from", versionCmd},

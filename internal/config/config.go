@@ -137,9 +137,9 @@ func settings() []Setting {
 	}
 	dur := func(f func(c *Config) *time.Duration) func(*Config, string) error {
 		return func(c *Config, v string) error {
-			d, err := time.ParseDuration(v)
+			d, err := ParseDuration(v)
 			if err != nil {
-				return fmt.Errorf("not a duration (e.g. 500ms, 2s): %q", v)
+				return fmt.Errorf("not a duration (e.g. 500ms, 2s, 3d): %q", v)
 			}
 			*f(c) = d
 			return nil
@@ -228,7 +228,7 @@ func settings() []Setting {
 			str(func(c *Config) *string { return &c.Upstreams })},
 		{"upstream-ttl", "GATEHOUSE_UPSTREAM_TTL", "10m", "how long a cached upstream page is served before it is revalidated",
 			dur(func(c *Config) *time.Duration { return &c.UpstreamTTL })},
-		{"upstream-min-age", "GATEHOUSE_UPSTREAM_MIN_AGE", "0s", "hide upstream files younger than this, by their upload-time, e.g. 72h (0: show all)",
+		{"upstream-min-age", "GATEHOUSE_UPSTREAM_MIN_AGE", "0s", "hide upstream files younger than this, by their upload-time, e.g. 3d or 72h (0: show all)",
 			dur(func(c *Config) *time.Duration { return &c.UpstreamMinAge })},
 		{"read-access", "GATEHOUSE_READ_ACCESS", "public", "who may read the index (Simple and JSON APIs, files, project pages): public, or authenticated (an API token or a signed-in browser)",
 			str(func(c *Config) *string { return &c.ReadAccess })},
@@ -551,4 +551,18 @@ func ParseSize(s string) (int64, error) {
 		return 0, fmt.Errorf("not a size (e.g. 100MiB): %q", s)
 	}
 	return n * mult, nil
+}
+
+// ParseDuration is time.ParseDuration that also takes days, as people
+// write cooldowns and ages: "3d", "1.5d" (a day is 24 hours).
+func ParseDuration(v string) (time.Duration, error) {
+	v = strings.TrimSpace(v)
+	if n, ok := strings.CutSuffix(v, "d"); ok && n != "" {
+		f, err := strconv.ParseFloat(n, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 100*365 {
+			return 0, fmt.Errorf("not a number of days: %q", v)
+		}
+		return time.Duration(f * float64(24*time.Hour)), nil
+	}
+	return time.ParseDuration(v)
 }

@@ -182,3 +182,22 @@ func TestReleaseAgeDaysFromEnvAndFlag(t *testing.T) {
 		t.Errorf("flag over the environment: got %d, want 7", c.ReleaseAgeDays)
 	}
 }
+
+// TestDurationsTakeDays: --upstream-min-age 3d, as the docs write it, and
+// every other duration setting too.
+func TestDurationsTakeDays(t *testing.T) {
+	for in, want := range map[string]time.Duration{"3d": 72 * time.Hour, "1.5d": 36 * time.Hour, "0d": 0, "72h": 72 * time.Hour, " 2d ": 48 * time.Hour} {
+		if got, err := ParseDuration(in); err != nil || got != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	c, err := load(t, []string{"--upstream-min-age", "3d"}, nil)
+	if err != nil || c.UpstreamMinAge != 72*time.Hour {
+		t.Errorf("--upstream-min-age 3d: %v, %v; want 72h", c.UpstreamMinAge, err)
+	}
+	for _, bad := range []string{"d", "3 days", "xd", "1e9d", "NaNd"} {
+		if _, err := ParseDuration(bad); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", bad)
+		}
+	}
+}

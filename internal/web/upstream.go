@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehouse-index/gatehouse/internal/blob"
 	"github.com/gatehouse-index/gatehouse/internal/derrors"
 	"github.com/gatehouse-index/gatehouse/internal/project"
 	"github.com/gatehouse-index/gatehouse/internal/upstream"
@@ -349,7 +350,15 @@ func (s *Server) serveUpstreamFile(w http.ResponseWriter, r *http.Request) error
 		return nil
 	}
 	if stored {
-		return serve()
+		err := serve()
+		if !errors.Is(err, blob.ErrNotFound) {
+			return err
+		}
+		// Pruned ('gatehouse upstream prune') between the lookup and the
+		// open, or removed by hand: fetched again, as on a first download.
+		if err := s.upstream.Unstore(r.Context(), e, metadata); err != nil {
+			return err
+		}
 	}
 	started := false
 	served, err := s.upstream.Fetch(r.Context(), e, metadata, w, func(size int64) {
@@ -372,7 +381,12 @@ func (s *Server) serveUpstreamFile(w http.ResponseWriter, r *http.Request) error
 		return err
 	case !served:
 		// Another request fetched it meanwhile: serve the stored copy.
-		return serve()
+		if err := serve(); errors.Is(err, blob.ErrNotFound) {
+			// Its row is being unmarked by a prune right now.
+			return derrors.New(derrors.Unavailable, "%s is being removed from the cache just now. Try again in a moment.", e.Filename)
+		} else {
+			return err
+		}
 	}
 	return nil
 }
