@@ -133,6 +133,12 @@ func TestE2EUpstream(t *testing.T) {
 					t.Errorf("pip install through one index URL does not show %s:\n%s", want, out)
 				}
 			}
+			// uv through the same URL: the same graph, from PEP 691 pages
+			// and PEP 658 metadata, upstream's files checked by their digest.
+			got := uvClient{t: t, index: local.URL + "/simple/"}.install("demo-pkg", "internal-lib")
+			if got["demo-pkg"] != "1.0" || got["demo-dep"] != "0.3" || got["internal-lib"] != "1.0" {
+				t.Errorf("uv through one index URL resolved %v; want demo-pkg 1.0, demo-dep 0.3, internal-lib 1.0", got)
+			}
 			// The confusion test: upstream's internal-lib 99.0 is never served.
 			files, versions := local.simpleJSON(t, "internal-lib")
 			if len(files) != 1 || strings.Join(versions, " ") != "1.0" || strings.Contains(files[0].URL, "/upstream/") {
