@@ -3,18 +3,23 @@ package main
 // A private index (--read-access authenticated), end to end on both
 // databases: twine uploads with an upload token; pip installs with a read
 // token in the index URL and with ~/.netrc, and fails without one, with a
-// wrong one, and for a project a limited token does not cover; the HTTP
-// requests uv makes for UV_INDEX_<NAME>_USERNAME/_PASSWORD (uv is not on
-// this machine) read pages and files; twine with the read token is refused;
+// wrong one, with an expired one, and for a project a limited token does
+// not cover; the HTTP requests uv makes for UV_INDEX_<NAME>_USERNAME/
+// _PASSWORD (uv is not on this machine) resolve pages, metadata and files;
+// twine with the read token, an expired upload token and a wrong one is
+// refused;
 // the read token appears in no file URL and no log line.
 
 import (
+	"bytes"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-index/gatehouse/internal/token"
 )
@@ -75,6 +80,41 @@ func TestE2EPrivateIndex(t *testing.T) {
 			if out, err := install(e2eEnv(home), withToken("pypi-notarealtoken"), "demo-pkg"); err == nil {
 				t.Fatalf("pip install with a wrong token succeeded:\n%s", out)
 			}
+			// An expired read token likewise, with the very answer a token
+			// that never existed gets. (Its lifetime is the shortest the CLI
+			// makes; the wait is for the server's refusal, not a fixed time.)
+			expired, _, _ := strings.Cut(srv.admin(t, "token", "create", "--user", "alice", "--description", "short", "--read", "--expires", "1s"), "\n")
+			expired = strings.TrimSpace(expired)
+			expiredUp, _, _ := strings.Cut(srv.admin(t, "token", "create", "--user", "alice", "--description", "short upload", "--expires", "1s"), "\n")
+			expiredUp = strings.TrimSpace(expiredUp)
+			basicGet := func(tok string) (int, []byte) {
+				t.Helper()
+				req, _ := http.NewRequest(http.MethodGet, srv.URL+"/simple/demo-pkg/", nil)
+				req.SetBasicAuth("__token__", tok)
+				resp, err := e2eClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, b
+			}
+			for deadline := time.Now().Add(10 * time.Second); ; {
+				if code, _ := basicGet(expired); code == http.StatusUnauthorized {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("a token made with --expires 1s still reads after 10 s")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			wrongCode, wrongBody := basicGet("pypi-notarealtoken")
+			if code, body := basicGet(expired); code != wrongCode || !bytes.Equal(body, wrongBody) {
+				t.Errorf("an expired token got %d %q; a wrong one %d %q: they must not be told apart", code, body, wrongCode, wrongBody)
+			}
+			if out, err := install(e2eEnv(home), withToken(expired), "demo-pkg"); err == nil {
+				t.Fatalf("pip install with an expired token succeeded:\n%s", out)
+			}
 			// The read token in the URL installs the graph.
 			out := e2eMustExec(t, home, e2eEnv(home), pip, "install", "--no-input", "--index-url", withToken(read), "demo-pkg")
 			if !strings.Contains(out, "demo-dep-0.3") || !strings.Contains(out, "demo-pkg-1.0") {
@@ -118,6 +158,18 @@ func TestE2EPrivateIndex(t *testing.T) {
 				"--non-interactive", "--disable-progress-bar", dep.wheel)
 			if err == nil || !strings.Contains(strings.Join(strings.Fields(out), " "), "read-only") {
 				t.Errorf("twine with a read token: %v\n%s", err, out)
+			}
+			// twine with an expired upload token and with a wrong one:
+			// refused, with why.
+			for name, c := range map[string]struct{ tok, want string }{
+				"expired": {expiredUp, "Invalid API Token: token is expired"},
+				"wrong":   {"pypi-notarealtoken", "Invalid or non-existent authentication information"},
+			} {
+				out, err = e2eExec(home, e2eEnv(home), tools.twine, "upload", "--repository-url", srv.URL+"/legacy/", "-u", "__token__", "-p", c.tok,
+					"--non-interactive", "--disable-progress-bar", dep.wheel)
+				if err == nil || !strings.Contains(strings.Join(strings.Fields(out), " "), c.want) {
+					t.Errorf("twine with the %s upload token: %v\n%s", name, err, out)
+				}
 			}
 			for _, tok := range []string{read, onlyDep, up} {
 				if strings.Contains(srv.log.String(), tok) {
