@@ -17,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -49,6 +50,9 @@ type DB struct {
 	// taken (tests).
 	busyWait time.Duration
 	onBusy   func()
+
+	// stmts holds QueryRowPrepared's statements by SQL text.
+	stmts sync.Map
 }
 
 // busyTimeout is how long SQLite waits for another process's write lock.

@@ -125,6 +125,24 @@ func TestReadAccess(t *testing.T) {
 				t.Errorf("scoped token, GET %s: %d %q; a missing project: %d %q", c[0], got.code, got.body, want.code, want.body)
 			}
 		}
+		// A name to normalize is redirected whether or not the token may
+		// read it, exactly as a missing one, and the redirect carries no
+		// credentials.
+		for _, tok := range []string{readTok, scoped} {
+			got, want := f.get(t, "/simple/Secret_B/", basic(tok)...), f.get(t, "/simple/No_Such_Project/", basic(tok)...)
+			loc := got.header.Get("Location")
+			if got.code != http.StatusMovedPermanently || got.code != want.code ||
+				strings.ReplaceAll(want.header.Get("Location"), "no-such-project", "secret-b") != loc ||
+				strings.Contains(loc, tok) || strings.Contains(loc, "__token__") || strings.Contains(loc, "@") {
+				t.Errorf("GET /simple/Secret_B/: %d to %q; a missing project: %d to %q", got.code, loc, want.code, want.header.Get("Location"))
+			}
+		}
+		// The JSON API answers an unnormalized name itself: to the limited
+		// token, as a missing project.
+		if got, want := f.get(t, "/pypi/Secret.B/json", basic(scoped)...), f.get(t, "/pypi/No.Such.Project/json", basic(scoped)...); got.code != http.StatusNotFound ||
+			!bytes.Equal(got.body, bytes.ReplaceAll(want.body, []byte("No.Such.Project"), []byte("Secret.B"))) {
+			t.Errorf("scoped token, GET /pypi/Secret.B/json: %d %q; a missing project: %d %q", got.code, got.body, want.code, want.body)
+		}
 		if r := f.get(t, "/simple/", basic(scoped)...); r.code != http.StatusNotFound || bytes.Contains(r.body, []byte("secret")) {
 			t.Errorf("scoped token, the root index: %d %q", r.code, r.body)
 		}
