@@ -12,6 +12,8 @@ package main
 // fetch.
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -276,6 +278,14 @@ func TestE2EUpstream(t *testing.T) {
 			}
 			if out := local.admin(t, "upstream", "prune", "--older-than", "30d"); !strings.Contains(out, "Removed 0 stored upstream file(s)") {
 				t.Errorf("prune of copies older than 30 days: %q, want nothing removed", out)
+			}
+			if out := local.admin(t, "upstream", "prune", "--unused-for", "30d"); !strings.Contains(out, "Removed 0 stored upstream file(s)") || !strings.Contains(out, "not downloaded for 30d") {
+				t.Errorf("prune of copies unused for 30 days: %q, want nothing removed", out)
+			}
+			var stdout, stderr bytes.Buffer
+			if err := run(context.Background(), []string{"upstream", "prune", "--unused-for", "30d", "--older-than", "30d", "--data-dir", local.dataDir, "--database-url", local.dbURL},
+				e2eNoEnv, strings.NewReader(""), &stdout, &stderr); err == nil || stdout.Len() != 0 || !strings.Contains(err.Error(), "not both") {
+				t.Errorf("prune with both criteria: %v, stdout %q; want a refusal", err, stdout.String())
 			}
 			if out := local.admin(t, "upstream", "prune", "--older-than", "0s", "--dry-run"); !strings.Contains(out, fmt.Sprintf("Would remove %d stored upstream file(s)", copies)) {
 				t.Errorf("prune --dry-run: %q, want %d", out, copies)

@@ -10,13 +10,19 @@ import (
 	"github.com/gatehouse-index/gatehouse/internal/upstream"
 )
 
-const upstreamUsage = `Usage: gatehouse upstream prune --older-than AGE [--dry-run] [flags]
+const upstreamUsage = `Usage: gatehouse upstream prune --unused-for AGE [--dry-run] [flags]
+       gatehouse upstream prune --older-than AGE [--dry-run] [flags]
 
 Removes from the package files store the copies of upstream files (and of
-their PEP 658 metadata) that the pull-through cache (--upstream) stored
-more than AGE ago, such as 30d or 720h. The store keeps every upstream file
-downloaded once, so without pruning it grows with everything ever
-installed through the index.
+their PEP 658 metadata) that the pull-through cache (--upstream) stored.
+The store keeps every upstream file downloaded once, so without pruning it
+grows with everything ever installed through the index.
+
+--unused-for AGE removes the copies nobody downloaded for AGE, such as
+30d: the files your builds no longer install. (Downloads are noted to
+within a day; a copy is never removed less than AGE after it was stored.)
+--older-than AGE removes the copies stored more than AGE ago, downloaded
+or not, so that every file is fetched and checked again now and then.
 
 A pruned file is still listed: its next download fetches it from the
 upstream again and checks its sha256 against the page again, as a first
@@ -33,21 +39,28 @@ func upstreamCmd(ctx context.Context, e env, args []string) error {
 		}
 		return usageErr("upstream prune", "The upstream command has one subcommand, prune: gatehouse upstream prune --older-than 30d")
 	}
-	var olderThan string
+	var olderThan, unusedFor string
 	var dryRun bool
 	cfg, err := loadConfig(e, "upstream prune", upstreamUsage, args[1:], func(fs *flag.FlagSet) {
-		fs.StringVar(&olderThan, "older-than", "", "remove the copies stored at least this long ago, e.g. 30d or 720h (required)")
+		fs.StringVar(&unusedFor, "unused-for", "", "remove the copies not downloaded for this long, e.g. 30d or 720h")
+		fs.StringVar(&olderThan, "older-than", "", "remove the copies stored at least this long ago, e.g. 30d or 720h")
 		fs.BoolVar(&dryRun, "dry-run", false, "only count what would be removed")
 	})
 	if err != nil {
 		return helpOK(err)
 	}
-	if olderThan == "" {
-		return usageErr("upstream prune", "Say how old a stored copy must be to be removed, with --older-than, e.g. --older-than 30d")
+	by, flagName, given := upstream.UnusedSince, "--unused-for", unusedFor
+	switch {
+	case olderThan != "" && unusedFor != "":
+		return usageErr("upstream prune", "Give --unused-for or --older-than, not both: --unused-for 30d removes what nobody installed for 30 days, --older-than 30d what was stored 30 days ago")
+	case olderThan != "":
+		by, flagName, given = upstream.StoredBefore, "--older-than", olderThan
+	case unusedFor == "":
+		return usageErr("upstream prune", "Say which stored copies to remove: --unused-for 30d (not downloaded for 30 days) or --older-than 30d (stored 30 days ago)")
 	}
-	age, err := config.ParseDuration(olderThan)
+	age, err := config.ParseDuration(given)
 	if err != nil || age < 0 {
-		return usageErr("upstream prune", "--older-than %q is not an age: give one such as 30d, 12h or 0s (everything)", olderThan)
+		return usageErr("upstream prune", "%s %q is not an age: give one such as 30d, 12h or 0s (everything)", flagName, given)
 	}
 	log := newLogger(cfg, e)
 	a, err := open(ctx, cfg, log, false)
@@ -61,13 +74,17 @@ func upstreamCmd(ctx context.Context, e env, args []string) error {
 	}
 	defer blobs.Close()
 	up := upstream.New(upstream.Options{DB: a.db, Blobs: blobs, Log: log})
-	res, err := up.Prune(ctx, time.Now().Add(-age), dryRun)
+	res, err := up.Prune(ctx, by, time.Now().Add(-age), dryRun)
 	did := "Removed"
 	if dryRun {
 		did = "Would remove"
 	}
-	summary := fmt.Sprintf("%s %d stored upstream file(s) of %d project(s), %s, stored more than %s ago, from %s.",
-		did, res.Files, res.Projects, humanBytes(res.Bytes), olderThan, storageName(cfg))
+	which := "stored more than " + given + " ago"
+	if by == upstream.UnusedSince {
+		which = "not downloaded for " + given
+	}
+	summary := fmt.Sprintf("%s %d stored upstream file(s) of %d project(s), %s, %s, from %s.",
+		did, res.Files, res.Projects, humanBytes(res.Bytes), which, storageName(cfg))
 	if err != nil {
 		return fail(err, fmt.Sprintf("%s, then stopped: %v", summary, err),
 			"Check that the database is reachable and this user may write to the files store, then run 'gatehouse upstream prune' again: it goes on where it stopped.")

@@ -44,7 +44,17 @@ type Entry struct {
 	MetadataStored bool
 	Mismatch       bool // the upstream sent other bytes than its page said
 	Local          bool // its name is local now (IsLocal), so it is not served
+
+	// Downloaded is about when the stored copy was last downloaded (see
+	// downloadedEvery); zero if it never was since it was stored.
+	Downloaded time.Time
 }
+
+// downloadedEvery is how stale upstream_files.downloaded_at may get before
+// a download writes it again: a day, so that a file downloaded all day
+// costs one write a day, and 'upstream prune --unused-for' ages are in
+// days anyway.
+const downloadedEvery = 24 * time.Hour
 
 // Key is the blob key of an upstream file, or of its metadata.
 func Key(sha string, metadata bool) string {
@@ -61,12 +71,12 @@ func (s *Service) Lookup(ctx context.Context, sha string) (*Entry, error) {
 		return nil, derrors.New(derrors.NotFound, "No such file.")
 	}
 	var e Entry
-	var stored, mStored, mismatch sql.NullTime
+	var stored, mStored, mismatch, downloaded sql.NullTime
 	// One query, the name's local check included: a download of a cached
 	// file costs what a local one does (docs/benchmarks.md).
-	err := s.db.QueryRowContext(ctx, `SELECT sha256, normalized_name, filename, url, metadata_sha256, stored_at, metadata_stored_at, mismatch_at,
+	err := s.db.QueryRowContext(ctx, `SELECT sha256, normalized_name, filename, url, metadata_sha256, stored_at, metadata_stored_at, mismatch_at, downloaded_at,
 			`+strings.ReplaceAll(localName, "$1", "f.normalized_name")+`
-		FROM upstream_files f WHERE sha256 = $1`, sha).Scan(&e.SHA256, &e.Name, &e.Filename, &e.URL, &e.MetadataSHA256, &stored, &mStored, &mismatch, &e.Local)
+		FROM upstream_files f WHERE sha256 = $1`, sha).Scan(&e.SHA256, &e.Name, &e.Filename, &e.URL, &e.MetadataSHA256, &stored, &mStored, &mismatch, &downloaded, &e.Local)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, derrors.New(derrors.NotFound, "No such file.")
 	}
@@ -74,6 +84,9 @@ func (s *Service) Lookup(ctx context.Context, sha string) (*Entry, error) {
 		return nil, err
 	}
 	e.Stored, e.MetadataStored = stored.Valid, mStored.Valid
+	if downloaded.Valid {
+		e.Downloaded = downloaded.Time
+	}
 	e.Mismatch = mismatch.Valid && s.now().Sub(mismatch.Time) < MismatchHold
 	return &e, nil
 }
@@ -183,7 +196,8 @@ func (s *Service) fetchOne(ctx context.Context, e *Entry, metadata bool, key, sr
 	if metadata {
 		col = "metadata_stored_at"
 	}
-	_, err = s.db.ExecContext(ctx, `UPDATE upstream_files SET `+col+` = $2, mismatch_at = NULL WHERE sha256 = $1`, e.SHA256, s.now().UTC().Truncate(time.Microsecond))
+	// The first download is a download: downloaded_at too.
+	_, err = s.db.ExecContext(ctx, `UPDATE upstream_files SET `+col+` = $2, downloaded_at = $2, mismatch_at = NULL WHERE sha256 = $1`, e.SHA256, s.now().UTC().Truncate(time.Microsecond))
 	return err
 }
 
@@ -196,8 +210,21 @@ func (c clientWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// Open returns the stored bytes of a file (or its metadata).
+// Open returns the stored bytes of a file (or its metadata), and notes
+// the download for 'upstream prune --unused-for' when the last note is
+// older than downloadedEvery.
 func (s *Service) Open(ctx context.Context, e *Entry, metadata bool) (blob.File, error) {
+	f, err := s.blobs.Open(ctx, Key(e.SHA256, metadata))
+	if err != nil {
+		return nil, err
+	}
 	s.stats.FileHits.Add(1)
-	return s.blobs.Open(ctx, Key(e.SHA256, metadata))
+	if now := s.now(); now.Sub(e.Downloaded) >= downloadedEvery {
+		// A failure costs only pruning accuracy; the download goes on.
+		if _, err := s.db.ExecContext(ctx, `UPDATE upstream_files SET downloaded_at = $2 WHERE sha256 = $1`,
+			e.SHA256, now.UTC().Truncate(time.Microsecond)); err != nil {
+			s.log.WarnContext(ctx, "cannot note an upstream file's download", "file", e.Filename, "err", err)
+		}
+	}
+	return f, nil
 }

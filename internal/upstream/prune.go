@@ -2,14 +2,27 @@ package upstream
 
 // Pruning the cache: the store keeps every upstream file downloaded once,
 // so it grows with what was ever installed. 'gatehouse upstream prune'
-// removes the stored copies fetched before a cutoff; the rows stay, so the
-// next download of such a file fetches it again and checks its digest
-// again, as a first download does.
+// removes the stored copies fetched before a cutoff (--older-than), or not
+// downloaded since it (--unused-for); the rows stay, so the next download
+// of such a file fetches it again and checks its digest again, as a first
+// download does.
 
 import (
 	"context"
 	"database/sql"
 	"time"
+)
+
+// PruneBy is what a prune's cutoff is compared with.
+type PruneBy int
+
+const (
+	// StoredBefore prunes the copies stored before the cutoff.
+	StoredBefore PruneBy = iota
+	// UnusedSince prunes the copies not downloaded since the cutoff: their
+	// last download (to within a day, see downloadedEvery), or their
+	// storing if that is later.
+	UnusedSince
 )
 
 // PruneResult is what Prune removed (or, in a dry run, would remove).
@@ -20,36 +33,47 @@ type PruneResult struct {
 }
 
 // Prune removes the stored copies of upstream files, and of their PEP 658
-// metadata, stored before cutoff. A dry run only counts them. Each copy
+// metadata, stored before cutoff or, by UnusedSince, not downloaded since
+// then. A dry run only counts them. Each copy
 // is its own step, blob first and then its row, so an interrupted run
 // leaves every row true to the store: a row still marked stored has its
 // blob, or lost it just now and is unmarked next. Not one transaction: a
 // blob store is not transactional, and one copy at a time keeps a large
 // cache from holding a long write lock.
-func (s *Service) Prune(ctx context.Context, cutoff time.Time, dryRun bool) (PruneResult, error) {
+func (s *Service) Prune(ctx context.Context, by PruneBy, cutoff time.Time, dryRun bool) (PruneResult, error) {
 	type copy struct {
 		sha, name string
 		size      int64
 		metadata  bool
 	}
 	var todo []copy
-	rows, err := s.db.QueryContext(ctx, `SELECT sha256, normalized_name, size, stored_at, metadata_stored_at FROM upstream_files
+	rows, err := s.db.QueryContext(ctx, `SELECT sha256, normalized_name, size, stored_at, metadata_stored_at, downloaded_at FROM upstream_files
 		WHERE stored_at IS NOT NULL OR metadata_stored_at IS NOT NULL ORDER BY sha256`)
 	if err != nil {
 		return PruneResult{}, err
 	}
 	for rows.Next() {
 		var c copy
-		var stored, mStored sql.NullTime
-		if err := rows.Scan(&c.sha, &c.name, &c.size, &stored, &mStored); err != nil {
+		var stored, mStored, downloaded sql.NullTime
+		if err := rows.Scan(&c.sha, &c.name, &c.size, &stored, &mStored, &downloaded); err != nil {
 			rows.Close()
 			return PruneResult{}, err
 		}
 		// Compared here, not in SQL: SQLite keeps timestamps as text.
-		if stored.Valid && stored.Time.Before(cutoff) {
+		old := func(at sql.NullTime) bool {
+			if !at.Valid {
+				return false
+			}
+			last := at.Time
+			if by == UnusedSince && downloaded.Valid && downloaded.Time.After(last) {
+				last = downloaded.Time
+			}
+			return last.Before(cutoff)
+		}
+		if old(stored) {
 			todo = append(todo, c)
 		}
-		if mStored.Valid && mStored.Time.Before(cutoff) {
+		if old(mStored) {
 			todo = append(todo, copy{sha: c.sha, name: c.name, metadata: true})
 		}
 	}
