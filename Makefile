@@ -36,4 +36,4 @@ bench-tools:
 bench: bench-tools
 	@mkdir -p bench-out
 	$(GO) build -o bench-out/benchsuite ./cmd/benchsuite
-	./bench-out/benchsuite $(BENCHFLAGS)
+	./bench-out/benchsuite -versitygw "$$(scripts/versitygw)" $(BENCHFLAGS)

@@ -185,6 +185,15 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 			c.only[st] = true
 		}
 	}
+	// Found now, not when the S3 step comes, fifteen minutes into a run.
+	if c.runs("s3") {
+		if c.versitygw == "" {
+			c.versitygw, _ = exec.LookPath("versitygw")
+		}
+		if c.versitygw == "" {
+			return c, errors.New("the s3 step needs versitygw and it is not on PATH: pass -versitygw \"$(scripts/versitygw)\" (it installs the pinned version once and prints its path; make bench does this), or leave the step out with -only")
+		}
+	}
 	if !slices.IsSorted(c.scales) || c.scales[0] < 1 {
 		return c, errors.New("-scales must be ascending project counts, e.g. 1000,100000,1000000")
 	}
